@@ -1,0 +1,290 @@
+"""Settings: one model, four layers.
+
+Precedence, lowest first: defaults < environment (``KIMI_LSP_*``, ``MOONSHOT_API_KEY``,
+``KIMI_API_KEY``) < ``initializationOptions`` < the ``kimi`` section of
+``workspace/configuration``. A value that fails validation is dropped from its layer, so the
+key falls back to the layer below (in the end, the default), and the problem is reported once,
+naming the key and the reason. The API key is a ``SecretStr``: it never appears in a repr, a
+log line or the doctor's output.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import platformdirs
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "KIMI_LSP_"
+API_KEY_ENV = ("KIMI_LSP_API_KEY", "MOONSHOT_API_KEY", "KIMI_API_KEY")
+CONFIG_SECTION = "kimi"
+LIMIT_NAMES = ("concurrency", "rpm", "tpm", "tpd")
+
+_LIMITS_RE = re.compile(r"^\s*(concurrency|rpm|tpm|tpd)\s*=\s*(\d+|unlimited)\s*$")
+
+
+def default_state_dir() -> Path:
+    return Path(platformdirs.user_cache_dir("kimi-lsp", appauthor=False))
+
+
+def parse_limits(text: str) -> dict[str, int | None]:
+    """Parse ``concurrency=…,rpm=…,tpm=…,tpd=…`` (any subset; ``unlimited`` → None)."""
+    out: dict[str, int | None] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        m = _LIMITS_RE.match(part)
+        if not m:
+            raise ValueError(
+                f"{part!r} is not NAME=NUMBER with NAME one of {', '.join(LIMIT_NAMES)}"
+            )
+        name, value = m.group(1), m.group(2)
+        if name in out:
+            raise ValueError(f"{name} is given twice")
+        out[name] = None if value == "unlimited" else int(value)
+        if out[name] == 0:
+            raise ValueError(f"{name} must be at least 1 (or 'unlimited')")
+    return out
+
+
+class Settings(BaseSettings):
+    """Everything a user can set. Field descriptions become docs/configuration.md."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="ignore", validate_default=True, populate_by_name=True
+    )
+
+    api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("api_key", "apiKey", *API_KEY_ENV),
+        description=(
+            "The Moonshot API key. Read from `MOONSHOT_API_KEY` (or `KIMI_API_KEY`, or "
+            "`KIMI_LSP_API_KEY`); editors may pass it as `apiKey` in initializationOptions. "
+            "Never logged or shown."
+        ),
+    )
+    base_url: str = Field(
+        default="https://api.moonshot.ai/v1",
+        description="The API's base URL (`https://api.moonshot.cn/v1` for the China platform).",
+    )
+    model: str = Field(default="kimi-k2.6", description="The model every action uses.")
+    state_dir: Path = Field(
+        default_factory=default_state_dir,
+        description="Where the index, cache and quota databases and the log file live.",
+    )
+    quota_store: str = Field(
+        default="sqlite",
+        description=(
+            "Where the shared quota lives: `sqlite` (one file in the state dir, shared by "
+            "every process of this user) or a `redis://` URL (shared by a team)."
+        ),
+    )
+    tier: int = Field(
+        default=1,
+        ge=0,
+        le=5,
+        description="The account's Moonshot rate-limit tier (0–5); it sets the four limits.",
+    )
+    limits: str = Field(
+        default="",
+        description=(
+            "Explicit overrides of the tier's limits: `concurrency=…,rpm=…,tpm=…,tpd=…` "
+            "(any subset; `unlimited` allowed)."
+        ),
+    )
+    cache: str = Field(
+        default="on",
+        description=(
+            "The response cache: `on` (SQLite in the state dir), `off`, or a `redis://` URL "
+            "to share answers with a team."
+        ),
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Level of the log file in the state dir."
+    )
+    review_mode: bool = Field(
+        default=True,
+        description="Write refactors longer than a few lines as a preview to accept or reject.",
+    )
+    hover_wait_ms: int = Field(
+        default=0,
+        ge=0,
+        le=60_000,
+        description=(
+            "How long hover may wait for a fresh explanation (spends quota); 0 shows only "
+            "what is cached."
+        ),
+    )
+    max_file_bytes: int = Field(
+        default=1_000_000, ge=1_000, description="Files larger than this are not indexed."
+    )
+    request_timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="Longest silence allowed between two chunks of a streamed answer.",
+    )
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_base_url(cls, v: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", v):
+            raise ValueError("must be an http(s) URL")
+        return v.rstrip("/")
+
+    @field_validator("quota_store")
+    @classmethod
+    def _check_quota_store(cls, v: str) -> str:
+        if v != "sqlite" and not v.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be 'sqlite' or a redis:// URL")
+        return v
+
+    @field_validator("cache")
+    @classmethod
+    def _check_cache(cls, v: str) -> str:
+        low = v.strip().lower()
+        if low in ("on", "off", "true", "false", "1", "0"):
+            return "on" if low in ("on", "true", "1") else "off"
+        if v.startswith(("redis://", "rediss://", "unix://")):
+            return v
+        raise ValueError("must be 'on', 'off' or a redis:// URL")
+
+    @field_validator("limits")
+    @classmethod
+    def _check_limits(cls, v: str) -> str:
+        parse_limits(v)
+        return v
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, v: Any) -> Any:
+        return v.upper() if isinstance(v, str) else v
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, *args, **kwargs):  # type: ignore[no-untyped-def, override]
+        # Layering is done by load_settings(); the model itself only validates what it is given.
+        return (init_settings,)
+
+    @property
+    def parsed_limits(self) -> dict[str, int | None]:
+        return parse_limits(self.limits)
+
+    @property
+    def has_api_key(self) -> bool:
+        return self.api_key is not None and bool(self.api_key.get_secret_value().strip())
+
+
+# Keys users may spell in camelCase in editor settings, mapped to field names.
+_FIELD_BY_KEY: dict[str, str] = {}
+for _name in Settings.model_fields:
+    _FIELD_BY_KEY[_name] = _name
+    _FIELD_BY_KEY[re.sub(r"_(\w)", lambda m: m.group(1).upper(), _name)] = _name
+_FIELD_BY_KEY.update({"apiKey": "api_key", "api_key": "api_key"})
+
+
+@dataclass
+class LoadedSettings:
+    """The effective settings, where each value came from, and what was wrong."""
+
+    settings: Settings
+    sources: dict[str, str]
+    problems: list[str] = field(default_factory=list)
+
+
+def _env_layer(environ: Mapping[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in Settings.model_fields:
+        if name == "api_key":
+            continue
+        key = ENV_PREFIX + name.upper()
+        if key in environ:
+            out[name] = environ[key]
+    for key in API_KEY_ENV:
+        if environ.get(key):
+            out["api_key"] = environ[key]
+            break
+    return out
+
+
+def _editor_layer(options: Mapping[str, Any] | None) -> tuple[dict[str, Any], list[str]]:
+    """Normalise editor-supplied options: accept a nested ``kimi`` section and camelCase."""
+    if not options:
+        return {}, []
+    if not isinstance(options, Mapping):
+        return {}, [f"settings must be an object, got {type(options).__name__}"]
+    if isinstance(options.get(CONFIG_SECTION), Mapping):
+        options = {**options, **options[CONFIG_SECTION]}
+    out: dict[str, Any] = {}
+    unknown: list[str] = []
+    for key, value in options.items():
+        if key == CONFIG_SECTION:
+            continue
+        name = _FIELD_BY_KEY.get(key)
+        if name is None:
+            unknown.append(key)
+        elif value is not None:
+            out[name] = value
+    problems = [f"unknown setting {k!r} ignored" for k in sorted(unknown)]
+    return out, problems
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None,
+    init_options: Mapping[str, Any] | None = None,
+    workspace: Mapping[str, Any] | None = None,
+) -> LoadedSettings:
+    """Merge the layers; drop each invalid value with a problem naming the key and reason."""
+    env = dict(os.environ if environ is None else environ)
+    layers: list[tuple[str, dict[str, Any]]] = [("environment", _env_layer(env))]
+    problems: list[str] = []
+    for source, raw in (("initializationOptions", init_options), ("workspace/configuration", workspace)):
+        values, found = _editor_layer(raw)
+        layers.append((source, values))
+        problems.extend(f"{source}: {p}" for p in found)
+
+    while True:
+        merged: dict[str, Any] = {}
+        sources: dict[str, str] = {}
+        for source, values in layers:
+            for name, value in values.items():
+                merged[name] = value
+                sources[name] = source
+        try:
+            settings = Settings(**merged)
+        except ValidationError as exc:
+            dropped = False
+            for err in exc.errors():
+                name = str(err["loc"][0]) if err["loc"] else ""
+                if name not in sources:
+                    continue
+                source = sources[name]
+                for layer_source, values in layers:
+                    if layer_source == source and name in values:
+                        shown = "(hidden)" if name == "api_key" else repr(values.pop(name))
+                        reason = err["msg"].removeprefix("Value error, ")
+                        problems.append(
+                            f"{source}: invalid value {shown} for '{name}': {reason}; "
+                            "using the default instead"
+                        )
+                        dropped = True
+            if not dropped:  # an error we cannot attribute: never loop forever
+                raise
+            continue
+        for name in Settings.model_fields:
+            sources.setdefault(name, "default")
+        return LoadedSettings(settings=settings, sources=sources, problems=problems)
+
+
+__all__ = [
+    "API_KEY_ENV",
+    "CONFIG_SECTION",
+    "ENV_PREFIX",
+    "LoadedSettings",
+    "Settings",
+    "default_state_dir",
+    "load_settings",
+    "parse_limits",
+]
