@@ -109,8 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command is None:  # bare `kimi-lsp` is what editors run: the stdio server
         args.func, args.tcp = _cmd_serve, None
-    rc: int = args.func(args)
-    return rc
+    rc = args.func(args)
+    return int(rc)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -87,7 +87,7 @@ class Settings(BaseSettings):
         default=1,
         ge=0,
         le=5,
-        description="The account's Moonshot rate-limit tier (0–5); it sets the four limits.",
+        description="The account's Moonshot rate-limit tier (0-5); it sets the four limits.",
     )
     limits: str = Field(
         default="",
@@ -164,7 +164,7 @@ class Settings(BaseSettings):
         return v.upper() if isinstance(v, str) else v
 
     @classmethod
-    def settings_customise_sources(cls, settings_cls, init_settings, *args, **kwargs):  # type: ignore[no-untyped-def, override]
+    def settings_customise_sources(cls, settings_cls, init_settings, *args, **kwargs):  # type: ignore[no-untyped-def]
         # Layering is done by load_settings(); the model itself only validates what it is given.
         return (init_settings,)
 
@@ -192,6 +192,15 @@ class LoadedSettings:
     settings: Settings
     sources: dict[str, str]
     problems: list[str] = field(default_factory=list)
+
+    def report(self) -> dict[str, dict[str, str]]:
+        """Each setting's value (the key only as set / not set) and where it came from."""
+        out: dict[str, dict[str, str]] = {}
+        for name, value in self.settings.model_dump().items():
+            if name == "api_key":
+                value = "(set)" if self.settings.has_api_key else "(not set)"
+            out[name] = {"value": str(value), "source": self.sources.get(name, "default")}
+        return out
 
 
 def _env_layer(environ: Mapping[str, str]) -> dict[str, Any]:
@@ -240,7 +249,10 @@ def load_settings(
     env = dict(os.environ if environ is None else environ)
     layers: list[tuple[str, dict[str, Any]]] = [("environment", _env_layer(env))]
     problems: list[str] = []
-    for source, raw in (("initializationOptions", init_options), ("workspace/configuration", workspace)):
+    for source, raw in (
+        ("initializationOptions", init_options),
+        ("workspace/configuration", workspace),
+    ):
         values, found = _editor_layer(raw)
         layers.append((source, values))
         problems.extend(f"{source}: {p}" for p in found)
