@@ -1,1 +1,4 @@
-"""Benchmarks, run by `make bench`. Each `bench_*.py` module exposes `run(work: Path) -> list[Row]`."""
+"""Benchmarks, run by `make bench`.
+
+Each `bench_*.py` module exposes `run(work: Path) -> list[Row]`.
+"""

@@ -20,9 +20,9 @@ class Row:
 
     @property
     def ratio(self) -> str:
-        if isinstance(self.value, int | float) and isinstance(self.reference, int | float):
-            if self.value:
-                return f"{self.reference / self.value:.2f}x"
+        numbers = isinstance(self.value, int | float) and isinstance(self.reference, int | float)
+        if numbers and self.value:
+            return f"{self.reference / self.value:.2f}x"
         return ""
 
 

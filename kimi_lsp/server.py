@@ -191,9 +191,10 @@ class KimiLanguageServer(LanguageServer):
         """Log every error; show at most one message a minute; never stop the server."""
         if isinstance(error, json.JSONDecodeError):
             # A body that is not JSON: JSON-RPC says answer with a parse error and id null.
-            from pygls.exceptions import JsonRpcParseError
-
-            self.protocol._send_response(None, error=JsonRpcParseError().to_response_error())  # type: ignore[arg-type]
+            # Sent as a plain dict: pygls's converter would drop the null id the spec requires.
+            self.protocol._send_data(
+                {"jsonrpc": "2.0", "id": None, "error": {"code": -32700, "message": "Parse error"}}
+            )
             logger.warning("Unparseable message: %s", error)
             return
         logger.error("Server error (%s): %s", getattr(source, "__name__", source), error)
@@ -275,6 +276,16 @@ def create_server() -> KimiLanguageServer:
         logger.info("shutdown: cancelling %d background tasks", len(ls._background))
         ls.cancel_background()
 
+    @server.feature(T.EXIT)
+    def exit_(ls: KimiLanguageServer, *args: Any) -> None:
+        # pygls's own exit raises SystemExit inside a future callback, which is swallowed and
+        # the process ends 0 regardless; the spec wants 1 when no shutdown came first.
+        code = 0 if ls.protocol._shutdown else 1
+        ls.cancel_background()
+        logger.info("exit (%d)", code)
+        logging.shutdown()
+        os._exit(code)
+
     @server.feature(SERVER_STATE)
     def server_state(ls: KimiLanguageServer, *args: Any) -> dict[str, Any]:
         """What the server holds: for `kimi.showContext`-style troubleshooting and the tests."""
@@ -283,7 +294,7 @@ def create_server() -> KimiLanguageServer:
             "version": __version__,
             "settings": ls.loaded.report(),
             "problems": ls.loaded.problems,
-            "openDocuments": {uri: doc.version for uri, doc in docs.items()},
+            "openDocuments": [{"uri": uri, "version": doc.version} for uri, doc in docs.items()],
             "background": sorted(t.get_name() for t in ls._background),
         }
 
