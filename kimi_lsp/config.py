@@ -275,7 +275,8 @@ def load_settings(
                 source = sources[name]
                 for layer_source, values in layers:
                     if layer_source == source and name in values:
-                        shown = "(hidden)" if name == "api_key" else repr(values.pop(name))
+                        bad = values.pop(name)
+                        shown = "(hidden)" if name == "api_key" else repr(bad)
                         reason = err["msg"].removeprefix("Value error, ")
                         problems.append(
                             f"{source}: invalid value {shown} for '{name}': {reason}; "
