@@ -1,0 +1,1 @@
+"""kimi_lsp.actions (in progress)."""
