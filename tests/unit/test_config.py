@@ -49,7 +49,8 @@ def test_camel_case_and_nested_kimi_section_are_accepted() -> None:
 )
 def test_api_key_from_each_env_name(key: str, env_value: str) -> None:
     s = load_settings(environ={key: env_value}).settings
-    assert s.api_key is not None and s.api_key.get_secret_value() == env_value
+    assert s.api_key is not None
+    assert s.api_key.get_secret_value() == env_value
 
 
 def test_api_key_never_in_repr_or_report() -> None:
@@ -67,12 +68,16 @@ def test_invalid_value_falls_back_to_the_layer_below_and_is_named() -> None:
         workspace={"quotaStore": "postgres://x", "logLevel": "loud"},
     )
     s = loaded.settings
-    assert s.tier == 2 and loaded.sources["tier"] == "environment"
-    assert s.quota_store == "sqlite" and loaded.sources["quota_store"] == "default"
+    assert s.tier == 2
+    assert loaded.sources["tier"] == "environment"
+    assert s.quota_store == "sqlite"
+    assert loaded.sources["quota_store"] == "default"
     assert s.log_level == "INFO"
     text = "\n".join(loaded.problems)
-    assert "'tier'" in text and "9" in text
-    assert "'quota_store'" in text and "redis://" in text
+    assert "'tier'" in text
+    assert "9" in text
+    assert "'quota_store'" in text
+    assert "redis://" in text
     assert "'log_level'" in text
     assert len(loaded.problems) == 3
 
@@ -90,7 +95,8 @@ def test_unknown_keys_are_reported_not_fatal() -> None:
 
 def test_non_object_settings_are_reported() -> None:
     loaded = load_settings(environ={}, workspace=["nope"])  # type: ignore[arg-type]
-    assert loaded.problems and "must be an object" in loaded.problems[0]
+    assert loaded.problems
+    assert "must be an object" in loaded.problems[0]
 
 
 def test_state_dir_from_env(tmp_path: Path) -> None:
