@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+pytest_plugins = ["tests.fake_kimi.plugin"]  # the Kimi emulator fixtures: fake_kimi, ...
 
 
 @pytest.fixture(autouse=True)

@@ -70,7 +70,8 @@ def _network_error(exc: httpx.HTTPError, what: str) -> KimiError:
     if isinstance(exc, httpx.TimeoutException):
         return ConnectionFailed(f"Timed out {what}: {type(exc).__name__}. Check the network.")
     return ConnectionFailed(
-        f"The connection to Kimi failed while {what}: {type(exc).__name__}: {exc}. "
+        f"The connection to Kimi failed while {what}: {type(exc).__name__}: "
+        f"{str(exc).rstrip('.')}. "
         "Check the network, a proxy (HTTPS_PROXY) or KIMI_LSP_BASE_URL."
     )
 
@@ -112,6 +113,23 @@ class ChatStream:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+    def _failed(
+        self, err: KimiError, attempt: int, reasoning_this_request: bool, rid: str | None
+    ) -> float | None:
+        """Record what was delivered on ``err``; the delay before a retry, or None."""
+        err.delivered_text, err.delivered_reasoning = self.text, self.reasoning
+        if err.request_id is None:
+            err.request_id = rid
+        # Text already shown is never asked for again, only continued in partial mode;
+        # reasoning shown without any text cannot be continued, so that fails.
+        resumable = bool(self.text) or not reasoning_this_request
+        delay = self._client._retry_delay(err, attempt) if resumable else None
+        if delay is None:
+            log.info("chat failed for good: %s", err)
+        else:
+            log.info("retrying in %.2fs after: %s", delay, err)
+        return delay
 
     async def _run(self) -> AsyncGenerator[StreamEvent, None]:
         c, p = self._client, self._params
@@ -165,18 +183,16 @@ class ChatStream:
                         "Kimi's answer stopped before it was complete (no [DONE]).",
                         request_id=rid,
                     )
+            except (ConnectionFailed, StreamTimeout) as err:
+                if not state.done:  # an answer already complete is not lost to a late fault
+                    if (delay := self._failed(err, attempt, reasoning_this_request, rid)) is None:
+                        raise
+                    attempt += 1
+                    await c._sleep(delay)
+                    continue
             except KimiError as err:
-                err.delivered_text, err.delivered_reasoning = self.text, self.reasoning
-                if err.request_id is None:
-                    err.request_id = rid
-                # Text already shown is never asked for again, only continued in partial
-                # mode; reasoning shown without any text cannot be continued, so it fails.
-                resumable = bool(self.text) or not reasoning_this_request
-                delay = c._retry_delay(err, attempt) if resumable else None
-                if delay is None:
-                    log.info("chat failed for good: %s", err)
+                if (delay := self._failed(err, attempt, reasoning_this_request, rid)) is None:
                     raise
-                log.info("retrying in %.2fs after: %s", delay, err)
                 attempt += 1
                 await c._sleep(delay)
                 continue

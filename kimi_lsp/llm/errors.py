@@ -81,6 +81,8 @@ class QuotaExceeded(KimiError):
 class RateLimited(KimiError):
     """A per-account limit was hit. ``retry_after`` is the server's hint in seconds, if any."""
 
+    retryable = True
+
     def __init__(self, message: str, **kw: Any) -> None:
         super().__init__(message, **kw)
         hint = self.server_message or ""

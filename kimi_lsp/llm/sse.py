@@ -74,9 +74,12 @@ async def read_stream(
     try:
         async for sse in EventSource(response).aiter_sse():
             data_text = sse.data
+            if state.done:
+                # Read on to the end of the body so the connection goes back to the pool.
+                continue
             if data_text.strip() == "[DONE]":
                 state.done = True
-                return
+                continue
             if not data_text.strip():
                 continue
             try:

@@ -129,6 +129,7 @@ class RequestRecord:
     completed: bool = False
     client_closed: bool = False  # the client hung up before the answer ended
     dropped: bool = False  # the emulator dropped the connection on purpose
+    connection: int = 0  # which TCP connection carried it (keep-alive reuse shows here)
     done: threading.Event = field(default_factory=threading.Event, repr=False)
 
     @property
@@ -208,6 +209,7 @@ class FakeKimi:
         self._server: asyncio.AbstractServer | None = None
         self._thread: threading.Thread | None = None
         self._conn_tasks: set[asyncio.Task[None]] = set()
+        self._connections = 0
         self.key = key
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -387,12 +389,15 @@ class FakeKimi:
         task = asyncio.current_task()
         assert task is not None
         self._conn_tasks.add(task)
+        with self._lock:
+            self._connections += 1
+            conn_id = self._connections
         try:
             while True:
                 req = await self._read_request(reader)
                 if req is None:
                     break
-                keep_alive = await self._dispatch(req, reader, writer)
+                keep_alive = await self._dispatch(req, reader, writer, conn_id)
                 if not keep_alive:
                     break
         except (ConnectionError, asyncio.IncompleteReadError, ValueError):
@@ -450,7 +455,11 @@ class FakeKimi:
         record.status = status
 
     async def _dispatch(
-        self, req: _Request, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+        self,
+        req: _Request,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        conn_id: int = 0,
     ) -> bool:
         path = urlsplit(req.target).path
         try:
@@ -460,6 +469,7 @@ class FakeKimi:
         record = RequestRecord(
             req.method, path, dict(req.headers), body, f"req-{uuid.uuid4().hex[:16]}", self.clock()
         )
+        record.connection = conn_id
         with self._lock:
             self._log.append(record)
         try:
