@@ -403,8 +403,8 @@ class FakeKimi:
         except (ConnectionError, asyncio.IncompleteReadError, ValueError):
             pass
         except asyncio.CancelledError:
+            # Only stop() cancels: end quietly (asyncio logs a cancelled handler as an error).
             writer.transport.abort()
-            raise
         finally:
             self._conn_tasks.discard(task)
             with contextlib.suppress(Exception):
