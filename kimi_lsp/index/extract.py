@@ -1,0 +1,325 @@
+"""Tags from a parse tree: definitions, references and imports of one file.
+
+The work is split so that worker processes and the database exchange compact, marshal-able
+tuples (`RawTags`) rather than objects: `extract_raw` produces them, `decode` turns them into
+`FileTags` for one file when a query needs it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from tree_sitter import Node, QueryCursor, Tree
+
+from kimi_lsp.index.languages import new_parser, tags_query
+from kimi_lsp.index.model import (
+    Definition,
+    DefinitionKind,
+    FileTags,
+    Import,
+    Reference,
+    Span,
+)
+
+# Raw layouts (tuples of str/int/None, stored with marshal):
+#   definition: (name, kind, sl, sc, el, ec, nsl, nsc, nel, nec, signature, scope, doc)
+#               doc = (sl, sc, el, ec) | None
+#   reference:  (name, kind, sl, sc, el, ec, enclosing)
+#   import:     (module, sl, sc, el, ec)
+#   RawTags:    (language, content_hash, line_count, size, defs, refs, imports)
+RawTags = tuple[
+    str, str, int, int, list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]
+]
+
+_KINDS: dict[str, DefinitionKind] = {k.value: k for k in DefinitionKind}
+_KINDS.update(
+    {
+        "object": DefinitionKind.CLASS,
+        "record": DefinitionKind.CLASS,
+        "trait": DefinitionKind.INTERFACE,
+        "namespace": DefinitionKind.MODULE,
+        "package": DefinitionKind.MODULE,
+    }
+)
+# A function defined directly inside one of these is a method.
+_CONTAINERS = frozenset(
+    {
+        DefinitionKind.CLASS,
+        DefinitionKind.INTERFACE,
+        DefinitionKind.STRUCT,
+        DefinitionKind.ENUM,
+    }
+)
+_CALLABLES = frozenset({DefinitionKind.FUNCTION, DefinitionKind.METHOD, DefinitionKind.CONSTRUCTOR})
+# C/C++ tags name the declarator; the definition the user means is the whole declaration.
+_C_WIDEN = frozenset(
+    {
+        "function_declarator",
+        "pointer_declarator",
+        "reference_declarator",
+        "parenthesized_declarator",
+        "function_definition",
+        "declaration",
+        "field_declaration",
+        "template_declaration",
+    }
+)
+_C_STOP = frozenset({"function_definition", "declaration", "field_declaration"})
+_SIGNATURE_MAX = 200
+_UPPER = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+
+
+def content_hash(source: bytes) -> str:
+    return hashlib.blake2b(source, digest_size=16).hexdigest()
+
+
+class _Columns:
+    """Byte columns -> UTF-16 columns; free for ASCII files, per-line work otherwise."""
+
+    __slots__ = ("_ascii", "_line_starts", "_source")
+
+    def __init__(self, source: bytes) -> None:
+        self._source = source
+        self._ascii = source.isascii()
+        self._line_starts: list[int] | None = None
+
+    def col(self, point: tuple[int, int]) -> int:
+        row, byte_col = point
+        if self._ascii or byte_col == 0:
+            return byte_col
+        if self._line_starts is None:
+            self._line_starts = [0, *(m.end() for m in re.finditer(b"\n", self._source))]
+        start = self._line_starts[row] if row < len(self._line_starts) else len(self._source)
+        prefix = self._source[start : start + byte_col]
+        if prefix.isascii():
+            return byte_col
+        return len(prefix.decode("utf-8", "replace").encode("utf-16-le")) // 2
+
+    def span(self, node: Node) -> tuple[int, int, int, int]:
+        s, e = node.start_point, node.end_point
+        return (s[0], self.col(s), e[0], self.col(e))
+
+
+def _capture_roles(language: str) -> dict[str, tuple[str, str]]:
+    """capture name -> ("def"|"ref"|"import", kind); other captures are ignored."""
+    query = tags_query(language)
+    roles: dict[str, tuple[str, str]] = {}
+    for i in range(query.capture_count):
+        cap = query.capture_name(i)
+        if cap.startswith("definition."):
+            roles[cap] = ("def", cap.split(".", 2)[1])
+        elif cap.startswith("reference."):
+            roles[cap] = ("ref", cap.split(".", 2)[1])
+        elif cap == "import":
+            roles[cap] = ("import", "")
+    return roles
+
+
+_ROLES: dict[str, dict[str, tuple[str, str]]] = {}
+
+
+def _widen_c(node: Node) -> Node:
+    current = node
+    while current.parent is not None and current.parent.type in _C_WIDEN:
+        current = current.parent
+        if current.type in _C_STOP:
+            break
+    return current
+
+
+def _doc_node_range(node: Node, language: str) -> tuple[Node, Node] | None:
+    """The docstring (Python) or the block of comments right above a definition."""
+    if language == "python":
+        body = node.child_by_field_name("body")
+        if body is not None and body.named_child_count:
+            first = body.named_children[0]
+            if first.type == "expression_statement" and first.named_child_count:
+                inner = first.named_children[0]
+                if inner.type == "string":
+                    return inner, inner
+        return None
+    target = node
+    # Comments sit before the outermost wrapper (export, decorators, attributes, templates).
+    while target.parent is not None and target.parent.start_byte == target.start_byte:
+        target = target.parent
+    if target.parent is not None and target.parent.type in (
+        "export_statement",
+        "decorated_definition",
+    ):
+        target = target.parent
+    prev = target.prev_named_sibling
+    if prev is None or "comment" not in prev.type or prev.end_point[0] < target.start_point[0] - 1:
+        return None
+    last = prev
+    first = prev
+    while True:
+        before = first.prev_named_sibling
+        if before is None or "comment" not in before.type:
+            break
+        if before.end_point[0] < first.start_point[0] - 1:
+            break
+        first = before
+    return first, last
+
+
+def _signature(source: bytes, node: Node, name: Node) -> str:
+    """The definition's first line, or the name's line when the first holds only
+    annotations/attributes (`@Override`, `#[derive(..)]`, `[Serializable]`)."""
+    start = node.start_byte
+    head = source[start : start + 2]
+    if (name.start_point[0] != node.start_point[0] and head[:1] in (b"@", b"[")) or head == b"#[":
+        start = name.start_byte
+    line_start = source.rfind(b"\n", 0, start) + 1
+    line_end = source.find(b"\n", start)
+    if line_end < 0:
+        line_end = len(source)
+    text = source[line_start:line_end].decode("utf-8", "replace").strip()
+    return text[:_SIGNATURE_MAX]
+
+
+def extract_raw(source: bytes, language: str, tree: Tree | None = None) -> RawTags:
+    """Parse `source` (unless `tree` is given) and extract its tags as raw tuples."""
+    if tree is None:
+        tree = new_parser(language).parse(source)
+    roles = _ROLES.get(language)
+    if roles is None:
+        roles = _ROLES[language] = _capture_roles(language)
+    cursor = QueryCursor(tags_query(language))
+    cols = _Columns(source)
+
+    # name node start byte -> (pattern index, kind, def node, name node)
+    defs: dict[int, tuple[int, str, Node, Node]] = {}
+    refs: dict[int, tuple[int, str, Node]] = {}
+    imports: dict[int, Node] = {}
+    for pattern, caps in cursor.matches(tree.root_node):
+        names = caps.get("name")
+        for cap, nodes in caps.items():
+            role = roles.get(cap)
+            if role is None:
+                continue
+            what, kind = role
+            if what == "import":
+                for n in nodes:
+                    imports.setdefault(n.start_byte, n)
+            elif names:
+                name = names[0]
+                key = name.start_byte
+                if what == "def":
+                    old = defs.get(key)
+                    if old is None or pattern < old[0]:
+                        defs[key] = (pattern, kind, nodes[0], name)
+                else:
+                    old_ref = refs.get(key)
+                    if old_ref is None or pattern < old_ref[0]:
+                        refs[key] = (pattern, kind, name)
+
+    # Definitions in source order, outer before inner, with scopes from a stack sweep.
+    items: list[tuple[int, int, str, Node, Node]] = []
+    for _, kind, dnode, name in defs.values():
+        if language in ("c", "cpp"):
+            dnode = _widen_c(dnode)
+        items.append((dnode.start_byte, -dnode.end_byte, kind, dnode, name))
+    items.sort(key=lambda t: (t[0], t[1]))
+
+    raw_defs: list[tuple[Any, ...]] = []
+    def_bounds: list[tuple[int, int, str]] = []  # (start, end, qualified name) in source order
+    stack: list[tuple[int, str, DefinitionKind]] = []  # (end byte, qualified name, kind)
+    for start, neg_end, kind_s, dnode, name in items:
+        while stack and stack[-1][0] <= start:
+            stack.pop()
+        scope = stack[-1][1] if stack else None
+        kind = _KINDS.get(kind_s, DefinitionKind.VARIABLE)
+        if kind is DefinitionKind.FUNCTION and stack:
+            if stack[-1][2] in _CONTAINERS:
+                kind = DefinitionKind.METHOD
+            elif language in ("c", "cpp") and stack[-1][2] in _CALLABLES:
+                continue  # `Matrix m(n, n);` in a body parses as a function declaration
+        text = source[name.start_byte : name.end_byte].decode("utf-8", "replace")
+        if language == "python" and kind is DefinitionKind.CONSTANT and not _UPPER.match(text):
+            kind = DefinitionKind.VARIABLE
+        doc = _doc_node_range(dnode, language)
+        doc_span = None
+        if doc is not None:
+            a, b = cols.span(doc[0]), cols.span(doc[1])
+            doc_span = (a[0], a[1], b[2], b[3])
+        raw_defs.append(
+            (
+                text,
+                kind.value,
+                *cols.span(dnode),
+                *cols.span(name),
+                _signature(source, dnode, name),
+                scope,
+                doc_span,
+            )
+        )
+        qualified = f"{scope}.{text}" if scope else text
+        stack.append((-neg_end, qualified, kind))
+        def_bounds.append((start, -neg_end, qualified))
+
+    # References: not the definitions' own names; enclosing = innermost definition.
+    ref_items = sorted(
+        (n.start_byte, kind, n) for key, (_, kind, n) in refs.items() if key not in defs
+    )
+    raw_refs: list[tuple[Any, ...]] = []
+    di = 0
+    rstack: list[tuple[int, str]] = []
+    for start, kind_s, n in ref_items:
+        while di < len(def_bounds) and def_bounds[di][0] <= start:
+            ds, de, q = def_bounds[di]
+            while rstack and rstack[-1][0] <= ds:
+                rstack.pop()
+            rstack.append((de, q))
+            di += 1
+        while rstack and rstack[-1][0] <= start:
+            rstack.pop()
+        text = source[n.start_byte : n.end_byte].decode("utf-8", "replace")
+        raw_refs.append((text, kind_s, *cols.span(n), rstack[-1][1] if rstack else None))
+
+    raw_imports: list[tuple[Any, ...]] = []
+    for _, n in sorted(imports.items()):
+        module = source[n.start_byte : n.end_byte].decode("utf-8", "replace").strip("\"'<>` \t")
+        if module:
+            raw_imports.append((module, *cols.span(n)))
+
+    line_count = source.count(b"\n") + (1 if source and not source.endswith(b"\n") else 0)
+    return (
+        language,
+        content_hash(source),
+        line_count,
+        len(source),
+        raw_defs,
+        raw_refs,
+        raw_imports,
+    )
+
+
+def decode(path: Path, raw: RawTags | Sequence[Any]) -> FileTags:
+    """Raw tuples -> `FileTags` for `path`."""
+    language, chash, line_count, size, rdefs, rrefs, rimports = raw
+    defs = tuple(
+        Definition(
+            d[0],
+            _KINDS[d[1]],
+            path,
+            Span(d[2], d[3], d[4], d[5]),
+            Span(d[6], d[7], d[8], d[9]),
+            d[10],
+            d[11],
+            Span(*d[12]) if d[12] is not None else None,
+            language,
+        )
+        for d in rdefs
+    )
+    refs = tuple(Reference(r[0], r[1], path, Span(r[2], r[3], r[4], r[5]), r[6]) for r in rrefs)
+    imps = tuple(Import(i[0], path, Span(i[1], i[2], i[3], i[4])) for i in rimports)
+    return FileTags(path, language, chash, defs, refs, imps, line_count, size)
+
+
+def extract_tags(path: Path, source: bytes, language: str) -> FileTags:
+    """Parse and extract one file's tags (the simple entry point for tests and tools)."""
+    return decode(path, extract_raw(source, language))

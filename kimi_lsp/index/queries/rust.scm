@@ -1,0 +1,14 @@
+; kimi-lsp additions for Rust.
+
+(struct_item name: (type_identifier) @name) @definition.struct
+(enum_item name: (type_identifier) @name) @definition.enum
+(type_item name: (type_identifier) @name) @definition.type
+(const_item name: (identifier) @name) @definition.constant
+(static_item name: (identifier) @name) @definition.constant
+(field_declaration name: (field_identifier) @name) @definition.field
+
+(use_declaration argument: (_) @import)
+(mod_item name: (identifier) @import !body)
+
+(type_identifier) @name @reference.type
+(call_expression function: (scoped_identifier name: (identifier) @name)) @reference.call

@@ -1,0 +1,271 @@
+"""Per-language tags on realistic fixture files: definitions with the right kinds and scopes,
+references with their enclosing definition, imports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kimi_lsp.index import DefinitionKind as K
+from kimi_lsp.index.extract import extract_tags
+from kimi_lsp.index.languages import LANGUAGES, language_for, tags_query
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "index" / "langs"
+
+# file -> (definitions as {qualified name: kind} that must be present,
+#          references as {(name, enclosing)} that must be present, imports in order)
+CASES: dict[str, tuple[dict[str, K], set[tuple[str, str | None]], list[str]]] = {
+    "shapes.py": (
+        {
+            "DEFAULT_SCALE": K.CONSTANT,
+            "registry": K.VARIABLE,
+            "Shape": K.CLASS,
+            "Shape.area": K.METHOD,
+            "Circle": K.CLASS,
+            "Circle.__init__": K.METHOD,
+            "Circle.sides": K.FIELD,
+            "total_area": K.FUNCTION,
+        },
+        {("Shape", "Circle"), ("to_metres", "Circle.__init__"), ("Circle", "make_unit_circle")},
+        ["math", "dataclasses", ".units"],
+    ),
+    "widgets.js": (
+        {
+            "MAX_WIDGETS": K.CONSTANT,
+            "Widget": K.CLASS,
+            "Widget.constructor": K.CONSTRUCTOR,
+            "Widget.draw": K.METHOD,
+            "Widget.count": K.FIELD,
+            "createWidget": K.FUNCTION,
+            "destroyWidget": K.FUNCTION,
+        },
+        {("render", "Widget.draw"), ("Widget", "createWidget"), ("Component", "Widget")},
+        ["./dom.js", "./util"],
+    ),
+    "service.ts": (
+        {
+            "UserId": K.TYPE,
+            "Role": K.ENUM,
+            "User": K.INTERFACE,
+            "User.greet": K.METHOD,
+            "UserService": K.CLASS,
+            "UserService.find": K.METHOD,
+            "UserService.cache": K.FIELD,
+            "handle": K.FUNCTION,
+        },
+        {("UserService", "handle"), ("Repository", "UserService"), ("UserId", "User")},
+        ["./http", "./db"],
+    ),
+    "App.tsx": (
+        {"Props": K.TYPE, "App": K.FUNCTION, "Layout": K.CLASS, "Layout.render": K.METHOD},
+        {("Layout", "App"), ("Button", "App"), ("formatTitle", "useTitle")},
+        ["react", "./Button"],
+    ),
+    "server.go": (
+        {
+            "MaxConns": K.CONSTANT,
+            "defaultAddr": K.VARIABLE,
+            "Handler": K.INTERFACE,
+            "Server": K.STRUCT,
+            "Server.Addr": K.FIELD,
+            "ID": K.TYPE,
+            "New": K.FUNCTION,
+            "Start": K.METHOD,
+        },
+        {("ListenAndServe", "Start"), ("Server", "New")},
+        ["fmt", "net/http", "example.com/app/store"],
+    ),
+    "lib.rs": (
+        {
+            "VERSION": K.CONSTANT,
+            "Cache": K.STRUCT,
+            "Cache.entries": K.FIELD,
+            "Mode": K.ENUM,
+            "Key": K.TYPE,
+            "Store": K.INTERFACE,
+            "new": K.METHOD,
+            "build": K.FUNCTION,
+            "square": K.MACRO,
+            "config": K.MODULE,
+        },
+        {("Config", "build"), ("println", "build"), ("Key", "insert")},
+        ["std::collections::HashMap", "crate::config::Config", "config"],
+    ),
+    "Account.java": (
+        {
+            "Account": K.CLASS,
+            "Account.Account": K.CONSTRUCTOR,
+            "Account.deposit": K.METHOD,
+            "Account.balance": K.FIELD,
+            "Ledger": K.INTERFACE,
+            "Currency": K.ENUM,
+            "Currency.EUR": K.CONSTANT,
+            "Money": K.CLASS,
+        },
+        {("record", "Account.deposit"), ("Account", "Account.compareTo")},
+        ["java.util.List", "com.example.bank.audit.Auditor"],
+    ),
+    "buffer.c": (
+        {
+            "BUF_MIN": K.MACRO,
+            "MAX": K.MACRO,
+            "buffer_t": K.TYPE,
+            "mode": K.TYPE,
+            "mode.MODE_READ": K.CONSTANT,
+            "buffer_grow": K.FUNCTION,
+            "buffer_append": K.FUNCTION,
+        },
+        {("buffer_grow", "buffer_append"), ("realloc", "buffer_grow"), ("MAX", "buffer_grow")},
+        ["stdlib.h", "buffer.h"],
+    ),
+    "matrix.cpp": (
+        {
+            "linalg": K.MODULE,
+            "linalg.Row": K.TYPE,
+            "linalg.Matrix": K.CLASS,
+            "linalg.Matrix.at": K.METHOD,
+            "linalg.Matrix.rows_": K.FIELD,
+            "linalg.at": K.METHOD,  # the out-of-line body `double Matrix::at(...)`
+            "linalg.identity": K.FUNCTION,
+        },
+        {("Matrix", "linalg.identity"), ("Row", "linalg.Matrix.data_")},
+        ["vector", "matrix.hpp"],
+    ),
+    "order.rb": (
+        {
+            "Shop": K.MODULE,
+            "Shop.TAX_RATE": K.CONSTANT,
+            "Shop.Order": K.CLASS,
+            "Shop.Order.total": K.METHOD,
+            "Shop.Order.from_json": K.METHOD,
+        },
+        {("subtotal", "Shop.Order.total"), ("LineItem", "Shop.Order.from_json")},
+        ["json", "line_item"],
+    ),
+    "inventory.lua": (
+        {"Inventory": K.MODULE, "new": K.FUNCTION, "add": K.METHOD, "serialize": K.FUNCTION},
+        {("setmetatable", "new"), ("encode", "serialize")},
+        ["dkjson"],
+    ),
+    "Repository.cs": (
+        {
+            "Shop.Data": K.MODULE,
+            "Shop.Data.ProductRepository": K.CLASS,
+            "Shop.Data.ProductRepository.ProductRepository": K.CONSTRUCTOR,
+            "Shop.Data.ProductRepository.Add": K.METHOD,
+            "Shop.Data.ProductRepository.Count": K.PROPERTY,
+            "Shop.Data.ProductRepository.items": K.FIELD,
+            "Shop.Data.IRepository": K.INTERFACE,
+            "Shop.Data.Point": K.STRUCT,
+            "Shop.Data.Status": K.ENUM,
+        },
+        {
+            ("Log", "Shop.Data.ProductRepository.Add"),
+            ("IRepository", "Shop.Data.ProductRepository"),
+        },
+        ["System.Collections.Generic", "Shop.Models"],
+    ),
+    "Cart.php": (
+        {
+            "App\\Shop": K.MODULE,
+            "Cart": K.CLASS,
+            "Cart.MAX_ITEMS": K.CONSTANT,
+            "Cart.items": K.FIELD,
+            "Cart.add": K.METHOD,
+            "cart_total": K.FUNCTION,
+        },
+        {("BaseCart", "Cart"), ("Countable", "Cart")},
+        ["App\\Models\\Product", "helpers.php"],
+    ),
+    "Queue.scala": (
+        {
+            "Queue.empty": K.METHOD,  # `object Queue` (the trait Queue is also defined)
+            "ArrayQueue": K.CLASS,
+            "ArrayQueue.push": K.METHOD,
+        },
+        {("Queue", "ArrayQueue"), ("ArrayQueue", "Queue.empty")},
+        [],
+    ),
+}
+
+
+def test_every_language_has_a_fixture_and_at_least_twelve_languages() -> None:
+    covered = {language_for(FIXTURES / name) for name in CASES}
+    assert covered == set(LANGUAGES)
+    assert len(LANGUAGES) >= 12
+
+
+@pytest.mark.parametrize("language", sorted(LANGUAGES))
+def test_tag_query_compiles(language: str) -> None:
+    assert tags_query(language).pattern_count > 0
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_fixture_tags(name: str) -> None:
+    path = FIXTURES / name
+    want_defs, want_refs, want_imports = CASES[name]
+    tags = extract_tags(path, path.read_bytes(), language_for(path) or "")
+
+    got = {d.qualified_name: d.kind for d in tags.definitions}
+    for qualified, kind in want_defs.items():
+        assert got.get(qualified) == kind, f"{qualified}: {got.get(qualified)} (have {got})"
+
+    refs = {(r.name, r.enclosing) for r in tags.references}
+    assert want_refs <= refs, want_refs - refs
+    assert [i.module for i in tags.imports] == want_imports
+
+    # Only definition captures name definitions: a definition's own name is never a reference.
+    def_names = {(d.name, d.name_range) for d in tags.definitions}
+    assert not {(r.name, r.range) for r in tags.references} & def_names
+    for d in tags.definitions:
+        assert d.range.encloses(d.name_range), d
+        assert d.path == path
+        assert d.language == tags.language
+        assert d.signature
+        assert "\n" not in d.signature
+
+
+def test_python_docstring_and_comment_docs() -> None:
+    path = FIXTURES / "shapes.py"
+    tags = extract_tags(path, path.read_bytes(), "python")
+    by_name = {d.qualified_name: d for d in tags.definitions}
+    lines = path.read_text().splitlines()
+    shape_doc = by_name["Shape"].doc_range
+    assert shape_doc is not None
+    assert lines[shape_doc.start_line].strip() == '"""Anything with an area."""'
+    assert by_name["total_area"].doc_range is None  # a comment inside the body is no docstring
+
+    go = FIXTURES / "server.go"
+    gtags = extract_tags(go, go.read_bytes(), "go")
+    start = next(d for d in gtags.definitions if d.name == "Start")
+    assert start.doc_range is not None
+    assert go.read_text().splitlines()[start.doc_range.start_line] == "// Start runs the server."
+
+
+def test_signature_skips_annotation_lines() -> None:
+    path = FIXTURES / "Account.java"
+    tags = extract_tags(path, path.read_bytes(), "java")
+    compare = next(d for d in tags.definitions if d.name == "compareTo")
+    assert compare.signature == "public int compareTo(Account other) {"
+
+
+def test_columns_are_utf16_code_units() -> None:
+    # "é" is 2 bytes in UTF-8 and 1 UTF-16 unit; "😀" is 4 bytes and 2 units.
+    source = 'x = "é😀"; y = 1\ndef f():\n    pass\n'.encode()
+    tags = extract_tags(Path("/w/a.py"), source, "python")
+    f = next(d for d in tags.definitions if d.name == "f")
+    assert f.name_range == (1, 4, 1, 5)
+    src = "s = '😀'\nclass A(B): pass\n".encode()
+    tags = extract_tags(Path("/w/b.py"), src, "python")
+    assert next(r for r in tags.references if r.name == "B").range == (1, 8, 1, 9)
+    src = "s = '😀'; t = f(B)\n".encode()
+    assert extract_tags(Path("/w/c.py"), src, "python").references[0].range == (0, 14, 0, 15)
+
+
+@pytest.mark.parametrize(
+    ("path", "language"),
+    [("a/b.py", "python"), ("x.TSX", "tsx"), ("m.h", "c"), ("m.hpp", "cpp"), ("README", None)],
+)
+def test_language_for(path: str, language: str | None) -> None:
+    assert language_for(path) == language
