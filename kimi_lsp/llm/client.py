@@ -425,7 +425,7 @@ class KimiClient:
         data = raw.get("data") if isinstance(raw, dict) else None
         if not isinstance(data, dict):
             raise ProtocolError("/users/me/balance answered without a data object")
-        currency = "CNY" if httpx.URL(self.base_url).host.endswith(".cn") else "USD"
+        currency = currency_for(self.base_url)
 
         def num(key: str) -> float:
             value = data.get(key)
@@ -474,6 +474,11 @@ class KimiClient:
                 context_length=context,
             )
         return tokens
+
+
+def currency_for(base_url: str) -> str:
+    """Balances are in RMB on the China platform (.cn hosts), USD elsewhere (§4)."""
+    return "CNY" if httpx.URL(base_url).host.endswith(".cn") else "USD"
 
 
 def _json_or_none(response: httpx.Response) -> Any:
