@@ -40,7 +40,119 @@ def _cmd_context(args: argparse.Namespace) -> int:
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:
-    return _not_yet("explain")
+    """Stream an explanation of the definition around FILE:LINE (context: that definition
+    only, by indentation, until the context engine lands)."""
+    import asyncio
+    import hashlib
+    import re
+    from pathlib import Path
+
+    from kimi_lsp.config import API_KEY_ENV, load_settings
+    from kimi_lsp.llm import CACHE_FILE, ContentDelta, KimiClient, KimiError, ReasoningDelta
+
+    file_part, _, line_part = str(args.location).rpartition(":")
+    path = Path(file_part)
+    if not file_part or not line_part.isdigit() or int(line_part) < 1:
+        print(f"kimi-lsp explain: expected FILE:LINE, got {args.location!r}", file=sys.stderr)
+        return 2
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError as exc:
+        print(f"kimi-lsp explain: cannot read {path}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    target = int(line_part) - 1
+    if target >= len(lines):
+        print(f"kimi-lsp explain: {path} has only {len(lines)} lines", file=sys.stderr)
+        return 2
+    settings = load_settings().settings
+    if not settings.has_api_key or settings.api_key is None:
+        print(
+            "kimi-lsp explain: no API key. Set MOONSHOT_API_KEY=sk-... (also accepted: "
+            f"{', '.join(API_KEY_ENV)}); `kimi-lsp doctor` checks the setup.",
+            file=sys.stderr,
+        )
+        return 2
+
+    # The enclosing definition: the nearest line above (or at) the target that starts a
+    # definition at a lower-or-equal indentation, down to where the indentation returns.
+    def indent(text: str) -> int:
+        return len(text) - len(text.lstrip())
+
+    starts = re.compile(
+        r"^\s*(async\s+def|def|class|(export\s+)?(async\s+)?function|func|(pub\s+)?fn|"
+        r"impl|struct|interface|module|local\s+function|(public|private|protected|static)\b)"
+    )
+    limit = indent(lines[target]) if lines[target].strip() else 10**6
+    begin = target
+    for i in range(target, max(-1, target - 400), -1):
+        if lines[i].strip() and indent(lines[i]) <= limit and starts.match(lines[i]):
+            begin = i
+            break
+        if lines[i].strip():
+            limit = min(limit, indent(lines[i]))
+    end = begin + 1
+    while end < len(lines) and end - begin < 300:
+        text = lines[end]
+        if text.strip() and indent(text) <= indent(lines[begin]):
+            if text.strip()[0] in "}])" or text.strip() in ("end", "end)"):
+                end += 1  # a closing brace or `end` belongs to the definition
+            break
+        end += 1
+    while end - 1 > target and not lines[end - 1].strip():
+        end -= 1
+    end = max(end, target + 1)
+    snippet = "\n".join(f"{n + 1:>5}  {lines[n]}" for n in range(begin, end))
+    messages = [
+        {
+            "role": "system",
+            "content": "You are Kimi, explaining code to a developer in their editor. Be "
+            "concise and concrete: what the code does, how, and anything surprising.",
+        },
+        {
+            "role": "user",
+            "content": f"File: {path}\n```\n{snippet}\n```\n"
+            f"Explain the symbol at line {target + 1}: {lines[target].strip()}",
+        },
+    ]
+    dim = ("\x1b[2m", "\x1b[0m") if sys.stderr.isatty() else ("", "")
+    workspace = hashlib.sha256(str(path.resolve().parent).encode()).hexdigest()[:16]
+
+    async def run() -> int:
+        assert settings.api_key is not None
+        async with KimiClient(
+            settings.base_url,
+            settings.api_key.get_secret_value(),
+            model_table_path=settings.state_dir / CACHE_FILE,
+            timeout=settings.request_timeout_s,
+            prompt_cache_key=f"kimi-lsp-{workspace}",
+        ) as client:
+            stream = client.stream_chat(
+                messages, model=settings.model, max_completion_tokens=2048, continue_rounds=3
+            )
+            async with stream:
+                async for event in stream:
+                    if isinstance(event, ContentDelta):
+                        if stream.reasoning and args.show_reasoning and event.text == stream.text:
+                            sys.stderr.write("\n")  # reasoning done: end its line
+                        sys.stdout.write(event.text)
+                        sys.stdout.flush()
+                    elif isinstance(event, ReasoningDelta) and args.show_reasoning:
+                        sys.stderr.write(f"{dim[0]}{event.text}{dim[1]}")
+                        sys.stderr.flush()
+            sys.stdout.write("\n")
+            if stream.finish_reason == "length":
+                print("(the answer was cut short at the output budget)", file=sys.stderr)
+        return 0
+
+    try:
+        return asyncio.run(run())
+    except KimiError as exc:
+        if exc.delivered_text:
+            sys.stdout.write("\n")
+        print(f"kimi-lsp explain: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
 
 
 def _cmd_quota(args: argparse.Namespace) -> int:

@@ -121,11 +121,51 @@ def check_api(loaded: LoadedSettings, *, timeout: float = 5.0) -> Check:
     )
 
 
+def check_account(loaded: LoadedSettings) -> Check:
+    """Balance and the configured model's contract, through the Kimi client (optional)."""
+    import asyncio
+
+    from kimi_lsp.llm import CACHE_FILE, KimiClient, KimiError
+
+    s = loaded.settings
+    if not s.has_api_key or s.api_key is None:
+        return Check("account", False, "not tried: no key", required=False)
+    key = s.api_key.get_secret_value()
+
+    async def fetch() -> Check:
+        async with KimiClient(
+            s.base_url, key, model_table_path=s.state_dir / CACHE_FILE, timeout=5, max_retries=1
+        ) as client:
+            try:
+                specs = {m.id: m for m in await client.list_models()}
+                money = await client.balance()
+            except KimiError as exc:
+                return Check("account", False, str(exc), required=False)
+        spec = specs.get(s.model)
+        model = (
+            f"{s.model}: context {spec.context_length:,}, "
+            f"{'thinks' if spec.thinks else 'no reasoning'}"
+            if spec
+            else f"{s.model}: not listed"
+        )
+        detail = (
+            f"balance {money.available:.2f} {money.currency} available (voucher "
+            f"{money.voucher:.2f}, cash {money.cash:.2f}); {len(specs)} models; {model}"
+        )
+        ok = money.available > 0
+        fix = "" if ok else "recharge the account: requests fail while the balance is <= 0"
+        data = {"balance": money.available, "currency": money.currency, "models": list(specs)}
+        return Check("account", ok, detail, required=False, fix=fix, data=data)
+
+    return asyncio.run(fetch())
+
+
 CHECKS: list[Callable[[LoadedSettings], Check]] = [
     check_settings,
     check_state_dir,
     check_key,
     check_api,
+    check_account,
 ]
 
 

@@ -17,6 +17,7 @@
     │   └── ContentFiltered        no   400 content_filter
     ├── ModelNotFound              no   404: unknown or retired model; names the models that exist
     └── ProtocolError              no   the server answered something that is not the API
+                                        (incl. a 404 for an endpoint a relay does not forward)
 
 Every error says what happened and what to do. ``delivered_text`` holds the content that had
 already reached the caller when the error struck, so a caller knows whether anything was shown.
@@ -187,6 +188,12 @@ def error_from_response(
         )
     if etype in ("permission_denied_error", "access_terminated_error") or status == 403:
         return PermissionDenied(f"Kimi denied access{said}. Check the account's status.", **kw)
+    if (etype == "resource_not_found_error" or status == 404) and model is None:
+        return ProtocolError(
+            f"Kimi has no such endpoint or resource (HTTP 404){said}. A relay in front of the "
+            "API may not forward it; check KIMI_LSP_BASE_URL.",
+            **kw,
+        )
     if etype == "resource_not_found_error" or status == 404:
         name = model or "?"
         return ModelNotFound(

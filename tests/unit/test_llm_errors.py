@@ -57,6 +57,12 @@ def test_classification_by_type(
     assert "rid-1" in str(err)
 
 
+def test_404_without_a_model_is_a_missing_endpoint() -> None:
+    err = error_from_response(404, body("resource_not_found_error"))
+    assert isinstance(err, ProtocolError)
+    assert "KIMI_LSP_BASE_URL" in str(err)
+
+
 def test_type_wins_over_status() -> None:
     # Quota exhaustion sent as 429 must never look like a retryable rate limit.
     assert isinstance(error_from_response(429, body("exceeded_current_quota_error")), QuotaExceeded)
