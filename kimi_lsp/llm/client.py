@@ -342,6 +342,7 @@ class KimiClient:
         try:
             async with self._http.stream("POST", "/chat/completions", json=body) as response:
                 rid = request_id_of(response)
+                log.debug("chat %s: HTTP %s, request id %s", model, response.status_code, rid)
                 if response.status_code != 200:
                     await response.aread()
                     raise await self._error_for(response, rid, model)

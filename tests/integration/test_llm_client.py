@@ -505,7 +505,7 @@ async def test_cancelling_the_caller_closes_the_http_stream(
         await task
     record = fake_kimi.chat_requests[0]
     assert await asyncio.to_thread(fake_kimi.wait_until, lambda: record.client_closed, 10)
-    assert record.chunks_sent < 20
+    assert not record.completed  # the emulator stopped mid-answer: the client hung up
     assert await asyncio.to_thread(fake_kimi.wait_until, lambda: fake_kimi.in_flight() == 0, 10)
 
 
