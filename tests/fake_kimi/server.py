@@ -689,6 +689,8 @@ class FakeKimi:
             if reply is None:
                 reply = Reply(self.default_reply(last_user))
             self._by_conversation[conversation] = reply
+            while len(self._by_conversation) > 4096:  # long benchmarks: forget the oldest
+                del self._by_conversation[next(iter(self._by_conversation))]
             return reply
 
     def _admit(self, account: str, charge: int) -> None:

@@ -7,6 +7,8 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kimi_lsp.llm import ContentDelta, ProtocolError, ReasoningDelta, ServerError, Usage
 from kimi_lsp.llm.sse import StreamState, parse_chunk, read_stream
@@ -113,3 +115,28 @@ async def test_events_after_done_are_ignored() -> None:
 async def test_garbage_is_a_protocol_error(body: str, content_type: str) -> None:
     with pytest.raises(ProtocolError):
         await run(body, content_type)
+
+
+@given(
+    pieces=st.lists(st.text(min_size=1, max_size=12), min_size=1, max_size=12),
+    placement=st.sampled_from(["choice", "top", "both"]),
+    comments=st.booleans(),
+)
+@settings(max_examples=60, deadline=None)
+async def test_any_split_reassembles_the_text_and_reports_usage_once(
+    pieces: list[str], placement: str, comments: bool
+) -> None:
+    final = chunk({}, "stop")
+    items: list[Any] = [chunk({"role": "assistant", "content": ""})]
+    items += [chunk({"content": p}) for p in pieces]
+    if placement in ("choice", "both"):
+        final["choices"][0]["usage"] = USAGE
+    items.append(final)
+    if placement in ("top", "both"):
+        items.append(chunk(None, usage=USAGE))
+    items.append("[DONE]")
+    body = "".join((": ping\n\n" if comments else "") + sse(item) for item in items)
+    events, state = await run(body)
+    assert "".join(e.text for e in events) == "".join(pieces)
+    assert state.usage == Usage(90, 50, 90, 33)
+    assert state.finish_reason == "stop"
