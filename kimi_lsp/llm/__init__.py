@@ -20,7 +20,8 @@ Public surface::
 
 - ``on_request(RequestStart)`` is awaited before every HTTP request (first try, retries and
   continuation rounds): the place for quota admission. Each request's usage arrives as its
-  own ``UsageReport`` (settle there).
+  own ``UsageReport`` (settle there). ``on_retry(error, delay)`` is awaited before each
+  retry's wait (record a shared cool-down there; raise to stop retrying).
 - Errors (``kimi_lsp.llm.errors``) carry ``retryable``, ``request_id``, ``delivered_text``;
   ``RateLimited.retry_after`` and ``.limit`` feed a shared cool-down; ``QuotaExceeded`` is
   never retried. A retry never re-asks for text already delivered: it continues in partial

@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 
 Message = Mapping[str, Any]
 OnRequest = Callable[[RequestStart], Awaitable[None]]
+OnRetry = Callable[[KimiError, float], Awaitable[None]]
 REQUEST_ID_HEADERS = ("msh-request-id", "x-msh-trace-id", "x-request-id")
 # Above this share of the context, a local estimate is replaced by an exact count (§8).
 EXACT_COUNT_THRESHOLD = 0.85
@@ -144,6 +145,7 @@ class ChatStream:
         )
         round_no = attempt = 0
         on_request: OnRequest | None = p["on_request"]
+        on_retry: OnRetry | None = p["on_retry"]
         while True:
             messages = list(base)
             input_tokens = base_tokens
@@ -188,12 +190,16 @@ class ChatStream:
                     if (delay := self._failed(err, attempt, reasoning_this_request, rid)) is None:
                         raise
                     attempt += 1
+                    if on_retry is not None:
+                        await on_retry(err, delay)
                     await c._sleep(delay)
                     continue
             except KimiError as err:
                 if (delay := self._failed(err, attempt, reasoning_this_request, rid)) is None:
                     raise
                 attempt += 1
+                if on_retry is not None:
+                    await on_retry(err, delay)
                 await c._sleep(delay)
                 continue
             if state.usage is not None:
@@ -293,6 +299,7 @@ class KimiClient:
         continue_rounds: int = 3,
         prompt_cache_key: str | None = None,
         on_request: OnRequest | None = None,
+        on_retry: OnRetry | None = None,
         check_context: bool = True,
     ) -> ChatStream:
         """Stream an answer: ``ContentDelta`` and ``ReasoningDelta`` as they arrive, one
@@ -302,6 +309,10 @@ class KimiClient:
         charges); an answer cut at ``length`` is continued up to ``continue_rounds`` times.
         ``temperature`` is dropped for models that fix it. ``on_request`` is awaited before
         every HTTP request (retries and continuations included): the quota hook.
+        ``on_retry(error, delay)`` is awaited before each retry's wait: the place to record a
+        shared cool-down from ``RateLimited.retry_after`` (raise there to stop retrying).
+        Each ``on_request`` is followed by that request's ``UsageReport``, or by ``on_retry``,
+        or by the exception that ends the stream.
         Raises ``ContextOverflow`` before sending when the prompt cannot fit.
         """
         if max_completion_tokens < 1:
@@ -317,6 +328,7 @@ class KimiClient:
             continue_rounds=continue_rounds,
             prompt_cache_key=prompt_cache_key or self.prompt_cache_key,
             on_request=on_request,
+            on_retry=on_retry,
             check=check_context,
         )
 

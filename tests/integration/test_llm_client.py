@@ -290,6 +290,27 @@ async def test_on_request_hook_sees_every_request_with_its_charge(
 # -- errors and retries -------------------------------------------------------------------
 
 
+async def test_on_retry_hook_sees_the_rate_limit_and_can_stop_retrying(
+    fake_kimi: FakeKimi, client: KimiClient, sleeps: Sleeps
+) -> None:
+    fake_kimi.fail_next("rate_limit_rpm", retry_after=9, times=2)
+    seen: list[tuple[KimiError, float]] = []
+
+    async def on_retry(err: KimiError, delay: float) -> None:
+        seen.append((err, delay))
+        if len(seen) == 2:
+            raise err  # e.g. the quota governor takes over the cool-down
+
+    with pytest.raises(RateLimited) as info:
+        await client.chat(USER, model="kimi-k2.6", max_completion_tokens=50, on_retry=on_retry)
+    assert [(type(e), d) for e, d in seen] == [(RateLimited, 9.125), (RateLimited, 9.125)]
+    assert isinstance(seen[0][0], RateLimited)
+    assert seen[0][0].retry_after == 9
+    assert info.value is seen[1][0]
+    assert sleeps.delays == [9.125]
+    assert len(fake_kimi.chat_requests) == 2
+
+
 @pytest.mark.parametrize(
     ("fault", "options", "error", "delays"),
     [
