@@ -55,6 +55,10 @@ Lower level: ``extract_tags(path, source, language) -> FileTags``, ``language_fo
 ``LANGUAGES``, ``discover(roots, ...)``.
 """
 
+from kimi_lsp.index.discovery import IgnoreRules, discover
+from kimi_lsp.index.errors import BadDocumentChange, IndexError_, LanguageUnavailable
+from kimi_lsp.index.extract import extract_tags
+from kimi_lsp.index.languages import LANGUAGES, language_for
 from kimi_lsp.index.model import (
     Definition,
     DefinitionKind,
@@ -66,15 +70,26 @@ from kimi_lsp.index.model import (
     SkippedFile,
     Span,
 )
+from kimi_lsp.index.workspace import ProgressCallback, WorkspaceIndex
 
 __all__ = [
+    "LANGUAGES",
+    "BadDocumentChange",
     "Definition",
     "DefinitionKind",
     "FileInfo",
     "FileTags",
+    "IgnoreRules",
     "Import",
+    "IndexError_",
     "IndexStats",
+    "LanguageUnavailable",
+    "ProgressCallback",
     "Reference",
     "SkippedFile",
     "Span",
+    "WorkspaceIndex",
+    "discover",
+    "extract_tags",
+    "language_for",
 ]

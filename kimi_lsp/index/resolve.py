@@ -1,0 +1,144 @@
+"""Import strings -> workspace files, by per-language rules and a path-suffix index.
+
+Resolution is a best effort that needs no build system: relative imports are looked up next
+to the importing file; absolute ones (``django.db.models``, ``com.x.Foo``, ``crate::a::b``,
+``example.com/app/store``) by the longest path suffix that names a workspace file or folder.
+When several files match, the one sharing the longest folder prefix with the importer wins.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from collections.abc import Iterable
+from pathlib import Path, PurePosixPath
+
+_INDEX_STEMS = frozenset({"__init__", "index", "mod", "lib", "main"})
+_JS_EXTS = (".ts", ".tsx", ".js", ".jsx", ".mjs", ".cjs", ".mts", ".cts", ".d.ts")
+_JS_FAMILY = frozenset({"javascript", "typescript", "tsx"})
+_C_FAMILY = frozenset({"c", "cpp"})
+_JVM_FAMILY = frozenset({"java", "scala"})
+
+
+def _family(language: str) -> frozenset[str]:
+    for fam in (_JS_FAMILY, _C_FAMILY, _JVM_FAMILY):
+        if language in fam:
+            return fam
+    return frozenset({language})
+
+
+def _strip_ext(name: str) -> str:
+    if name.endswith(".d.ts"):
+        return name[:-5]
+    dot = name.rfind(".")
+    return name[:dot] if dot > 0 else name
+
+
+class ImportResolver:
+    """Built from the workspace's files (and their languages); answers `resolve`."""
+
+    def __init__(self, files: Iterable[tuple[Path, str]], roots: Iterable[Path]) -> None:
+        self._language: dict[Path, str] = {}
+        self._by_key: dict[str, list[Path]] = defaultdict(list)  # "a/b/c" (no ext) -> files
+        self._by_name: dict[str, list[Path]] = defaultdict(list)  # "a/b/c.h" -> files
+        self._dirs: dict[str, list[Path]] = defaultdict(list)  # "a/b" (folder) -> files in it
+        roots = [Path(r) for r in roots]
+        for path, language in files:
+            self._language[path] = language
+            root = next((r for r in roots if r in path.parents), path.parent)
+            parts = path.relative_to(root).parts
+            stem = _strip_ext(parts[-1])
+            keyed = [*parts[:-1]] if stem in _INDEX_STEMS else [*parts[:-1], stem]
+            for i in range(len(parts)):
+                self._by_name["/".join(parts[i:])].append(path)
+            for i in range(len(keyed)):
+                self._by_key["/".join(keyed[i:])].append(path)
+            if stem in _INDEX_STEMS and stem != "__init__":
+                for i in range(len(parts)):
+                    self._by_key["/".join([*parts[i:-1], stem])].append(path)
+            folder = parts[:-1]
+            for i in range(len(folder)):
+                self._dirs["/".join(folder[i:])].append(path)
+
+    def _pick(self, importer: Path, candidates: list[Path]) -> list[Path]:
+        fam = _family(self._language.get(importer, ""))
+        same = [c for c in candidates if self._language.get(c) in fam and c != importer]
+        if not same:
+            return []
+        best = max(same, key=lambda c: len(os.path.commonpath([c, importer])))
+        return [best]
+
+    def _relative(self, base: Path, rel: str, exts: Iterable[str]) -> list[Path]:
+        target = Path(os.path.normpath(base / rel))
+        options = [target, *(Path(f"{target}{e}") for e in exts)]
+        options += [target / f"index{e}" for e in exts]
+        options += [target / "__init__.py", target / "mod.rs"]
+        return [o for o in options if o in self._language][:1]
+
+    def _by_keys(self, importer: Path, segments: list[str], min_len: int = 1) -> list[Path]:
+        """Longest prefix of `segments` that is a known module key (dropping trailing names)."""
+        for n in range(len(segments), min_len - 1, -1):
+            if n == 0:
+                break
+            hits = self._by_key.get("/".join(segments[:n]))
+            if hits:
+                picked = self._pick(importer, hits)
+                if picked:
+                    return picked
+        return []
+
+    def resolve(self, importer: Path, module: str) -> list[Path]:
+        language = self._language.get(importer)
+        if language is None or not module:
+            return []
+        here = importer.parent
+        if language == "python":
+            if module.startswith("."):
+                dots = len(module) - len(module.lstrip("."))
+                base = here
+                for _ in range(dots - 1):
+                    base = base.parent
+                rest = module[dots:].replace(".", "/")
+                return self._relative(base, rest or ".", (".py", ".pyi"))
+            return self._by_keys(importer, module.split("."))
+        if language in _JS_FAMILY:
+            if module.startswith("."):
+                return self._relative(here, module, _JS_EXTS)
+            return []  # a package from node_modules
+        if language in _C_FAMILY:
+            local = self._relative(here, module, ())
+            if local:
+                return local
+            inc = PurePosixPath(module).parts
+            for i in range(len(inc)):
+                hits = self._by_name.get("/".join(inc[i:]))
+                if hits:
+                    return self._pick(importer, hits)
+            return []
+        if language == "go":
+            parts = module.split("/")
+            for i in range(len(parts)):
+                if len(parts) - i < min(2, len(parts)):
+                    break
+                hits = self._dirs.get("/".join(parts[i:]))
+                if hits:
+                    fam = self._language
+                    return sorted(h for h in hits if fam.get(h) == "go" and h.parent != here)
+            return []
+        if language == "rust":
+            if "::" not in module:  # `mod name;`
+                return self._relative(here, module, (".rs",))
+            names = [s for s in module.split("::") if s not in ("crate", "self", "super")]
+            return self._by_keys(importer, [s.strip("{} ") for s in names if s.strip("{} *")])
+        if language in ("ruby", "php"):
+            if module.endswith((".rb", ".php")) or language == "ruby":
+                exts = (".rb",) if language == "ruby" else ()
+                local = self._relative(here, module, exts)
+                if local:
+                    return local
+            separator = "\\" if language == "php" else "/"
+            return self._by_keys(importer, _strip_ext(module).split(separator))
+        if language == "lua":
+            return self._by_keys(importer, module.split("."))
+        # java, scala, c_sharp: dotted names, the last segment(s) may be classes
+        return self._by_keys(importer, module.split("."), min_len=1)

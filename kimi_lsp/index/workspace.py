@@ -1,0 +1,649 @@
+"""`WorkspaceIndex`: the resident index of a workspace (see the package docstring for the API).
+
+Per file it keeps the compact tags (a marshal blob from a worker or the database, decoded on
+first use), plus name -> files maps for definitions and references, maintained incrementally
+once a query has needed them. Open editor buffers override the disk. Every mutation bumps a
+generation counter that invalidates the cached import resolution and graphs.
+"""
+
+from __future__ import annotations
+
+import logging
+import marshal
+import multiprocessing
+import os
+import threading
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kimi_lsp.index.discovery import (
+    IGNORE_FILES,
+    Candidate,
+    IgnoreRules,
+    content_skip_reason,
+    discover,
+    skip_reason,
+)
+from kimi_lsp.index.documents import Document
+from kimi_lsp.index.extract import RawTags, content_hash, decode, extract_raw
+from kimi_lsp.index.languages import language_for
+from kimi_lsp.index.model import (
+    Definition,
+    FileInfo,
+    FileTags,
+    IndexStats,
+    Reference,
+    SkippedFile,
+)
+from kimi_lsp.index.resolve import ImportResolver
+from kimi_lsp.index.store import IndexStore, StoredFile, database_path
+
+log = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[int, int], None]
+_BATCH = 24  # files per worker task: big enough to amortise pickling, small for progress
+_IN_PROCESS_BELOW = 64  # fewer files than this are parsed here; a pool would cost more
+
+
+@dataclass(slots=True)
+class _Entry:
+    language: str
+    content_hash: str
+    size: int
+    mtime_ns: int
+    blob: bytes | None
+    lines: int
+    definitions: int
+    references: int
+    raw: RawTags | None = None
+    source: str = "disk"
+
+    @classmethod
+    def of(cls, raw: RawTags, size: int, mtime_ns: int, blob: bytes | None) -> _Entry:
+        return cls(raw[0], raw[1], size, mtime_ns, blob, raw[2], len(raw[4]), len(raw[5]), raw)
+
+    def stored(self, path: Path) -> StoredFile:
+        assert self.blob is not None
+        return StoredFile(
+            path,
+            self.language,
+            self.content_hash,
+            self.size,
+            self.mtime_ns,
+            self.blob,
+            self.lines,
+            self.definitions,
+            self.references,
+        )
+
+    def tags(self) -> RawTags:
+        if self.raw is None:
+            assert self.blob is not None
+            self.raw = marshal.loads(self.blob)
+        return self.raw
+
+
+def _parse_batch(batch: list[tuple[str, str]]) -> list[tuple[str, int, int, str | None, Any]]:
+    """Worker: read, check and extract files -> (path, size, mtime, skip reason, blob)."""
+    out: list[tuple[str, int, int, str | None, Any]] = []
+    for path, language in batch:
+        out.append(_parse_one(path, language))
+    return out
+
+
+def _parse_one(path: str, language: str) -> tuple[str, int, int, str | None, Any]:
+    try:
+        with open(path, "rb") as f:
+            st = os.fstat(f.fileno())
+            source = f.read()
+    except OSError as exc:
+        return path, 0, 0, f"unreadable ({exc.strerror})", None
+    reason = content_skip_reason(source)
+    if reason is not None:
+        return path, st.st_size, st.st_mtime_ns, reason, None
+    raw = extract_raw(source, language)
+    return path, st.st_size, st.st_mtime_ns, None, marshal.dumps(raw)
+
+
+class WorkspaceIndex:
+    """The workspace's definitions, references and imports; see `kimi_lsp.index`."""
+
+    def __init__(
+        self,
+        roots: Iterable[Path | str],
+        *,
+        state_dir: Path | None = None,
+        max_file_bytes: int = 1_000_000,
+        workers: int | None = None,
+    ) -> None:
+        self.roots = [Path(os.path.abspath(r)) for r in roots]
+        self.rules = IgnoreRules(self.roots)
+        self.max_file_bytes = max_file_bytes
+        self.workers = workers or os.cpu_count() or 1
+        self.skipped: list[SkippedFile] = []
+        self._lock = threading.RLock()
+        self._entries: dict[Path, _Entry] = {}
+        self._docs: dict[Path, Document] = {}
+        self._decoded: dict[Path, FileTags] = {}
+        self._def_names: dict[str, Counter[Path]] | None = None
+        self._ref_names: dict[str, Counter[Path]] | None = None
+        self._generation = 0
+        self._cache: dict[str, tuple[int, Any]] = {}
+        self._store = IndexStore(database_path(state_dir, self.roots)) if state_dir else None
+        self._loaded = False
+        self.last_stats = IndexStats()
+
+    # ------------------------------------------------------------------ building
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+
+    @property
+    def database_rebuilt(self) -> bool:
+        """True when the database on disk was unreadable or outdated and was rebuilt."""
+        return self._store is not None and self._store.rebuilt
+
+    def _load_store(self) -> None:
+        if self._loaded or self._store is None:
+            self._loaded = True
+            return
+        with self._lock:
+            for f in self._store.load():
+                if f.path not in self._entries:
+                    self._entries[f.path] = _Entry(
+                        f.language,
+                        f.content_hash,
+                        f.size,
+                        f.mtime_ns,
+                        f.blob,
+                        f.lines,
+                        f.definitions,
+                        f.references,
+                    )
+        self._loaded = True
+
+    def update(self, on_progress: ProgressCallback | None = None) -> IndexStats:
+        """Bring the index in line with the disk (see the package docstring)."""
+        started = time.perf_counter()
+        self._load_store()
+        skipped: list[tuple[Path, str]] = []
+        candidates = list(discover(self.rules, self.max_file_bytes, skipped))
+        total = len(candidates)
+        done = 0
+        to_parse: list[Candidate] = []
+        touched: list[Path] = []  # same content, new mtime: the database needs the new stat
+        with self._lock:
+            for c in candidates:
+                entry = self._entries.get(c.path)
+                if entry is None or entry.language != c.language:
+                    to_parse.append(c)
+                elif (entry.size, entry.mtime_ns) == (c.size, c.mtime_ns):
+                    done += 1
+                else:
+                    to_parse.append(c)
+        # A changed stat with unchanged content (a checkout, a `touch`) costs a hash, no parse.
+        still: list[Candidate] = []
+        for c in to_parse:
+            entry = self._entries.get(c.path)
+            if entry is not None and entry.language == c.language and entry.size == c.size:
+                try:
+                    data = c.path.read_bytes()
+                except OSError:
+                    data = b""
+                if content_hash(data) == entry.content_hash:
+                    entry.mtime_ns = c.mtime_ns
+                    touched.append(c.path)
+                    done += 1
+                    continue
+            still.append(c)
+        if on_progress:
+            on_progress(done, total)
+
+        fresh: list[StoredFile] = []
+        results = self._parse(still)
+        for batch in results:
+            with self._lock:
+                for path_s, size, mtime_ns, reason, blob in batch:
+                    path = Path(path_s)
+                    if reason is not None:
+                        skipped.append((path, reason))
+                        self._drop(path)
+                        continue
+                    entry = _Entry.of(marshal.loads(blob), size, mtime_ns, blob)
+                    self._set(path, entry)
+                    fresh.append(entry.stored(path))
+            done += len(batch)
+            if on_progress:
+                on_progress(done, total)
+
+        present = {c.path for c in candidates}
+        skipped_paths = {p for p, _ in skipped}
+        with self._lock:
+            removed = [p for p in self._entries if p not in present or p in skipped_paths]
+            for p in removed:
+                self._drop(p)
+        if self._store is not None:
+            stat_only = [
+                e.stored(p)
+                for p in touched
+                if (e := self._entries.get(p)) is not None and e.blob is not None
+            ]
+            self._store.save(fresh + stat_only, removed)
+        for p, reason in skipped:
+            log.info("index: skipped %s (%s)", p, reason)
+        self.skipped = [SkippedFile(p, r) for p, r in skipped]
+        stats = self.stats()
+        stats.parsed = len(fresh)
+        stats.skipped = len(skipped)
+        stats.seconds = time.perf_counter() - started
+        self.last_stats = stats
+        return stats
+
+    def _parse(
+        self, todo: list[Candidate]
+    ) -> Iterator[list[tuple[str, int, int, str | None, Any]]]:
+        items = [(str(c.path), c.language) for c in todo]
+        batches = [items[i : i + _BATCH] for i in range(0, len(items), _BATCH)]
+        if self.workers <= 1 or len(items) < _IN_PROCESS_BELOW:
+            for batch in batches:
+                yield _parse_batch(batch)
+            return
+        # Processes, not threads: the bindings' Python glue holds the GIL while extracting.
+        # fork is cheapest but unsafe in a process that runs other threads (the server):
+        # there, forkserver.
+        method = "fork" if threading.active_count() == 1 else "forkserver"
+        ctx = multiprocessing.get_context(method)
+        with ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx) as pool:
+            futures = [pool.submit(_parse_batch, b) for b in batches]
+            for fut in as_completed(futures):
+                yield fut.result()
+
+    # ------------------------------------------------------------------ mutation helpers
+
+    def _set(self, path: Path, entry: _Entry) -> None:
+        old = self._entries.get(path)
+        if old is not None:
+            self._unindex_names(path, old)
+        self._entries[path] = entry
+        self._decoded.pop(path, None)
+        self._index_names(path, entry)
+        self._generation += 1
+
+    def _drop(self, path: Path) -> None:
+        old = self._entries.pop(path, None)
+        if old is not None:
+            self._unindex_names(path, old)
+            self._decoded.pop(path, None)
+            self._generation += 1
+
+    def _index_names(self, path: Path, entry: _Entry) -> None:
+        if self._def_names is None or self._ref_names is None:
+            return
+        raw = entry.tags()
+        for d in raw[4]:
+            self._def_names.setdefault(d[0], Counter())[path] += 1
+        for r in raw[5]:
+            self._ref_names.setdefault(r[0], Counter())[path] += 1
+
+    def _unindex_names(self, path: Path, entry: _Entry) -> None:
+        if self._def_names is None or self._ref_names is None:
+            return
+        raw = entry.tags()
+        for table, items in ((self._def_names, raw[4]), (self._ref_names, raw[5])):
+            for item in items:
+                counter = table.get(item[0])
+                if counter is not None and path in counter:
+                    del counter[path]
+                    if not counter:
+                        del table[item[0]]
+
+    def _names(self) -> tuple[dict[str, Counter[Path]], dict[str, Counter[Path]]]:
+        with self._lock:
+            if self._def_names is None or self._ref_names is None:
+                defs: dict[str, Counter[Path]] = {}
+                refs: dict[str, Counter[Path]] = {}
+                for path, entry in self._entries.items():
+                    raw = entry.tags()
+                    for d in raw[4]:
+                        c = defs.get(d[0])
+                        if c is None:
+                            c = defs[d[0]] = Counter()
+                        c[path] += 1
+                    for r in raw[5]:
+                        c = refs.get(r[0])
+                        if c is None:
+                            c = refs[r[0]] = Counter()
+                        c[path] += 1
+                self._def_names, self._ref_names = defs, refs
+            return self._def_names, self._ref_names
+
+    # ------------------------------------------------------------------ editor buffers
+
+    def open_document(self, path: Path | str, text: str) -> None:
+        """The editor opened `path`: its buffer is the truth until `close_document`."""
+        p = _abs(path)
+        language = language_for(p)
+        if language is None or self.is_ignored(p):
+            return
+        doc = Document(p, language, text)
+        with self._lock:
+            self._docs[p] = doc
+            self._set_from_document(p, doc)
+
+    def change_document(self, path: Path | str, changes: Iterable[Any]) -> None:
+        """Apply LSP content changes to an open buffer and re-extract that file only."""
+        p = _abs(path)
+        with self._lock:
+            doc = self._docs.get(p)
+            if doc is None:
+                return
+            doc.apply(changes)
+            self._set_from_document(p, doc)
+
+    def close_document(self, path: Path | str) -> None:
+        """The editor closed `path`: go back to what is on disk."""
+        p = _abs(path)
+        with self._lock:
+            if self._docs.pop(p, None) is None:
+                return
+        self.file_changed_on_disk(p)
+
+    def document_text(self, path: Path | str) -> str | None:
+        doc = self._docs.get(_abs(path))
+        return doc.text if doc is not None else None
+
+    def _set_from_document(self, path: Path, doc: Document) -> None:
+        entry = _Entry.of(doc.raw, doc.raw[3], 0, None)
+        entry.source = "buffer"
+        self._set(path, entry)
+
+    def file_changed_on_disk(self, path: Path | str) -> None:
+        """A file was created, changed or deleted on disk (watcher, save, or close)."""
+        p = _abs(path)
+        if p.name in IGNORE_FILES:
+            self.rules.forget(p.parent)
+            return
+        if p in self._docs:
+            return  # the buffer stays the truth while it is open
+        language = language_for(p)
+        try:
+            st = p.stat()
+        except OSError:
+            st = None
+        if (
+            language is None
+            or st is None
+            or self.rules.root_of(p) is None
+            or self.is_ignored(p)
+            or skip_reason(p, st.st_size, self.max_file_bytes)
+        ):
+            with self._lock:
+                known = p in self._entries
+                self._drop(p)
+            if known and self._store is not None:
+                self._store.save([], [p])
+            return
+        with self._lock:
+            entry = self._entries.get(p)
+            if (
+                entry is not None
+                and entry.source == "disk"
+                and (entry.size, entry.mtime_ns) == (st.st_size, st.st_mtime_ns)
+            ):
+                return
+        _, size, mtime_ns, reason, blob = _parse_one(str(p), language)
+        if reason is not None:
+            with self._lock:
+                self._drop(p)
+            if self._store is not None:
+                self._store.save([], [p])
+            return
+        entry = _Entry.of(marshal.loads(blob), size, mtime_ns, blob)
+        with self._lock:
+            self._set(p, entry)
+        if self._store is not None:
+            self._store.save([entry.stored(p)])
+
+    def is_ignored(self, path: Path | str) -> bool:
+        """True when `path` is excluded by ignore rules; such files never enter a prompt."""
+        return self.rules.is_ignored(path)
+
+    # ------------------------------------------------------------------ queries
+
+    def files(self) -> list[Path]:
+        with self._lock:
+            return sorted(self._entries)
+
+    def file_tags(self, path: Path | str) -> FileTags | None:
+        p = _abs(path)
+        with self._lock:
+            tags = self._decoded.get(p)
+            if tags is not None:
+                return tags
+            entry = self._entries.get(p)
+            if entry is None:
+                return None
+            tags = decode(p, entry.tags())
+            self._decoded[p] = tags
+            return tags
+
+    def file_info(self, path: Path | str) -> FileInfo | None:
+        p = _abs(path)
+        with self._lock:
+            entry = self._entries.get(p)
+            if entry is None:
+                return None
+            return FileInfo(
+                p,
+                entry.language,
+                entry.content_hash,
+                entry.size,
+                entry.lines,
+                entry.definitions,
+                entry.references,
+                entry.source,
+            )
+
+    def stats(self) -> IndexStats:
+        with self._lock:
+            stats = IndexStats(files=len(self._entries))
+            languages: Counter[str] = Counter()
+            for entry in self._entries.values():
+                stats.definitions += entry.definitions
+                stats.references += entry.references
+                languages[entry.language] += 1
+            stats.languages = dict(sorted(languages.items()))
+            return stats
+
+    def outline(self, path: Path | str) -> list[Definition]:
+        tags = self.file_tags(path)
+        return list(tags.definitions) if tags else []
+
+    def enclosing_definition(self, path: Path | str, line: int, col: int) -> Definition | None:
+        best: Definition | None = None
+        for d in self.outline(path):
+            if d.range.contains(line, col) and (best is None or best.range.encloses(d.range)):
+                best = d
+        return best
+
+    def definitions(self, name: str) -> list[Definition]:
+        bare = name.rsplit(".", 1)[-1] if "." in name else name
+        defs, _ = self._names()
+        with self._lock:
+            paths = sorted(defs.get(bare, ()))
+        out: list[Definition] = []
+        for p in paths:
+            tags = self.file_tags(p)
+            if tags is None:
+                continue
+            for d in tags.definitions:
+                if d.name != bare:
+                    continue
+                q = d.qualified_name
+                if name == bare or q == name or q.endswith("." + name):
+                    out.append(d)
+        if not out and name != bare:  # `pkg.func` written as a dotted name: fall back
+            return self.definitions(bare) if bare in defs else []
+        return out
+
+    def references_to(self, defn: Definition) -> list[Reference]:
+        _, refs = self._names()
+        with self._lock:
+            paths = sorted(refs.get(defn.name, ()))
+        out: list[Reference] = []
+        for p in paths:
+            tags = self.file_tags(p)
+            if tags is not None:
+                out.extend(r for r in tags.references if r.name == defn.name)
+        return out
+
+    def symbols(self, query: str, limit: int = 100) -> list[Definition]:
+        """Definitions whose name matches `query` (exact, prefix, substring, then fuzzy)."""
+        defs, _ = self._names()
+        q = query.lower()
+        with self._lock:
+            names = list(defs)
+        ranked: list[tuple[int, int, str]] = []
+        for n in names:
+            low = n.lower()
+            if not q:
+                rank = 3
+            elif low == q:
+                rank = 0
+            elif low.startswith(q):
+                rank = 1
+            elif q in low:
+                rank = 2
+            elif _subsequence(q, low):
+                rank = 3
+            else:
+                continue
+            ranked.append((rank, len(n), n))
+        ranked.sort()
+        out: list[Definition] = []
+        for _, _, n in ranked:
+            out.extend(self.definitions(n))
+            if len(out) >= limit:
+                break
+        return out[:limit]
+
+    def _resolver(self) -> ImportResolver:
+        def build() -> ImportResolver:
+            with self._lock:
+                files = [(p, e.language) for p, e in self._entries.items()]
+            return ImportResolver(files, self.roots)
+
+        resolver: ImportResolver = self._cached("resolver", build)
+        return resolver
+
+    def _cached(self, key: str, build: Callable[[], Any]) -> Any:
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None and hit[0] == self._generation:
+                return hit[1]
+            generation = self._generation
+            value = build()
+            self._cache[key] = (generation, value)
+            return value
+
+    def _import_graph(self) -> dict[Path, list[Path]]:
+        def build() -> dict[Path, list[Path]]:
+            resolver = self._resolver()
+            graph: dict[Path, list[Path]] = {}
+            with self._lock:
+                items = list(self._entries.items())
+            for path, entry in items:
+                targets: list[Path] = []
+                for imp in entry.tags()[6]:
+                    for t in resolver.resolve(path, imp[0]):
+                        if t not in targets and t != path:
+                            targets.append(t)
+                graph[path] = targets
+            return graph
+
+        return dict(self._cached("imports", build))
+
+    def imports_of(self, path: Path | str) -> list[Path]:
+        return list(self._import_graph().get(_abs(path), []))
+
+    def importers(self, path: Path | str) -> list[Path]:
+        p = _abs(path)
+        return sorted(src for src, targets in self._import_graph().items() if p in targets)
+
+    def file_graph(self) -> dict[Path, dict[Path, float]]:
+        def build() -> dict[Path, dict[Path, float]]:
+            defs, _ = self._names()
+            imports = self._import_graph()
+            graph: dict[Path, dict[Path, float]] = {}
+            with self._lock:
+                items = list(self._entries.items())
+            for path, entry in items:
+                edges: defaultdict[Path, float] = defaultdict(float)
+                counts = Counter(r[0] for r in entry.tags()[5])
+                for name, n in counts.items():
+                    definers = defs.get(name)
+                    if not definers or path in definers:
+                        continue  # unknown, or defined locally: no edge
+                    share = n / len(definers)
+                    for target in definers:
+                        edges[target] += share
+                for target in imports.get(path, ()):
+                    edges[target] += 1.0
+                graph[path] = dict(edges)
+            return graph
+
+        graph: dict[Path, dict[Path, float]] = self._cached("file_graph", build)
+        return {k: dict(v) for k, v in graph.items()}
+
+    def definition_graph(self) -> dict[Definition, dict[Definition, float]]:
+        def build() -> dict[Definition, dict[Definition, float]]:
+            defs, _ = self._names()
+            graph: dict[Definition, dict[Definition, float]] = {}
+            targets_of: dict[str, list[Definition]] = {}
+            for path in self.files():
+                tags = self.file_tags(path)
+                if tags is None or not tags.references:
+                    continue
+                by_qualified = {d.qualified_name: d for d in tags.definitions}
+                local = {
+                    d.name: [x for x in tags.definitions if x.name == d.name]
+                    for d in tags.definitions
+                }
+                for r in tags.references:
+                    source = by_qualified.get(r.enclosing) if r.enclosing else None
+                    if source is None:
+                        continue
+                    if r.name in local:
+                        targets = local[r.name]
+                    else:
+                        if r.name not in defs:
+                            continue
+                        if r.name not in targets_of:
+                            targets_of[r.name] = self.definitions(r.name)
+                        targets = targets_of[r.name]
+                    if not targets:
+                        continue
+                    share = 1.0 / len(targets)
+                    edges = graph.setdefault(source, {})
+                    for t in targets:
+                        if t is not source:
+                            edges[t] = edges.get(t, 0.0) + share
+            return graph
+
+        graph: dict[Definition, dict[Definition, float]] = self._cached("def_graph", build)
+        return {k: dict(v) for k, v in graph.items()}
+
+
+def _abs(path: Path | str) -> Path:
+    return path if isinstance(path, Path) and path.is_absolute() else Path(os.path.abspath(path))
+
+
+def _subsequence(needle: str, hay: str) -> bool:
+    it = iter(hay)
+    return all(ch in it for ch in needle)
