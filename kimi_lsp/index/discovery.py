@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -202,84 +203,108 @@ def discover(
 ) -> Iterator[Candidate]:
     """Walk every root and yield the files the index should read.
 
-    Symlinked folders are followed once (by device and inode), so loops end; unreadable
-    folders are logged and skipped. Files over the size limit or named like minified
-    bundles are reported in `skipped` (when given) with the reason.
+    Real folders and files come first; symlinks are followed afterwards and only to things
+    not seen yet (by device and inode), so loops end and aliases do not index a file twice.
+    Unreadable folders are logged and skipped. Files over the size limit or named like
+    minified bundles are reported in `skipped` (when given) with the reason.
     """
-    seen_dirs: set[tuple[int, int]] = set()
-    seen_files: set[Path] = set()
+    walk = _Walk(rules, max_file_bytes, skipped)
     for root in rules.roots:
-        yield from _walk(rules, root, [], seen_dirs, seen_files, max_file_bytes, skipped)
-
-
-def _walk(
-    rules: IgnoreRules,
-    directory: Path,
-    chain: list[_DirRules],
-    seen_dirs: set[tuple[int, int]],
-    seen_files: set[Path],
-    max_file_bytes: int,
-    skipped: list[tuple[Path, str]] | None,
-) -> Iterator[Candidate]:
-    try:
-        st = directory.stat()
-    except OSError as exc:
-        log.warning("index: cannot read folder %s: %s", directory, exc)
-        return
-    key = (st.st_dev, st.st_ino)
-    if key in seen_dirs:
-        log.debug("index: %s was already walked (symlink loop or alias); skipped", directory)
-        return
-    seen_dirs.add(key)
-    try:
-        entries = sorted(os.scandir(directory), key=lambda e: e.name)
-    except OSError as exc:
-        log.warning("index: cannot list folder %s: %s", directory, exc)
-        return
-    own = rules.rules_in(directory, {e.name for e in entries})
-    if own is not None:
-        chain = [*chain, own]
-    subdirs: list[Path] = []
-    for entry in entries:
-        name = entry.name
-        try:
-            is_dir = entry.is_dir()  # follows symlinks; a broken link is neither
-        except OSError:
-            continue
+        yield from walk.folder(root, [])
+    while walk.deferred:
+        path, chain, is_dir = walk.deferred.pop(0)
         if is_dir:
-            if name in rules.skipped_dirs:
-                continue
-            sub = directory / name
-            if chain and rules.matches(chain, sub, True):
-                continue
-            subdirs.append(sub)
-            continue
-        language = language_for(name)
-        if language is None:
-            continue
+            yield from walk.folder(path, chain)
+        else:
+            yield from walk.file(path, chain)
+
+
+class _Walk:
+    def __init__(
+        self, rules: IgnoreRules, max_file_bytes: int, skipped: list[tuple[Path, str]] | None
+    ) -> None:
+        self.rules = rules
+        self.max_file_bytes = max_file_bytes
+        self.skipped = skipped
+        self.seen_dirs: set[tuple[int, int]] = set()
+        self.seen_files: set[tuple[int, int]] = set()
+        self.deferred: list[tuple[Path, list[_DirRules], bool]] = []
+
+    def folder(self, directory: Path, chain: list[_DirRules]) -> Iterator[Candidate]:
+        rules = self.rules
         try:
-            if not entry.is_file():
-                continue
-        except OSError:
-            continue
-        path = directory / name
-        if chain and rules.matches(chain, path, False):
-            continue
-        try:
-            fst = entry.stat()
+            st = directory.stat()
         except OSError as exc:
-            log.warning("index: cannot stat %s: %s", path, exc)
-            continue
-        reason = skip_reason(path, fst.st_size, max_file_bytes)
-        if reason is not None:
-            if skipped is not None:
-                skipped.append((path, reason))
-            continue
-        if entry.is_symlink():
-            real = Path(os.path.realpath(path))
-            if real in seen_files:
+            log.warning("index: cannot read folder %s: %s", directory, exc)
+            return
+        key = (st.st_dev, st.st_ino)
+        if key in self.seen_dirs:
+            log.debug("index: %s was already walked (symlink loop or alias)", directory)
+            return
+        self.seen_dirs.add(key)
+        try:
+            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+        except OSError as exc:
+            log.warning("index: cannot list folder %s: %s", directory, exc)
+            return
+        own = rules.rules_in(directory, {e.name for e in entries})
+        if own is not None:
+            chain = [*chain, own]
+        subdirs: list[Path] = []
+        for entry in entries:
+            name = entry.name
+            try:
+                is_dir = entry.is_dir()  # follows symlinks; a broken link is neither
+                is_link = entry.is_symlink()
+            except OSError:
                 continue
-            seen_files.add(real)
-        yield Candidate(path, language, fst.st_size, fst.st_mtime_ns)
-    for sub in subdirs:
-        yield from _walk(rules, sub, chain, seen_dirs, seen_files, max_file_bytes, skipped)
+            if is_dir:
+                if name in rules.skipped_dirs:
+                    continue
+                sub = directory / name
+                if chain and rules.matches(chain, sub, True):
+                    continue
+                if is_link:
+                    self.deferred.append((sub, chain, True))
+                else:
+                    subdirs.append(sub)
+                continue
+            if language_for(name) is None:
+                continue
+            if is_link:
+                self.deferred.append((directory / name, chain, False))
+            else:
+                try:
+                    est = entry.stat()
+                except OSError:
+                    continue
+                yield from self.file(directory / name, chain, est)
+        for sub in subdirs:
+            yield from self.folder(sub, chain)
+
+    def file(
+        self, path: Path, chain: list[_DirRules], st: os.stat_result | None = None
+    ) -> Iterator[Candidate]:
+        language = language_for(path.name)
+        if language is None:
+            return
+        if chain and self.rules.matches(chain, path, False):
+            return
+        if st is None:
+            try:
+                st = os.stat(path)
+            except OSError as exc:
+                log.warning("index: cannot stat %s: %s", path, exc)
+                return
+        if not stat.S_ISREG(st.st_mode):
+            return
+        key = (st.st_dev, st.st_ino)
+        if key in self.seen_files:
+            return
+        self.seen_files.add(key)
+        reason = skip_reason(path, st.st_size, self.max_file_bytes)
+        if reason is not None:
+            if self.skipped is not None:
+                self.skipped.append((path, reason))
+            return
+        yield Candidate(path, language, st.st_size, st.st_mtime_ns)

@@ -1,0 +1,71 @@
+"""Incremental re-parsing from LSP edits gives exactly the tags of a full re-parse."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kimi_lsp.index.documents import Document
+from kimi_lsp.index.extract import extract_raw
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "index" / "langs"
+BASES = {
+    "python": (FIXTURES / "shapes.py").read_text() + '\ns = "é 😀"\ndef après(x):\n    return x\n',
+    "typescript": (FIXTURES / "service.ts").read_text() + "\nconst ü = '😀';\n",
+}
+PIECES = [
+    "\n",
+    "def ",
+    "class ",
+    "f",
+    "(x)",
+    ":",
+    "    ",
+    "return 1",
+    "é",
+    "😀",
+    " ",
+    "{",
+    "}",
+    "#",
+]
+
+
+def _position(text: str, index: int) -> dict[str, int]:
+    """Codepoint index -> LSP position (line, UTF-16 character)."""
+    line = text.count("\n", 0, index)
+    start = text.rfind("\n", 0, index) + 1
+    return {"line": line, "character": len(text[start:index].encode("utf-16-le")) // 2}
+
+
+@settings(max_examples=60, deadline=None)
+@given(language=st.sampled_from(sorted(BASES)), data=st.data())
+def test_random_edit_sequences_match_a_full_reparse(language: str, data: st.DataObject) -> None:
+    text = BASES[language]
+    doc = Document(Path(f"/w/file.{language}"), language, text)
+    for _ in range(data.draw(st.integers(1, 8), label="edits")):
+        a = data.draw(st.integers(0, len(text)))
+        b = data.draw(st.integers(a, min(len(text), a + 40)))
+        new = "".join(data.draw(st.lists(st.sampled_from(PIECES), max_size=4)))
+        change = {"range": {"start": _position(text, a), "end": _position(text, b)}, "text": new}
+        # Several edits per notification, as editors batch them.
+        batch = [change]
+        text = text[:a] + new + text[b:]
+        if data.draw(st.booleans(), label="second edit in the same notification"):
+            c = data.draw(st.integers(0, len(text)))
+            batch.append(
+                {"range": {"start": _position(text, c), "end": _position(text, c)}, "text": "x"}
+            )
+            text = text[:c] + "x" + text[c:]
+        doc.apply(batch)
+        assert doc.text == text
+    assert doc.raw == extract_raw(text.encode(), language)
+    assert doc.tree.root_node.end_byte == len(text.encode())
+
+
+def test_whole_document_change_replaces_the_text() -> None:
+    doc = Document(Path("/w/a.py"), "python", "def a():\n    pass\n")
+    doc.apply([{"text": "def b():\n    pass\n"}])
+    assert [d[0] for d in doc.raw[4]] == ["b"]
