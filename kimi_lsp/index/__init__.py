@@ -33,7 +33,8 @@ Building and updating (blocking; the server runs them in a thread):
 Queries (cheap; in-memory):
 
 - ``definitions(name) -> list[Definition]``: every definition named ``name`` (bare name, or a
-  qualified ``"Class.method"``).
+  qualified ``"Class.method"``; a qualifier matching no definition, such as a module name in
+  ``"pricing.price_of"``, falls back to the bare name).
 - ``references_to(defn) -> list[Reference]``: uses of ``defn``'s name anywhere (the
   definition's own name excluded); name-based, like ctags and Aider's repo map.
 - ``enclosing_definition(path, line, col) -> Definition | None``: the innermost definition
