@@ -32,7 +32,52 @@ def _not_yet(name: str) -> int:
 
 
 def _cmd_index(args: argparse.Namespace) -> int:
-    return _not_yet("index")
+    import json
+    import time
+    from pathlib import Path
+
+    from kimi_lsp.config import load_settings
+    from kimi_lsp.index import WorkspaceIndex
+
+    root = Path(args.path).resolve()
+    if not root.is_dir():
+        print(f"kimi-lsp index: {root} is not a folder; pass the workspace folder", file=sys.stderr)
+        return 2
+    loaded = load_settings()
+    for problem in loaded.problems:
+        print(f"kimi-lsp index: {problem}", file=sys.stderr)
+    settings = loaded.settings
+    started = time.perf_counter()
+    index = WorkspaceIndex(
+        [root], state_dir=settings.state_dir, max_file_bytes=settings.max_file_bytes
+    )
+    try:
+        stats = index.update()
+    finally:
+        index.close()
+    seconds = time.perf_counter() - started
+    report = {
+        "root": str(root),
+        "files": stats.files,
+        "definitions": stats.definitions,
+        "references": stats.references,
+        "languages": stats.languages,
+        "parsed": stats.parsed,
+        "skipped": stats.skipped,
+        "seconds": round(seconds, 3),
+        "database": str(index.database_path) if index.database_path else None,
+    }
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"indexed {root}")
+    print(f"  files        {stats.files} ({stats.parsed} parsed, {stats.skipped} skipped)")
+    print(f"  definitions  {stats.definitions}")
+    print(f"  references   {stats.references}")
+    for language, count in stats.languages.items():
+        print(f"  {language:<12} {count} files")
+    print(f"  time         {seconds:.2f} s")
+    return 0
 
 
 def _cmd_context(args: argparse.Namespace) -> int:

@@ -145,6 +145,10 @@ class WorkspaceIndex:
             self._store.close()
 
     @property
+    def database_path(self) -> Path | None:
+        return self._store.path if self._store is not None else None
+
+    @property
     def database_rebuilt(self) -> bool:
         """True when the database on disk was unreadable or outdated and was rebuilt."""
         return self._store is not None and self._store.rebuilt
