@@ -23,7 +23,9 @@ import sys
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import unquote, urlparse
 
 import cattrs
 from lsprotocol import types as T
@@ -33,6 +35,12 @@ from pygls.protocol import LanguageServerProtocol
 
 from kimi_lsp import __version__
 from kimi_lsp.config import CONFIG_SECTION, LoadedSettings, Settings, load_settings
+from kimi_lsp.index.discovery import IGNORE_FILES  # --- index ---
+from kimi_lsp.index.errors import BadDocumentChange
+from kimi_lsp.index.languages import LANGUAGES
+from kimi_lsp.index.model import Definition, DefinitionKind
+from kimi_lsp.index.model import Span as IndexSpan
+from kimi_lsp.index.workspace import WorkspaceIndex
 from kimi_lsp.logs import attach_client_log, setup_logging
 
 logger = logging.getLogger(__name__)
@@ -115,6 +123,7 @@ class KimiLanguageServer(LanguageServer):
         self._last_error_message = float("-inf")
         self.settings_listeners: list[Callable[[Settings], None]] = []
         self.log_level_override: str | None = None
+        self.index: WorkspaceIndex | None = None  # --- index ---: built at `initialized`
 
     @property
     def settings(self) -> Settings:
@@ -259,6 +268,7 @@ def create_server() -> KimiLanguageServer:
             )
         )
         await ls.pull_workspace_settings()
+        ls.spawn(start_index(ls), name="index")  # --- index ---
 
     @server.feature(T.WORKSPACE_DID_CHANGE_CONFIGURATION)
     async def did_change_configuration(
@@ -309,7 +319,228 @@ def create_server() -> KimiLanguageServer:
             await asyncio.sleep(60)
             return "slept"
 
+    register_index(server)  # --- index ---
     return server
+
+
+# --- index ---------------------------------------------------------------------------------
+# The workspace index (kimi_lsp.index) behind documentSymbol and workspace/symbol, kept
+# current from the editor's buffers, saves and a dynamically registered file watcher. Cold
+# indexing runs in a thread (its parsing in processes) and reports $/progress while every
+# handler keeps answering with what is indexed so far.
+
+_SYMBOL_KINDS = {
+    DefinitionKind.CLASS: T.SymbolKind.Class,
+    DefinitionKind.INTERFACE: T.SymbolKind.Interface,
+    DefinitionKind.STRUCT: T.SymbolKind.Struct,
+    DefinitionKind.ENUM: T.SymbolKind.Enum,
+    DefinitionKind.TYPE: T.SymbolKind.TypeParameter,
+    DefinitionKind.FUNCTION: T.SymbolKind.Function,
+    DefinitionKind.METHOD: T.SymbolKind.Method,
+    DefinitionKind.CONSTRUCTOR: T.SymbolKind.Constructor,
+    DefinitionKind.FIELD: T.SymbolKind.Field,
+    DefinitionKind.PROPERTY: T.SymbolKind.Property,
+    DefinitionKind.CONSTANT: T.SymbolKind.Constant,
+    DefinitionKind.VARIABLE: T.SymbolKind.Variable,
+    DefinitionKind.MODULE: T.SymbolKind.Module,
+    DefinitionKind.MACRO: T.SymbolKind.Function,
+}
+INDEX_WATCHER_ID = "kimi-index-files"
+WORKSPACE_SYMBOL_LIMIT = 200
+
+
+def _fs_path(uri: str) -> Path | None:
+    parsed = urlparse(uri)
+    return Path(unquote(parsed.path)) if parsed.scheme == "file" else None
+
+
+def _index_roots(ls: KimiLanguageServer) -> list[Path]:
+    roots = [p for f in ls.workspace.folders.values() if (p := _fs_path(f.uri))]
+    if not roots and ls.workspace.root_path:
+        roots = [Path(ls.workspace.root_path)]
+    return roots
+
+
+def _lsp_range(span: IndexSpan) -> T.Range:
+    return T.Range(
+        start=T.Position(line=span.start_line, character=span.start_col),
+        end=T.Position(line=span.end_line, character=span.end_col),
+    )
+
+
+def _document_symbols(defs: list[Definition]) -> list[T.DocumentSymbol]:
+    """The outline (outer definitions first, in source order) nested by ranges."""
+    out: list[T.DocumentSymbol] = []
+    stack: list[tuple[Definition, list[T.DocumentSymbol]]] = []  # (definition, its children)
+    for d in defs:
+        children: list[T.DocumentSymbol] = []
+        symbol = T.DocumentSymbol(
+            name=d.name,
+            kind=_SYMBOL_KINDS.get(d.kind, T.SymbolKind.Variable),
+            range=_lsp_range(d.range),
+            selection_range=_lsp_range(d.name_range),
+            detail=d.signature,
+            children=children,
+        )
+        while stack and not stack[-1][0].range.encloses(d.range):
+            stack.pop()
+        (stack[-1][1] if stack else out).append(symbol)
+        stack.append((d, children))
+    return out
+
+
+async def _register_index_watcher(ls: KimiLanguageServer) -> None:
+    caps = ls.client_capabilities.workspace
+    watched = caps.did_change_watched_files if caps else None
+    if not (watched and watched.dynamic_registration):
+        return
+    exts = sorted({e.lstrip(".") for spec in LANGUAGES.values() for e in spec.extensions})
+    watchers = [
+        T.FileSystemWatcher(glob_pattern="**/*.{" + ",".join(exts) + "}"),
+        T.FileSystemWatcher(glob_pattern="**/{" + ",".join(IGNORE_FILES) + "}"),
+    ]
+    try:
+        await ls.client_register_capability_async(
+            T.RegistrationParams(
+                registrations=[
+                    T.Registration(
+                        id=INDEX_WATCHER_ID,
+                        method=T.WORKSPACE_DID_CHANGE_WATCHED_FILES,
+                        register_options=T.DidChangeWatchedFilesRegistrationOptions(
+                            watchers=watchers
+                        ),
+                    )
+                ]
+            )
+        )
+    except Exception as exc:  # the index still follows saves and open buffers
+        logger.warning("could not register the file watcher: %s", exc)
+
+
+async def start_index(ls: KimiLanguageServer) -> None:
+    """Build the index at `initialized`: open buffers first, then the disk, with progress."""
+    roots = _index_roots(ls)
+    if not roots:
+        logger.info("index: no workspace folder; nothing to index")
+        return
+    settings = ls.settings
+    index = WorkspaceIndex(
+        roots, state_dir=settings.state_dir, max_file_bytes=settings.max_file_bytes
+    )
+    for uri, doc in list(ls.workspace.text_documents.items()):
+        if (path := _fs_path(uri)) is not None:
+            index.open_document(path, doc.source)
+    ls.index = index
+    await _register_index_watcher(ls)
+
+    token = f"kimi-index-{os.getpid()}-{id(index)}"
+    window = ls.client_capabilities.window
+    progress = bool(window and window.work_done_progress)
+    if progress:
+        try:
+            await ls.work_done_progress.create_async(token)
+        except Exception as exc:
+            logger.warning("index: no progress token: %s", exc)
+            progress = False
+    if progress:
+        ls.work_done_progress.begin(
+            token, T.WorkDoneProgressBegin(title="Kimi: indexing", percentage=0)
+        )
+    loop = asyncio.get_running_loop()
+    last = [-1]
+
+    def on_progress(done: int, total: int) -> None:  # called from the indexing thread
+        percentage = 100 * done // total if total else 100
+        if progress and percentage != last[0]:
+            last[0] = percentage
+            report = T.WorkDoneProgressReport(
+                message=f"{done}/{total} files", percentage=percentage
+            )
+            loop.call_soon_threadsafe(ls.work_done_progress.report, token, report)
+
+    message = "failed (see the log)"
+    try:
+        stats = await asyncio.to_thread(index.update, on_progress)
+        message = f"{stats.files} files, {stats.definitions} symbols in {stats.seconds:.1f} s"
+        logger.info("index: %s (%d parsed)", message, stats.parsed)
+    finally:
+        if progress:
+            ls.work_done_progress.end(token, T.WorkDoneProgressEnd(message=message))
+
+
+def register_index(server: KimiLanguageServer) -> None:
+    """documentSymbol, workspace/symbol and the hooks that keep the index current."""
+
+    @server.feature(T.TEXT_DOCUMENT_DID_OPEN)
+    def index_did_open(ls: KimiLanguageServer, params: T.DidOpenTextDocumentParams) -> None:
+        path = _fs_path(params.text_document.uri)
+        if ls.index is not None and path is not None:
+            ls.index.open_document(path, params.text_document.text)
+
+    @server.feature(T.TEXT_DOCUMENT_DID_CHANGE)
+    def index_did_change(ls: KimiLanguageServer, params: T.DidChangeTextDocumentParams) -> None:
+        path = _fs_path(params.text_document.uri)
+        if ls.index is None or path is None:
+            return
+        try:
+            ls.index.change_document(path, params.content_changes)
+        except BadDocumentChange as exc:  # resync from pygls's copy of the buffer
+            logger.warning("index: %s", exc)
+            doc = ls.workspace.get_text_document(params.text_document.uri)
+            ls.index.open_document(path, doc.source)
+
+    @server.feature(T.TEXT_DOCUMENT_DID_CLOSE)
+    async def index_did_close(ls: KimiLanguageServer, params: T.DidCloseTextDocumentParams) -> None:
+        path = _fs_path(params.text_document.uri)
+        if ls.index is not None and path is not None:
+            await asyncio.to_thread(ls.index.close_document, path)
+
+    @server.feature(T.TEXT_DOCUMENT_DID_SAVE)
+    async def index_did_save(ls: KimiLanguageServer, params: T.DidSaveTextDocumentParams) -> None:
+        path = _fs_path(params.text_document.uri)
+        if ls.index is not None and path is not None:
+            await asyncio.to_thread(ls.index.file_changed_on_disk, path)
+
+    @server.feature(T.WORKSPACE_DID_CHANGE_WATCHED_FILES)
+    async def index_files_changed(
+        ls: KimiLanguageServer, params: T.DidChangeWatchedFilesParams
+    ) -> None:
+        index = ls.index
+        if index is None:
+            return
+        paths = [p for c in params.changes if (p := _fs_path(c.uri)) is not None]
+        for path in paths:
+            await asyncio.to_thread(index.file_changed_on_disk, path)
+        if any(p.name in IGNORE_FILES for p in paths):  # the rules changed: re-walk
+            await asyncio.to_thread(index.update)
+
+    @server.feature(T.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
+    def document_symbol(
+        ls: KimiLanguageServer, params: T.DocumentSymbolParams
+    ) -> list[T.DocumentSymbol]:
+        path = _fs_path(params.text_document.uri)
+        if ls.index is None or path is None:
+            return []
+        return _document_symbols(ls.index.outline(path))
+
+    @server.feature(T.WORKSPACE_SYMBOL)
+    def workspace_symbol(
+        ls: KimiLanguageServer, params: T.WorkspaceSymbolParams
+    ) -> list[T.WorkspaceSymbol]:
+        if ls.index is None:
+            return []
+        return [
+            T.WorkspaceSymbol(
+                name=d.name,
+                kind=_SYMBOL_KINDS.get(d.kind, T.SymbolKind.Variable),
+                location=T.Location(uri=d.path.as_uri(), range=_lsp_range(d.name_range)),
+                container_name=d.scope,
+            )
+            for d in ls.index.symbols(params.query, WORKSPACE_SYMBOL_LIMIT)
+        ]
+
+
+# --- end index -----------------------------------------------------------------------------
 
 
 def serve(*, tcp: str | None = None, log_level: str | None = None) -> int:

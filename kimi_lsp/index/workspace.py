@@ -220,8 +220,9 @@ class WorkspaceIndex:
                         self._drop(path)
                         continue
                     entry = _Entry.of(marshal.loads(blob), size, mtime_ns, blob)
-                    self._set(path, entry)
                     fresh.append(entry.stored(path))
+                    if path not in self._docs:  # an open buffer stays the truth
+                        self._set(path, entry)
             done += len(batch)
             if on_progress:
                 on_progress(done, total)
@@ -231,12 +232,15 @@ class WorkspaceIndex:
         with self._lock:
             removed = [p for p in self._entries if p not in present or p in skipped_paths]
             for p in removed:
-                self._drop(p)
+                if p not in self._docs:  # an unsaved buffer is indexed though not on disk
+                    self._drop(p)
         if self._store is not None:
             stat_only = [
                 e.stored(p)
                 for p in touched
-                if (e := self._entries.get(p)) is not None and e.blob is not None
+                if (e := self._entries.get(p)) is not None
+                and e.blob is not None
+                and e.source == "disk"
             ]
             self._store.save(fresh + stat_only, removed)
         for p, reason in skipped:
