@@ -3,6 +3,12 @@
 A change's range is in LSP positions (0-based line, UTF-16 character). It is turned into byte
 offsets, applied to the UTF-8 text, told to the old tree (`Tree.edit`) and the text re-parsed
 with the old tree, so tree-sitter reuses every unchanged subtree.
+
+Tags are then re-extracted only inside the innermost definition that contains everything the
+edit changed (the edit itself and tree-sitter's changed ranges); tags before it stay, tags
+after it are shifted. When no definition contains the change (or a notification carries
+several changes), the whole file is re-extracted. A property test holds this to the result
+of a full re-parse.
 """
 
 from __future__ import annotations
@@ -14,7 +20,15 @@ from typing import Any
 from tree_sitter import Point, Tree
 
 from kimi_lsp.index.errors import BadDocumentChange
-from kimi_lsp.index.extract import RawTags, extract_raw
+from kimi_lsp.index.extract import (
+    _KINDS,
+    Columns,
+    Extraction,
+    Outer,
+    RawTags,
+    extract_region,
+    raw_tags,
+)
 from kimi_lsp.index.languages import new_parser
 
 
@@ -28,6 +42,12 @@ def _position(obj: Any) -> tuple[int, int]:
     return int(_field(obj, "line")), int(_field(obj, "character"))
 
 
+def _utf16_len(data: bytes) -> int:
+    if data.isascii():
+        return len(data)
+    return len(data.decode("utf-8", "replace").encode("utf-16-le")) // 2
+
+
 class Document:
     """One open buffer: its UTF-8 bytes, line starts, tree and tags."""
 
@@ -38,17 +58,16 @@ class Document:
         self.source = text.encode("utf-8")
         self._lines = _line_starts(self.source)
         self.tree: Tree = self._parser.parse(self.source)
-        self.raw: RawTags = extract_raw(self.source, language, self.tree)
+        self._extract_all()
 
     @property
     def text(self) -> str:
         return self.source.decode("utf-8")
 
-    def replace(self, text: str) -> None:
-        self.source = text.encode("utf-8")
-        self._lines = _line_starts(self.source)
-        self.tree = self._parser.parse(self.source)
-        self.raw = extract_raw(self.source, self.language, self.tree)
+    def _extract_all(self) -> None:
+        cols = Columns(self.source, self._lines)
+        self._ex: Extraction = extract_region(self.source, self.language, self.tree, cols)
+        self.raw: RawTags = raw_tags(self.source, self.language, self._ex)
 
     def _offset(self, line: int, character: int) -> tuple[int, Point]:
         """LSP position -> (byte offset, tree-sitter point). Past-the-end clamps, as LSP says."""
@@ -67,9 +86,16 @@ class Document:
             col = len(units.decode("utf-16-le", "ignore").encode("utf-8"))
         return start + col, Point(line, col)
 
+    def _col16(self, point: Point) -> int:
+        start = self._lines[point[0]]
+        return _utf16_len(self.source[start : start + point[1]])
+
     def apply(self, changes: Iterable[Any]) -> None:
         """Apply LSP content changes in order, then re-parse incrementally and re-extract."""
+        changes = list(changes)
         tree = self.tree
+        single = len(changes) == 1 and _field(changes[0], "range") is not None
+        edit: tuple[int, int, int, tuple[int, int], tuple[int, int]] | None = None
         for change in changes:
             text = str(_field(change, "text") or "")
             rng = _field(change, "range")
@@ -82,21 +108,150 @@ class Document:
             end, end_pt = self._offset(*_position(_field(rng, "end")))
             if end < start:
                 raise BadDocumentChange(self.path, "range ends before it starts")
+            old_end16 = (end_pt[0], self._col16(end_pt))
             new = text.encode("utf-8")
             self.source = self.source[:start] + new + self.source[end:]
             new_end = start + len(new)
             self._lines = _splice_lines(self._lines, start_pt[0], end_pt[0], start, new, end)
+            new_end_pt = _point_of(self._lines, new_end)
             tree.edit(
                 start_byte=start,
                 old_end_byte=end,
                 new_end_byte=new_end,
                 start_point=start_pt,
                 old_end_point=end_pt,
-                new_end_point=_point_of(self._lines, new_end),
+                new_end_point=new_end_pt,
             )
-            tree = self._parser.parse(self.source, tree)
+            new_tree = self._parser.parse(self.source, tree)
+            if single:
+                lo, hi = start, new_end
+                for r in tree.changed_ranges(new_tree):
+                    lo, hi = min(lo, r.start_byte), max(hi, r.end_byte)
+                new_end16 = (new_end_pt[0], self._col16(new_end_pt))
+                edit = (start, end, new_end, old_end16, new_end16)
+                region = (lo, hi, start_pt[0])
+            tree = new_tree
         self.tree = tree
-        self.raw = extract_raw(self.source, self.language, tree)
+        if edit is None or not self._extract_around(edit, *region):
+            self._extract_all()
+
+    def _extract_around(
+        self,
+        edit: tuple[int, int, int, tuple[int, int], tuple[int, int]],
+        lo: int,
+        hi: int,
+        edit_line: int,
+    ) -> bool:
+        """Re-extract only the innermost definition containing the change; False if none."""
+        start, old_end, new_end, old_end16, new_end16 = edit
+        delta = new_end - old_end
+        ex = self._ex
+        unit = -1
+        for i, (s, e, _) in enumerate(ex.def_bytes):
+            if s >= start:
+                break
+            if e > old_end and s <= lo and hi <= e + delta:
+                unit = i  # later (inner) candidates replace earlier (outer) ones
+        if unit < 0:
+            return False
+        us, ue_old, utype = ex.def_bytes[unit]
+        ue = ue_old + delta
+        node = self.tree.root_node.descendant_for_byte_range(us, ue)
+        while node is not None and not (node.start_byte <= us and node.end_byte >= ue):
+            node = node.parent
+        while node is not None and node.start_byte == us and node.end_byte == ue:
+            if node.type == utype:
+                break
+            node = node.parent
+        if node is None or (node.start_byte, node.end_byte, node.type) != (us, ue, utype):
+            return False  # the definition's own extent or kind changed
+
+        # The definitions enclosing the unit (outermost first) seed scopes and kinds.
+        outer: Outer = []
+        for i in range(unit):
+            s, e, _ = ex.def_bytes[i]
+            if e >= ue_old:
+                d = ex.defs[i]
+                if d[2] == edit_line:
+                    return False  # the edit touches an enclosing definition's first line
+                qualified = f"{d[11]}.{d[0]}" if d[11] else d[0]
+                outer.append((e + delta, qualified, _KINDS[d[1]]))
+        fresh = extract_region(
+            self.source, self.language, self.tree, Columns(self.source, self._lines), us, ue, outer
+        )
+
+        eline = old_end16[0]
+        moved = new_end16[0] != eline  # lines were added or removed
+
+        def shift_span(t: tuple[Any, ...], i: int) -> tuple[Any, ...]:
+            # Most tags sit on other lines than the edit's end: untouched unless lines moved.
+            if not moved and t[i] != eline and t[i + 2] != eline:
+                return t
+            a = shift(t[i], t[i + 1])
+            b = shift(t[i + 2], t[i + 3])
+            return (*t[:i], *a, *b, *t[i + 4 :])
+
+        def shift(line: int, col: int) -> tuple[int, int]:
+            if (line, col) < old_end16:
+                return line, col
+            if line == old_end16[0]:
+                return new_end16[0], col - old_end16[1] + new_end16[1]
+            return line + new_end16[0] - old_end16[0], col
+
+        inside_end = unit + 1
+        while inside_end < len(ex.def_bytes) and ex.def_bytes[inside_end][0] < ue_old:
+            inside_end += 1
+        defs: list[tuple[Any, ...]] = []
+        def_bytes: list[tuple[int, int, str]] = []
+        for i in range(unit):
+            d, (s, e, t) = ex.defs[i], ex.def_bytes[i]
+            if e >= ue_old:  # encloses the unit: its end moves
+                d = shift_span(d, 2)
+                if d[6] > old_end16[0] or (d[6], d[7]) >= old_end16:  # name after the body (C)
+                    d = shift_span(d, 6)
+                e += delta
+            defs.append(d)
+            def_bytes.append((s, e, t))
+        defs.extend(fresh.defs)
+        def_bytes.extend(fresh.def_bytes)
+        for i in range(inside_end, len(ex.defs)):
+            d = shift_span(shift_span(ex.defs[i], 2), 6)
+            doc = d[12]
+            if doc is not None and (moved or eline in (doc[0], doc[2])):
+                d = (*d[:12], (*shift(doc[0], doc[1]), *shift(doc[2], doc[3])))
+            s, e, t = ex.def_bytes[i]
+            defs.append(d)
+            def_bytes.append((s + delta, e + delta, t))
+
+        refs: list[tuple[Any, ...]] = []
+        ref_bytes: list[int] = []
+        for r, at in zip(ex.refs, ex.ref_bytes, strict=True):
+            if at < us:
+                refs.append(r)
+                ref_bytes.append(at)
+        refs.extend(fresh.refs)
+        ref_bytes.extend(fresh.ref_bytes)
+        for r, at in zip(ex.refs, ex.ref_bytes, strict=True):
+            if at >= ue_old:
+                refs.append(shift_span(r, 2))
+                ref_bytes.append(at + delta)
+
+        imports: list[tuple[Any, ...]] = []
+        import_bytes: list[int] = []
+        for m, at in zip(ex.imports, ex.import_bytes, strict=True):
+            if at < us:
+                imports.append(m)
+                import_bytes.append(at)
+        imports.extend(fresh.imports)
+        import_bytes.extend(fresh.import_bytes)
+        for m, at in zip(ex.imports, ex.import_bytes, strict=True):
+            if at >= ue_old:
+                imports.append(shift_span(m, 1))
+                import_bytes.append(at + delta)
+
+        self._ex = Extraction(defs, refs, imports, def_bytes, ref_bytes, import_bytes)
+        self.raw = raw_tags(self.source, self.language, self._ex)
+        return True
 
 
 def _line_starts(source: bytes) -> list[int]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -77,15 +78,15 @@ def content_hash(source: bytes) -> str:
     return hashlib.blake2b(source, digest_size=16).hexdigest()
 
 
-class _Columns:
+class Columns:
     """Byte columns -> UTF-16 columns; free for ASCII files, per-line work otherwise."""
 
     __slots__ = ("_ascii", "_line_starts", "_source")
 
-    def __init__(self, source: bytes) -> None:
+    def __init__(self, source: bytes, line_starts: list[int] | None = None) -> None:
         self._source = source
         self._ascii = source.isascii()
-        self._line_starts: list[int] | None = None
+        self._line_starts = line_starts
 
     def col(self, point: tuple[int, int]) -> int:
         row, byte_col = point
@@ -181,15 +182,44 @@ def _signature(source: bytes, node: Node, name: Node) -> str:
     return text[:_SIGNATURE_MAX]
 
 
-def extract_raw(source: bytes, language: str, tree: Tree | None = None) -> RawTags:
-    """Parse `source` (unless `tree` is given) and extract its tags as raw tuples."""
-    if tree is None:
-        tree = new_parser(language).parse(source)
+@dataclass(slots=True)
+class Extraction:
+    """Raw tags of a file or of one region, with the byte offsets incremental updates need."""
+
+    defs: list[tuple[Any, ...]]
+    refs: list[tuple[Any, ...]]
+    imports: list[tuple[Any, ...]]
+    def_bytes: list[tuple[int, int, str]]  # (start, end, node type) per definition
+    ref_bytes: list[int]  # start byte per reference
+    import_bytes: list[int]  # start byte per import
+
+
+Outer = list[tuple[int, str, DefinitionKind]]  # enclosing definitions: (end byte, qualified, kind)
+
+
+def extract_region(
+    source: bytes,
+    language: str,
+    tree: Tree,
+    cols: Columns,
+    lo: int = 0,
+    hi: int | None = None,
+    outer: Outer | None = None,
+) -> Extraction:
+    """Tags of the nodes lying within bytes [lo, hi] (the whole file by default).
+
+    `outer` seeds the definitions enclosing the region, so scopes, method kinds and
+    enclosing names come out as a whole-file extraction would give them.
+    """
     roles = _ROLES.get(language)
     if roles is None:
         roles = _ROLES[language] = _capture_roles(language)
     cursor = QueryCursor(tags_query(language))
-    cols = _Columns(source)
+    whole = hi is None
+    if hi is None:
+        hi = len(source)
+    else:
+        cursor.set_byte_range(lo, hi)
 
     # name node start byte -> (pattern index, kind, def node, name node)
     defs: dict[int, tuple[int, str, Node, Node]] = {}
@@ -204,7 +234,8 @@ def extract_raw(source: bytes, language: str, tree: Tree | None = None) -> RawTa
             what, kind = role
             if what == "import":
                 for n in nodes:
-                    imports.setdefault(n.start_byte, n)
+                    if whole or (n.start_byte >= lo and n.end_byte <= hi):
+                        imports.setdefault(n.start_byte, n)
             elif names:
                 name = names[0]
                 key = name.start_byte
@@ -218,17 +249,20 @@ def extract_raw(source: bytes, language: str, tree: Tree | None = None) -> RawTa
                         refs[key] = (pattern, kind, name)
 
     # Definitions in source order, outer before inner, with scopes from a stack sweep.
-    items: list[tuple[int, int, str, Node, Node]] = []
+    items: list[tuple[int, int, int, str, Node, Node]] = []
     for _, kind, dnode, name in defs.values():
         if language in ("c", "cpp"):
             dnode = _widen_c(dnode)
-        items.append((dnode.start_byte, -dnode.end_byte, kind, dnode, name))
-    items.sort(key=lambda t: (t[0], t[1]))
+        if not whole and (dnode.start_byte < lo or dnode.end_byte > hi):
+            continue
+        items.append((dnode.start_byte, -dnode.end_byte, name.start_byte, kind, dnode, name))
+    items.sort(key=lambda t: (t[0], t[1], t[2]))
 
     raw_defs: list[tuple[Any, ...]] = []
+    def_bytes: list[tuple[int, int, str]] = []
     def_bounds: list[tuple[int, int, str]] = []  # (start, end, qualified name) in source order
-    stack: list[tuple[int, str, DefinitionKind]] = []  # (end byte, qualified name, kind)
-    for start, neg_end, kind_s, dnode, name in items:
+    stack: Outer = list(outer or ())
+    for start, neg_end, _, kind_s, dnode, name in items:
         while stack and stack[-1][0] <= start:
             stack.pop()
         scope = stack[-1][1] if stack else None
@@ -257,17 +291,21 @@ def extract_raw(source: bytes, language: str, tree: Tree | None = None) -> RawTa
                 doc_span,
             )
         )
+        def_bytes.append((start, -neg_end, dnode.type))
         qualified = f"{scope}.{text}" if scope else text
         stack.append((-neg_end, qualified, kind))
         def_bounds.append((start, -neg_end, qualified))
 
     # References: not the definitions' own names; enclosing = innermost definition.
     ref_items = sorted(
-        (n.start_byte, kind, n) for key, (_, kind, n) in refs.items() if key not in defs
+        (n.start_byte, kind, n)
+        for key, (_, kind, n) in refs.items()
+        if key not in defs and (whole or (n.start_byte >= lo and n.end_byte <= hi))
     )
     raw_refs: list[tuple[Any, ...]] = []
+    ref_bytes: list[int] = []
     di = 0
-    rstack: list[tuple[int, str]] = []
+    rstack: list[tuple[int, str]] = [(end, q) for end, q, _ in outer or ()]
     for start, kind_s, n in ref_items:
         while di < len(def_bounds) and def_bounds[di][0] <= start:
             ds, de, q = def_bounds[di]
@@ -279,23 +317,39 @@ def extract_raw(source: bytes, language: str, tree: Tree | None = None) -> RawTa
             rstack.pop()
         text = source[n.start_byte : n.end_byte].decode("utf-8", "replace")
         raw_refs.append((text, kind_s, *cols.span(n), rstack[-1][1] if rstack else None))
+        ref_bytes.append(start)
 
     raw_imports: list[tuple[Any, ...]] = []
-    for _, n in sorted(imports.items()):
+    import_bytes: list[int] = []
+    for at, n in sorted(imports.items()):
         module = source[n.start_byte : n.end_byte].decode("utf-8", "replace").strip("\"'<>` \t")
         if module:
             raw_imports.append((module, *cols.span(n)))
+            import_bytes.append(at)
+    return Extraction(raw_defs, raw_refs, raw_imports, def_bytes, ref_bytes, import_bytes)
 
-    line_count = source.count(b"\n") + (1 if source and not source.endswith(b"\n") else 0)
+
+def line_count(source: bytes) -> int:
+    return source.count(b"\n") + (1 if source and not source.endswith(b"\n") else 0)
+
+
+def raw_tags(source: bytes, language: str, ex: Extraction) -> RawTags:
     return (
         language,
         content_hash(source),
-        line_count,
+        line_count(source),
         len(source),
-        raw_defs,
-        raw_refs,
-        raw_imports,
+        ex.defs,
+        ex.refs,
+        ex.imports,
     )
+
+
+def extract_raw(source: bytes, language: str, tree: Tree | None = None) -> RawTags:
+    """Parse `source` (unless `tree` is given) and extract its tags as raw tuples."""
+    if tree is None:
+        tree = new_parser(language).parse(source)
+    return raw_tags(source, language, extract_region(source, language, tree, Columns(source)))
 
 
 def decode(path: Path, raw: RawTags | Sequence[Any]) -> FileTags:

@@ -62,6 +62,8 @@ class _Entry:
     references: int
     raw: RawTags | None = None
     source: str = "disk"
+    def_counts: Counter[str] | None = None
+    ref_counts: Counter[str] | None = None
 
     @classmethod
     def of(cls, raw: RawTags, size: int, mtime_ns: int, blob: bytes | None) -> _Entry:
@@ -80,6 +82,16 @@ class _Entry:
             self.definitions,
             self.references,
         )
+
+    def name_counts(self, field: int) -> dict[str, int]:
+        """How often each name occurs among definitions (field 4) or references (5)."""
+        if field == 4:
+            if self.def_counts is None:
+                self.def_counts = Counter(d[0] for d in self.tags()[4])
+            return self.def_counts
+        if self.ref_counts is None:
+            self.ref_counts = Counter(r[0] for r in self.tags()[5])
+        return self.ref_counts
 
     def tags(self) -> RawTags:
         if self.raw is None:
@@ -276,11 +288,9 @@ class WorkspaceIndex:
 
     def _set(self, path: Path, entry: _Entry) -> None:
         old = self._entries.get(path)
-        if old is not None:
-            self._unindex_names(path, old)
         self._entries[path] = entry
         self._decoded.pop(path, None)
-        self._index_names(path, entry)
+        self._reindex_names(path, old, entry)
         self._generation += 1
 
     def _drop(self, path: Path) -> None:
@@ -291,25 +301,30 @@ class WorkspaceIndex:
             self._generation += 1
 
     def _index_names(self, path: Path, entry: _Entry) -> None:
-        if self._def_names is None or self._ref_names is None:
-            return
-        raw = entry.tags()
-        for d in raw[4]:
-            self._def_names.setdefault(d[0], Counter())[path] += 1
-        for r in raw[5]:
-            self._ref_names.setdefault(r[0], Counter())[path] += 1
+        self._reindex_names(path, None, entry)
 
     def _unindex_names(self, path: Path, entry: _Entry) -> None:
+        self._reindex_names(path, entry, None)
+
+    def _reindex_names(self, path: Path, old: _Entry | None, new: _Entry | None) -> None:
+        """Update the name -> files maps for one file, touching only names that changed."""
         if self._def_names is None or self._ref_names is None:
             return
-        raw = entry.tags()
-        for table, items in ((self._def_names, raw[4]), (self._ref_names, raw[5])):
-            for item in items:
-                counter = table.get(item[0])
-                if counter is not None and path in counter:
-                    del counter[path]
+        for table, field in ((self._def_names, 4), (self._ref_names, 5)):
+            before = old.name_counts(field) if old is not None else {}
+            after = new.name_counts(field) if new is not None else {}
+            for name in before.keys() - after.keys():
+                counter = table.get(name)
+                if counter is not None:
+                    counter.pop(path, None)
                     if not counter:
-                        del table[item[0]]
+                        del table[name]
+            for name, n in after.items():
+                if before.get(name) != n:
+                    counter = table.get(name)
+                    if counter is None:
+                        counter = table[name] = Counter()
+                    counter[path] = n
 
     def _names(self) -> tuple[dict[str, Counter[Path]], dict[str, Counter[Path]]]:
         with self._lock:
@@ -317,17 +332,12 @@ class WorkspaceIndex:
                 defs: dict[str, Counter[Path]] = {}
                 refs: dict[str, Counter[Path]] = {}
                 for path, entry in self._entries.items():
-                    raw = entry.tags()
-                    for d in raw[4]:
-                        c = defs.get(d[0])
-                        if c is None:
-                            c = defs[d[0]] = Counter()
-                        c[path] += 1
-                    for r in raw[5]:
-                        c = refs.get(r[0])
-                        if c is None:
-                            c = refs[r[0]] = Counter()
-                        c[path] += 1
+                    for table, field in ((defs, 4), (refs, 5)):
+                        for name, n in entry.name_counts(field).items():
+                            c = table.get(name)
+                            if c is None:
+                                c = table[name] = Counter()
+                            c[path] = n
                 self._def_names, self._ref_names = defs, refs
             return self._def_names, self._ref_names
 

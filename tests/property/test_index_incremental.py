@@ -40,7 +40,7 @@ def _position(text: str, index: int) -> dict[str, int]:
     return {"line": line, "character": len(text[start:index].encode("utf-16-le")) // 2}
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(language=st.sampled_from(sorted(BASES)), data=st.data())
 def test_random_edit_sequences_match_a_full_reparse(language: str, data: st.DataObject) -> None:
     text = BASES[language]
