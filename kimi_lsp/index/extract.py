@@ -102,6 +102,8 @@ class Columns:
 
     def span(self, node: Node) -> tuple[int, int, int, int]:
         s, e = node.start_point, node.end_point
+        if self._ascii:
+            return (s[0], s[1], e[0], e[1])
         return (s[0], self.col(s), e[0], self.col(e))
 
 
@@ -121,6 +123,8 @@ def _capture_roles(language: str) -> dict[str, tuple[str, str]]:
 
 
 _ROLES: dict[str, dict[str, tuple[str, str]]] = {}
+# language -> pattern index -> [(capture, role, kind)]: the captures of a pattern never vary.
+_PLANS: dict[str, dict[int, list[tuple[str, str, str]]]] = {}
 
 
 def _widen_c(node: Node) -> Node:
@@ -225,13 +229,14 @@ def extract_region(
     defs: dict[int, tuple[int, str, Node, Node]] = {}
     refs: dict[int, tuple[int, str, Node]] = {}
     imports: dict[int, Node] = {}
+    plans = _PLANS.setdefault(language, {})
     for pattern, caps in cursor.matches(tree.root_node):
+        plan = plans.get(pattern)
+        if plan is None:  # which of this pattern's captures matter, worked out once
+            plan = plans[pattern] = [(cap, *roles[cap]) for cap in caps if cap in roles]
         names = caps.get("name")
-        for cap, nodes in caps.items():
-            role = roles.get(cap)
-            if role is None:
-                continue
-            what, kind = role
+        for cap, what, kind in plan:
+            nodes = caps[cap]
             if what == "import":
                 for n in nodes:
                     if whole or (n.start_byte >= lo and n.end_byte <= hi):

@@ -16,7 +16,7 @@ import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,15 +100,17 @@ class _Entry:
         return self.raw
 
 
-def _parse_batch(batch: list[tuple[str, str]]) -> list[tuple[str, int, int, str | None, Any]]:
-    """Worker: read, check and extract files -> (path, size, mtime, skip reason, blob)."""
-    out: list[tuple[str, int, int, str | None, Any]] = []
-    for path, language in batch:
-        out.append(_parse_one(path, language))
-    return out
+# A worker's answer for one file: (path, size, mtime_ns, skip reason, entry). The entry keeps
+# the tags as a marshal blob, so the parent never decodes what no query asks for.
+_Parsed = tuple[str, int, int, str | None, "_Entry | None"]
 
 
-def _parse_one(path: str, language: str) -> tuple[str, int, int, str | None, Any]:
+def _parse_batch(batch: list[tuple[str, str]]) -> list[_Parsed]:
+    """Worker: read, check and extract a batch of files."""
+    return [_parse_one(path, language) for path, language in batch]
+
+
+def _parse_one(path: str, language: str) -> _Parsed:
     try:
         with open(path, "rb") as f:
             st = os.fstat(f.fileno())
@@ -119,7 +121,9 @@ def _parse_one(path: str, language: str) -> tuple[str, int, int, str | None, Any
     if reason is not None:
         return path, st.st_size, st.st_mtime_ns, reason, None
     raw = extract_raw(source, language)
-    return path, st.st_size, st.st_mtime_ns, None, marshal.dumps(raw)
+    entry = _Entry.of(raw, st.st_size, st.st_mtime_ns, marshal.dumps(raw))
+    entry.raw = None  # travels (and stays) as the blob
+    return path, st.st_size, st.st_mtime_ns, None, entry
 
 
 class WorkspaceIndex:
@@ -189,57 +193,50 @@ class WorkspaceIndex:
         started = time.perf_counter()
         self._load_store()
         skipped: list[tuple[Path, str]] = []
-        candidates = list(discover(self.rules, self.max_file_bytes, skipped))
-        total = len(candidates)
-        done = 0
-        to_parse: list[Candidate] = []
+        present: set[Path] = set()
         touched: list[Path] = []  # same content, new mtime: the database needs the new stat
-        with self._lock:
-            for c in candidates:
-                entry = self._entries.get(c.path)
-                if entry is None or entry.language != c.language:
-                    to_parse.append(c)
-                elif (entry.size, entry.mtime_ns) == (c.size, c.mtime_ns):
-                    done += 1
-                else:
-                    to_parse.append(c)
-        # A changed stat with unchanged content (a checkout, a `touch`) costs a hash, no parse.
-        still: list[Candidate] = []
-        for c in to_parse:
-            entry = self._entries.get(c.path)
-            if entry is not None and entry.language == c.language and entry.size == c.size:
-                try:
-                    data = c.path.read_bytes()
-                except OSError:
-                    data = b""
-                if content_hash(data) == entry.content_hash:
-                    entry.mtime_ns = c.mtime_ns
-                    touched.append(c.path)
+        pending: list[tuple[str, str]] = []  # (path, language) to parse, not yet submitted
+        futures: list[Future[list[_Parsed]]] = []
+        pool: ProcessPoolExecutor | None = None
+        done = parsed = 0
+        try:
+            # Parsing starts while discovery still walks: batches go to the pool as they fill.
+            for c in discover(self.rules, self.max_file_bytes, skipped):
+                present.add(c.path)
+                if self._unchanged(c, touched):
                     done += 1
                     continue
-            still.append(c)
-        if on_progress:
-            on_progress(done, total)
-
-        fresh: list[StoredFile] = []
-        results = self._parse(still)
-        for batch in results:
-            with self._lock:
-                for path_s, size, mtime_ns, reason, blob in batch:
-                    path = Path(path_s)
-                    if reason is not None:
-                        skipped.append((path, reason))
-                        self._drop(path)
-                        continue
-                    entry = _Entry.of(marshal.loads(blob), size, mtime_ns, blob)
-                    fresh.append(entry.stored(path))
-                    if path not in self._docs:  # an open buffer stays the truth
-                        self._set(path, entry)
-            done += len(batch)
+                pending.append((str(c.path), c.language))
+                if pool is None and self.workers > 1 and len(pending) >= _IN_PROCESS_BELOW:
+                    pool = self._pool()
+                if pool is not None and len(pending) >= _BATCH:
+                    futures.append(pool.submit(_parse_batch, pending))
+                    pending = []
+            total = len(present)
             if on_progress:
                 on_progress(done, total)
+            for batch in self._results(pool, futures, pending):
+                fresh: list[StoredFile] = []
+                with self._lock:
+                    for path_s, _, _, reason, entry in batch:
+                        path = Path(path_s)
+                        if reason is not None or entry is None:
+                            skipped.append((path, reason or "unreadable"))
+                            self._drop(path)
+                            continue
+                        fresh.append(entry.stored(path))
+                        if path not in self._docs:  # an open buffer stays the truth
+                            self._set(path, entry)
+                if self._store is not None:
+                    self._store.save(fresh)  # while the workers parse the next batches
+                parsed += len(fresh)
+                done += len(batch)
+                if on_progress:
+                    on_progress(done, total)
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
 
-        present = {c.path for c in candidates}
         skipped_paths = {p for p, _ in skipped}
         with self._lock:
             removed = [p for p in self._entries if p not in present or p in skipped_paths]
@@ -254,35 +251,60 @@ class WorkspaceIndex:
                 and e.blob is not None
                 and e.source == "disk"
             ]
-            self._store.save(fresh + stat_only, removed)
+            self._store.save(stat_only, removed)
         for p, reason in skipped:
             log.info("index: skipped %s (%s)", p, reason)
         self.skipped = [SkippedFile(p, r) for p, r in skipped]
         stats = self.stats()
-        stats.parsed = len(fresh)
+        stats.parsed = parsed
         stats.skipped = len(skipped)
         stats.seconds = time.perf_counter() - started
         self.last_stats = stats
         return stats
 
-    def _parse(
-        self, todo: list[Candidate]
-    ) -> Iterator[list[tuple[str, int, int, str | None, Any]]]:
-        items = [(str(c.path), c.language) for c in todo]
-        batches = [items[i : i + _BATCH] for i in range(0, len(items), _BATCH)]
-        if self.workers <= 1 or len(items) < _IN_PROCESS_BELOW:
-            for batch in batches:
-                yield _parse_batch(batch)
-            return
+    def _unchanged(self, c: Candidate, touched: list[Path]) -> bool:
+        """True when the index already holds this content (a changed stat costs a hash)."""
+        with self._lock:
+            entry = self._entries.get(c.path)
+            if entry is None or entry.language != c.language or entry.source != "disk":
+                return False
+            if (entry.size, entry.mtime_ns) == (c.size, c.mtime_ns):
+                return True
+            if entry.size != c.size:
+                return False
+        try:  # a checkout or a `touch`: same bytes, new mtime
+            data = c.path.read_bytes()
+        except OSError:
+            return False
+        if content_hash(data) != entry.content_hash:
+            return False
+        entry.mtime_ns = c.mtime_ns
+        touched.append(c.path)
+        return True
+
+    def _pool(self) -> ProcessPoolExecutor:
         # Processes, not threads: the bindings' Python glue holds the GIL while extracting.
         # fork is cheapest but unsafe in a process that runs other threads (the server):
         # there, forkserver.
         method = "fork" if threading.active_count() == 1 else "forkserver"
-        ctx = multiprocessing.get_context(method)
-        with ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx) as pool:
-            futures = [pool.submit(_parse_batch, b) for b in batches]
-            for fut in as_completed(futures):
-                yield fut.result()
+        return ProcessPoolExecutor(
+            max_workers=self.workers, mp_context=multiprocessing.get_context(method)
+        )
+
+    @staticmethod
+    def _results(
+        pool: ProcessPoolExecutor | None,
+        futures: list[Future[list[_Parsed]]],
+        pending: list[tuple[str, str]],
+    ) -> Iterator[list[_Parsed]]:
+        if pool is None:
+            for i in range(0, len(pending), _BATCH):
+                yield _parse_batch(pending[i : i + _BATCH])
+            return
+        if pending:
+            futures.append(pool.submit(_parse_batch, pending))
+        for fut in as_completed(futures):
+            yield fut.result()
 
     # ------------------------------------------------------------------ mutation helpers
 
@@ -415,14 +437,13 @@ class WorkspaceIndex:
                 and (entry.size, entry.mtime_ns) == (st.st_size, st.st_mtime_ns)
             ):
                 return
-        _, size, mtime_ns, reason, blob = _parse_one(str(p), language)
-        if reason is not None:
+        _, _, _, reason, entry = _parse_one(str(p), language)
+        if reason is not None or entry is None:
             with self._lock:
                 self._drop(p)
             if self._store is not None:
                 self._store.save([], [p])
             return
-        entry = _Entry.of(marshal.loads(blob), size, mtime_ns, blob)
         with self._lock:
             self._set(p, entry)
         if self._store is not None:
