@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import logging
 import os
 import sys
 import time
+import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,18 +31,25 @@ from urllib.parse import unquote, urlparse
 
 import cattrs
 from lsprotocol import types as T
-from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
+from pygls.exceptions import JsonRpcException, JsonRpcInternalError, JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
+from pygls.protocol.language_server import lsp_method
 
 from kimi_lsp import __version__
+from kimi_lsp.actions.errors import ActionError
+from kimi_lsp.actions.explain import explain, safe_file_name
+from kimi_lsp.actions.runs import RunRegistry
+from kimi_lsp.actions.services import Services
 from kimi_lsp.config import CONFIG_SECTION, LoadedSettings, Settings, load_settings
+from kimi_lsp.index import Span
 from kimi_lsp.index.discovery import IGNORE_FILES  # --- index ---
 from kimi_lsp.index.errors import BadDocumentChange
 from kimi_lsp.index.languages import LANGUAGES
 from kimi_lsp.index.model import Definition, DefinitionKind
 from kimi_lsp.index.model import Span as IndexSpan
 from kimi_lsp.index.workspace import WorkspaceIndex
+from kimi_lsp.llm import KimiClient, KimiError
 from kimi_lsp.logs import attach_client_log, setup_logging
 
 logger = logging.getLogger(__name__)
@@ -95,6 +104,47 @@ class KimiProtocol(LanguageServerProtocol):
                 return _UnreadableRequest(id=data["id"], method=method, reason=reason)
             return _UnreadableNotification(method=method, reason=reason)
 
+    @lsp_method(T.WORKSPACE_EXECUTE_COMMAND)
+    def lsp_workspace__execute_command(self, params: T.ExecuteCommandParams) -> Any:
+        # The command handler runs in a copy of this context: it can read the client's token.
+        _WORK_DONE_TOKEN.set(params.work_done_token)
+        return (yield from super().lsp_workspace__execute_command(params))
+
+    @lsp_method(T.SHUTDOWN)
+    def lsp_shutdown(self, *args: Any) -> Any:
+        """pygls's shutdown, iterating over a copy: cancelling a request removes it from the
+        dict being walked ("dictionary changed size during iteration")."""
+        if (user_handler := self.fm.features.get(T.SHUTDOWN)) is not None:
+            yield user_handler, args, None
+        current_id = self.msg_id
+        for msg_id, future in list(self._request_futures.items()):
+            if msg_id != current_id and not future.done():
+                future.cancel()
+        self._shutdown = True
+        return None
+
+    def _run_generator(self, future: Any, *, gen: Any, result_future: Any) -> None:
+        """A cancelled inner handler (a command stopped by kimi.cancel) must still answer its
+        request: pygls lets asyncio.CancelledError (a BaseException) escape and never replies."""
+        if future is not None and future.cancelled():
+            gen.close()
+            if not result_future.done():
+                result_future.cancel()
+            return
+        super()._run_generator(future, gen=gen, result_future=result_future)
+
+    def _send_response(self, msg_id: Any, result: Any = None, error: Any = None) -> None:
+        """Exactly one response per request, even when the result cannot be serialised."""
+        if error is None:
+            try:
+                json.dumps(result, default=self._serialize_message)
+            except Exception as exc:
+                logger.exception("Cannot serialise the result of request %s", msg_id)
+                error = JsonRpcInternalError(f"Cannot serialise the result: {exc}")
+                error = error.to_response_error()
+                result = None
+        super()._send_response(msg_id, result=result, error=error)
+
     def handle_message(self, message: Any) -> None:
         if isinstance(message, _UnreadableRequest):
             logger.warning(
@@ -124,6 +174,9 @@ class KimiLanguageServer(LanguageServer):
         self.settings_listeners: list[Callable[[Settings], None]] = []
         self.log_level_override: str | None = None
         self.index: WorkspaceIndex | None = None  # --- index ---: built at `initialized`
+        self.runs = RunRegistry()
+        self._services: Services | None = None
+        self.roots: list[Path] = []
 
     @property
     def settings(self) -> Settings:
@@ -140,6 +193,10 @@ class KimiLanguageServer(LanguageServer):
                 self.window_show_message(
                     T.ShowMessageParams(type=T.MessageType.Warning, message=f"kimi-lsp: {problem}")
                 )
+        if self._services is not None and self._services.settings != self.settings:
+            old = self._services.reconfigure(self.settings)
+            if old is not None:
+                self.spawn(_close_later(old), name="close-old-client")
         for listener in self.settings_listeners:
             try:
                 listener(self.settings)
@@ -159,6 +216,13 @@ class KimiLanguageServer(LanguageServer):
             return
         self._workspace_config = result[0] if result else None
         self.reload_settings()
+
+    def action_services(self) -> Services:
+        """The services actions use, built on first use from the current settings."""
+        if self._services is None:
+            self._services = Services(self.settings, list(self.roots))
+        self._services.index = getattr(self, "index", None)
+        return self._services
 
     # -- background work ------------------------------------------------------------------
 
@@ -224,6 +288,26 @@ class KimiLanguageServer(LanguageServer):
             )
 
 
+async def _close_later(client: KimiClient, grace_s: float = 120.0) -> None:
+    """Close a replaced client once the answers streaming through it had time to finish."""
+    try:
+        await asyncio.sleep(grace_s)
+    finally:
+        await client.aclose()
+
+
+def _workspace_roots(params: T.InitializeParams) -> list[Path]:
+    from pygls.uris import to_fs_path
+
+    uris = [f.uri for f in params.workspace_folders or []] or (
+        [params.root_uri] if params.root_uri else []
+    )
+    roots = [Path(p) for p in (to_fs_path(u) for u in uris) if p]
+    if not roots and params.root_path:
+        roots = [Path(params.root_path)]
+    return roots
+
+
 def _watch_parent(ls: KimiLanguageServer, pid: int) -> Coroutine[Any, Any, None]:
     async def watch() -> None:
         while True:
@@ -254,6 +338,7 @@ def create_server() -> KimiLanguageServer:
     @server.feature(T.INITIALIZE)
     def initialize(ls: KimiLanguageServer, params: T.InitializeParams) -> None:
         ls._init_options = params.initialization_options
+        ls.roots = _workspace_roots(params)
         ls.reload_settings()
         setup_logging(ls.settings.state_dir, ls.log_level_override or ls.settings.log_level)
         if params.process_id:
@@ -320,7 +405,244 @@ def create_server() -> KimiLanguageServer:
             return "slept"
 
     register_index(server)  # --- index ---
+    register_actions(server)
     return server
+
+
+# --- actions -------------------------------------------------------------------------------
+# Commands take one object argument (docs/architecture.md, "Commands and notifications").
+
+_WORK_DONE_TOKEN: contextvars.ContextVar[T.ProgressToken | None] = contextvars.ContextVar(
+    "kimi_work_done_token", default=None
+)
+STREAM_THROTTLE_S = 0.1  # at most ~10 progress reports a second while text streams
+
+
+class RequestFailed(JsonRpcException):
+    """LSP's RequestFailed (-32803): the request was valid but the action could not be done."""
+
+    CODE = -32803
+    MESSAGE = "Request failed"
+
+
+class LspSink:
+    """An action's progress and text, to every client: ``$/progress`` for all, ``kimi/stream``
+    for rich clients."""
+
+    def __init__(
+        self, ls: KimiLanguageServer, run_id: str, action: str, token: T.ProgressToken | None
+    ) -> None:
+        self.ls, self.run_id, self.action, self.token = ls, run_id, action, token
+        self.chars = 0
+        self._last_report = float("-inf")
+
+    def _stream(self, kind: str, **fields: Any) -> None:
+        payload = {"runId": self.run_id, "action": self.action, "kind": kind, **fields}
+        self.ls.protocol.notify(STREAM_NOTIFICATION, payload)
+
+    def _report(self, message: str, *, force: bool = False) -> None:
+        if self.token is None:
+            return
+        now = time.monotonic()
+        if not force and now - self._last_report < STREAM_THROTTLE_S:
+            return
+        self._last_report = now
+        self.ls.work_done_progress.report(self.token, T.WorkDoneProgressReport(message=message))
+
+    def begin(self, title: str, uri: str | None) -> None:
+        if self.token is not None:
+            self.ls.work_done_progress.begin(
+                self.token, T.WorkDoneProgressBegin(title=title, cancellable=True)
+            )
+        self._stream("start", title=title, uri=uri)
+
+    def progress(self, message: str) -> None:
+        self._report(message, force=True)
+
+    def text(self, delta: str) -> None:
+        self.chars += len(delta)
+        self._stream("text", text=delta)
+        self._report(f"streaming: {self.chars} characters")
+
+    def reasoning(self, delta: str) -> None:
+        self._stream("reasoning", text=delta)
+        self._report("thinking")
+
+    def end(self, message: str, *, cached: bool = False) -> None:
+        self._stream("end", cached=cached, message=message)
+        if self.token is not None:
+            self.ls.work_done_progress.end(self.token, T.WorkDoneProgressEnd(message=message))
+            self.ls.work_done_progress.tokens.pop(self.token, None)
+
+    def fail(self, message: str) -> None:
+        self._stream("error", message=message)
+        if self.token is not None:
+            self.ls.work_done_progress.end(self.token, T.WorkDoneProgressEnd(message=message))
+            self.ls.work_done_progress.tokens.pop(self.token, None)
+
+
+def _command_arg(args: tuple[Any, ...]) -> dict[str, Any]:
+    if not args:
+        return {}
+    if len(args) == 1 and isinstance(args[0], dict):
+        return args[0]
+    raise JsonRpcInvalidParams("kimi commands take one argument: an object (see the docs)")
+
+
+def _position(params: dict[str, Any]) -> tuple[int, int, Span | None]:
+    """The cursor and the selection from a command's argument (LSP shapes)."""
+    rng = params.get("range")
+    pos = params.get("position")
+    try:
+        selection = None
+        if isinstance(rng, dict):
+            a, b = rng["start"], rng["end"]
+            selection = Span(
+                int(a["line"]), int(a["character"]), int(b["line"]), int(b["character"])
+            )
+            if pos is None:
+                pos = a
+        if not isinstance(pos, dict):
+            raise KeyError("position")
+        return int(pos["line"]), int(pos["character"]), selection
+    except (KeyError, TypeError, ValueError) as exc:
+        raise JsonRpcInvalidParams(
+            f"expected {{uri, position}} or {{uri, range}} with LSP positions; missing {exc}"
+        ) from exc
+
+
+def _document(ls: KimiLanguageServer, params: dict[str, Any]) -> tuple[str, Path, str]:
+    uri = params.get("uri")
+    if not isinstance(uri, str):
+        raise JsonRpcInvalidParams("missing 'uri'")
+    doc = ls.workspace.get_text_document(uri)
+    try:
+        text = doc.source
+    except OSError as exc:
+        raise RequestFailed(f"Cannot read {uri}: {exc.strerror or exc}") from exc
+    return uri, Path(doc.path), text
+
+
+async def _progress_token(ls: KimiLanguageServer) -> T.ProgressToken | None:
+    token = _WORK_DONE_TOKEN.get()
+    if token is not None:
+        return token
+    window = ls.client_capabilities.window
+    if not (window and window.work_done_progress):
+        return None
+    token = f"kimi-{uuid.uuid4()}"
+    try:
+        await ls.work_done_progress.create_async(token)
+    except Exception as exc:
+        logger.warning("window/workDoneProgress/create failed: %s", exc)
+        return None
+    return token
+
+
+async def run_command(
+    ls: KimiLanguageServer,
+    action: str,
+    title: str,
+    args: tuple[Any, ...],
+    work: Callable[[dict[str, Any], LspSink], Coroutine[Any, Any, dict[str, Any]]],
+) -> dict[str, Any]:
+    """The frame of every long command: a run, a progress bar, errors the user can read."""
+    ls.link_cancel()
+    params = _command_arg(args)
+    target = f"{params.get('uri')}:{(params.get('range') or params.get('position') or {})}"
+    token = await _progress_token(ls)
+    run = ls.runs.adopt(action, target, token=str(token) if token is not None else None)
+    sink = LspSink(ls, run.id, action, token)
+    sink.begin(title, params.get("uri"))
+    try:
+        result = await work(params, sink)
+    except asyncio.CancelledError:
+        sink.end("cancelled")
+        raise
+    except (ActionError, KimiError) as exc:
+        message = exc.message
+        sink.fail(message)
+        ls.window_show_message(
+            T.ShowMessageParams(type=T.MessageType.Error, message=f"Kimi: {message}")
+        )
+        raise RequestFailed(message) from exc
+    except JsonRpcException as exc:
+        sink.fail(str(exc))
+        raise
+    except Exception as exc:
+        logger.exception("%s failed", action)
+        sink.fail(f"internal error: {exc}")
+        raise
+    sink.end("cached" if result.get("cached") else "done", cached=bool(result.get("cached")))
+    return {"runId": run.id, **result}
+
+
+async def _show_markdown(ls: KimiLanguageServer, path: Path, text: str) -> str | None:
+    """Open ``text`` as a document where the client can; else show it as a message."""
+
+    def write() -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+
+    try:
+        await asyncio.to_thread(write)
+    except OSError as exc:
+        logger.warning("cannot write %s: %s", path, exc)
+    window = ls.client_capabilities.window
+    if window and window.show_document and window.show_document.support:
+        uri = path.as_uri()
+        try:
+            await ls.window_show_document_async(T.ShowDocumentParams(uri=uri, take_focus=False))
+            return uri
+        except Exception as exc:
+            logger.warning("window/showDocument failed: %s", exc)
+    ls.window_show_message(T.ShowMessageParams(type=T.MessageType.Info, message=text))
+    return None
+
+
+def register_actions(server: KimiLanguageServer) -> None:
+    @server.command("kimi.explain")
+    async def cmd_explain(ls: KimiLanguageServer, *args: Any) -> dict[str, Any]:
+        async def work(params: dict[str, Any], sink: LspSink) -> dict[str, Any]:
+            _uri, path, text = _document(ls, params)
+            line, col, selection = _position(params)
+            services = ls.action_services()
+            result = await explain(
+                services,
+                path,
+                text,
+                line,
+                col,
+                sink,
+                selection=selection,
+                regenerate=bool(params.get("regenerate")),
+            )
+            doc = (
+                ls.settings.state_dir
+                / "explanations"
+                / (safe_file_name(result.target.name) + ".md")
+            )
+            shown = await _show_markdown(ls, doc, result.markdown)
+            return {
+                "text": result.answer.text,
+                "cached": result.answer.cached,
+                "document": shown,
+                "symbol": result.target.name,
+            }
+
+        return await run_command(ls, "explain", "Kimi: Explain", args, work)
+
+    @server.command("kimi.cancel")
+    def cmd_cancel(ls: KimiLanguageServer, *args: Any) -> dict[str, Any]:
+        params = _command_arg(args)
+        run_id = params.get("runId")
+        return {"cancelled": ls.runs.cancel(run_id if isinstance(run_id, str) else None)}
+
+    @server.feature(T.WINDOW_WORK_DONE_PROGRESS_CANCEL)
+    def progress_cancel(ls: KimiLanguageServer, params: T.WorkDoneProgressCancelParams) -> None:
+        run = ls.runs.by_token(str(params.token))
+        if run is not None:
+            run.task.cancel()
 
 
 # --- index ---------------------------------------------------------------------------------

@@ -1,0 +1,80 @@
+"""Explain the code at the cursor (or the selection): one streamed Markdown answer."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kimi_lsp.actions.pipeline import Answer, Sink, answer
+from kimi_lsp.actions.prompts import build_messages
+from kimi_lsp.actions.services import Services
+from kimi_lsp.actions.target import Target, find_target
+from kimi_lsp.index import Span
+
+EXPLAIN_MAX_TOKENS = 1500  # an explanation is short; TPM admission charges every token asked for
+
+
+@dataclass
+class Explanation:
+    target: Target
+    answer: Answer
+    messages: Sequence[Mapping[str, Any]]
+
+    @property
+    def markdown(self) -> str:
+        rel = self.target.path.name
+        head = f"# {self.target.name}\n\n_{rel}:{self.target.span.start_line + 1}_"
+        if self.answer.cached:
+            head += " · _cached answer_"
+        return f"{head}\n\n{self.answer.text.strip()}\n"
+
+
+async def explain(
+    services: Services,
+    path: Path,
+    text: str,
+    line: int,
+    col: int,
+    sink: Sink,
+    *,
+    selection: Span | None = None,
+    regenerate: bool = False,
+) -> Explanation:
+    target = find_target(services.index, path, text, line, col, selection)
+    messages = build_messages(services, "explain", target, text)
+    result = await answer(
+        services.client(),
+        messages,
+        model=services.settings.model,
+        max_completion_tokens=EXPLAIN_MAX_TOKENS,
+        sink=sink,
+        store=services.store,
+        admission=services.admission,
+        regenerate=regenerate,
+    )
+    if services.store is not None and result.text:
+        await remember_for_hover(services, target, result)
+    return Explanation(target, result, messages)
+
+
+def hover_key(services: Services, target: Target) -> str:
+    """Hover finds an explanation by the symbol's code, not by the whole prompt: it stays
+    valid while the symbol's code is unchanged, whatever else changed around it."""
+    return f"hover:{services.settings.model}:{target.path}:{target.name}:{target.code_hash}"
+
+
+async def remember_for_hover(services: Services, target: Target, result: Answer) -> None:
+    from kimi_lsp.actions.pipeline import CachedAnswer
+
+    assert services.store is not None
+    await services.store.put(
+        hover_key(services, target),
+        CachedAnswer(result.text, result.reasoning, result.usage, result.model),
+    )
+
+
+def safe_file_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:80] or "explanation"

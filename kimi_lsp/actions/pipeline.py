@@ -1,0 +1,212 @@
+"""One answer from Kimi, the same way for every action: cache, quota, stream, settle.
+
+``answer()`` is the single path every action's text takes to the editor:
+
+1. the response cache: a hit is replayed through the same sink as a live answer (so editors
+   behave the same) and spends no quota;
+2. admission: before each HTTP request the quota governor reserves input + max output (what
+   Kimi charges at admission) and may make the request wait, reported through the sink;
+3. the stream: content and reasoning deltas go to the sink as they arrive; each request's
+   usage settles its reservation; a rate-limit answer writes a shared cool-down;
+4. a complete answer (``finish_reason`` stop) is stored in the cache.
+
+Cancelling the task closes the HTTP stream (leaving ``async with`` does) and settles the
+reservation to what Kimi would have counted.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from kimi_lsp.llm import (
+    ContentDelta,
+    Finished,
+    KimiClient,
+    KimiError,
+    RateLimited,
+    ReasoningDelta,
+    RequestStart,
+    Usage,
+    UsageReport,
+)
+
+log = logging.getLogger(__name__)
+
+Message = Mapping[str, Any]
+
+
+class Sink(Protocol):
+    """Where an answer goes while it is made: progress text, answer deltas, reasoning deltas."""
+
+    def progress(self, message: str) -> None: ...
+
+    def text(self, delta: str) -> None: ...
+
+    def reasoning(self, delta: str) -> None: ...
+
+
+@dataclass
+class Answer:
+    text: str
+    reasoning: str
+    usage: Usage
+    finish_reason: str | None
+    cached: bool
+    model: str
+    request_ids: list[str]
+
+
+@dataclass
+class CachedAnswer:
+    text: str
+    reasoning: str
+    usage: Usage
+    model: str
+
+
+class AnswerStore(Protocol):
+    """The response cache, as the pipeline needs it."""
+
+    def key(
+        self,
+        model: str,
+        messages: Sequence[Message],
+        max_completion_tokens: int,
+        extra: Mapping[str, Any],
+    ) -> str: ...
+
+    async def get(self, key: str) -> CachedAnswer | None: ...
+
+    async def put(self, key: str, answer: CachedAnswer) -> None: ...
+
+
+class Ticket(Protocol):
+    """One admitted request's reservation."""
+
+    async def settle(self, usage: Usage | None) -> None: ...
+
+
+class Admission(Protocol):
+    """The quota governor, as the pipeline needs it."""
+
+    async def admit(
+        self, start: RequestStart, *, batch: bool, on_wait: Callable[[str, float], None]
+    ) -> Ticket: ...
+
+    async def rate_limited(self, retry_after: float | None, limit: str | None) -> None: ...
+
+
+REPLAY_CHUNK = 64  # characters per replayed delta: small enough to look like a stream
+
+
+async def answer(
+    client: KimiClient,
+    messages: Sequence[Message],
+    *,
+    model: str,
+    max_completion_tokens: int,
+    sink: Sink,
+    store: AnswerStore | None = None,
+    admission: Admission | None = None,
+    batch: bool = False,
+    regenerate: bool = False,
+    thinking: bool | None = None,
+    continue_rounds: int = 3,
+    on_cached: Callable[[CachedAnswer], Awaitable[None]] | None = None,
+) -> Answer:
+    """Stream one answer into ``sink`` and return it whole."""
+    key = None
+    if store is not None:
+        extra = {"thinking": thinking, "continue_rounds": continue_rounds}
+        key = store.key(model, messages, max_completion_tokens, extra)
+        hit = None if regenerate else await store.get(key)
+        if hit is not None:
+            sink.progress("cached answer")
+            if hit.reasoning:
+                sink.reasoning(hit.reasoning)
+            for i in range(0, len(hit.text), REPLAY_CHUNK):
+                sink.text(hit.text[i : i + REPLAY_CHUNK])
+            if on_cached:
+                await on_cached(hit)
+            return Answer(hit.text, hit.reasoning, hit.usage, "stop", True, hit.model, [])
+
+    pending: list[Ticket] = []
+
+    async def on_request(start: RequestStart) -> None:
+        await _settle_pending(None)  # an earlier request of this chat failed without usage
+        if admission is None:
+            sink.progress("sending")
+            return
+
+        def on_wait(reason: str, seconds: float) -> None:
+            sink.progress(f"waiting {seconds:.0f} s for {reason}")
+
+        ticket = await admission.admit(start, batch=batch, on_wait=on_wait)
+        pending.append(ticket)
+        sink.progress("sending")
+
+    async def on_retry(error: KimiError, delay: float) -> None:
+        await _settle_pending(None)
+        if isinstance(error, RateLimited) and admission is not None:
+            await admission.rate_limited(error.retry_after, error.limit)
+        sink.progress(f"retrying in {delay:.0f} s: {error.message}")
+
+    async def _settle_pending(usage: Usage | None) -> None:
+        while pending:
+            await pending.pop(0).settle(usage)
+
+    text: list[str] = []
+    reasoning: list[str] = []
+    usage = Usage()
+    finish: str | None = None
+    received = 0
+    try:
+        async with client.stream_chat(
+            messages,
+            model=model,
+            max_completion_tokens=max_completion_tokens,
+            thinking=thinking,
+            continue_rounds=continue_rounds,
+            on_request=on_request,
+            on_retry=on_retry,
+        ) as stream:
+            async for event in stream:
+                if isinstance(event, ContentDelta):
+                    text.append(event.text)
+                    received += len(event.text)
+                    sink.text(event.text)
+                elif isinstance(event, ReasoningDelta):
+                    reasoning.append(event.text)
+                    sink.reasoning(event.text)
+                elif isinstance(event, UsageReport):
+                    usage = usage + event.usage
+                    if pending:
+                        await pending.pop(0).settle(event.usage)
+                elif isinstance(event, Finished):
+                    finish = event.finish_reason
+            request_ids = list(stream.request_ids)
+    except RateLimited as exc:
+        if admission is not None:
+            await admission.rate_limited(exc.retry_after, exc.limit)
+        raise
+    finally:
+        await _settle_pending(None)  # failed or cancelled: settle to what Kimi counted
+
+    result = Answer(
+        text="".join(text),
+        reasoning="".join(reasoning),
+        usage=usage,
+        finish_reason=finish,
+        cached=False,
+        model=model,
+        request_ids=request_ids,
+    )
+    if store is not None and key is not None and finish == "stop" and result.text:
+        try:
+            await store.put(key, CachedAnswer(result.text, result.reasoning, usage, model))
+        except Exception:  # a cache write may be skipped; the answer is what matters
+            log.warning("could not store the answer in the cache", exc_info=True)
+    return result

@@ -1,0 +1,59 @@
+"""What every action needs, built once from the settings and rebuilt when they change."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kimi_lsp.actions.errors import MissingApiKey
+from kimi_lsp.actions.pipeline import Admission, AnswerStore
+from kimi_lsp.config import Settings
+from kimi_lsp.index import WorkspaceIndex
+from kimi_lsp.llm import CACHE_FILE, KimiClient
+
+log = logging.getLogger(__name__)
+
+
+def workspace_id(roots: list[Path]) -> str:
+    """A stable id per workspace: Kimi's prefix cache key, so repeated prompts hit."""
+    joined = "\n".join(sorted(str(r) for r in roots))
+    return "kimi-lsp-" + hashlib.sha256(joined.encode()).hexdigest()[:16]
+
+
+@dataclass
+class Services:
+    settings: Settings
+    roots: list[Path] = field(default_factory=list)
+    index: WorkspaceIndex | None = None
+    store: AnswerStore | None = None
+    admission: Admission | None = None
+    _client: KimiClient | None = None
+
+    def client(self) -> KimiClient:
+        """The shared client (one connection pool); raises MissingApiKey with what to do."""
+        if self._client is None:
+            s = self.settings
+            if not s.has_api_key or s.api_key is None:
+                raise MissingApiKey()
+            self._client = KimiClient(
+                s.base_url,
+                s.api_key.get_secret_value(),
+                model_table_path=s.state_dir / CACHE_FILE,
+                timeout=s.request_timeout_s,
+                prompt_cache_key=workspace_id(self.roots),
+            )
+        return self._client
+
+    def reconfigure(self, settings: Settings) -> KimiClient | None:
+        """New settings: the next request builds a new client. Returns the old client, which
+        the caller closes once the runs using it are done."""
+        old, self.settings = self._client, settings
+        self._client = None
+        return old
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None

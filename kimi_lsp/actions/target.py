@@ -1,0 +1,92 @@
+"""What an action works on: the definition under the cursor, or the selection."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from kimi_lsp.actions.errors import NothingToWorkOn
+from kimi_lsp.index import Definition, Span, WorkspaceIndex, language_for
+
+
+@dataclass(frozen=True)
+class Target:
+    path: Path
+    language: str
+    span: Span  # 0-based lines, UTF-16 columns
+    code: str  # the text of the span
+    name: str  # the symbol's name, or "selection"
+    definition: Definition | None
+
+    @property
+    def code_hash(self) -> str:
+        return hashlib.sha256(self.code.encode()).hexdigest()[:20]
+
+    @property
+    def key(self) -> str:
+        """Identifies the target for 'same action, same target → cancel the earlier run'."""
+        return f"{self.path}:{self.span.start_line}:{self.span.end_line}"
+
+
+def utf16_to_index(line: str, col: int) -> int:
+    """A UTF-16 column on ``line`` as a Python string index."""
+    units = 0
+    for i, ch in enumerate(line):
+        if units >= col:
+            return i
+        units += 2 if ord(ch) > 0xFFFF else 1
+    return len(line)
+
+
+def slice_span(text: str, span: Span) -> str:
+    lines = text.splitlines(keepends=True)
+    if not lines:
+        return ""
+    last = min(span.end_line, len(lines) - 1)
+    first = min(span.start_line, last)
+    start = utf16_to_index(lines[first], span.start_col)
+    end = utf16_to_index(lines[last], span.end_col)
+    if first == last:
+        return lines[first][start:end]
+    return lines[first][start:] + "".join(lines[first + 1 : last]) + lines[last][:end]
+
+
+def find_target(
+    index: WorkspaceIndex | None,
+    path: Path,
+    text: str,
+    line: int,
+    col: int,
+    selection: Span | None = None,
+) -> Target:
+    """The selection when there is one, else the innermost definition at the position."""
+    lang = language_for(path) or "text"
+    if selection is not None and (
+        selection.start_line != selection.end_line or selection.start_col != selection.end_col
+    ):
+        code = slice_span(text, selection)
+        if code.strip():
+            defn = (
+                index.enclosing_definition(path, selection.start_line, selection.start_col)
+                if index
+                else None
+            )
+            inside = defn is not None and _contains(defn.range, selection)
+            name = defn.name if inside and defn is not None else "selection"
+            return Target(path, lang, selection, code, name, defn if inside else None)
+    defn = index.enclosing_definition(path, line, col) if index is not None else None
+    if defn is None:
+        raise NothingToWorkOn(
+            "There is no function, class or other definition at the cursor. Put the cursor "
+            "inside one, or select the code to work on."
+        )
+    span = Span(defn.range.start_line, 0, defn.range.end_line, defn.range.end_col)
+    return Target(path, lang, span, slice_span(text, span), defn.name, defn)
+
+
+def _contains(outer: Span, inner: Span) -> bool:
+    return (outer.start_line, outer.start_col) <= (inner.start_line, inner.start_col) and (
+        inner.end_line,
+        inner.end_col,
+    ) <= (outer.end_line, outer.end_col)
