@@ -81,11 +81,11 @@ def content_hash(source: bytes) -> str:
 class Columns:
     """Byte columns -> UTF-16 columns; free for ASCII files, per-line work otherwise."""
 
-    __slots__ = ("_ascii", "_line_starts", "_source")
+    __slots__ = ("_ascii", "_line_starts", "_source", "ascii")
 
     def __init__(self, source: bytes, line_starts: list[int] | None = None) -> None:
         self._source = source
-        self._ascii = source.isascii()
+        self._ascii = self.ascii = source.isascii()
         self._line_starts = line_starts
 
     def col(self, point: tuple[int, int]) -> int:
@@ -302,17 +302,20 @@ def extract_region(
         def_bounds.append((start, -neg_end, qualified))
 
     # References: not the definitions' own names; enclosing = innermost definition.
-    ref_items = sorted(
-        (n.start_byte, kind, n)
-        for key, (_, kind, n) in refs.items()
-        if key not in defs and (whole or (n.start_byte >= lo and n.end_byte <= hi))
-    )
     raw_refs: list[tuple[Any, ...]] = []
     ref_bytes: list[int] = []
     di = 0
+    ndefs = len(def_bounds)
     rstack: list[tuple[int, str]] = [(end, q) for end, q, _ in outer or ()]
-    for start, kind_s, n in ref_items:
-        while di < len(def_bounds) and def_bounds[di][0] <= start:
+    ascii_cols = cols.ascii
+    for start in sorted(refs):  # keys are the names' start bytes
+        if start in defs:
+            continue  # a definition's own name
+        _, kind_s, n = refs[start]
+        end = n.end_byte
+        if not whole and (start < lo or end > hi):
+            continue
+        while di < ndefs and def_bounds[di][0] <= start:
             ds, de, q = def_bounds[di]
             while rstack and rstack[-1][0] <= ds:
                 rstack.pop()
@@ -320,8 +323,14 @@ def extract_region(
             di += 1
         while rstack and rstack[-1][0] <= start:
             rstack.pop()
-        text = source[n.start_byte : n.end_byte].decode("utf-8", "replace")
-        raw_refs.append((text, kind_s, *cols.span(n), rstack[-1][1] if rstack else None))
+        text = source[start:end].decode("utf-8", "replace")
+        if ascii_cols:
+            sp, ep = n.start_point, n.end_point
+            raw_refs.append(
+                (text, kind_s, sp[0], sp[1], ep[0], ep[1], rstack[-1][1] if rstack else None)
+            )
+        else:
+            raw_refs.append((text, kind_s, *cols.span(n), rstack[-1][1] if rstack else None))
         ref_bytes.append(start)
 
     raw_imports: list[tuple[Any, ...]] = []
@@ -357,10 +366,10 @@ def extract_raw(source: bytes, language: str, tree: Tree | None = None) -> RawTa
     return raw_tags(source, language, extract_region(source, language, tree, Columns(source)))
 
 
-def decode(path: Path, raw: RawTags | Sequence[Any]) -> FileTags:
-    """Raw tuples -> `FileTags` for `path`."""
-    language, chash, line_count, size, rdefs, rrefs, rimports = raw
-    defs = tuple(
+def decode_definitions(path: Path, raw: RawTags | Sequence[Any]) -> tuple[Definition, ...]:
+    """Only the definitions of raw tags (cheaper than `decode` when references are not needed)."""
+    language = raw[0]
+    return tuple(
         Definition(
             d[0],
             _KINDS[d[1]],
@@ -372,8 +381,17 @@ def decode(path: Path, raw: RawTags | Sequence[Any]) -> FileTags:
             Span(*d[12]) if d[12] is not None else None,
             language,
         )
-        for d in rdefs
+        for d in raw[4]
     )
+
+
+def decode(
+    path: Path, raw: RawTags | Sequence[Any], defs: tuple[Definition, ...] | None = None
+) -> FileTags:
+    """Raw tuples -> `FileTags` for `path` (reusing already decoded `defs` when given)."""
+    language, chash, line_count, size, _, rrefs, rimports = raw
+    if defs is None:
+        defs = decode_definitions(path, raw)
     refs = tuple(Reference(r[0], r[1], path, Span(r[2], r[3], r[4], r[5]), r[6]) for r in rrefs)
     imps = tuple(Import(i[0], path, Span(i[1], i[2], i[3], i[4])) for i in rimports)
     return FileTags(path, language, chash, defs, refs, imps, line_count, size)

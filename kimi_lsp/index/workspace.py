@@ -30,7 +30,13 @@ from kimi_lsp.index.discovery import (
     skip_reason,
 )
 from kimi_lsp.index.documents import Document
-from kimi_lsp.index.extract import RawTags, content_hash, decode, extract_raw
+from kimi_lsp.index.extract import (
+    RawTags,
+    content_hash,
+    decode,
+    decode_definitions,
+    extract_raw,
+)
 from kimi_lsp.index.languages import language_for
 from kimi_lsp.index.model import (
     Definition,
@@ -146,6 +152,7 @@ class WorkspaceIndex:
         self._entries: dict[Path, _Entry] = {}
         self._docs: dict[Path, Document] = {}
         self._decoded: dict[Path, FileTags] = {}
+        self._decoded_defs: dict[Path, tuple[Definition, ...]] = {}
         self._def_names: dict[str, Counter[Path]] | None = None
         self._ref_names: dict[str, Counter[Path]] | None = None
         self._generation = 0
@@ -312,6 +319,7 @@ class WorkspaceIndex:
         old = self._entries.get(path)
         self._entries[path] = entry
         self._decoded.pop(path, None)
+        self._decoded_defs.pop(path, None)
         self._reindex_names(path, old, entry)
         self._generation += 1
 
@@ -320,6 +328,7 @@ class WorkspaceIndex:
         if old is not None:
             self._unindex_names(path, old)
             self._decoded.pop(path, None)
+            self._decoded_defs.pop(path, None)
             self._generation += 1
 
     def _index_names(self, path: Path, entry: _Entry) -> None:
@@ -468,7 +477,7 @@ class WorkspaceIndex:
             entry = self._entries.get(p)
             if entry is None:
                 return None
-            tags = decode(p, entry.tags())
+            tags = decode(p, entry.tags(), self._decoded_defs.pop(p, None))
             self._decoded[p] = tags
             return tags
 
@@ -500,9 +509,21 @@ class WorkspaceIndex:
             stats.languages = dict(sorted(languages.items()))
             return stats
 
+    def _definitions_of(self, path: Path) -> tuple[Definition, ...]:
+        with self._lock:
+            tags = self._decoded.get(path)
+            if tags is not None:
+                return tags.definitions
+            defs = self._decoded_defs.get(path)
+            if defs is None:
+                entry = self._entries.get(path)
+                if entry is None:
+                    return ()
+                defs = self._decoded_defs[path] = decode_definitions(path, entry.tags())
+            return defs
+
     def outline(self, path: Path | str) -> list[Definition]:
-        tags = self.file_tags(path)
-        return list(tags.definitions) if tags else []
+        return list(self._definitions_of(_abs(path)))
 
     def enclosing_definition(self, path: Path | str, line: int, col: int) -> Definition | None:
         best: Definition | None = None
@@ -518,10 +539,7 @@ class WorkspaceIndex:
             paths = sorted(defs.get(bare, ()))
         out: list[Definition] = []
         for p in paths:
-            tags = self.file_tags(p)
-            if tags is None:
-                continue
-            for d in tags.definitions:
+            for d in self._definitions_of(p):
                 if d.name != bare:
                     continue
                 q = d.qualified_name
@@ -642,30 +660,32 @@ class WorkspaceIndex:
 
     def definition_graph(self) -> dict[Definition, dict[Definition, float]]:
         def build() -> dict[Definition, dict[Definition, float]]:
-            defs, _ = self._names()
+            names, _ = self._names()
             graph: dict[Definition, dict[Definition, float]] = {}
             targets_of: dict[str, list[Definition]] = {}
             for path in self.files():
-                tags = self.file_tags(path)
-                if tags is None or not tags.references:
+                with self._lock:
+                    entry = self._entries.get(path)
+                    refs = entry.tags()[5] if entry is not None else []
+                if not refs:
                     continue
-                by_qualified = {d.qualified_name: d for d in tags.definitions}
-                local = {
-                    d.name: [x for x in tags.definitions if x.name == d.name]
-                    for d in tags.definitions
-                }
-                for r in tags.references:
-                    source = by_qualified.get(r.enclosing) if r.enclosing else None
+                defs = self._definitions_of(path)
+                by_qualified = {d.qualified_name: d for d in defs}
+                local: defaultdict[str, list[Definition]] = defaultdict(list)
+                for d in defs:
+                    local[d.name].append(d)
+                for r in refs:  # raw: (name, kind, sl, sc, el, ec, enclosing)
+                    source = by_qualified.get(r[6]) if r[6] else None
                     if source is None:
                         continue
-                    if r.name in local:
-                        targets = local[r.name]
-                    else:
-                        if r.name not in defs:
+                    name = r[0]
+                    targets = local.get(name)
+                    if not targets:
+                        if name not in names:
                             continue
-                        if r.name not in targets_of:
-                            targets_of[r.name] = self.definitions(r.name)
-                        targets = targets_of[r.name]
+                        targets = targets_of.get(name)
+                        if targets is None:
+                            targets = targets_of[name] = self.definitions(name)
                     if not targets:
                         continue
                     share = 1.0 / len(targets)
