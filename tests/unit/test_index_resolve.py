@@ -1,0 +1,81 @@
+"""Import strings resolved to workspace files, per language."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kimi_lsp.index.languages import language_for
+from kimi_lsp.index.resolve import ImportResolver
+
+ROOT = Path("/ws")
+FILES = [
+    "pkg/__init__.py",
+    "pkg/db/models.py",
+    "pkg/db/__init__.py",
+    "pkg/views.py",
+    "web/src/app.ts",
+    "web/src/util/index.ts",
+    "web/src/fmt.tsx",
+    "cmd/main.go",
+    "internal/store/store.go",
+    "internal/store/cache.go",
+    "src/lib.rs",
+    "src/config.rs",
+    "src/net/mod.rs",
+    "include/buffer.h",
+    "src/buffer.c",
+    "java/com/acme/Account.java",
+    "java/com/acme/Main.java",
+    "lib/shop/order.rb",
+    "lib/shop/item.rb",
+    "lua/app/init.lua",
+    "lua/app/json.lua",
+    "php/App/Models/Product.php",
+    "php/App/Cart.php",
+    "php/helpers.php",
+]
+
+
+@pytest.fixture(scope="module")
+def resolver() -> ImportResolver:
+    files = [(ROOT / f, language_for(f) or "") for f in FILES]
+    return ImportResolver(files, [ROOT])
+
+
+@pytest.mark.parametrize(
+    ("importer", "module", "expected"),
+    [
+        ("pkg/views.py", "pkg.db.models", ["pkg/db/models.py"]),
+        ("pkg/views.py", "pkg.db.models.Model", ["pkg/db/models.py"]),  # `from x import Name`
+        ("pkg/views.py", "pkg.db", ["pkg/db/__init__.py"]),
+        ("pkg/db/models.py", ".", ["pkg/db/__init__.py"]),
+        ("pkg/db/models.py", "..views", ["pkg/views.py"]),
+        ("pkg/views.py", "json", []),  # the standard library is not in the workspace
+        ("web/src/app.ts", "./util", ["web/src/util/index.ts"]),
+        ("web/src/app.ts", "./fmt", ["web/src/fmt.tsx"]),
+        ("web/src/app.ts", "react", []),
+        (
+            "cmd/main.go",
+            "example.com/app/internal/store",
+            [
+                "internal/store/cache.go",
+                "internal/store/store.go",
+            ],
+        ),
+        ("src/lib.rs", "config", ["src/config.rs"]),  # `mod config;`
+        ("src/lib.rs", "crate::net::Socket", ["src/net/mod.rs"]),
+        ("src/buffer.c", "buffer.h", ["include/buffer.h"]),
+        ("src/buffer.c", "stdlib.h", []),
+        ("java/com/acme/Main.java", "com.acme.Account", ["java/com/acme/Account.java"]),
+        ("lib/shop/order.rb", "item", ["lib/shop/item.rb"]),  # require_relative
+        ("lib/shop/order.rb", "shop/item", ["lib/shop/item.rb"]),
+        ("lua/app/init.lua", "app.json", ["lua/app/json.lua"]),
+        ("php/App/Cart.php", "App\\Models\\Product", ["php/App/Models/Product.php"]),
+        ("php/App/Cart.php", "../helpers.php", ["php/helpers.php"]),
+    ],
+)
+def test_resolve(resolver: ImportResolver, importer: str, module: str, expected: list[str]) -> None:
+    got = resolver.resolve(ROOT / importer, module)
+    assert [p.relative_to(ROOT).as_posix() for p in got] == expected
