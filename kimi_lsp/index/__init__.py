@@ -50,7 +50,17 @@ Queries (cheap; in-memory):
   of a reference -> {definition of the referenced name: weight}, same weighting.
 - ``files() -> list[Path]``; ``file_info(path) -> FileInfo | None``;
   ``file_tags(path) -> FileTags | None``; ``stats() -> IndexStats``.
-- ``symbols(query, limit=100) -> list[Definition]``: fuzzy name search (workspace/symbol).
+- ``symbols(query, limit=100) -> list[Definition]``: name search, exact > prefix > substring >
+  subsequence (workspace/symbol).
+- ``document_text(path) -> str | None``: an open buffer's current text (None when closed).
+- Attributes: ``skipped`` (`SkippedFile`s of the last update), ``last_stats``,
+  ``database_path``, ``database_rebuilt``.
+
+Costs: the first name query (``definitions``, ``references_to``, ``symbols``, graphs) builds
+the name maps (~0.25 s for Django's 2,900 files); later edits update them incrementally.
+``file_graph``/``definition_graph``/import resolution are cached until the next change.
+All methods are thread-safe (one re-entrant lock); a graph build holds it while it runs.
+The server keeps one instance as ``KimiLanguageServer.index`` (None until `initialized`).
 
 Lower level: ``extract_tags(path, source, language) -> FileTags``, ``language_for(path)``,
 ``LANGUAGES``, ``discover(roots, ...)``.
