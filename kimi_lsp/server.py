@@ -37,8 +37,11 @@ from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
 
 from kimi_lsp import __version__
+from kimi_lsp.actions.code_actions import offers
 from kimi_lsp.actions.errors import ActionError
 from kimi_lsp.actions.explain import explain, safe_file_name
+from kimi_lsp.actions.hover import hover_markdown
+from kimi_lsp.actions.pipeline import MemoryAnswerStore
 from kimi_lsp.actions.runs import RunRegistry
 from kimi_lsp.actions.services import Services
 from kimi_lsp.config import CONFIG_SECTION, LoadedSettings, Settings, load_settings
@@ -220,7 +223,8 @@ class KimiLanguageServer(LanguageServer):
     def action_services(self) -> Services:
         """The services actions use, built on first use from the current settings."""
         if self._services is None:
-            self._services = Services(self.settings, list(self.roots))
+            store = MemoryAnswerStore() if self.settings.cache != "off" else None
+            self._services = Services(self.settings, list(self.roots), store=store)
         self._services.index = getattr(self, "index", None)
         return self._services
 
@@ -631,6 +635,76 @@ def register_actions(server: KimiLanguageServer) -> None:
             }
 
         return await run_command(ls, "explain", "Kimi: Explain", args, work)
+
+    @server.feature(T.TEXT_DOCUMENT_HOVER)
+    async def hover(ls: KimiLanguageServer, params: T.HoverParams) -> T.Hover | None:
+        doc = ls.workspace.get_text_document(params.text_document.uri)
+        try:
+            text = doc.source
+        except OSError:
+            return None
+        pos = params.position
+        md = await hover_markdown(
+            ls.action_services(), Path(doc.path), text, pos.line, pos.character
+        )
+        if md is None:
+            return None
+        return T.Hover(contents=T.MarkupContent(kind=T.MarkupKind.Markdown, value=md))
+
+    @server.feature(
+        T.TEXT_DOCUMENT_CODE_ACTION,
+        T.CodeActionOptions(
+            code_action_kinds=[
+                T.CodeActionKind.QuickFix,
+                T.CodeActionKind.RefactorRewrite,
+                T.CodeActionKind.Source,
+            ]
+        ),
+    )
+    def code_action(ls: KimiLanguageServer, params: T.CodeActionParams) -> list[T.CodeAction]:
+        uri = params.text_document.uri
+        path = _fs_path(uri)
+        rng = params.range
+        services = ls.action_services()
+        selected = (rng.start.line, rng.start.character) != (rng.end.line, rng.end.character)
+        has_target = selected or (
+            path is not None
+            and services.index is not None
+            and services.index.enclosing_definition(path, rng.start.line, rng.start.character)
+            is not None
+        )
+        converter = ls.protocol._converter
+        found = offers(
+            uri,
+            converter.unstructure(rng),
+            diagnostics=[converter.unstructure(d) for d in params.context.diagnostics],
+            available=set(ls.protocol.fm.commands),
+            has_target=has_target,
+        )
+        caps = ls.client_capabilities.text_document
+        tag_support = caps.code_action.tag_support if caps and caps.code_action else None
+        tags = (
+            [T.CodeActionTag.LlmGenerated]
+            if tag_support and T.CodeActionTag.LlmGenerated in tag_support.value_set
+            else None
+        )
+        wanted = params.context.only
+        return [
+            T.CodeAction(
+                title=o.title,
+                kind=o.kind,
+                command=T.Command(title=o.title, command=o.command, arguments=[o.argument]),
+                diagnostics=[
+                    d
+                    for d in params.context.diagnostics
+                    if o.diagnostic is not None and converter.unstructure(d) == o.diagnostic
+                ]
+                or None,
+                tags=tags,
+            )
+            for o in found
+            if not wanted or any(o.kind.startswith(str(k)) for k in wanted)
+        ]
 
     @server.command("kimi.cancel")
     def cmd_cancel(ls: KimiLanguageServer, *args: Any) -> dict[str, Any]:

@@ -210,3 +210,48 @@ async def answer(
         except Exception:  # a cache write may be skipped; the answer is what matters
             log.warning("could not store the answer in the cache", exc_info=True)
     return result
+
+
+class MemoryAnswerStore:
+    """Answers kept for this server's lifetime (bounded, least recently used out first).
+
+    Used until the persistent response cache (``kimi_lsp.cache``, SQLite or Redis) is wired
+    in: it already makes a repeated explain free and hover instant within a session.
+    """
+
+    def __init__(self, capacity: int = 256) -> None:
+        from collections import OrderedDict
+
+        self._items: OrderedDict[str, CachedAnswer] = OrderedDict()
+        self.capacity = capacity
+
+    def key(
+        self,
+        model: str,
+        messages: Sequence[Message],
+        max_completion_tokens: int,
+        extra: Mapping[str, Any],
+    ) -> str:
+        import hashlib
+        import json
+
+        shaped = {
+            "model": model,
+            "messages": list(messages),
+            "max": max_completion_tokens,
+            "extra": dict(extra),
+        }
+        blob = json.dumps(shaped, sort_keys=True, ensure_ascii=False, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    async def get(self, key: str) -> CachedAnswer | None:
+        hit = self._items.get(key)
+        if hit is not None:
+            self._items.move_to_end(key)
+        return hit
+
+    async def put(self, key: str, answer: CachedAnswer) -> None:
+        self._items[key] = answer
+        self._items.move_to_end(key)
+        while len(self._items) > self.capacity:
+            self._items.popitem(last=False)

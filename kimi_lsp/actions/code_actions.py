@@ -1,0 +1,76 @@
+"""The Kimi code actions offered at a position: instant, no model call, plain data.
+
+Each offer runs as a command (so it can stream, report progress and be cancelled); the
+server turns offers into LSP ``CodeAction``s with the kinds below so editors can filter them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+REFACTOR_PRESETS: dict[str, str] = {
+    "simplify": "simplify it",
+    "names": "improve the names",
+    "types": "add type hints",
+    "docstring": "add a docstring",
+    "idiomatic": "make it idiomatic",
+}
+
+KIND_EXPLAIN = "source.kimi.explain"
+KIND_REFACTOR = "refactor.rewrite.kimi"
+KIND_TESTS = "source.kimi.tests"
+KIND_FIX = "quickfix.kimi"
+
+
+@dataclass(frozen=True)
+class Offer:
+    title: str
+    kind: str
+    command: str
+    argument: dict[str, Any]
+    diagnostic: dict[str, Any] | None = None
+
+
+def offers(
+    uri: str,
+    range_: dict[str, Any],
+    *,
+    diagnostics: list[dict[str, Any]],
+    available: set[str],
+    has_target: bool,
+) -> list[Offer]:
+    """What to offer; ``available`` names the commands this server provides."""
+    if not has_target:
+        return []
+    base = {"uri": uri, "range": range_}
+    out: list[Offer] = []
+    for diag in diagnostics:
+        if "kimi.refactor" not in available:
+            break
+        message = str(diag.get("message", "")).splitlines()[0][:80]
+        instruction = f"fix this problem reported by the editor: {diag.get('message', '')}"
+        out.append(
+            Offer(
+                f"Kimi: Fix “{message}”",
+                KIND_FIX,
+                "kimi.refactor",
+                {**base, "instruction": instruction},
+                diag,
+            )
+        )
+    if "kimi.explain" in available:
+        out.append(Offer("Kimi: Explain", KIND_EXPLAIN, "kimi.explain", base))
+    if "kimi.refactor" in available:
+        for preset, words in REFACTOR_PRESETS.items():
+            out.append(
+                Offer(
+                    f"Kimi: Refactor… {words}",
+                    KIND_REFACTOR,
+                    "kimi.refactor",
+                    {**base, "preset": preset},
+                )
+            )
+    if "kimi.generateTests" in available:
+        out.append(Offer("Kimi: Generate tests", KIND_TESTS, "kimi.generateTests", base))
+    return out
