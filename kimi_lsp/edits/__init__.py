@@ -1,1 +1,4 @@
-"""kimi_lsp.edits: not built yet (see the open issue); the package exists so the import contracts can name it."""
+"""kimi_lsp.edits: not built yet (see its open issue).
+
+The package exists so the import contracts in pyproject.toml can name it.
+"""
