@@ -42,8 +42,10 @@ from kimi_lsp.actions.errors import ActionError
 from kimi_lsp.actions.explain import explain, safe_file_name
 from kimi_lsp.actions.hover import hover_markdown
 from kimi_lsp.actions.pipeline import MemoryAnswerStore
+from kimi_lsp.actions.prompts import INSTRUCTIONS, build_messages
 from kimi_lsp.actions.runs import RunRegistry
 from kimi_lsp.actions.services import Services
+from kimi_lsp.actions.target import find_target
 from kimi_lsp.config import CONFIG_SECTION, LoadedSettings, Settings, load_settings
 from kimi_lsp.index import Span
 from kimi_lsp.index.discovery import IGNORE_FILES  # --- index ---
@@ -705,6 +707,26 @@ def register_actions(server: KimiLanguageServer) -> None:
             for o in found
             if not wanted or any(o.kind.startswith(str(k)) for k in wanted)
         ]
+
+    @server.command("kimi.showContext")
+    async def cmd_show_context(ls: KimiLanguageServer, *args: Any) -> dict[str, Any]:
+        """The exact messages an action would send, opened as a document; sends nothing."""
+        params = _command_arg(args)
+        _uri, path, text = _document(ls, params)
+        line, col, selection = _position(params)
+        action = str(params.get("action") or "explain")
+        if action not in INSTRUCTIONS:
+            raise JsonRpcInvalidParams(f"unknown action {action!r}; one of {sorted(INSTRUCTIONS)}")
+        services = ls.action_services()
+        try:
+            target = find_target(services.index, path, text, line, col, selection)
+        except ActionError as exc:
+            raise RequestFailed(exc.message) from exc
+        messages = build_messages(services, action, target, text)
+        shown = "\n\n".join(f"## {m['role']}\n\n{m['content']}" for m in messages)
+        doc = ls.settings.state_dir / "context" / (safe_file_name(target.name) + ".md")
+        uri = await _show_markdown(ls, doc, shown)
+        return {"uri": uri, "text": shown, "messages": messages}
 
     @server.command("kimi.cancel")
     def cmd_cancel(ls: KimiLanguageServer, *args: Any) -> dict[str, Any]:

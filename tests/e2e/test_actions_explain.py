@@ -228,3 +228,16 @@ async def test_a_repeated_explain_is_replayed_without_a_request_unless_regenerat
     third = await execute(client, "kimi.explain", {**selection(uri, 0, 2), "regenerate": True})
     assert third["cached"] is False
     assert len(kimi_env.chat_requests) == 2
+
+
+async def test_show_context_returns_exactly_what_explain_sends_and_sends_nothing(
+    client: LanguageClient, kimi_env: FakeKimi, project: Path
+) -> None:
+    uri = open_doc(client, project / "calc.py")
+    await wait_indexed(client, "twice")  # the outline is part of the prompt
+    shown = await execute(client, "kimi.showContext", selection(uri, 0, 2))
+    assert kimi_env.chat_requests == []
+    assert "return a + b" in shown["text"]
+    await execute(client, "kimi.explain", selection(uri, 0, 2))
+    (sent,) = kimi_env.chat_requests
+    assert sent.body["messages"] == shown["messages"]
