@@ -879,6 +879,7 @@ async def start_index(ls: KimiLanguageServer) -> None:
     message = "failed (see the log)"
     try:
         stats = await asyncio.to_thread(index.update, on_progress)
+        await asyncio.to_thread(index.prepare_queries)  # the first query answers at once
         message = f"{stats.files} files, {stats.definitions} symbols in {stats.seconds:.1f} s"
         logger.info("index: %s (%d parsed)", message, stats.parsed)
     finally:

@@ -52,6 +52,7 @@ Queries (cheap; in-memory):
   ``file_tags(path) -> FileTags | None``; ``stats() -> IndexStats``.
 - ``symbols(query, limit=100) -> list[Definition]``: name search, exact > prefix > substring >
   subsequence (workspace/symbol).
+- ``prepare_queries()``: build the name maps now (the server does it after `update`).
 - ``document_text(path) -> str | None``: an open buffer's current text (None when closed).
 - Attributes: ``skipped`` (`SkippedFile`s of the last update), ``last_stats``,
   ``database_path``, ``database_rebuilt``.

@@ -357,6 +357,10 @@ class WorkspaceIndex:
                         counter = table[name] = Counter()
                     counter[path] = n
 
+    def prepare_queries(self) -> None:
+        """Build the name maps now (off the editor's thread) rather than on the first query."""
+        self._names()
+
     def _names(self) -> tuple[dict[str, Counter[Path]], dict[str, Counter[Path]]]:
         with self._lock:
             if self._def_names is None or self._ref_names is None:
