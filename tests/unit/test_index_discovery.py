@@ -128,3 +128,34 @@ def test_unlistable_folder_is_skipped(tmp_path: Path, monkeypatch: pytest.Monkey
 
     monkeypatch.setattr(os, "scandir", scandir)
     assert found(tmp_path) == {"b/y.py"}
+
+
+def test_git_info_exclude_is_honoured(tmp_path: Path) -> None:
+    write(tmp_path / ".git" / "info" / "exclude", "scratch_*.py\n")
+    write(tmp_path / "scratch_1.py")
+    write(tmp_path / "kept.py")
+    assert found(tmp_path) == {"kept.py"}
+    assert IgnoreRules([tmp_path]).is_ignored(tmp_path / "scratch_2.py")
+
+
+def test_file_vanishing_before_it_is_read_is_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import kimi_lsp.index.workspace as workspace
+    from kimi_lsp.index.discovery import Candidate
+
+    write(tmp_path / "real.py", "def real():\n    pass\n")
+    ghost = Candidate(tmp_path / "ghost.py", "python", 10, 1)
+    real_discover = workspace.discover
+
+    def with_ghost(*args: object, **kwargs: object) -> object:
+        yield from real_discover(*args, **kwargs)  # type: ignore[arg-type]
+        yield ghost
+
+    monkeypatch.setattr(workspace, "discover", with_ghost)
+    index = WorkspaceIndex([tmp_path], workers=1)
+    stats = index.update()
+    assert [p.name for p in index.files()] == ["real.py"]
+    assert stats.skipped == 1
+    assert index.skipped[0].path == ghost.path
+    assert index.skipped[0].reason.startswith("unreadable")
