@@ -179,7 +179,8 @@ class KimiLanguageServer(LanguageServer):
         self.settings_listeners: list[Callable[[Settings], None]] = []
         self.log_level_override: str | None = None
         self.index: WorkspaceIndex | None = None  # --- index ---: built at `initialized`
-        self.runs = RunRegistry()
+        self.status = StatusPublisher(self)
+        self.runs = RunRegistry(on_change=self.status.changed)
         self._services: Services | None = None
         self.roots: list[Path] = []
 
@@ -422,6 +423,44 @@ _WORK_DONE_TOKEN: contextvars.ContextVar[T.ProgressToken | None] = contextvars.C
     "kimi_work_done_token", default=None
 )
 STREAM_THROTTLE_S = 0.1  # at most ~10 progress reports a second while text streams
+
+
+STATUS_DELAY_S = 0.25  # kimi/status at most four times a second
+
+
+class StatusPublisher:
+    """``kimi/status`` for rich clients: index, runs, cache (and quota), sent when they change."""
+
+    def __init__(self, ls: KimiLanguageServer) -> None:
+        self.ls = ls
+        self.index: dict[str, Any] = {"files": 0, "indexing": False, "done": 0, "total": 0}
+        self._pending: asyncio.TimerHandle | None = None
+
+    def index_progress(self, done: int, total: int, *, indexing: bool = True) -> None:
+        self.index.update(done=done, total=total, indexing=indexing)
+        if not indexing:
+            self.index["files"] = total
+        self.changed()
+
+    def payload(self) -> dict[str, Any]:
+        services = self.ls._services
+        store = services.store if services is not None else None
+        cache = store.stats() if isinstance(store, MemoryAnswerStore) else None
+        return {"quota": None, "index": dict(self.index), "runs": len(self.ls.runs), "cache": cache}
+
+    def changed(self) -> None:
+        if self._pending is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._pending = loop.call_later(STATUS_DELAY_S, self._send)
+
+    def _send(self) -> None:
+        self._pending = None
+        with contextlib.suppress(Exception):  # the editor may be gone
+            self.ls.protocol.notify(STATUS_NOTIFICATION, self.payload())
 
 
 class RequestFailed(JsonRpcException):
@@ -868,6 +907,7 @@ async def start_index(ls: KimiLanguageServer) -> None:
     last = [-1]
 
     def on_progress(done: int, total: int) -> None:  # called from the indexing thread
+        loop.call_soon_threadsafe(ls.status.index_progress, done, total)
         percentage = 100 * done // total if total else 100
         if progress and percentage != last[0]:
             last[0] = percentage
@@ -881,6 +921,7 @@ async def start_index(ls: KimiLanguageServer) -> None:
         stats = await asyncio.to_thread(index.update, on_progress)
         await asyncio.to_thread(index.prepare_queries)  # the first query answers at once
         message = f"{stats.files} files, {stats.definitions} symbols in {stats.seconds:.1f} s"
+        ls.status.index_progress(stats.files, stats.files, indexing=False)
         logger.info("index: %s (%d parsed)", message, stats.parsed)
     finally:
         if progress:

@@ -224,6 +224,12 @@ class MemoryAnswerStore:
 
         self._items: OrderedDict[str, CachedAnswer] = OrderedDict()
         self.capacity = capacity
+        self.hits = 0
+        self.misses = 0
+        self.saved_tokens = 0
+
+    def stats(self) -> dict[str, int]:
+        return {"hits": self.hits, "misses": self.misses, "savedTokens": self.saved_tokens}
 
     def key(
         self,
@@ -246,8 +252,13 @@ class MemoryAnswerStore:
 
     async def get(self, key: str) -> CachedAnswer | None:
         hit = self._items.get(key)
-        if hit is not None:
-            self._items.move_to_end(key)
+        if hit is None:
+            self.misses += 1
+            return None
+        self._items.move_to_end(key)
+        if not key.startswith("hover:"):
+            self.hits += 1
+            self.saved_tokens += hit.usage.total_tokens
         return hit
 
     async def put(self, key: str, answer: CachedAnswer) -> None:

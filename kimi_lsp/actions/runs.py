@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,9 +25,21 @@ class Run:
 
 
 class RunRegistry:
-    def __init__(self) -> None:
+    def __init__(self, on_change: Callable[[], None] | None = None) -> None:
         self._runs: dict[str, Run] = {}
         self._ids = itertools.count(1)
+        self._on_change = on_change or (lambda: None)
+
+    def _add(self, run: Run) -> Run:
+        self._runs[run.id] = run
+
+        def done(_task: asyncio.Task[Any]) -> None:
+            self._runs.pop(run.id, None)
+            self._on_change()
+
+        run.task.add_done_callback(done)
+        self._on_change()
+        return run
 
     def start(
         self,
@@ -42,10 +54,7 @@ class RunRegistry:
             earlier.task.cancel()
         run_id = f"{action}-{next(self._ids)}"
         task = asyncio.ensure_future(coro)
-        run = Run(id=run_id, action=action, target=target, task=task, token=token)
-        self._runs[run_id] = run
-        task.add_done_callback(lambda _t: self._runs.pop(run_id, None))
-        return run
+        return self._add(Run(id=run_id, action=action, target=target, task=task, token=token))
 
     def adopt(self, action: str, target: str, *, token: str | None = None) -> Run:
         """Register the *current* task (a request handler) as a run."""
@@ -56,10 +65,7 @@ class RunRegistry:
             if earlier.task is not task:
                 earlier.task.cancel()
         run_id = f"{action}-{next(self._ids)}"
-        run = Run(id=run_id, action=action, target=target, task=task, token=token)
-        self._runs[run_id] = run
-        task.add_done_callback(lambda _t: self._runs.pop(run_id, None))
-        return run
+        return self._add(Run(id=run_id, action=action, target=target, task=task, token=token))
 
     def get(self, run_id: str) -> Run | None:
         return self._runs.get(run_id)

@@ -36,8 +36,11 @@ def project(tmp_path: Path) -> Path:
 @pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER))
 async def client(lsp_client: LanguageClient, kimi_env: FakeKimi, project: Path):  # type: ignore[no-untyped-def]
     streamed: list[Any] = []
+    statuses: list[Any] = []
     lsp_client.feature("kimi/stream")(lambda params: streamed.append(params))
+    lsp_client.feature("kimi/status")(lambda params: statuses.append(params))
     lsp_client.streamed = streamed  # type: ignore[attr-defined]
+    lsp_client.statuses = statuses  # type: ignore[attr-defined]
     await lsp_client.initialize_session(
         T.InitializeParams(
             capabilities=client_capabilities(),
@@ -241,3 +244,24 @@ async def test_show_context_returns_exactly_what_explain_sends_and_sends_nothing
     await execute(client, "kimi.explain", selection(uri, 0, 2))
     (sent,) = kimi_env.chat_requests
     assert sent.body["messages"] == shown["messages"]
+
+
+async def test_status_notifications_report_index_runs_and_cache(
+    client: LanguageClient, kimi_env: FakeKimi, project: Path
+) -> None:
+    statuses = client.statuses  # type: ignore[attr-defined]
+    uri = open_doc(client, project / "calc.py")
+    await wait_indexed(client, "twice")
+    for _ in range(100):
+        if any(not s.index.indexing and s.index.files == 1 for s in statuses):
+            break
+        await asyncio.sleep(0.05)
+    assert any(not s.index.indexing and s.index.files == 1 for s in statuses), statuses
+    kimi_env.chunk_delay = 0.1
+    kimi_env.script("slowly " * 10, match="add")
+    await execute(client, "kimi.explain", selection(uri, 0, 2))
+    await execute(client, "kimi.explain", selection(uri, 0, 2))
+    await asyncio.sleep(0.6)
+    assert any(s.runs == 1 for s in statuses)
+    assert statuses[-1].runs == 0
+    assert statuses[-1].cache.hits == 1
