@@ -136,6 +136,46 @@ def _widen_c(node: Node) -> Node:
     return current
 
 
+_RECEIVERS = frozenset({"go", "rust", "cpp"})
+
+
+def _type_name(node: Node | None, source: bytes) -> str | None:
+    """The plain type name in a receiver or impl type (`*Server`, `Cache<T>`, `a::B`)."""
+    while node is not None:
+        if node.type in ("type_identifier", "identifier"):
+            return source[node.start_byte : node.end_byte].decode("utf-8", "replace")
+        inner = node.child_by_field_name("type") or node.child_by_field_name("name")
+        if inner is None:
+            inner = next((c for c in node.named_children if "type" in c.type), None)
+        node = inner
+    return None
+
+
+def _owner(dnode: Node, name: Node, language: str, source: bytes) -> str | None:
+    """The type a method belongs to when the syntax names it outside any class body:
+    Go receivers, Rust `impl` blocks, C++ `Type::method` definitions."""
+    if language == "go":
+        if dnode.type == "method_declaration":
+            receiver = dnode.child_by_field_name("receiver")
+            params = receiver.named_children if receiver is not None else []
+            return _type_name(params[0].child_by_field_name("type"), source) if params else None
+        return None
+    if language == "rust":
+        body = dnode.parent
+        if dnode.type == "function_item" and body is not None and body.type == "declaration_list":
+            impl = body.parent
+            if impl is not None and impl.type == "impl_item":
+                return _type_name(impl.child_by_field_name("type"), source)
+        return None
+    qualified = name.parent  # cpp: `double Matrix::at(...)`
+    if qualified is not None and qualified.type == "qualified_identifier":
+        scope = qualified.child_by_field_name("scope")
+        if scope is not None:
+            text = source[scope.start_byte : scope.end_byte].decode("utf-8", "replace")
+            return text.replace("::", ".").strip(".") or None
+    return None
+
+
 def _doc_node_range(node: Node, language: str) -> tuple[Node, Node] | None:
     """The docstring (Python) or the block of comments right above a definition."""
     if language == "python":
@@ -271,6 +311,10 @@ def extract_region(
         while stack and stack[-1][0] <= start:
             stack.pop()
         scope = stack[-1][1] if stack else None
+        if language in _RECEIVERS:
+            owner = _owner(dnode, name, language, source)
+            if owner:
+                scope = f"{scope}.{owner}" if scope else owner
         kind = _KINDS.get(kind_s, DefinitionKind.VARIABLE)
         if kind is DefinitionKind.FUNCTION and stack:
             if stack[-1][2] in _CONTAINERS:

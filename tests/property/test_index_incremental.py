@@ -15,6 +15,9 @@ FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "index" / "lang
 BASES = {
     "python": (FIXTURES / "shapes.py").read_text() + '\ns = "é 😀"\ndef après(x):\n    return x\n',
     "typescript": (FIXTURES / "service.ts").read_text() + "\nconst ü = '😀';\n",
+    "go": (FIXTURES / "server.go").read_text(),
+    "rust": (FIXTURES / "lib.rs").read_text(),
+    "cpp": (FIXTURES / "matrix.cpp").read_text(),
 }
 PIECES = [
     "\n",

@@ -71,9 +71,9 @@ CASES: dict[str, tuple[dict[str, K], set[tuple[str, str | None]], list[str]]] = 
             "Server.Addr": K.FIELD,
             "ID": K.TYPE,
             "New": K.FUNCTION,
-            "Start": K.METHOD,
+            "Server.Start": K.METHOD,  # scoped by its receiver
         },
-        {("ListenAndServe", "Start"), ("Server", "New")},
+        {("ListenAndServe", "Server.Start"), ("Server", "New")},
         ["fmt", "net/http", "example.com/app/store"],
     ),
     "lib.rs": (
@@ -84,12 +84,12 @@ CASES: dict[str, tuple[dict[str, K], set[tuple[str, str | None]], list[str]]] = 
             "Mode": K.ENUM,
             "Key": K.TYPE,
             "Store": K.INTERFACE,
-            "new": K.METHOD,
+            "Cache.new": K.METHOD,  # scoped by its `impl Cache` block
             "build": K.FUNCTION,
             "square": K.MACRO,
             "config": K.MODULE,
         },
-        {("Config", "build"), ("println", "build"), ("Key", "insert")},
+        {("Config", "build"), ("println", "build"), ("Key", "Cache.insert")},
         ["std::collections::HashMap", "crate::config::Config", "config"],
     ),
     "Account.java": (
@@ -126,7 +126,6 @@ CASES: dict[str, tuple[dict[str, K], set[tuple[str, str | None]], list[str]]] = 
             "linalg.Matrix": K.CLASS,
             "linalg.Matrix.at": K.METHOD,
             "linalg.Matrix.rows_": K.FIELD,
-            "linalg.at": K.METHOD,  # the out-of-line body `double Matrix::at(...)`
             "linalg.identity": K.FUNCTION,
         },
         {("Matrix", "linalg.identity"), ("Row", "linalg.Matrix.data_")},
@@ -241,6 +240,16 @@ def test_python_docstring_and_comment_docs() -> None:
     start = next(d for d in gtags.definitions if d.name == "Start")
     assert start.doc_range is not None
     assert go.read_text().splitlines()[start.doc_range.start_line] == "// Start runs the server."
+
+
+def test_out_of_line_cpp_method_is_scoped_by_its_class() -> None:
+    path = FIXTURES / "matrix.cpp"
+    tags = extract_tags(path, path.read_bytes(), "cpp")
+    at = [d for d in tags.definitions if d.qualified_name == "linalg.Matrix.at"]
+    assert [d.signature for d in at] == [
+        "double at(int r, int c) const;",
+        "double Matrix::at(int r, int c) const {",
+    ]
 
 
 def test_signature_skips_annotation_lines() -> None:
