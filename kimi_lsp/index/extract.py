@@ -136,7 +136,7 @@ def _widen_c(node: Node) -> Node:
     return current
 
 
-_RECEIVERS = frozenset({"go", "rust", "cpp"})
+_RECEIVERS = frozenset({"go", "rust", "cpp", "lua"})
 
 
 def _type_name(node: Node | None, source: bytes) -> str | None:
@@ -153,7 +153,7 @@ def _type_name(node: Node | None, source: bytes) -> str | None:
 
 def _owner(dnode: Node, name: Node, language: str, source: bytes) -> str | None:
     """The type a method belongs to when the syntax names it outside any class body:
-    Go receivers, Rust `impl` blocks, C++ `Type::method` definitions."""
+    Go receivers, Rust `impl` blocks, C++ `Type::method` definitions, Lua `Table.f`."""
     if language == "go":
         if dnode.type == "method_declaration":
             receiver = dnode.child_by_field_name("receiver")
@@ -166,6 +166,13 @@ def _owner(dnode: Node, name: Node, language: str, source: bytes) -> str | None:
             impl = body.parent
             if impl is not None and impl.type == "impl_item":
                 return _type_name(impl.child_by_field_name("type"), source)
+        return None
+    if language == "lua":  # `function Inventory.new()`, `function Inventory:add()`
+        index = name.parent
+        if index is not None and index.type in ("dot_index_expression", "method_index_expression"):
+            table = index.child_by_field_name("table")
+            if table is not None:
+                return source[table.start_byte : table.end_byte].decode("utf-8", "replace")
         return None
     qualified = name.parent  # cpp: `double Matrix::at(...)`
     if qualified is not None and qualified.type == "qualified_identifier":

@@ -21,7 +21,7 @@ from kimi_lsp.index.languages import LANGUAGES, query_source
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
-EXTRACTOR_VERSION = 2  # bump when extract.py changes what it produces
+EXTRACTOR_VERSION = 3  # bump when extract.py changes what it produces
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

@@ -143,8 +143,13 @@ CASES: dict[str, tuple[dict[str, K], set[tuple[str, str | None]], list[str]]] = 
         ["json", "line_item"],
     ),
     "inventory.lua": (
-        {"Inventory": K.MODULE, "new": K.FUNCTION, "add": K.METHOD, "serialize": K.FUNCTION},
-        {("setmetatable", "new"), ("encode", "serialize")},
+        {
+            "Inventory": K.MODULE,
+            "Inventory.new": K.FUNCTION,
+            "Inventory.add": K.METHOD,
+            "serialize": K.FUNCTION,
+        },
+        {("setmetatable", "Inventory.new"), ("encode", "serialize")},
         ["dkjson"],
     ),
     "Repository.cs": (
