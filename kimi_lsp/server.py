@@ -40,7 +40,7 @@ from kimi_lsp import __version__
 from kimi_lsp.actions.code_actions import offers
 from kimi_lsp.actions.errors import ActionError
 from kimi_lsp.actions.explain import explain, safe_file_name
-from kimi_lsp.actions.hover import hover_markdown
+from kimi_lsp.actions.hover import NO_EXPLANATION, explain_for_hover, hover_markdown
 from kimi_lsp.actions.pipeline import MemoryAnswerStore
 from kimi_lsp.actions.prompts import INSTRUCTIONS, build_messages
 from kimi_lsp.actions.runs import RunRegistry
@@ -685,11 +685,23 @@ def register_actions(server: KimiLanguageServer) -> None:
         except OSError:
             return None
         pos = params.position
-        md = await hover_markdown(
-            ls.action_services(), Path(doc.path), text, pos.line, pos.character
-        )
+        services = ls.action_services()
+        path = Path(doc.path)
+        md = await hover_markdown(services, path, text, pos.line, pos.character)
         if md is None:
             return None
+        wait_ms = ls.settings.hover_wait_ms
+        if wait_ms and NO_EXPLANATION in md and ls.settings.has_api_key:
+            # Opt-in: spend quota on a fresh explanation, shown if it arrives in time; the run
+            # goes on either way, so the next hover has it.
+            run = ls.runs.start(
+                "hover-explain",
+                f"{path}:{pos.line}",
+                explain_for_hover(services, path, text, pos.line, pos.character),
+            )
+            done, _ = await asyncio.wait({run.task}, timeout=wait_ms / 1000)
+            if done:
+                md = await hover_markdown(services, path, text, pos.line, pos.character) or md
         return T.Hover(contents=T.MarkupContent(kind=T.MarkupKind.Markdown, value=md))
 
     @server.feature(

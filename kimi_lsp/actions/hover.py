@@ -11,6 +11,7 @@ from kimi_lsp.actions.target import Target, slice_span
 from kimi_lsp.index import Definition
 
 DOC_LINES = 12
+NO_EXPLANATION = "No Kimi explanation yet"
 
 
 def _docstring(defn: Definition, text: str) -> str:
@@ -52,18 +53,50 @@ def definition_at(services: Services, path: Path, line: int, col: int) -> Defini
     return None
 
 
+class _Quiet:
+    """A sink for answers nobody watches live (hover's opt-in wait)."""
+
+    def progress(self, message: str) -> None:
+        pass
+
+    def text(self, delta: str) -> None:
+        pass
+
+    def reasoning(self, delta: str) -> None:
+        pass
+
+
+def _source_of(services: Services, defn: Definition, path: Path, text: str) -> str:
+    assert services.index is not None
+    found = services.index.document_text(defn.path) if defn.path != path else text
+    if found is None:
+        try:
+            found = defn.path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            found = ""
+    return found
+
+
+async def explain_for_hover(services: Services, path: Path, text: str, line: int, col: int) -> None:
+    """Hover's opt-in wait: explain the symbol under the cursor (this spends quota)."""
+    from kimi_lsp.actions.explain import explain
+
+    defn = definition_at(services, path, line, col)
+    if defn is None or services.index is None:
+        return
+    source = _source_of(services, defn, path, text)
+    await explain(
+        services, defn.path, source, defn.name_range.start_line, defn.name_range.start_col, _Quiet()
+    )
+
+
 async def hover_markdown(
     services: Services, path: Path, text: str, line: int, col: int
 ) -> str | None:
     defn = definition_at(services, path, line, col)
     if defn is None or services.index is None:
         return None
-    defn_text = services.index.document_text(defn.path) if defn.path != path else text
-    if defn_text is None:
-        try:
-            defn_text = defn.path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            defn_text = ""
+    defn_text = _source_of(services, defn, path, text)
     refs = len(services.index.references_to(defn))
     parts = [
         f"```{defn.language}\n{defn.signature.strip()}\n```",
@@ -85,5 +118,5 @@ async def hover_markdown(
     if cached is not None:
         parts.append("---\n**Kimi** (cached):\n\n" + cached.text.strip())
     else:
-        parts.append("---\n_No Kimi explanation yet: run the code action “Kimi: Explain”._")
+        parts.append(f"---\n_{NO_EXPLANATION}: run the code action “Kimi: Explain”._")
     return "\n\n".join(parts)

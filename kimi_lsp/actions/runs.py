@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -33,8 +36,10 @@ class RunRegistry:
     def _add(self, run: Run) -> Run:
         self._runs[run.id] = run
 
-        def done(_task: asyncio.Task[Any]) -> None:
+        def done(task: asyncio.Task[Any]) -> None:
             self._runs.pop(run.id, None)
+            if not task.cancelled() and (exc := task.exception()) is not None:
+                log.warning("%s failed: %s", run.id, exc)
             self._on_change()
 
         run.task.add_done_callback(done)

@@ -265,3 +265,17 @@ async def test_status_notifications_report_index_runs_and_cache(
     assert any(s.runs == 1 for s in statuses)
     assert statuses[-1].runs == 0
     assert statuses[-1].cache.hits == 1
+
+
+async def test_hover_may_wait_for_a_fresh_explanation_when_the_user_opts_in(
+    client: LanguageClient, kimi_env: FakeKimi, project: Path
+) -> None:
+    client.set_configuration({"hoverWaitMs": 5000}, section="kimi")
+    client.workspace_did_change_configuration(T.DidChangeConfigurationParams(settings=None))
+    await wait_state(client, lambda s: s["settings"]["hover_wait_ms"]["value"] == "5000")
+    kimi_env.script("`add` sums two values.", match="add")
+    uri = open_doc(client, project / "calc.py")
+    await wait_indexed(client, "add")
+    at_add = T.HoverParams(T.TextDocumentIdentifier(uri), T.Position(line=0, character=5))
+    assert "sums two values" in hover_text(await client.text_document_hover_async(at_add))
+    assert len(kimi_env.chat_requests) == 1
