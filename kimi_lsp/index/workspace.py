@@ -14,7 +14,7 @@ import multiprocessing
 import os
 import threading
 import time
-from collections import Counter, defaultdict
+from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -54,6 +54,7 @@ log = logging.getLogger(__name__)
 ProgressCallback = Callable[[int, int], None]
 _BATCH = 24  # files per worker task: big enough to amortise pickling, small for progress
 _IN_PROCESS_BELOW = 64  # fewer files than this are parsed here; a pool would cost more
+_DECODED_FILES = 512  # files whose references stay decoded as objects (an LRU)
 
 
 @dataclass(slots=True)
@@ -151,7 +152,9 @@ class WorkspaceIndex:
         self._lock = threading.RLock()
         self._entries: dict[Path, _Entry] = {}
         self._docs: dict[Path, Document] = {}
-        self._decoded: dict[Path, FileTags] = {}
+        # Decoded tags (references included) of recently queried files; bounded, since a
+        # graph walk over a big repository would otherwise keep every reference as objects.
+        self._decoded: OrderedDict[Path, FileTags] = OrderedDict()
         self._decoded_defs: dict[Path, tuple[Definition, ...]] = {}
         self._def_names: dict[str, Counter[Path]] | None = None
         self._ref_names: dict[str, Counter[Path]] | None = None
@@ -477,12 +480,16 @@ class WorkspaceIndex:
         with self._lock:
             tags = self._decoded.get(p)
             if tags is not None:
+                self._decoded.move_to_end(p)
                 return tags
             entry = self._entries.get(p)
             if entry is None:
                 return None
             tags = decode(p, entry.tags(), self._decoded_defs.pop(p, None))
             self._decoded[p] = tags
+            if len(self._decoded) > _DECODED_FILES:
+                old_path, old_tags = self._decoded.popitem(last=False)
+                self._decoded_defs[old_path] = old_tags.definitions
             return tags
 
     def file_info(self, path: Path | str) -> FileInfo | None:
