@@ -279,3 +279,60 @@ async def test_hover_may_wait_for_a_fresh_explanation_when_the_user_opts_in(
     at_add = T.HoverParams(T.TextDocumentIdentifier(uri), T.Position(line=0, character=5))
     assert "sums two values" in hover_text(await client.text_document_hover_async(at_add))
     assert len(kimi_env.chat_requests) == 1
+
+
+async def _start_slow_explain(
+    client: LanguageClient, kimi_env: FakeKimi, project: Path, msg_id: int
+) -> tuple[asyncio.Task[Any], str]:
+    kimi_env.chunk_delay = 0.2
+    kimi_env.script("word " * 200, match="add")
+    uri = open_doc(client, project / "calc.py")
+    params = T.ExecuteCommandParams(command="kimi.explain", arguments=[selection(uri, 0, 2)])
+    task = asyncio.ensure_future(
+        client.protocol.send_request_async(T.WORKSPACE_EXECUTE_COMMAND, params, msg_id=msg_id)
+    )
+    streamed = client.streamed  # type: ignore[attr-defined]
+    for _ in range(100):
+        if any(getattr(p, "kind", None) == "text" for p in streamed):
+            break
+        await asyncio.sleep(0.05)
+    return task, uri
+
+
+async def test_cancel_request_closes_the_stream(
+    client: LanguageClient, kimi_env: FakeKimi, project: Path
+) -> None:
+    task, _ = await _start_slow_explain(client, kimi_env, project, 901)
+    client.protocol.notify(T.CANCEL_REQUEST, T.CancelParams(id=901))
+    with pytest.raises(Exception, match="cancel"):
+        await asyncio.wait_for(task, 10)
+    assert kimi_env.wait_until(lambda: kimi_env.in_flight() == 0, timeout=5)
+
+
+async def test_progress_cancel_closes_the_stream(
+    client: LanguageClient, kimi_env: FakeKimi, project: Path
+) -> None:
+    task, _ = await _start_slow_explain(client, kimi_env, project, 902)
+    (token,) = [
+        t
+        for t, r in client.progress_reports.items()
+        if getattr(r[0], "title", "") == "Kimi: Explain"
+    ]
+    client.protocol.notify(
+        T.WINDOW_WORK_DONE_PROGRESS_CANCEL, T.WorkDoneProgressCancelParams(token=token)
+    )
+    with pytest.raises(Exception, match="cancel"):
+        await asyncio.wait_for(task, 10)
+    assert kimi_env.wait_until(lambda: kimi_env.in_flight() == 0, timeout=5)
+
+
+async def test_the_same_action_on_the_same_target_replaces_the_earlier_run(
+    client: LanguageClient, kimi_env: FakeKimi, project: Path
+) -> None:
+    first, uri = await _start_slow_explain(client, kimi_env, project, 903)
+    kimi_env.chunk_delay = 0.0
+    kimi_env.script("short answer", match="add")
+    second = await execute(client, "kimi.explain", selection(uri, 0, 2))
+    assert second["text"] in ("short answer", "word " * 200)
+    with pytest.raises(Exception, match="cancel"):
+        await asyncio.wait_for(first, 10)
