@@ -174,3 +174,38 @@ def test_version() -> None:
     result = run("--version")
     assert result.returncode == 0
     assert result.stdout.startswith("kimi-lsp ")
+
+
+def test_make_run_starts_a_server_that_answers_initialize() -> None:
+    """The quick start's `make run`: (set-up, already done by `make test`) then the server."""
+    repo = Path(__file__).resolve().parents[2]
+    proc = subprocess.Popen(
+        ["make", "-s", "run"],
+        cwd=repo,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert proc.stdin is not None
+        assert proc.stdout is not None
+        body = json.dumps(
+            {
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "initialize",
+                "params": {"processId": None, "rootUri": None, "capabilities": {}},
+            }
+        ).encode()
+        proc.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        proc.stdin.flush()
+        length = 0
+        while (header := proc.stdout.readline()) not in (b"\r\n", b""):
+            if header.lower().startswith(b"content-length:"):
+                length = int(header.split(b":")[1])
+        assert length, "no Content-Length header"
+        reply = json.loads(proc.stdout.read(length))
+        assert reply["result"]["serverInfo"]["name"] == "kimi-lsp"
+    finally:
+        proc.kill()
+        proc.wait(10)
