@@ -112,6 +112,14 @@ class _Entry:
 _Parsed = tuple[str, int, int, str | None, "_Entry | None"]
 
 
+@dataclass(slots=True)
+class _Graphs:
+    files_generation: int
+    imports: dict[Path, list[Path]]  # resolved imports per file
+    rows: dict[Path, dict[Path, float]]  # the file graph
+    def_names: dict[Path, frozenset[str]]  # names each file defined when its row was built
+
+
 def _parse_batch(batch: list[tuple[str, str]]) -> list[_Parsed]:
     """Worker: read, check and extract a batch of files."""
     return [_parse_one(path, language) for path, language in batch]
@@ -158,7 +166,10 @@ class WorkspaceIndex:
         self._decoded_defs: dict[Path, tuple[Definition, ...]] = {}
         self._def_names: dict[str, Counter[Path]] | None = None
         self._ref_names: dict[str, Counter[Path]] | None = None
-        self._generation = 0
+        self._generation = 0  # bumps on every change: caches compare against it
+        self._files_generation = 0  # bumps when files come or go
+        self._graph_state: _Graphs | None = None
+        self._graph_dirty: set[Path] = set()
         self._cache: dict[str, tuple[int, Any]] = {}
         self._store = IndexStore(database_path(state_dir, self.roots)) if state_dir else None
         self._loaded = False
@@ -320,6 +331,9 @@ class WorkspaceIndex:
 
     def _set(self, path: Path, entry: _Entry) -> None:
         old = self._entries.get(path)
+        if old is None:
+            self._files_generation += 1
+        self._graph_dirty.add(path)
         self._entries[path] = entry
         self._decoded.pop(path, None)
         self._decoded_defs.pop(path, None)
@@ -329,6 +343,7 @@ class WorkspaceIndex:
     def _drop(self, path: Path) -> None:
         old = self._entries.pop(path, None)
         if old is not None:
+            self._files_generation += 1
             self._unindex_names(path, old)
             self._decoded.pop(path, None)
             self._decoded_defs.pop(path, None)
@@ -602,13 +617,16 @@ class WorkspaceIndex:
         return out[:limit]
 
     def _resolver(self) -> ImportResolver:
-        def build() -> ImportResolver:
-            with self._lock:
-                files = [(p, e.language) for p, e in self._entries.items()]
-            return ImportResolver(files, self.roots)
-
-        resolver: ImportResolver = self._cached("resolver", build)
-        return resolver
+        """Import resolution over the current set of files (rebuilt when files come or go)."""
+        with self._lock:
+            hit = self._cache.get("resolver")
+            if hit is not None and hit[0] == self._files_generation:
+                resolver: ImportResolver = hit[1]
+                return resolver
+            files = [(p, e.language) for p, e in self._entries.items()]
+            resolver = ImportResolver(files, self.roots)
+            self._cache["resolver"] = (self._files_generation, resolver)
+            return resolver
 
     def _cached(self, key: str, build: Callable[[], Any]) -> Any:
         with self._lock:
@@ -620,54 +638,85 @@ class WorkspaceIndex:
             self._cache[key] = (generation, value)
             return value
 
-    def _import_graph(self) -> dict[Path, list[Path]]:
-        def build() -> dict[Path, list[Path]]:
-            resolver = self._resolver()
-            graph: dict[Path, list[Path]] = {}
-            with self._lock:
-                items = list(self._entries.items())
-            for path, entry in items:
-                targets: list[Path] = []
-                for imp in entry.tags()[6]:
-                    for t in resolver.resolve(path, imp[0]):
-                        if t not in targets and t != path:
-                            targets.append(t)
-                graph[path] = targets
-            return graph
+    def _imports_of_file(self, resolver: ImportResolver, path: Path) -> list[Path]:
+        entry = self._entries.get(path)
+        targets: list[Path] = []
+        if entry is None:
+            return targets
+        for imp in entry.tags()[6]:
+            for t in resolver.resolve(path, imp[0]):
+                if t not in targets and t != path:
+                    targets.append(t)
+        return targets
 
-        return dict(self._cached("imports", build))
+    def _file_row(
+        self, path: Path, defs: dict[str, Counter[Path]], imports: list[Path]
+    ) -> dict[Path, float]:
+        entry = self._entries.get(path)
+        edges: defaultdict[Path, float] = defaultdict(float)
+        if entry is None:
+            return {}
+        for name, n in entry.name_counts(5).items():
+            definers = defs.get(name)
+            if not definers or path in definers:
+                continue  # unknown, or defined locally: no edge
+            share = n / len(definers)
+            for target in definers:
+                edges[target] += share
+        for target in imports:
+            edges[target] += 1.0
+        return dict(edges)
+
+    def _graphs(self) -> _Graphs:
+        """The import and file graphs, brought up to date row by row.
+
+        A change to one file recomputes that file's row, plus the rows of files that refer to
+        a name the change added to or removed from its definitions; files coming or going
+        rebuild everything (import resolution depends on the set of files).
+        """
+        defs, refs = self._names()
+        with self._lock:
+            g = self._graph_state
+            if g is None or g.files_generation != self._files_generation:
+                resolver = self._resolver()
+                g = _Graphs(self._files_generation, {}, {}, {})
+                for path, entry in self._entries.items():
+                    g.imports[path] = self._imports_of_file(resolver, path)
+                    g.def_names[path] = frozenset(entry.name_counts(4))
+                for path in self._entries:
+                    g.rows[path] = self._file_row(path, defs, g.imports[path])
+                self._graph_state = g
+                self._graph_dirty.clear()
+                return g
+            if self._graph_dirty:
+                resolver = self._resolver()
+                dirty, self._graph_dirty = self._graph_dirty, set()
+                recompute = set(dirty)
+                for path in dirty:
+                    current = self._entries.get(path)
+                    now = frozenset(current.name_counts(4)) if current else frozenset()
+                    for name in now ^ g.def_names.get(path, frozenset()):
+                        recompute.update(refs.get(name, ()))
+                    g.def_names[path] = now
+                    g.imports[path] = self._imports_of_file(resolver, path)
+                for path in recompute:
+                    if path in self._entries:
+                        g.rows[path] = self._file_row(path, defs, g.imports.get(path, []))
+            return g
 
     def imports_of(self, path: Path | str) -> list[Path]:
-        return list(self._import_graph().get(_abs(path), []))
+        with self._lock:
+            return list(self._graphs().imports.get(_abs(path), []))
 
     def importers(self, path: Path | str) -> list[Path]:
         p = _abs(path)
-        return sorted(src for src, targets in self._import_graph().items() if p in targets)
+        with self._lock:
+            imports = self._graphs().imports
+            return sorted(src for src, targets in imports.items() if p in targets)
 
     def file_graph(self) -> dict[Path, dict[Path, float]]:
-        def build() -> dict[Path, dict[Path, float]]:
-            defs, _ = self._names()
-            imports = self._import_graph()
-            graph: dict[Path, dict[Path, float]] = {}
-            with self._lock:
-                items = list(self._entries.items())
-            for path, entry in items:
-                edges: defaultdict[Path, float] = defaultdict(float)
-                counts = Counter(r[0] for r in entry.tags()[5])
-                for name, n in counts.items():
-                    definers = defs.get(name)
-                    if not definers or path in definers:
-                        continue  # unknown, or defined locally: no edge
-                    share = n / len(definers)
-                    for target in definers:
-                        edges[target] += share
-                for target in imports.get(path, ()):
-                    edges[target] += 1.0
-                graph[path] = dict(edges)
-            return graph
-
-        graph: dict[Path, dict[Path, float]] = self._cached("file_graph", build)
-        return {k: dict(v) for k, v in graph.items()}
+        with self._lock:
+            return {k: dict(v) for k, v in self._graphs().rows.items()}
 
     def definition_graph(self) -> dict[Definition, dict[Definition, float]]:
         def build() -> dict[Definition, dict[Definition, float]]:
