@@ -47,7 +47,9 @@ Queries (cheap; in-memory):
   weight}; weight = references from the first to names defined in the second (a name defined
   in k files counts 1/k each) plus 1 per import; no self-edges.
 - ``definition_graph() -> dict[Definition, dict[Definition, float]]``: enclosing definition
-  of a reference -> {definition of the referenced name: weight}, same weighting.
+  of a reference -> {definition of the referenced name: weight}, same weighting; a local
+  definition of the name wins over other files' ones, and names defined more than 32 times
+  (``get``, ``__init__``) link nothing.
 - ``files() -> list[Path]``; ``file_info(path) -> FileInfo | None``;
   ``file_tags(path) -> FileTags | None``; ``stats() -> IndexStats``.
 - ``symbols(query, limit=100) -> list[Definition]``: name search, exact > prefix > substring >

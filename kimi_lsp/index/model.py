@@ -80,6 +80,10 @@ class Definition:
     def qualified_name(self) -> str:
         return f"{self.scope}.{self.name}" if self.scope else self.name
 
+    def __hash__(self) -> int:
+        # Cheaper than hashing every field; equal definitions share path, name and position.
+        return hash((self.path, self.name_range, self.name))
+
 
 @dataclass(frozen=True, slots=True)
 class Reference:

@@ -54,6 +54,9 @@ log = logging.getLogger(__name__)
 ProgressCallback = Callable[[int, int], None]
 _BATCH = 24  # files per worker task: big enough to amortise pickling, small for progress
 _IN_PROCESS_BELOW = 64  # fewer files than this are parsed here; a pool would cost more
+# A name defined more often than this (`get`, `__init__`) links nothing in the definition
+# graph: its edges would be many and each nearly weightless.
+_AMBIGUOUS = 32
 _DECODED_FILES = 512  # files whose references stay decoded as objects (an LRU)
 
 
@@ -723,6 +726,8 @@ class WorkspaceIndex:
             names, _ = self._names()
             graph: dict[Definition, dict[Definition, float]] = {}
             targets_of: dict[str, list[Definition]] = {}
+            by_id: dict[int, dict[int, float]] = {}
+            keep: dict[int, Definition] = {}  # keeps every counted object alive (ids stay unique)
             for path in self.files():
                 with self._lock:
                     entry = self._entries.get(path)
@@ -746,13 +751,21 @@ class WorkspaceIndex:
                         targets = targets_of.get(name)
                         if targets is None:
                             targets = targets_of[name] = self.definitions(name)
-                    if not targets:
+                    if not targets or len(targets) > _AMBIGUOUS:
                         continue
                     share = 1.0 / len(targets)
-                    edges = graph.setdefault(source, {})
+                    # Accumulate by object identity: hashing a Definition costs far more.
+                    edges = by_id.get(id(source))
+                    if edges is None:
+                        edges = by_id[id(source)] = {}
+                        keep[id(source)] = source
                     for t in targets:
                         if t is not source:
-                            edges[t] = edges.get(t, 0.0) + share
+                            tid = id(t)
+                            edges[tid] = edges.get(tid, 0.0) + share
+                            keep[tid] = t
+            for sid, edges in by_id.items():
+                graph[keep[sid]] = {keep[tid]: w for tid, w in edges.items()}
             return graph
 
         graph: dict[Definition, dict[Definition, float]] = self._cached("def_graph", build)
