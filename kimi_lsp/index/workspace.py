@@ -52,7 +52,7 @@ from kimi_lsp.index.store import IndexStore, StoredFile, database_path
 log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[int, int], None]
-_BATCH = 24  # files per worker task: big enough to amortise pickling, small for progress
+_BATCH = 48  # files per worker task: big enough to amortise pickling, small for progress
 _IN_PROCESS_BELOW = 64  # fewer files than this are parsed here; a pool would cost more
 # A name defined more often than this (`get`, `__init__`) links nothing in the definition
 # graph: its edges would be many and each nearly weightless.
