@@ -187,11 +187,17 @@ def _doc_node_range(node: Node, language: str) -> tuple[Node, Node] | None:
     """The docstring (Python) or the block of comments right above a definition."""
     if language == "python":
         body = node.child_by_field_name("body")
-        first = body.named_child(0) if body is not None else None  # not named_children: a list
-        if first is not None and first.type == "expression_statement":
-            inner = first.named_child(0)
-            if inner is not None and inner.type == "string":
-                return inner, inner
+        # named_child(0), not named_children[0]: the latter builds a list of every statement.
+        if body is not None and body.named_child_count:
+            first = body.named_child(0)
+            if (
+                first is not None
+                and first.type == "expression_statement"
+                and first.named_child_count
+            ):
+                inner = first.named_child(0)
+                if inner is not None and inner.type == "string":
+                    return inner, inner
         return None
     target = node
     # Comments sit before the outermost wrapper (export, decorators, attributes, templates).
