@@ -1,4 +1,43 @@
-"""kimi_lsp.edits: not built yet (see its open issue).
+"""Streaming edit sessions: a model's answer becomes small, versioned edits of a document.
 
-The package exists so the import contracts in pyproject.toml can name it.
+- ``RegionWriter(start, lines).step(document, desired)`` → minimal ``TextEdit``s, or
+  ``Conflict`` when the user changed the region meanwhile (then stop; offer a preview).
+  ``commit()`` once the client applied them.
+- ``review_block(original, answer, final=...)`` → the conflict-marker preview;
+  ``find_review_block(document, line)`` and ``resolve_review(document, block, accept=...)``
+  → the one edit that keeps the answer or restores the original byte for byte.
+- ``code_so_far(answer, final=...)`` strips fences and chatter; ``fit_indent`` re-indents.
+
+Uses lsprotocol's plain types only; never pygls, never the index.
 """
+
+from kimi_lsp.edits.answer import code_so_far, fit_indent
+from kimi_lsp.edits.stream import (
+    MARK_ANSWER,
+    MARK_ORIGINAL,
+    MARK_SPLIT,
+    Conflict,
+    RegionWriter,
+    ReviewBlock,
+    find_review_block,
+    resolve_review,
+    review_block,
+    split_lines,
+    utf16_len,
+)
+
+__all__ = [
+    "MARK_ANSWER",
+    "MARK_ORIGINAL",
+    "MARK_SPLIT",
+    "Conflict",
+    "RegionWriter",
+    "ReviewBlock",
+    "code_so_far",
+    "find_review_block",
+    "fit_indent",
+    "resolve_review",
+    "review_block",
+    "split_lines",
+    "utf16_len",
+]

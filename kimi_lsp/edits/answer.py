@@ -1,0 +1,61 @@
+"""From a model's answer to the code that goes into the document.
+
+Models wrap code in fences and add a sentence before or after; ``code_so_far`` keeps only the
+code, and only complete lines while the answer streams. ``fit_indent`` moves the code to the
+indentation of the text it replaces.
+"""
+
+from __future__ import annotations
+
+import re
+
+_FENCE = re.compile(r"^\s*(```|~~~)")
+
+
+def code_so_far(answer: str, *, final: bool) -> list[str]:
+    """The code lines of ``answer`` (with line breaks); while streaming, complete lines only."""
+    lines = answer.splitlines(keepends=True)
+    if not final and lines and not lines[-1].endswith("\n"):
+        lines = lines[:-1]  # a line still being written
+    opening = next((i for i, ln in enumerate(lines) if _FENCE.match(ln)), None)
+    if opening is None:
+        if "```" in answer or (not final and not lines):
+            return []  # a fence may still be coming
+        return _trim_blank_edges(lines)
+    body: list[str] = []
+    for ln in lines[opening + 1 :]:
+        if _FENCE.match(ln):
+            break
+        body.append(ln)
+    return body
+
+
+def _trim_blank_edges(lines: list[str]) -> list[str]:
+    while lines and not lines[0].strip():
+        lines = lines[1:]
+    while lines and not lines[-1].strip():
+        lines = lines[:-1]
+    return lines
+
+
+def _indent_of(line: str) -> str:
+    return line[: len(line) - len(line.lstrip(" \t"))]
+
+
+def fit_indent(code: list[str], original: list[str]) -> list[str]:
+    """Re-indent ``code`` so its least-indented line sits where the original's did."""
+
+    def base(lines: list[str]) -> str | None:
+        indents = [_indent_of(ln) for ln in lines if ln.strip()]
+        return min(indents, key=len) if indents else None
+
+    have, want = base(code), base(original)
+    if have is None or want is None or have == want:
+        return code
+    out = []
+    for ln in code:
+        if ln.strip() and ln.startswith(have):
+            out.append(want + ln[len(have) :])
+        else:
+            out.append(ln)
+    return out

@@ -1,0 +1,167 @@
+"""The edit engine, against a model: whatever the chunking, the document ends up exactly right."""
+
+from __future__ import annotations
+
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from lsprotocol import types as T
+
+from kimi_lsp.edits import (
+    Conflict,
+    RegionWriter,
+    code_so_far,
+    find_review_block,
+    resolve_review,
+    review_block,
+    split_lines,
+)
+
+
+def offset(text: str, pos: T.Position) -> int:
+    """An LSP position (UTF-16 characters) as an index into ``text``."""
+    lines = split_lines(text)
+    base = sum(len(ln) for ln in lines[: pos.line])
+    if pos.line >= len(lines):
+        return len(text)
+    units = 0
+    for i, ch in enumerate(lines[pos.line]):
+        if units >= pos.character:
+            return base + i
+        units += 2 if ord(ch) > 0xFFFF else 1
+    return base + len(lines[pos.line])
+
+
+def apply(text: str, edits: list[T.TextEdit]) -> str:
+    # LSP: all ranges refer to the document before the edits; apply from the end.
+    spans = sorted(
+        ((offset(text, e.range.start), offset(text, e.range.end), e.new_text) for e in edits),
+        reverse=True,
+    )
+    for a, b, new in spans:
+        text = text[:a] + new + text[b:]
+    return text
+
+
+line_text = st.text(alphabet=st.sampled_from([*list("ab xy(){}:=\t"), "é", "😀", "字"]), max_size=8)
+lines_st = st.lists(line_text.map(lambda s: s + "\n"), max_size=8)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    doc=lines_st,
+    data=st.data(),
+    answer=lines_st,
+    no_final_newline=st.booleans(),
+)
+def test_streamed_steps_end_in_the_document_with_the_region_replaced(
+    doc: list[str], data: st.DataObject, answer: list[str], no_final_newline: bool
+) -> None:
+    if no_final_newline and doc:
+        doc[-1] = doc[-1].rstrip("\n")
+        if not doc[-1]:
+            doc.pop()  # an empty last "line" is no line at all
+    start = data.draw(st.integers(0, len(doc)))
+    end = data.draw(st.integers(start, len(doc)))
+    assume(end > start or not no_final_newline)  # a target is never empty at such an end
+    text = "".join(doc)
+    writer = RegionWriter(start, doc[start:end])
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(answer)), max_size=4)))
+    for cut in [*cuts, len(answer)]:
+        edits = writer.step(text, answer[:cut])
+        assert not isinstance(edits, Conflict)
+        text = apply(text, edits)
+        writer.commit()
+    expected_region = "".join(answer)
+    expected = "".join(doc[:start]) + expected_region + "".join(doc[end:])
+    if no_final_newline and doc and end == len(doc) and answer and not doc[-1].endswith("\n"):
+        expected = expected.removesuffix("\n")
+    assert text == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    doc=lines_st,
+    data=st.data(),
+    answer=lines_st,
+    typed=st.lists(line_text, min_size=1, max_size=3),
+)
+def test_user_lines_above_or_below_the_region_are_kept_and_the_region_follows(
+    doc: list[str], data: st.DataObject, answer: list[str], typed: list[str]
+) -> None:
+    start = data.draw(st.integers(0, len(doc)))
+    end = data.draw(st.integers(start, len(doc)))
+    assume(answer)
+    writer = RegionWriter(start, doc[start:end])
+    text = "".join(doc)
+    edits = writer.step(text, answer[: max(1, len(answer) // 2)])
+    assert not isinstance(edits, Conflict)
+    text = apply(text, edits)
+    writer.commit()
+    user = "".join(t.replace("\n", "") + "\n" for t in typed)
+    lines = split_lines(text)
+    above = data.draw(st.booleans())
+    at = data.draw(st.integers(0, writer.start) if above else st.integers(writer.end, len(lines)))
+    where = T.Range(T.Position(at, 0), T.Position(at, 0))
+    text = "".join(lines[:at]) + user + "".join(lines[at:])
+    assert writer.user_changed(where, user) is None
+    result = writer.step(text, answer)
+    assert not isinstance(result, Conflict)
+    text = apply(text, result)
+    assert user in text
+    assert "".join(answer) in text
+    if above:
+        assert text.startswith("".join(lines[:at]) + user)
+    else:
+        assert text.endswith(user + "".join(lines[at:]))
+
+
+def test_an_edit_inside_the_region_is_a_conflict() -> None:
+    doc = "a\nb\nc\nd\n"
+    writer = RegionWriter(1, ["b\n", "c\n"])
+    edits = writer.step(doc, ["B\n"])
+    assert not isinstance(edits, Conflict)
+    doc = apply(doc, edits)
+    writer.commit()
+    assert doc == "a\nB\nd\n"
+    user_typed = "a\nB and mine\nd\n"
+    inside = T.Range(T.Position(1, 1), T.Position(1, 1))
+    assert isinstance(writer.user_changed(inside, " and mine"), Conflict)
+    assert isinstance(writer.step(user_typed, ["B\n", "C\n"]), Conflict)
+    # Changes nobody reported are caught too: the region's text is checked before every write.
+    other = RegionWriter(1, ["b\n"])
+    assert isinstance(other.step("a\nX\nc\n", ["B\n"]), Conflict)
+
+
+@settings(max_examples=200, deadline=None)
+@given(doc=lines_st, data=st.data(), answer=lines_st, no_final_newline=st.booleans())
+def test_review_reject_restores_byte_for_byte_and_accept_keeps_the_answer(
+    doc: list[str], data: st.DataObject, answer: list[str], no_final_newline: bool
+) -> None:
+    if no_final_newline and doc:
+        doc[-1] = doc[-1].rstrip("\n")
+        if not doc[-1]:
+            doc.pop()
+    start = data.draw(st.integers(0, len(doc)))
+    end = data.draw(st.integers(start, len(doc)))
+    assume(end > start or not no_final_newline)
+    original = "".join(doc)
+    writer = RegionWriter(start, doc[start:end])
+    edits = writer.step(original, review_block(doc[start:end], answer, final=True))
+    assert not isinstance(edits, Conflict)
+    previewed = apply(original, edits)
+    block = find_review_block(previewed, start)
+    assert block is not None
+    assert apply(previewed, [resolve_review(previewed, block, accept=False)]) == original
+    accepted = apply(previewed, [resolve_review(previewed, block, accept=True)])
+    want = "".join(doc[:start]) + "".join(answer) + "".join(doc[end:])
+    if no_final_newline and doc and end == len(doc) and not doc[-1].endswith("\n"):
+        want = want.removesuffix("\n")
+    assert accepted == want
+
+
+def test_code_so_far_strips_fences_and_chatter_and_waits_for_whole_lines() -> None:
+    answer = "Here you go:\n```python\ndef f():\n    return 1\n```\nHope it helps."
+    assert code_so_far(answer, final=True) == ["def f():\n", "    return 1\n"]
+    assert code_so_far("Sure:\n```py\ndef f():\n    ret", final=False) == ["def f():\n"]
+    assert code_so_far("Sure, one moment", final=False) == []
+    assert code_so_far("x = 1\n", final=True) == ["x = 1\n"]
