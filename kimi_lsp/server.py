@@ -37,16 +37,18 @@ from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
 
 from kimi_lsp import __version__
-from kimi_lsp.actions.code_actions import offers
+from kimi_lsp.actions.code_actions import KIND_REFACTOR, offers
 from kimi_lsp.actions.errors import ActionError
 from kimi_lsp.actions.explain import explain, safe_file_name
 from kimi_lsp.actions.hover import NO_EXPLANATION, explain_for_hover, hover_markdown
 from kimi_lsp.actions.pipeline import MemoryAnswerStore
 from kimi_lsp.actions.prompts import INSTRUCTIONS, build_messages
+from kimi_lsp.actions.refactor import refactor
 from kimi_lsp.actions.runs import RunRegistry
 from kimi_lsp.actions.services import Services
 from kimi_lsp.actions.target import find_target
 from kimi_lsp.config import CONFIG_SECTION, LoadedSettings, Settings, load_settings
+from kimi_lsp.edits import RegionWriter, apply_edits, find_review_block, resolve_review
 from kimi_lsp.index import Span
 from kimi_lsp.index.discovery import IGNORE_FILES  # --- index ---
 from kimi_lsp.index.errors import BadDocumentChange
@@ -181,6 +183,10 @@ class KimiLanguageServer(LanguageServer):
         self.index: WorkspaceIndex | None = None  # --- index ---: built at `initialized`
         self.status = StatusPublisher(self)
         self.runs = RunRegistry(on_change=self.status.changed)
+        # Streaming edits in progress, by document; and the text each expects after its own
+        # last edit, to tell its own didChange from the user's.
+        self.edit_sessions: dict[str, dict[str, RegionWriter]] = {}
+        self.expected_text: dict[str, str] = {}
         self._services: Services | None = None
         self.roots: list[Path] = []
 
@@ -645,6 +651,88 @@ async def _show_markdown(ls: KimiLanguageServer, path: Path, text: str) -> str |
     return None
 
 
+def _review_actions(
+    ls: KimiLanguageServer, uri: str, line: int, tags: list[T.CodeActionTag] | None
+) -> list[T.CodeAction]:
+    """Kimi: Accept / Kimi: Reject on a review block: plain edits, so every client can."""
+    try:
+        text = ls.workspace.get_text_document(uri).source
+    except OSError:
+        return []
+    block = find_review_block(text, line)
+    if block is None:
+        return []
+    out = []
+    for accept in (True, False):
+        title = "Kimi: Accept" if accept else "Kimi: Reject"
+        edit = resolve_review(text, block, accept=accept)
+        out.append(
+            T.CodeAction(
+                title=title,
+                kind=KIND_REFACTOR,
+                edit=T.WorkspaceEdit(changes={uri: [edit]}),
+                is_preferred=accept,
+                tags=tags,
+            )
+        )
+    return out
+
+
+class LspEditor:
+    """A document as the client has it; edits go through ``workspace/applyEdit``."""
+
+    def __init__(self, ls: KimiLanguageServer, uri: str) -> None:
+        self.ls, self.uri = ls, uri
+
+    def text(self) -> str:
+        return str(self.ls.workspace.get_text_document(self.uri).source)
+
+    async def apply(self, edits: list[T.TextEdit], label: str) -> bool:
+        doc = self.ls.workspace.get_text_document(self.uri)
+        caps = self.ls.client_capabilities.workspace
+        versioned = bool(caps and caps.workspace_edit and caps.workspace_edit.document_changes)
+        if versioned and doc.version is not None:
+            change = T.WorkspaceEdit(
+                document_changes=[
+                    T.TextDocumentEdit(
+                        text_document=T.OptionalVersionedTextDocumentIdentifier(
+                            uri=self.uri, version=doc.version
+                        ),
+                        edits=list(edits),
+                    )
+                ]
+            )
+        else:
+            change = T.WorkspaceEdit(changes={self.uri: list(edits)})
+        self.ls.expected_text[self.uri] = apply_edits(doc.source, edits)
+        try:
+            result = await self.ls.workspace_apply_edit_async(
+                T.ApplyWorkspaceEditParams(edit=change, label=label)
+            )
+        except Exception as exc:
+            logger.warning("workspace/applyEdit failed: %s", exc)
+            return False
+        if not result.applied:
+            logger.info("the client did not apply the edit: %s", result.failure_reason)
+        return bool(result.applied)
+
+
+def forward_user_changes(ls: KimiLanguageServer, params: T.DidChangeTextDocumentParams) -> None:
+    """Tell streaming edits about the user's changes (a change that is our own edit coming back
+    leaves the document exactly as that edit expected)."""
+    uri = params.text_document.uri
+    sessions = ls.edit_sessions.get(uri)
+    if not sessions:
+        return
+    now = ls.workspace.get_text_document(uri).source
+    if ls.expected_text.get(uri) == now:
+        return
+    for change in params.content_changes:
+        rng = getattr(change, "range", None)
+        for writer in sessions.values():
+            writer.user_changed(rng, change.text)
+
+
 def register_actions(server: KimiLanguageServer) -> None:
     @server.command("kimi.explain")
     async def cmd_explain(ls: KimiLanguageServer, *args: Any) -> dict[str, Any]:
@@ -742,7 +830,8 @@ def register_actions(server: KimiLanguageServer) -> None:
             else None
         )
         wanted = params.context.only
-        return [
+        review = _review_actions(ls, uri, rng.start.line, tags)
+        return review + [
             T.CodeAction(
                 title=o.title,
                 kind=o.kind,
@@ -758,6 +847,56 @@ def register_actions(server: KimiLanguageServer) -> None:
             for o in found
             if not wanted or any(o.kind.startswith(str(k)) for k in wanted)
         ]
+
+    @server.command("kimi.refactor")
+    async def cmd_refactor(ls: KimiLanguageServer, *args: Any) -> dict[str, Any]:
+        async def work(params: dict[str, Any], sink: LspSink) -> dict[str, Any]:
+            uri, path, _text = _document(ls, params)
+            line, col, selection = _position(params)
+            preset = params.get("preset")
+            sessions = ls.edit_sessions.setdefault(uri, {})
+            try:
+                result = await refactor(
+                    ls.action_services(),
+                    LspEditor(ls, uri),
+                    path,
+                    line,
+                    col,
+                    sink,
+                    selection=selection,
+                    instruction=str(params.get("instruction") or ""),
+                    preset=str(preset) if preset else None,
+                    regenerate=bool(params.get("regenerate")),
+                    sessions=sessions,
+                    session_key=sink.run_id,
+                )
+            finally:
+                if not sessions:
+                    ls.edit_sessions.pop(uri, None)
+            document = None
+            for warning in result.warnings:
+                ls.window_show_message(
+                    T.ShowMessageParams(type=T.MessageType.Warning, message=f"Kimi: {warning}")
+                )
+            if result.preview is not None:
+                # Nothing of the user's is overwritten: the rest of the answer is a preview.
+                note = f"Kimi stopped editing {path.name}: {result.reason}."
+                doc = ls.settings.state_dir / "previews" / f"{safe_file_name(path.name)}.md"
+                fence = path.suffix.lstrip(".")
+                document = await _show_markdown(
+                    ls, doc, f"{note}\n\n```{fence}\n{result.preview}```\n"
+                )
+            return {
+                "applied": result.applied,
+                "review": result.review,
+                "preview": result.preview is not None,
+                "document": document,
+                "reason": result.reason,
+                "cached": result.cached,
+                "warnings": result.warnings,
+            }
+
+        return await run_command(ls, "refactor", "Kimi: Refactor", args, work)
 
     @server.command("kimi.showContext")
     async def cmd_show_context(ls: KimiLanguageServer, *args: Any) -> dict[str, Any]:
@@ -951,6 +1090,7 @@ def register_index(server: KimiLanguageServer) -> None:
 
     @server.feature(T.TEXT_DOCUMENT_DID_CHANGE)
     def index_did_change(ls: KimiLanguageServer, params: T.DidChangeTextDocumentParams) -> None:
+        forward_user_changes(ls, params)  # --- actions: streaming edits follow the user ---
         path = _fs_path(params.text_document.uri)
         if ls.index is None or path is None:
             return

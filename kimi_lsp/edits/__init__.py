@@ -7,6 +7,7 @@
   ``find_review_block(document, line)`` and ``resolve_review(document, block, accept=...)``
   → the one edit that keeps the answer or restores the original byte for byte.
 - ``code_so_far(answer, final=...)`` strips fences and chatter; ``fit_indent`` re-indents.
+- ``apply_edits(text, edits)``: what a client does with LSP ``TextEdit``s (UTF-16 positions).
 
 Uses lsprotocol's plain types only; never pygls, never the index.
 """
@@ -19,6 +20,7 @@ from kimi_lsp.edits.stream import (
     Conflict,
     RegionWriter,
     ReviewBlock,
+    apply_edits,
     find_review_block,
     resolve_review,
     review_block,
@@ -33,6 +35,7 @@ __all__ = [
     "Conflict",
     "RegionWriter",
     "ReviewBlock",
+    "apply_edits",
     "code_so_far",
     "find_review_block",
     "fit_indent",

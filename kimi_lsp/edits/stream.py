@@ -113,6 +113,32 @@ class RegionWriter:
         self.shown = list(self._pending)
 
 
+def offset_of(text: str, pos: T.Position) -> int:
+    """An LSP position (UTF-16 characters) as an index into ``text``."""
+    lines = split_lines(text)
+    if pos.line >= len(lines):
+        return len(text)
+    base = sum(len(ln) for ln in lines[: pos.line])
+    units = 0
+    for i, ch in enumerate(lines[pos.line]):
+        if units >= pos.character:
+            return base + i
+        units += 2 if ord(ch) > 0xFFFF else 1
+    return base + len(lines[pos.line])
+
+
+def apply_edits(text: str, edits: list[T.TextEdit]) -> str:
+    """Apply non-overlapping edits whose ranges all refer to ``text`` (LSP semantics)."""
+    spans = sorted(
+        ((offset_of(text, e.range.start), offset_of(text, e.range.end), e.new_text) for e in edits),
+        key=lambda x: (x[0], x[1]),
+        reverse=True,
+    )
+    for a, b, new in spans:
+        text = text[:a] + new + text[b:]
+    return text
+
+
 def _pos(lines: list[str], line: int) -> T.Position:
     if line < len(lines):
         return T.Position(line=line, character=0)

@@ -9,6 +9,7 @@ from lsprotocol import types as T
 from kimi_lsp.edits import (
     Conflict,
     RegionWriter,
+    apply_edits,
     code_so_far,
     find_review_block,
     resolve_review,
@@ -16,30 +17,7 @@ from kimi_lsp.edits import (
     split_lines,
 )
 
-
-def offset(text: str, pos: T.Position) -> int:
-    """An LSP position (UTF-16 characters) as an index into ``text``."""
-    lines = split_lines(text)
-    base = sum(len(ln) for ln in lines[: pos.line])
-    if pos.line >= len(lines):
-        return len(text)
-    units = 0
-    for i, ch in enumerate(lines[pos.line]):
-        if units >= pos.character:
-            return base + i
-        units += 2 if ord(ch) > 0xFFFF else 1
-    return base + len(lines[pos.line])
-
-
-def apply(text: str, edits: list[T.TextEdit]) -> str:
-    # LSP: all ranges refer to the document before the edits; apply from the end.
-    spans = sorted(
-        ((offset(text, e.range.start), offset(text, e.range.end), e.new_text) for e in edits),
-        reverse=True,
-    )
-    for a, b, new in spans:
-        text = text[:a] + new + text[b:]
-    return text
+apply = apply_edits
 
 
 line_text = st.text(alphabet=st.sampled_from([*list("ab xy(){}:=\t"), "é", "😀", "字"]), max_size=8)

@@ -1,0 +1,222 @@
+"""Refactor (and fix): the answer streams into the document as small, versioned edits.
+
+The document is the user's. Edits go through an ``Editor`` (the server: ``workspace/applyEdit``
+with the document's version); a refused edit (``applied: false``) or a change the user makes
+inside the target stops the writing, and the rest of the answer is offered as a preview
+instead. Long targets are written in review mode (original and answer side by side, with
+Accept / Reject code actions); an answer that breaks the file's syntax is never applied
+silently: it becomes a review block with a warning.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from lsprotocol import types as T
+
+from kimi_lsp.actions.code_actions import REFACTOR_PRESETS
+from kimi_lsp.actions.errors import NothingToWorkOn
+from kimi_lsp.actions.pipeline import Sink, answer
+from kimi_lsp.actions.prompts import build_messages
+from kimi_lsp.actions.services import Services
+from kimi_lsp.actions.target import find_target
+from kimi_lsp.edits import (
+    Conflict,
+    RegionWriter,
+    code_so_far,
+    fit_indent,
+    review_block,
+    split_lines,
+)
+from kimi_lsp.index import Span, language_for
+from kimi_lsp.index.languages import new_parser
+
+log = logging.getLogger(__name__)
+
+REFACTOR_MAX_TOKENS = 2048  # per request; a longer answer continues in partial mode
+REVIEW_MIN_LINES = 4  # targets at least this long are written as a review block
+WRITE_INTERVAL_S = 0.1  # at most ~10 edits a second
+
+
+class Editor(Protocol):
+    """The document as the editor has it, and a way to edit it (the server implements this)."""
+
+    def text(self) -> str: ...
+
+    async def apply(self, edits: list[T.TextEdit], label: str) -> bool: ...
+
+
+@dataclass
+class RefactorResult:
+    applied: bool
+    review: bool
+    preview: str | None  # the answer, when it could not (all) be written into the document
+    reason: str = ""
+    cached: bool = False
+    answer_text: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+
+def syntax_ok(language: str, text: str) -> bool | None:
+    """Does ``text`` parse without errors? None when the language has no grammar here."""
+    try:
+        parser = new_parser(language)
+    except Exception:
+        return None
+    return not parser.parse(text.encode("utf-8", "surrogatepass")).root_node.has_error
+
+
+class _Streamer:
+    """Turns answer deltas into region writes, at most ~10 a second."""
+
+    def __init__(
+        self,
+        editor: Editor,
+        writer: RegionWriter,
+        original: list[str],
+        review: bool,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.editor, self.writer, self.original, self.review = editor, writer, original, review
+        self.answer = ""
+        self.stopped: str | None = None
+        self._written: list[str] | None = None
+        self._clock = clock
+        self._last = float("-inf")
+        self._lock = asyncio.Lock()
+
+    def desired(self, final: bool) -> list[str]:
+        code = fit_indent(code_so_far(self.answer, final=final), self.original)
+        if self.review:
+            return review_block(self.original, code, final=final)
+        return code
+
+    async def write(self, *, final: bool, desired: list[str] | None = None) -> None:
+        async with self._lock:
+            if self.stopped is not None:
+                return
+            want = desired if desired is not None else self.desired(final)
+            if not want and not final:
+                return  # nothing to show yet; keep the original in place meanwhile
+            if want == self._written:
+                return
+            edits = self.writer.step(self.editor.text(), want)
+            if isinstance(edits, Conflict):
+                self.stopped = edits.reason
+                return
+            if edits and not await self.editor.apply(edits, "Kimi: refactor"):
+                self.stopped = "the editor did not apply the edit (the document changed)"
+                return
+            self.writer.commit()
+            self._written = want
+            self._last = self._clock()
+
+    def due(self) -> bool:
+        return self._clock() - self._last >= WRITE_INTERVAL_S
+
+
+class _EditingSink:
+    """The pipeline's sink: forwards to the client's sink and schedules document writes."""
+
+    def __init__(self, outer: Sink, streamer: _Streamer) -> None:
+        self.outer, self.streamer = outer, streamer
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    def progress(self, message: str) -> None:
+        self.outer.progress(message)
+
+    def reasoning(self, delta: str) -> None:
+        self.outer.reasoning(delta)
+
+    def text(self, delta: str) -> None:
+        self.outer.text(delta)
+        self.streamer.answer += delta
+        if "\n" in delta and self.streamer.due() and not self.tasks:
+            task = asyncio.ensure_future(self.streamer.write(final=False))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+
+
+async def refactor(
+    services: Services,
+    editor: Editor,
+    path: Path,
+    line: int,
+    col: int,
+    sink: Sink,
+    *,
+    selection: Span | None = None,
+    instruction: str = "",
+    preset: str | None = None,
+    regenerate: bool = False,
+    sessions: dict[str, RegionWriter] | None = None,
+    session_key: str = "",
+) -> RefactorResult:
+    text = editor.text()
+    target = find_target(services.index, path, text, line, col, selection)
+    if preset is not None and preset not in REFACTOR_PRESETS:
+        raise NothingToWorkOn(
+            f"Unknown refactor preset {preset!r}; one of {', '.join(REFACTOR_PRESETS)}."
+        )
+    words = instruction.strip() or REFACTOR_PRESETS.get(preset or "", "") or "improve it"
+    messages = build_messages(services, "refactor", target, text, instruction=words)
+    lines = split_lines(text)
+    first, last = target.span.start_line, target.span.end_line
+    if target.span.end_col == 0 and last > first:
+        last -= 1  # a selection that ends at a line's start does not take that line
+    last = min(last, len(lines) - 1)
+    original = lines[first : last + 1]
+    review = services.settings.review_mode and len(original) >= REVIEW_MIN_LINES
+    writer = RegionWriter(first, original)
+    if sessions is not None:
+        sessions[session_key] = writer  # the server forwards the user's changes to it
+    streamer = _Streamer(editor, writer, original, review)
+    editing = _EditingSink(sink, streamer)
+    try:
+        result = await answer(
+            services.client(),
+            messages,
+            model=services.settings.model,
+            max_completion_tokens=REFACTOR_MAX_TOKENS,
+            sink=editing,
+            store=services.store,
+            admission=services.admission,
+            regenerate=regenerate,
+        )
+        if editing.tasks:
+            await asyncio.gather(*editing.tasks)
+        streamer.answer = result.text
+        warnings: list[str] = []
+        final_code = fit_indent(code_so_far(result.text, final=True), original)
+        if not final_code:
+            streamer.stopped = streamer.stopped or "the answer had no code"
+        language = language_for(path) or target.language
+        before_ok = syntax_ok(language, text)
+        after = (
+            text[: sum(len(x) for x in lines[:first])]
+            + "".join(final_code)
+            + "".join(lines[last + 1 :])
+        )
+        if before_ok and syntax_ok(language, after) is False:
+            warnings.append("the answer does not parse; it is shown for review, not applied")
+            streamer.review = True
+        await streamer.write(final=True, desired=streamer.desired(final=True))
+    finally:
+        if sessions is not None:
+            sessions.pop(session_key, None)
+    preview = None if streamer.stopped is None else "".join(final_code) or result.text
+    return RefactorResult(
+        applied=streamer.stopped is None,
+        review=streamer.review,
+        preview=preview,
+        reason=streamer.stopped or "",
+        cached=result.cached,
+        answer_text=result.text,
+        warnings=warnings,
+    )
