@@ -47,6 +47,7 @@ from kimi_lsp.actions.refactor import refactor
 from kimi_lsp.actions.runs import RunRegistry
 from kimi_lsp.actions.services import Services
 from kimi_lsp.actions.target import find_target
+from kimi_lsp.actions.testgen import generate_tests
 from kimi_lsp.config import CONFIG_SECTION, LoadedSettings, Settings, load_settings
 from kimi_lsp.edits import RegionWriter, apply_edits, find_review_block, resolve_review
 from kimi_lsp.index import Span
@@ -717,6 +718,49 @@ class LspEditor:
         return bool(result.applied)
 
 
+class LspFileCreator:
+    """Creates a file with its content: ``CreateFile`` plus an insert in one workspace edit
+    where the client supports it, else on disk (the editor then sees a new file)."""
+
+    def __init__(self, ls: KimiLanguageServer) -> None:
+        self.ls = ls
+
+    async def create(self, path: Path, text: str) -> bool:
+        caps = self.ls.client_capabilities.workspace
+        edit_caps = caps.workspace_edit if caps else None
+        ops = (edit_caps.resource_operations or []) if edit_caps else []
+        if edit_caps and edit_caps.document_changes and T.ResourceOperationKind.Create in ops:
+            uri = path.as_uri()
+            start = T.Position(line=0, character=0)
+            change = T.WorkspaceEdit(
+                document_changes=[
+                    T.CreateFile(uri=uri, options=T.CreateFileOptions(ignore_if_exists=True)),
+                    T.TextDocumentEdit(
+                        text_document=T.OptionalVersionedTextDocumentIdentifier(
+                            uri=uri, version=None
+                        ),
+                        edits=[T.TextEdit(range=T.Range(start=start, end=start), new_text=text)],
+                    ),
+                ]
+            )
+            result = await self.ls.workspace_apply_edit_async(
+                T.ApplyWorkspaceEditParams(edit=change, label="Kimi: generate tests")
+            )
+            return bool(result.applied)
+
+        def write() -> None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("x", encoding="utf-8") as f:  # never overwrite a file
+                f.write(text)
+
+        try:
+            await asyncio.to_thread(write)
+        except OSError as exc:
+            logger.warning("cannot create %s: %s", path, exc)
+            return False
+        return True
+
+
 def forward_user_changes(ls: KimiLanguageServer, params: T.DidChangeTextDocumentParams) -> None:
     """Tell streaming edits about the user's changes (a change that is our own edit coming back
     leaves the document exactly as that edit expected)."""
@@ -897,6 +941,47 @@ def register_actions(server: KimiLanguageServer) -> None:
             }
 
         return await run_command(ls, "refactor", "Kimi: Refactor", args, work)
+
+    @server.command("kimi.generateTests")
+    async def cmd_generate_tests(ls: KimiLanguageServer, *args: Any) -> dict[str, Any]:
+        async def work(params: dict[str, Any], sink: LspSink) -> dict[str, Any]:
+            _uri, path, text = _document(ls, params)
+            line, col, selection = _position(params)
+            result = await generate_tests(
+                ls.action_services(),
+                path,
+                text,
+                line,
+                col,
+                sink,
+                open_test_file=lambda p: LspEditor(ls, p.as_uri()),
+                creator=LspFileCreator(ls),
+                selection=selection,
+                regenerate=bool(params.get("regenerate")),
+            )
+            test_uri = result.test_file.as_uri()
+            window = ls.client_capabilities.window
+            if result.applied and window and window.show_document and window.show_document.support:
+                with contextlib.suppress(Exception):
+                    await ls.window_show_document_async(
+                        T.ShowDocumentParams(uri=test_uri, take_focus=False)
+                    )
+            if not result.applied:
+                ls.window_show_message(
+                    T.ShowMessageParams(
+                        type=T.MessageType.Warning,
+                        message=f"Kimi: the tests were not written: {result.reason}",
+                    )
+                )
+            return {
+                "testUri": test_uri,
+                "created": result.created,
+                "applied": result.applied,
+                "reason": result.reason,
+                "cached": result.cached,
+            }
+
+        return await run_command(ls, "tests", "Kimi: Generate tests", args, work)
 
     @server.command("kimi.showContext")
     async def cmd_show_context(ls: KimiLanguageServer, *args: Any) -> dict[str, Any]:

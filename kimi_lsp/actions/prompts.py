@@ -52,12 +52,15 @@ def build_messages(
     *,
     instruction: str = "",
     framework: str = "the project's test framework",
+    extra: str = "",
 ) -> list[dict[str, Any]]:
     outline = _outline(services, target)
     parts = [f"File: {target.path.name} ({target.language})"]
     if outline:
         parts.append(f"Outline of the file:\n```\n{outline}\n```")
     parts.append(f"The code:\n```{target.language}\n{target.code.rstrip()}\n```")
+    if extra:
+        parts.append(extra)
     parts.append(
         INSTRUCTIONS[action].format(
             name=target.name, instruction=instruction or "improve it", framework=framework

@@ -72,7 +72,7 @@ def syntax_ok(language: str, text: str) -> bool | None:
     return not parser.parse(text.encode("utf-8", "surrogatepass")).root_node.has_error
 
 
-class _Streamer:
+class AnswerStreamer:
     """Turns answer deltas into region writes, at most ~10 a second."""
 
     def __init__(
@@ -82,8 +82,10 @@ class _Streamer:
         original: list[str],
         review: bool,
         clock: Callable[[], float] = time.monotonic,
+        prefix: list[str] | None = None,
     ) -> None:
         self.editor, self.writer, self.original, self.review = editor, writer, original, review
+        self.prefix = prefix or []  # lines written before the code (a blank separator line)
         self.answer = ""
         self.stopped: str | None = None
         self._written: list[str] | None = None
@@ -95,7 +97,7 @@ class _Streamer:
         code = fit_indent(code_so_far(self.answer, final=final), self.original)
         if self.review:
             return review_block(self.original, code, final=final)
-        return code
+        return [*self.prefix, *code] if code else []
 
     async def write(self, *, final: bool, desired: list[str] | None = None) -> None:
         async with self._lock:
@@ -121,10 +123,10 @@ class _Streamer:
         return self._clock() - self._last >= WRITE_INTERVAL_S
 
 
-class _EditingSink:
+class EditingSink:
     """The pipeline's sink: forwards to the client's sink and schedules document writes."""
 
-    def __init__(self, outer: Sink, streamer: _Streamer) -> None:
+    def __init__(self, outer: Sink, streamer: AnswerStreamer) -> None:
         self.outer, self.streamer = outer, streamer
         self.tasks: set[asyncio.Task[None]] = set()
 
@@ -176,8 +178,8 @@ async def refactor(
     writer = RegionWriter(first, original)
     if sessions is not None:
         sessions[session_key] = writer  # the server forwards the user's changes to it
-    streamer = _Streamer(editor, writer, original, review)
-    editing = _EditingSink(sink, streamer)
+    streamer = AnswerStreamer(editor, writer, original, review)
+    editing = EditingSink(sink, streamer)
     try:
         result = await answer(
             services.client(),

@@ -11,13 +11,28 @@ from pytest_lsp import LanguageClient
 
 from kimi_lsp.edits import apply_edits
 
+_OPEN: dict[int, dict[str, EditorModel]] = {}  # per client: the documents it holds
+
+
+def _dispatch(client: LanguageClient, params: T.ApplyWorkspaceEditParams) -> Any:
+    uris = {
+        c.text_document.uri
+        for c in params.edit.document_changes or []
+        if isinstance(c, T.TextDocumentEdit)
+    } | set(params.edit.changes or {})
+    (uri,) = uris
+    return _OPEN[id(client)][uri]._apply(params)
+
 
 class EditorModel:
     def __init__(self, client: LanguageClient, uri: str, text: str) -> None:
         self.client, self.uri, self.text, self.version = client, uri, text, 1
         self.applied: list[T.ApplyWorkspaceEditParams] = []
         self.on_apply: Any = None  # called after each applied server edit
-        client.feature(T.WORKSPACE_APPLY_EDIT)(lambda params: self._apply(params))
+        if id(client) not in _OPEN:
+            _OPEN[id(client)] = {}
+            client.feature(T.WORKSPACE_APPLY_EDIT)(lambda params: _dispatch(client, params))
+        _OPEN[id(client)][uri] = self
         client.text_document_did_open(
             T.DidOpenTextDocumentParams(
                 T.TextDocumentItem(uri=uri, language_id="python", version=1, text=text)
