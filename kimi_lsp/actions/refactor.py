@@ -162,6 +162,14 @@ async def refactor(
 ) -> RefactorResult:
     text = editor.text()
     target = find_target(services.index, path, text, line, col, selection)
+    if (
+        selection is not None
+        and target.definition is not None
+        and (selection.start_col != 0 or selection.end_col != 0)
+    ):
+        # Part of a line (a diagnostic's range, a word): rewrite the whole definition it is in;
+        # the model cannot return a fragment that fits back reliably.
+        target = find_target(services.index, path, text, selection.start_line, selection.start_col)
     if preset is not None and preset not in REFACTOR_PRESETS:
         raise NothingToWorkOn(
             f"Unknown refactor preset {preset!r}; one of {', '.join(REFACTOR_PRESETS)}."

@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import pytest
 import pytest_lsp
 from lsprotocol import types as T
 from pytest_lsp import ClientServerConfig, LanguageClient
@@ -168,3 +169,64 @@ async def test_the_user_typing_above_the_target_does_not_stop_it(
     result = await refactor(client, {"uri": editor.uri, "range": rng(2, 4), "preset": "docstring"})
     assert result["applied"] is True, result
     assert editor.text == "# a comment of mine\nX = 1\n\n" + new
+
+
+async def test_a_diagnostic_in_range_offers_a_kimi_fix_that_rewrites_the_code(
+    client: LanguageClient, fake_kimi: FakeKimi, tmp_path: Path
+) -> None:
+    editor = make_doc(client, tmp_path, "f.py", "def add(a, b):\n    return a + c\n")
+    diagnostic = T.Diagnostic(
+        range=T.Range(T.Position(1, 15), T.Position(1, 16)),
+        message="undefined name 'c'",
+        severity=T.DiagnosticSeverity.Error,
+    )
+    actions = await client.text_document_code_action_async(
+        T.CodeActionParams(
+            text_document=T.TextDocumentIdentifier(editor.uri),
+            range=T.Range(T.Position(1, 15), T.Position(1, 16)),
+            context=T.CodeActionContext(diagnostics=[diagnostic]),
+        )
+    )
+    assert actions is not None
+    fix = next(a for a in actions if a.title.startswith("Kimi: Fix"))
+    assert "undefined name 'c'" in fix.title
+    fake_kimi.script("```python\ndef add(a, b):\n    return a + b\n```", match="undefined name")
+    result = await refactor(
+        client,
+        {
+            "uri": editor.uri,
+            "range": {"start": {"line": 1, "character": 15}, "end": {"line": 1, "character": 16}},
+            "instruction": "fix this problem reported by the editor: undefined name 'c'",
+        },
+    )
+    assert result["applied"] is True
+    assert editor.text == "def add(a, b):\n    return a + b\n"
+
+
+async def test_cancelling_a_refactor_stops_the_edits_cleanly(
+    client: LanguageClient, fake_kimi: FakeKimi, tmp_path: Path
+) -> None:
+    editor = make_doc(client, tmp_path, "g.py", SHORT)
+    fake_kimi.chunk_delay = 0.1
+    body = "".join(f"    y{i} = {i}\n" for i in range(60))
+    fake_kimi.script(
+        f"```python\ndef add(a, b):\n{body}    return a + b\n```", match="idiomatic", chunk_tokens=2
+    )
+    task = asyncio.ensure_future(
+        refactor(client, {"uri": editor.uri, "range": rng(0, 2), "preset": "idiomatic"})
+    )
+    for _ in range(100):
+        if editor.applied:
+            break
+        await asyncio.sleep(0.05)
+    assert editor.applied
+    await client.workspace_execute_command_async(
+        T.ExecuteCommandParams(command="kimi.cancel", arguments=[{}])
+    )
+    with pytest.raises(Exception, match="cancel"):
+        await asyncio.wait_for(task, 10)
+    written = len(editor.applied)
+    assert fake_kimi.wait_until(lambda: fake_kimi.in_flight() == 0, timeout=5)
+    await asyncio.sleep(0.4)
+    assert len(editor.applied) == written  # nothing is written after the cancel
+    assert editor.text.startswith("def add(a, b):\n")  # whole lines only, never half a line
