@@ -538,6 +538,8 @@ def _command_arg(args: tuple[Any, ...]) -> dict[str, Any]:
         return {}
     if len(args) == 1 and isinstance(args[0], dict):
         return args[0]
+    if len(args) == 1 and args[0] in ([], None):  # Lua's {} is encoded as [] (or omitted)
+        return {}
     raise JsonRpcInvalidParams("kimi commands take one argument: an object (see the docs)")
 
 
@@ -679,6 +681,9 @@ def _review_actions(
     return out
 
 
+CATCH_UP_S = 3.0
+
+
 class LspEditor:
     """A document as the client has it; edits go through ``workspace/applyEdit``."""
 
@@ -705,6 +710,7 @@ class LspEditor:
             )
         else:
             change = T.WorkspaceEdit(changes={self.uri: list(edits)})
+        before = doc.version
         self.ls.expected_text[self.uri] = apply_edits(doc.source, edits)
         try:
             result = await self.ls.workspace_apply_edit_async(
@@ -715,7 +721,20 @@ class LspEditor:
             return False
         if not result.applied:
             logger.info("the client did not apply the edit: %s", result.failure_reason)
-        return bool(result.applied)
+            return False
+        await self._caught_up(before)
+        return True
+
+    async def _caught_up(self, before: int | None) -> None:
+        """Wait for the didChange that reports our edit: clients may answer applyEdit first
+        and send (debounced) didChange later; the next edit must be computed on the new text."""
+        if before is None:
+            return
+        for _ in range(int(CATCH_UP_S / 0.01)):
+            if self.ls.workspace.get_text_document(self.uri).version != before:
+                return
+            await asyncio.sleep(0.01)
+        logger.warning("no didChange for %s after an applied edit", self.uri)
 
 
 class LspFileCreator:
