@@ -486,6 +486,7 @@ class LspSink:
     ) -> None:
         self.ls, self.run_id, self.action, self.token = ls, run_id, action, token
         self.chars = 0
+        self.summary = ""
         self._last_report = float("-inf")
 
     def _stream(self, kind: str, **fields: Any) -> None:
@@ -509,6 +510,8 @@ class LspSink:
         self._stream("start", title=title, uri=uri)
 
     def progress(self, message: str) -> None:
+        if message.startswith("done:"):
+            self.summary = message  # becomes the end message
         self._report(message, force=True)
 
     def text(self, delta: str) -> None:
@@ -627,7 +630,8 @@ async def run_command(
         logger.exception("%s failed", action)
         sink.fail(f"internal error: {exc}")
         raise
-    sink.end("cached" if result.get("cached") else "done", cached=bool(result.get("cached")))
+    cached = bool(result.get("cached"))
+    sink.end("cached answer" if cached else (sink.summary or "done"), cached=cached)
     return {"runId": run.id, **result}
 
 

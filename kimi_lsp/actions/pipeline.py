@@ -195,6 +195,10 @@ async def answer(
     finally:
         await _settle_pending(None)  # failed or cancelled: settle to what Kimi counted
 
+    sink.progress(
+        f"done: {usage.prompt_tokens} tokens in ({usage.cached_tokens} cached), "
+        f"{usage.completion_tokens} out"
+    )
     result = Answer(
         text="".join(text),
         reasoning="".join(reasoning),

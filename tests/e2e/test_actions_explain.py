@@ -103,6 +103,7 @@ async def test_explain_selection_streams_and_reports_progress(
     ]
     assert reports[0].kind == "begin"
     assert reports[-1].kind == "end"
+    assert "tokens in" in reports[-1].message  # done, with what it cost
     # Plain clients (no showDocument) see the answer as a message.
     assert any("sum" in m.message for m in client.messages)
 
