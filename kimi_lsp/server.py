@@ -41,13 +41,14 @@ from kimi_lsp.actions.code_actions import KIND_REFACTOR, offers
 from kimi_lsp.actions.errors import ActionError
 from kimi_lsp.actions.explain import explain, safe_file_name
 from kimi_lsp.actions.hover import NO_EXPLANATION, explain_for_hover, hover_markdown
-from kimi_lsp.actions.pipeline import MemoryAnswerStore
 from kimi_lsp.actions.prompts import INSTRUCTIONS, build_messages
 from kimi_lsp.actions.refactor import refactor
 from kimi_lsp.actions.runs import RunRegistry
 from kimi_lsp.actions.services import Services
+from kimi_lsp.actions.stores import CacheStore
 from kimi_lsp.actions.target import find_target
 from kimi_lsp.actions.testgen import generate_tests
+from kimi_lsp.cache import DisabledCache, ResponseCache, open_cache
 from kimi_lsp.config import CONFIG_SECTION, LoadedSettings, Settings, load_settings
 from kimi_lsp.edits import RegionWriter, apply_edits, find_review_block, resolve_review
 from kimi_lsp.index import Span
@@ -189,6 +190,7 @@ class KimiLanguageServer(LanguageServer):
         self.edit_sessions: dict[str, dict[str, RegionWriter]] = {}
         self.expected_text: dict[str, str] = {}
         self._services: Services | None = None
+        self._cache_setting: str | None = None
         self.roots: list[Path] = []
 
     @property
@@ -233,8 +235,13 @@ class KimiLanguageServer(LanguageServer):
     def action_services(self) -> Services:
         """The services actions use, built on first use from the current settings."""
         if self._services is None:
-            store = MemoryAnswerStore() if self.settings.cache != "off" else None
-            self._services = Services(self.settings, list(self.roots), store=store)
+            self._services = Services(self.settings, list(self.roots))
+        if self._cache_setting != self.settings.cache:  # first use, or the setting changed
+            old = self._services.store
+            self._services.store = _open_store(self.settings)
+            self._cache_setting = self.settings.cache
+            if isinstance(old, CacheStore):
+                self.spawn(old.aclose(), name="close-cache")
         self._services.index = getattr(self, "index", None)
         return self._services
 
@@ -308,6 +315,16 @@ async def _close_later(client: KimiClient, grace_s: float = 120.0) -> None:
         await asyncio.sleep(grace_s)
     finally:
         await client.aclose()
+
+
+def _open_store(settings: Settings) -> CacheStore:
+    """The response cache the setting names; a cache that cannot open is reported, not fatal."""
+    try:
+        cache: ResponseCache = open_cache(settings.cache, settings.state_dir)
+    except Exception as exc:
+        logger.warning("the response cache is off: %s", exc)
+        cache = DisabledCache(problem=str(exc))
+    return CacheStore(cache)
 
 
 def _workspace_roots(params: T.InitializeParams) -> list[Path]:
@@ -452,7 +469,7 @@ class StatusPublisher:
     def payload(self) -> dict[str, Any]:
         services = self.ls._services
         store = services.store if services is not None else None
-        cache = store.stats() if isinstance(store, MemoryAnswerStore) else None
+        cache = store.stats() if isinstance(store, CacheStore) else None
         return {"quota": None, "index": dict(self.index), "runs": len(self.ls.runs), "cache": cache}
 
     def changed(self) -> None:
