@@ -39,7 +39,7 @@ from pygls.protocol.language_server import lsp_method
 from kimi_lsp import __version__
 from kimi_lsp.actions.code_actions import KIND_REFACTOR, offers
 from kimi_lsp.actions.errors import ActionError
-from kimi_lsp.actions.explain import explain, safe_file_name
+from kimi_lsp.actions.explain import explain, has_cached_explanation, safe_file_name
 from kimi_lsp.actions.hover import NO_EXPLANATION, explain_for_hover, hover_markdown
 from kimi_lsp.actions.prompts import INSTRUCTIONS, build_messages
 from kimi_lsp.actions.refactor import refactor
@@ -50,7 +50,7 @@ from kimi_lsp.actions.target import find_target
 from kimi_lsp.actions.testgen import generate_tests
 from kimi_lsp.cache import DisabledCache, ResponseCache, open_cache
 from kimi_lsp.config import CONFIG_SECTION, LoadedSettings, Settings, load_settings
-from kimi_lsp.edits import RegionWriter, apply_edits, find_review_block, resolve_review
+from kimi_lsp.edits.stream import RegionWriter, apply_edits, find_review_block, resolve_review
 from kimi_lsp.index import Span
 from kimi_lsp.index.discovery import IGNORE_FILES  # --- index ---
 from kimi_lsp.index.errors import BadDocumentChange
@@ -886,7 +886,7 @@ def register_actions(server: KimiLanguageServer) -> None:
             ]
         ),
     )
-    def code_action(ls: KimiLanguageServer, params: T.CodeActionParams) -> list[T.CodeAction]:
+    async def code_action(ls: KimiLanguageServer, params: T.CodeActionParams) -> list[T.CodeAction]:
         uri = params.text_document.uri
         path = _fs_path(uri)
         rng = params.range
@@ -898,6 +898,13 @@ def register_actions(server: KimiLanguageServer) -> None:
             and services.index.enclosing_definition(path, rng.start.line, rng.start.character)
             is not None
         )
+        cached = False
+        if has_target and path is not None:
+            with contextlib.suppress(OSError):
+                text = ls.workspace.get_text_document(uri).source
+                cached = await has_cached_explanation(
+                    services, path, text, rng.start.line, rng.start.character
+                )
         converter = ls.protocol._converter
         found = offers(
             uri,
@@ -905,6 +912,7 @@ def register_actions(server: KimiLanguageServer) -> None:
             diagnostics=[converter.unstructure(d) for d in params.context.diagnostics],
             available=set(ls.protocol.fm.commands),
             has_target=has_target,
+            cached_explanation=cached,
         )
         caps = ls.client_capabilities.text_document
         tag_support = caps.code_action.tag_support if caps and caps.code_action else None

@@ -39,6 +39,7 @@ def offers(
     diagnostics: list[dict[str, Any]],
     available: set[str],
     has_target: bool,
+    cached_explanation: bool = False,
 ) -> list[Offer]:
     """What to offer; ``available`` names the commands this server provides."""
     if not has_target:
@@ -61,6 +62,15 @@ def offers(
         )
     if "kimi.explain" in available:
         out.append(Offer("Kimi: Explain", KIND_EXPLAIN, "kimi.explain", base))
+        if cached_explanation:  # the explanation shown is a stored one: ask again, fresh
+            out.append(
+                Offer(
+                    "Kimi: Regenerate explanation",
+                    KIND_EXPLAIN,
+                    "kimi.explain",
+                    {**base, "regenerate": True},
+                )
+            )
     if "kimi.refactor" in available:
         for preset, words in REFACTOR_PRESETS.items():
             out.append(

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kimi_lsp.actions.errors import NothingToWorkOn
 from kimi_lsp.actions.pipeline import Answer, Sink, answer
 from kimi_lsp.actions.prompts import build_messages
 from kimi_lsp.actions.services import Services
@@ -78,3 +79,16 @@ async def remember_for_hover(services: Services, target: Target, result: Answer)
 
 def safe_file_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:80] or "explanation"
+
+
+async def has_cached_explanation(
+    services: Services, path: Path, text: str, line: int, col: int
+) -> bool:
+    """Is there a stored explanation of the definition at the position (for "Regenerate")?"""
+    if services.store is None or services.index is None:
+        return False
+    try:
+        target = find_target(services.index, path, text, line, col)
+    except NothingToWorkOn:
+        return False
+    return await services.store.get(hover_key(services, target)) is not None

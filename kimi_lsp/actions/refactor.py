@@ -26,14 +26,8 @@ from kimi_lsp.actions.pipeline import Sink, answer
 from kimi_lsp.actions.prompts import build_messages
 from kimi_lsp.actions.services import Services
 from kimi_lsp.actions.target import find_target
-from kimi_lsp.edits import (
-    Conflict,
-    RegionWriter,
-    code_so_far,
-    fit_indent,
-    review_block,
-    split_lines,
-)
+from kimi_lsp.edits.answer import code_so_far, fit_indent
+from kimi_lsp.edits.stream import Conflict, RegionWriter, review_block, split_lines
 from kimi_lsp.index import Span, language_for
 from kimi_lsp.index.languages import new_parser
 

@@ -21,7 +21,8 @@ from kimi_lsp.actions.prompts import build_messages
 from kimi_lsp.actions.refactor import AnswerStreamer, EditingSink, Editor
 from kimi_lsp.actions.services import Services
 from kimi_lsp.actions.target import find_target
-from kimi_lsp.edits import RegionWriter, code_so_far, split_lines
+from kimi_lsp.edits.answer import code_so_far
+from kimi_lsp.edits.stream import RegionWriter, split_lines
 from kimi_lsp.index import Span, language_for
 
 TESTS_MAX_TOKENS = 3000

@@ -9,7 +9,7 @@ from typing import Any
 from lsprotocol import types as T
 from pytest_lsp import LanguageClient
 
-from kimi_lsp.edits import apply_edits
+from kimi_lsp.edits.stream import apply_edits
 
 _OPEN: dict[int, dict[str, EditorModel]] = {}  # per client: the documents it holds
 

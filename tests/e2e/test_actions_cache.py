@@ -85,6 +85,19 @@ def test_an_answer_survives_a_restart_and_hover_shows_it(
     second = start(fake_kimi, root)
     try:
         assert "adds its two arguments" in hover(second, root, 20)
+        pos = {"line": 1, "character": 4}
+        listed = second.request(
+            23,
+            "textDocument/codeAction",
+            {
+                "textDocument": {"uri": (root / "calc.py").as_uri()},
+                "range": {"start": pos, "end": pos},
+                "context": {"diagnostics": []},
+            },
+        )["result"]
+        regenerate = [a for a in listed if a["title"] == "Kimi: Regenerate explanation"]
+        assert regenerate
+        assert regenerate[0]["command"]["arguments"][0]["regenerate"] is True
         again = explain(second, root, 21)
         assert again["cached"] is True
         assert again["text"] == "`add` adds its two arguments."

@@ -106,7 +106,7 @@ async def test_a_long_refactor_is_a_review_block_that_reject_restores_byte_for_b
     assert reject.edit.changes is not None
     assert accept.edit is not None
     assert accept.edit.changes is not None
-    from kimi_lsp.edits import apply_edits
+    from kimi_lsp.edits.stream import apply_edits
 
     assert apply_edits(editor.text, list(reject.edit.changes[editor.uri])) == LONG
     assert apply_edits(editor.text, list(accept.edit.changes[editor.uri])) == (

@@ -6,11 +6,11 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from lsprotocol import types as T
 
-from kimi_lsp.edits import (
+from kimi_lsp.edits.answer import code_so_far
+from kimi_lsp.edits.stream import (
     Conflict,
     RegionWriter,
     apply_edits,
-    code_so_far,
     find_review_block,
     resolve_review,
     review_block,
