@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 from lsprotocol import types as T
 
+from kimi_lsp.edits.positions import lsp_lines
+
 MARK_ORIGINAL = "<<<<<<< original"
 MARK_SPLIT = "======="
 MARK_ANSWER = ">>>>>>> kimi"
@@ -29,8 +31,10 @@ def utf16_len(text: str) -> int:
 
 
 def split_lines(text: str) -> list[str]:
-    """Lines with their line breaks; the last may lack one."""
-    return text.splitlines(keepends=True)
+    """Lines with their line breaks; the last may lack one. Split only where LSP splits
+    (``\\n``, ``\\r\\n``, ``\\r``): ``str.splitlines`` also splits at form feeds and U+2028,
+    which would shift every position after them."""
+    return lsp_lines(text)
 
 
 @dataclass(frozen=True)
