@@ -191,7 +191,6 @@ class KimiLanguageServer(LanguageServer):
         self.expected_text: dict[str, str] = {}
         self._services: Services | None = None
         self._cache_setting: str | None = None
-        self.roots: list[Path] = []
 
     @property
     def settings(self) -> Settings:
@@ -235,7 +234,7 @@ class KimiLanguageServer(LanguageServer):
     def action_services(self) -> Services:
         """The services actions use, built on first use from the current settings."""
         if self._services is None:
-            self._services = Services(self.settings, list(self.roots))
+            self._services = Services(self.settings, _index_roots(self))
         if self._cache_setting != self.settings.cache:  # first use, or the setting changed
             old = self._services.store
             self._services.store = _open_store(self.settings)
@@ -327,18 +326,6 @@ def _open_store(settings: Settings) -> CacheStore:
     return CacheStore(cache)
 
 
-def _workspace_roots(params: T.InitializeParams) -> list[Path]:
-    from pygls.uris import to_fs_path
-
-    uris = [f.uri for f in params.workspace_folders or []] or (
-        [params.root_uri] if params.root_uri else []
-    )
-    roots = [Path(p) for p in (to_fs_path(u) for u in uris) if p]
-    if not roots and params.root_path:
-        roots = [Path(params.root_path)]
-    return roots
-
-
 def _watch_parent(ls: KimiLanguageServer, pid: int) -> Coroutine[Any, Any, None]:
     async def watch() -> None:
         while True:
@@ -369,7 +356,6 @@ def create_server() -> KimiLanguageServer:
     @server.feature(T.INITIALIZE)
     def initialize(ls: KimiLanguageServer, params: T.InitializeParams) -> None:
         ls._init_options = params.initialization_options
-        ls.roots = _workspace_roots(params)
         ls.reload_settings()
         setup_logging(ls.settings.state_dir, ls.log_level_override or ls.settings.log_level)
         if params.process_id:

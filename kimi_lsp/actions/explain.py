@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from kimi_lsp.actions.errors import NothingToWorkOn
-from kimi_lsp.actions.pipeline import Answer, Sink, answer
+from kimi_lsp.actions.pipeline import Answer, Sink
 from kimi_lsp.actions.prompts import build_messages
 from kimi_lsp.actions.services import Services
 from kimi_lsp.actions.target import Target, find_target
@@ -46,14 +46,10 @@ async def explain(
 ) -> Explanation:
     target = find_target(services.index, path, text, line, col, selection)
     messages = build_messages(services, "explain", target, text)
-    result = await answer(
-        services.client(),
+    result = await services.answer(
         messages,
-        model=services.settings.model,
         max_completion_tokens=EXPLAIN_MAX_TOKENS,
         sink=sink,
-        store=services.store,
-        admission=services.admission,
         regenerate=regenerate,
     )
     if services.store is not None and result.text:

@@ -22,7 +22,7 @@ from lsprotocol import types as T
 
 from kimi_lsp.actions.code_actions import REFACTOR_PRESETS
 from kimi_lsp.actions.errors import NothingToWorkOn
-from kimi_lsp.actions.pipeline import Sink, answer
+from kimi_lsp.actions.pipeline import Sink
 from kimi_lsp.actions.prompts import build_messages
 from kimi_lsp.actions.services import Services
 from kimi_lsp.actions.target import find_target
@@ -183,14 +183,10 @@ async def refactor(
     streamer = AnswerStreamer(editor, writer, original, review)
     editing = EditingSink(sink, streamer)
     try:
-        result = await answer(
-            services.client(),
+        result = await services.answer(
             messages,
-            model=services.settings.model,
             max_completion_tokens=REFACTOR_MAX_TOKENS,
             sink=editing,
-            store=services.store,
-            admission=services.admission,
             regenerate=regenerate,
         )
         if editing.tasks:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from kimi_lsp.actions.errors import MissingApiKey
-from kimi_lsp.actions.pipeline import Admission, AnswerStore
+from kimi_lsp.actions.pipeline import Admission, Answer, AnswerStore, Sink, answer
 from kimi_lsp.config import Settings
 from kimi_lsp.index import WorkspaceIndex
 from kimi_lsp.llm import CACHE_FILE, KimiClient
@@ -52,6 +54,26 @@ class Services:
         old, self.settings = self._client, settings
         self._client = None
         return old
+
+    async def answer(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        max_completion_tokens: int,
+        sink: Sink,
+        regenerate: bool = False,
+    ) -> Answer:
+        """One answer with this workspace's client, model, cache and quota."""
+        return await answer(
+            self.client(),
+            messages,
+            model=self.settings.model,
+            max_completion_tokens=max_completion_tokens,
+            sink=sink,
+            store=self.store,
+            admission=self.admission,
+            regenerate=regenerate,
+        )
 
     async def aclose(self) -> None:
         if self._client is not None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from kimi_lsp.actions.pipeline import Sink, answer
+from kimi_lsp.actions.pipeline import Sink
 from kimi_lsp.actions.prompts import build_messages
 from kimi_lsp.actions.refactor import AnswerStreamer, EditingSink, Editor
 from kimi_lsp.actions.services import Services
@@ -189,14 +189,10 @@ async def generate_tests(
     else:
         streamer = None
         editing = sink
-    result = await answer(
-        services.client(),
+    result = await services.answer(
         messages,
-        model=services.settings.model,
         max_completion_tokens=TESTS_MAX_TOKENS,
         sink=editing,
-        store=services.store,
-        admission=services.admission,
         regenerate=regenerate,
     )
     code = "".join(code_so_far(result.text, final=True))
