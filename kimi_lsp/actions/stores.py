@@ -8,7 +8,7 @@ from typing import Any
 
 from kimi_lsp.actions.pipeline import CachedAnswer, Message
 from kimi_lsp.cache import CachedResponse, ResponseCache, TokenUsage, request_key
-from kimi_lsp.llm import Usage
+from kimi_lsp.llm import Usage, cost_usd
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +23,7 @@ class CacheStore:
         self.hits = 0
         self.misses = 0
         self.saved_tokens = 0
+        self.saved_usd = 0.0
 
     def key(
         self,
@@ -46,6 +47,8 @@ class CacheStore:
             return None
         u = hit.usage
         usage = Usage(u.prompt_tokens, u.completion_tokens, u.cached_tokens, u.reasoning_tokens)
+        if counted:
+            self.saved_usd += cost_usd(hit.model, usage) or 0.0
         return CachedAnswer(hit.text, hit.reasoning, usage, hit.model)
 
     async def put(self, key: str, answer: CachedAnswer) -> None:
@@ -64,6 +67,7 @@ class CacheStore:
             "hits": self.hits,
             "misses": self.misses,
             "savedTokens": self.saved_tokens,
+            "savedUsd": round(self.saved_usd, 6),
             "where": self.cache.where,
             "problem": self.cache.problem,
         }

@@ -58,10 +58,12 @@ from kimi_lsp.llm.events import (
     UsageReport,
 )
 from kimi_lsp.llm.models import CACHE_FILE, ModelSpec, ModelTable, infer_spec, shape_request
+from kimi_lsp.llm.prices import PRICES, Price, cost_usd
 from kimi_lsp.llm.tokens import estimate_messages_tokens, estimate_text_tokens
 
 __all__ = [
     "CACHE_FILE",
+    "PRICES",
     "AuthenticationError",
     "Balance",
     "ChatResult",
@@ -79,6 +81,7 @@ __all__ = [
     "ModelSpec",
     "ModelTable",
     "PermissionDenied",
+    "Price",
     "ProtocolError",
     "QuotaExceeded",
     "RateLimited",
@@ -89,6 +92,7 @@ __all__ = [
     "StreamTimeout",
     "Usage",
     "UsageReport",
+    "cost_usd",
     "estimate_messages_tokens",
     "estimate_text_tokens",
     "infer_spec",

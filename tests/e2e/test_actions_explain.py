@@ -266,6 +266,8 @@ async def test_status_notifications_report_index_runs_and_cache(
     assert any(s.runs == 1 for s in statuses)
     assert statuses[-1].runs == 0
     assert statuses[-1].cache.hits == 1
+    assert statuses[-1].cache.savedTokens > 0
+    assert statuses[-1].cache.savedUsd > 0  # kimi-k2.6 list prices
 
 
 async def test_hover_may_wait_for_a_fresh_explanation_when_the_user_opts_in(
