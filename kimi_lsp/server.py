@@ -180,7 +180,6 @@ class KimiLanguageServer(LanguageServer):
         self._background: set[asyncio.Task[Any]] = set()
         self._clock = clock
         self._last_error_message = float("-inf")
-        self.settings_listeners: list[Callable[[Settings], None]] = []
         self.log_level_override: str | None = None
         self.index: WorkspaceIndex | None = None  # --- index ---: built at `initialized`
         self.status = StatusPublisher(self)
@@ -211,11 +210,6 @@ class KimiLanguageServer(LanguageServer):
             old = self._services.reconfigure(self.settings)
             if old is not None:
                 self.spawn(_close_later(old), name="close-old-client")
-        for listener in self.settings_listeners:
-            try:
-                listener(self.settings)
-            except Exception:
-                logger.exception("settings listener failed")
 
     async def pull_workspace_settings(self) -> None:
         caps = self.client_capabilities.workspace
@@ -241,7 +235,7 @@ class KimiLanguageServer(LanguageServer):
             self._cache_setting = self.settings.cache
             if isinstance(old, CacheStore):
                 self.spawn(old.aclose(), name="close-cache")
-        self._services.index = getattr(self, "index", None)
+        self._services.index = self.index
         return self._services
 
     # -- background work ------------------------------------------------------------------

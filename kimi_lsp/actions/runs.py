@@ -2,7 +2,7 @@
 
 Starting the same action on the same target again cancels the earlier run, so a user who
 asks twice gets one answer. ``kimi.cancel``, ``$/cancelRequest`` and
-``window/workDoneProgress/cancel`` all end up in ``cancel``.
+``window/workDoneProgress/cancel`` all end up cancelling the run's task.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import asyncio
 import itertools
 import logging
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -24,7 +24,6 @@ class Run:
     target: str
     task: asyncio.Task[Any]
     token: str | None = None
-    info: dict[str, Any] = field(default_factory=dict)
 
 
 class RunRegistry:
@@ -33,47 +32,35 @@ class RunRegistry:
         self._ids = itertools.count(1)
         self._on_change = on_change or (lambda: None)
 
-    def _add(self, run: Run) -> Run:
-        self._runs[run.id] = run
-
-        def done(task: asyncio.Task[Any]) -> None:
-            self._runs.pop(run.id, None)
-            if not task.cancelled() and (exc := task.exception()) is not None:
-                log.warning("%s failed: %s", run.id, exc)
-            self._on_change()
-
-        run.task.add_done_callback(done)
-        self._on_change()
-        return run
-
     def start(
-        self,
-        action: str,
-        target: str,
-        coro: Coroutine[Any, Any, Any],
-        *,
-        token: str | None = None,
+        self, action: str, target: str, coro: Coroutine[Any, Any, Any], *, token: str | None = None
     ) -> Run:
         """Run ``coro`` as a task; an earlier run of ``action`` on ``target`` is cancelled."""
-        for earlier in [r for r in self._runs.values() if (r.action, r.target) == (action, target)]:
-            earlier.task.cancel()
-        run_id = f"{action}-{next(self._ids)}"
-        task = asyncio.ensure_future(coro)
-        return self._add(Run(id=run_id, action=action, target=target, task=task, token=token))
+        return self._add(action, target, asyncio.ensure_future(coro), token)
 
     def adopt(self, action: str, target: str, *, token: str | None = None) -> Run:
         """Register the *current* task (a request handler) as a run."""
         task = asyncio.current_task()
         if task is None:
             raise RuntimeError("adopt() needs a running task")
-        for earlier in [r for r in self._runs.values() if (r.action, r.target) == (action, target)]:
-            if earlier.task is not task:
-                earlier.task.cancel()
-        run_id = f"{action}-{next(self._ids)}"
-        return self._add(Run(id=run_id, action=action, target=target, task=task, token=token))
+        return self._add(action, target, task, token)
 
-    def get(self, run_id: str) -> Run | None:
-        return self._runs.get(run_id)
+    def _add(self, action: str, target: str, task: asyncio.Task[Any], token: str | None) -> Run:
+        for earlier in list(self._runs.values()):
+            if (earlier.action, earlier.target) == (action, target) and earlier.task is not task:
+                earlier.task.cancel()
+        run = Run(f"{action}-{next(self._ids)}", action, target, task, token)
+        self._runs[run.id] = run
+
+        def done(finished: asyncio.Task[Any]) -> None:
+            self._runs.pop(run.id, None)
+            if not finished.cancelled() and (exc := finished.exception()) is not None:
+                log.warning("%s failed: %s", run.id, exc)
+            self._on_change()
+
+        task.add_done_callback(done)
+        self._on_change()
+        return run
 
     def by_token(self, token: str) -> Run | None:
         return next((r for r in self._runs.values() if r.token == token), None)
@@ -90,6 +77,3 @@ class RunRegistry:
 
     def __len__(self) -> int:
         return len(self._runs)
-
-    def active(self) -> list[Run]:
-        return list(self._runs.values())
