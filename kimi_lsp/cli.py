@@ -205,7 +205,85 @@ def _cmd_quota(args: argparse.Namespace) -> int:
 
 
 def _cmd_refactor(args: argparse.Namespace) -> int:
-    return _not_yet("refactor")
+    """Refactor the files under the current folder that match --scope; print a unified diff
+    and write the files (unless --dry-run)."""
+    import asyncio
+    from pathlib import Path
+
+    from kimi_lsp.actions.errors import ActionError
+    from kimi_lsp.actions.services import Services
+    from kimi_lsp.actions.stores import CacheStore
+    from kimi_lsp.actions.workspace import plan_workspace, run_workspace
+    from kimi_lsp.cache import open_cache
+    from kimi_lsp.config import load_settings
+    from kimi_lsp.index import WorkspaceIndex
+    from kimi_lsp.llm import KimiError
+
+    if not args.scope:
+        print(
+            "kimi-lsp refactor: say which files with --scope GLOB (e.g. 'src/**/*.py')",
+            file=sys.stderr,
+        )
+        return 2
+    settings = load_settings().settings
+    root = Path.cwd()
+
+    def read(path: Path) -> str | None:
+        try:
+            return path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return None
+
+    class Progress:
+        def progress(self, message: str) -> None:
+            print(f"\r{message}   ", end="", file=sys.stderr, flush=True)
+
+        def text(self, delta: str) -> None:
+            pass
+
+        def reasoning(self, delta: str) -> None:
+            pass
+
+    async def run() -> int:
+        index = WorkspaceIndex(
+            [root], state_dir=settings.state_dir, max_file_bytes=settings.max_file_bytes
+        )
+        await asyncio.to_thread(index.update)
+        services = Services(
+            settings,
+            [root],
+            index=index,
+            store=CacheStore(open_cache(settings.cache, settings.state_dir)),
+        )
+        try:
+            plan = plan_workspace(services, args.instruction, read, scope=args.scope)
+            cost = plan.cost_usd(settings.model)
+            print(
+                f"{len(plan.files)} files, ~{plan.tokens} tokens"
+                + (f", ~${cost:.2f}" if cost is not None else ""),
+                file=sys.stderr,
+            )
+            result = await run_workspace(services, plan, Progress(), read)
+        except (ActionError, KimiError) as exc:
+            print(f"\nkimi-lsp refactor: {exc.message}", file=sys.stderr)
+            return 1
+        finally:
+            await services.aclose()
+        print(file=sys.stderr)
+        sys.stdout.write(result.diff)
+        before = {f.path: f.text for f in plan.files}
+        for r in result.results:
+            if r.error:
+                print(f"failed: {r.path}: {r.error}", file=sys.stderr)
+                continue
+            changed = r.new_text is not None and r.new_text != before[r.path]
+            if changed and r.path not in result.stale and not args.dry_run:
+                r.path.write_text(r.new_text or "", encoding="utf-8")
+        for path, why in result.stale.items():
+            print(f"skipped: {path}: {why}", file=sys.stderr)
+        return 1 if any(r.error for r in result.results) else 0
+
+    return asyncio.run(run())
 
 
 def build_parser() -> argparse.ArgumentParser:

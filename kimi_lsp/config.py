@@ -119,6 +119,14 @@ class Settings(BaseSettings):
             "what is cached."
         ),
     )
+    workspace_confirm_usd: float = Field(
+        default=0.5,
+        ge=0,
+        description=(
+            "A workspace-wide refactor estimated to cost more than this (USD, list prices) "
+            "asks before it starts."
+        ),
+    )
     max_file_bytes: int = Field(
         default=1_000_000, ge=1_000, description="Files larger than this are not indexed."
     )

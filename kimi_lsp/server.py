@@ -48,6 +48,7 @@ from kimi_lsp.actions.services import Services
 from kimi_lsp.actions.stores import CacheStore
 from kimi_lsp.actions.target import find_target
 from kimi_lsp.actions.testgen import generate_tests
+from kimi_lsp.actions.workspace import plan_workspace, run_workspace
 from kimi_lsp.cache import DisabledCache, ResponseCache, open_cache
 from kimi_lsp.config import CONFIG_SECTION, LoadedSettings, Settings, load_settings
 from kimi_lsp.edits.stream import RegionWriter, apply_edits, find_review_block, resolve_review
@@ -781,6 +782,17 @@ class LspFileCreator:
         return True
 
 
+def _read_current(ls: KimiLanguageServer, path: Path) -> str | None:
+    """A file as the editor has it: the open buffer, else the disk."""
+    doc = ls.workspace.text_documents.get(path.as_uri())
+    if doc is not None:
+        return str(doc.source)
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
 def forward_user_changes(ls: KimiLanguageServer, params: T.DidChangeTextDocumentParams) -> None:
     """Tell streaming edits about the user's changes (a change that is our own edit coming back
     leaves the document exactly as that edit expected)."""
@@ -1010,6 +1022,60 @@ def register_actions(server: KimiLanguageServer) -> None:
             }
 
         return await run_command(ls, "tests", "Kimi: Generate tests", args, work)
+
+    @server.command("kimi.refactorWorkspace")
+    async def cmd_refactor_workspace(ls: KimiLanguageServer, *args: Any) -> dict[str, Any]:
+        async def work(params: dict[str, Any], sink: LspSink) -> dict[str, Any]:
+            services = ls.action_services()
+            symbol = None
+            if isinstance(params.get("symbol"), dict):
+                _uri, path, _text = _document(ls, params["symbol"])
+                line, col, _sel = _position(params["symbol"])
+                symbol = (path, line, col)
+            scope = params.get("scope")
+            plan = plan_workspace(
+                services,
+                str(params.get("instruction") or ""),
+                lambda p: _read_current(ls, p),
+                scope=[str(g) for g in scope] if isinstance(scope, list) else None,
+                symbol=symbol,
+                max_files=int(params.get("maxFiles") or 50),
+            )
+            summary = plan.summary(ls.settings.model)
+            if params.get("planOnly") or not plan.files:
+                return {"plan": summary, "applied": False, "changed": [], "failed": {}}
+            cost = plan.cost_usd(ls.settings.model) or 0.0
+            if cost > ls.settings.workspace_confirm_usd and not params.get("confirmed"):
+                question = (
+                    f"Kimi will rewrite up to {len(plan.files)} files for about "
+                    f"{plan.tokens} tokens (~${cost:.2f}). Go ahead?"
+                )
+                answer_ = await ls.window_show_message_request_async(
+                    T.ShowMessageRequestParams(
+                        type=T.MessageType.Warning,
+                        message=question,
+                        actions=[T.MessageActionItem("Run"), T.MessageActionItem("Cancel")],
+                    )
+                )
+                if answer_ is None or answer_.title != "Run":
+                    return {"plan": summary, "applied": False, "reason": "not confirmed"}
+            versions = {
+                f.path: ls.workspace.text_documents[f.path.as_uri()].version
+                for f in plan.files
+                if f.path.as_uri() in ls.workspace.text_documents
+            }
+            result = await run_workspace(
+                services, plan, sink, lambda p: _read_current(ls, p), versions
+            )
+            applied = False
+            if result.edit is not None and not params.get("dryRun"):
+                reply = await ls.workspace_apply_edit_async(
+                    T.ApplyWorkspaceEditParams(edit=result.edit, label="Kimi: " + plan.instruction)
+                )
+                applied = bool(reply.applied)
+            return {"plan": summary, "applied": applied, "diff": result.diff, **result.report()}
+
+        return await run_command(ls, "workspace", "Kimi: Refactor workspace", args, work)
 
     @server.command("kimi.showContext")
     async def cmd_show_context(ls: KimiLanguageServer, *args: Any) -> dict[str, Any]:

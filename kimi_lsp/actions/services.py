@@ -62,6 +62,7 @@ class Services:
         max_completion_tokens: int,
         sink: Sink,
         regenerate: bool = False,
+        batch: bool = False,
     ) -> Answer:
         """One answer with this workspace's client, model, cache and quota."""
         return await answer(
@@ -73,6 +74,7 @@ class Services:
             store=self.store,
             admission=self.admission,
             regenerate=regenerate,
+            batch=batch,
         )
 
     async def aclose(self) -> None:

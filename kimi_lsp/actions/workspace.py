@@ -1,0 +1,290 @@
+"""Workspace-wide refactor: plan the files, one sub-request per file, one reviewable edit.
+
+1. Plan (no model call): the files that reference a symbol (and the one defining it), or the
+   indexed files matching scope globs; ignored files never. The plan carries each file's
+   content hash, an estimate of tokens and cost, and is shown before anything is spent.
+2. Fan out: one request per file, each with only that file and the instruction, a small
+   output budget, run concurrently as batch work (the quota governor, when present, keeps
+   interactive work ahead of it).
+3. Validate each answer: it must parse (tree-sitter) where the original did; a file whose
+   answer fails is reported, not applied.
+4. Assemble one ``WorkspaceEdit`` with a change annotation per file (``needsConfirmation``)
+   so the editor's refactor preview lets the user review it. A file changed since planning
+   is skipped and reported, never clobbered. Cancel applies nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import fnmatch
+import hashlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lsprotocol import types as T
+
+from kimi_lsp.actions.errors import NothingToWorkOn
+from kimi_lsp.actions.pipeline import Sink
+from kimi_lsp.actions.prompts import SYSTEM
+from kimi_lsp.actions.refactor import syntax_ok
+from kimi_lsp.actions.services import Services
+from kimi_lsp.edits.answer import code_so_far
+from kimi_lsp.edits.stream import RegionWriter, split_lines
+from kimi_lsp.index import language_for
+from kimi_lsp.llm import KimiError, Usage, cost_usd
+from kimi_lsp.llm.tokens import estimate_text_tokens
+
+MAX_FILE_LINES = 800  # larger files need region-wise edits (not yet): reported, not sent
+FAN_OUT = 4  # concurrent sub-requests without a quota governor to pace them
+OUTPUT_SLACK = 1.3  # the rewritten file may grow a little
+
+
+def content_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@dataclass(frozen=True)
+class FilePlan:
+    path: Path
+    text: str
+    hash: str
+    input_tokens: int
+    output_tokens: int
+
+
+@dataclass
+class WorkspacePlan:
+    instruction: str
+    files: list[FilePlan]
+    skipped: dict[Path, str] = field(default_factory=dict)
+
+    @property
+    def tokens(self) -> int:
+        return sum(f.input_tokens + f.output_tokens for f in self.files)
+
+    def cost_usd(self, model: str) -> float | None:
+        usage = Usage(
+            prompt_tokens=sum(f.input_tokens for f in self.files),
+            completion_tokens=sum(f.output_tokens for f in self.files),
+        )
+        return cost_usd(model, usage)
+
+    def summary(self, model: str) -> dict[str, object]:
+        cost = self.cost_usd(model)
+        return {
+            "files": [str(f.path) for f in self.files],
+            "skipped": {str(p): why for p, why in self.skipped.items()},
+            "estimatedTokens": self.tokens,
+            "estimatedUsd": None if cost is None else round(cost, 4),
+        }
+
+
+@dataclass
+class FileResult:
+    path: Path
+    new_text: str | None = None
+    error: str | None = None
+
+
+@dataclass
+class WorkspaceResult:
+    plan: WorkspacePlan
+    results: list[FileResult]
+    edit: T.WorkspaceEdit | None
+    diff: str
+    stale: dict[Path, str] = field(default_factory=dict)
+
+    def report(self) -> dict[str, object]:
+        return {
+            "changed": [
+                str(r.path)
+                for r in self.results
+                if r.new_text is not None and r.path not in self.stale
+            ],
+            "failed": {str(r.path): r.error for r in self.results if r.error},
+            "stale": {str(p): why for p, why in self.stale.items()},
+        }
+
+
+def plan_workspace(
+    services: Services,
+    instruction: str,
+    read: Callable[[Path], str | None],
+    *,
+    scope: list[str] | None = None,
+    symbol: tuple[Path, int, int] | None = None,
+    max_files: int = 50,
+) -> WorkspacePlan:
+    """Choose the files from the index; ``read`` gives a file's text as the editor has it."""
+    index = services.index
+    if index is None:
+        raise NothingToWorkOn("The workspace is not indexed yet; try again in a moment.")
+    if not instruction.strip():
+        raise NothingToWorkOn("Say what to change: the instruction is empty.")
+    candidates: list[Path]
+    if symbol is not None:
+        path, line, col = symbol
+        defn = index.enclosing_definition(path, line, col)
+        if defn is None:
+            raise NothingToWorkOn("There is no definition at that position to refactor.")
+        uses = {ref.path for ref in index.references_to(defn)}
+        candidates = sorted({defn.path, *uses})
+    elif scope:
+        roots = services.roots
+
+        def rel(p: Path) -> str:
+            for root in roots:
+                if p.is_relative_to(root):
+                    return p.relative_to(root).as_posix()
+            return p.as_posix()
+
+        candidates = [p for p in index.files() if any(fnmatch.fnmatch(rel(p), g) for g in scope)]
+    else:
+        raise NothingToWorkOn("Give a symbol position or a scope (glob patterns) to refactor.")
+    plan = WorkspacePlan(instruction, [])
+    for path in sorted(candidates):
+        if index.is_ignored(path):
+            plan.skipped[path] = "ignored"
+            continue
+        if len(plan.files) >= max_files:
+            plan.skipped[path] = f"over maxFiles ({max_files})"
+            continue
+        text = read(path)
+        if text is None:
+            plan.skipped[path] = "unreadable"
+            continue
+        if text.count("\n") > MAX_FILE_LINES:
+            plan.skipped[path] = f"longer than {MAX_FILE_LINES} lines"
+            continue
+        tokens = estimate_text_tokens(text)
+        plan.files.append(
+            FilePlan(path, text, content_hash(text), tokens + 200, int(tokens * OUTPUT_SLACK) + 64)
+        )
+    return plan
+
+
+def _messages(plan: WorkspacePlan, file: FilePlan) -> list[dict[str, str]]:
+    lang = language_for(file.path) or ""
+    user = (
+        f"File: {file.path.name} ({lang})\n\n```{lang}\n{file.text.rstrip()}\n```\n\n"
+        f"Apply this change to the file: {plan.instruction}\n"
+        "Change only what the change needs. Reply with the complete new file in one fenced "
+        "code block, nothing else. If the file needs no change, reply with it unchanged."
+    )
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+
+
+class _Quiet:
+    def progress(self, message: str) -> None:
+        pass
+
+    def text(self, delta: str) -> None:
+        pass
+
+    def reasoning(self, delta: str) -> None:
+        pass
+
+
+async def _one(services: Services, plan: WorkspacePlan, file: FilePlan) -> FileResult:
+    try:
+        result = await services.answer(
+            _messages(plan, file),
+            max_completion_tokens=file.output_tokens,
+            sink=_Quiet(),
+            batch=True,
+        )
+    except KimiError as exc:
+        return FileResult(file.path, error=exc.message)
+    if result.finish_reason != "stop":
+        return FileResult(file.path, error=f"the answer was cut ({result.finish_reason})")
+    new = "".join(code_so_far(result.text, final=True))
+    if not new.strip():
+        return FileResult(file.path, error="the answer had no code")
+    if file.text.endswith("\n") and not new.endswith("\n"):
+        new += "\n"
+    lang = language_for(file.path)
+    if lang and syntax_ok(lang, file.text) and syntax_ok(lang, new) is False:
+        return FileResult(file.path, error="the rewritten file does not parse; not applied")
+    return FileResult(file.path, new_text=new)
+
+
+async def run_workspace(
+    services: Services,
+    plan: WorkspacePlan,
+    sink: Sink,
+    read: Callable[[Path], str | None],
+    versions: Mapping[Path, int | None] | None = None,
+) -> WorkspaceResult:
+    """Fan out, validate, assemble. Applies nothing itself: the caller applies ``edit``."""
+    total = len(plan.files)
+    done = 0
+    running = 0
+    gate = asyncio.Semaphore(FAN_OUT if services.admission is None else max(total, 1))
+    sink.progress(f"0/{total} files")
+
+    async def one(file: FilePlan) -> FileResult:
+        nonlocal done, running
+        async with gate:
+            running += 1
+            try:
+                return await _one(services, plan, file)
+            finally:
+                running -= 1
+                done += 1
+                waiting = total - done - running
+                sink.progress(f"{done}/{total} files, {waiting} waiting")
+
+    results = list(await asyncio.gather(*(one(f) for f in plan.files)))
+    stale: dict[Path, str] = {}
+    annotations: dict[str, T.ChangeAnnotation] = {}
+    changes: list[T.TextDocumentEdit] = []
+    diffs: list[str] = []
+    by_path = {f.path: f for f in plan.files}
+    for result in results:
+        if result.new_text is None:
+            continue
+        file = by_path[result.path]
+        if result.new_text == file.text:
+            continue
+        now = read(file.path)
+        if now is None or content_hash(now) != file.hash:
+            stale[file.path] = "changed since planning; left alone"
+            continue
+        lines = split_lines(file.text)
+        edits = RegionWriter(0, lines).step(file.text, split_lines(result.new_text))
+        assert isinstance(edits, list)
+        note = f"kimi-{len(annotations) + 1}"
+        annotations[note] = T.ChangeAnnotation(
+            label=f"Kimi: {file.path.name}",
+            needs_confirmation=True,
+            description=plan.instruction,
+        )
+        changes.append(
+            T.TextDocumentEdit(
+                text_document=T.OptionalVersionedTextDocumentIdentifier(
+                    uri=file.path.as_uri(), version=(versions or {}).get(file.path)
+                ),
+                edits=[
+                    T.AnnotatedTextEdit(range=e.range, new_text=e.new_text, annotation_id=note)
+                    for e in edits
+                ],
+            )
+        )
+        diffs.append(
+            "".join(
+                difflib.unified_diff(
+                    lines,
+                    split_lines(result.new_text),
+                    f"a/{file.path.name}",
+                    f"b/{file.path.name}",
+                )
+            )
+        )
+    edit = (
+        T.WorkspaceEdit(document_changes=list(changes), change_annotations=annotations)
+        if changes
+        else None
+    )
+    return WorkspaceResult(plan, results, edit, "".join(diffs), stale)

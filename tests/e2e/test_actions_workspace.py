@@ -1,0 +1,173 @@
+"""kimi.refactorWorkspace end to end on a 36-file, two-language repository."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_lsp
+from lsprotocol import types as T
+from pytest_lsp import ClientServerConfig, LanguageClient
+
+from kimi_lsp.edits.stream import apply_edits
+from tests.e2e.conftest import SERVER
+from tests.fake_kimi import FakeKimi
+
+USERS = 14  # python files that call compute_total
+CORE = "def compute_total(items):\n    return sum(items)\n"
+
+
+def user_module(i: int) -> str:
+    return (
+        "from pkg.core import compute_total\n\n\n"
+        f"def report_{i}(rows):\n    return compute_total(rows) * {i}\n"
+    )
+
+
+def make_repo(root: Path) -> None:
+    (root / "pkg").mkdir(parents=True)
+    (root / "pkg" / "__init__.py").write_text("")
+    (root / "pkg" / "core.py").write_text(CORE)
+    for i in range(USERS):
+        (root / "pkg" / f"user_{i}.py").write_text(user_module(i))
+    (root / "web").mkdir()
+    for i in range(20):
+        (root / "web" / f"view{i}.ts").write_text(
+            f"export function view{i}(n: number): number {{\n  return n + {i};\n}}\n"
+        )
+
+
+@pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER))
+async def client(lsp_client: LanguageClient, fake_kimi: FakeKimi, tmp_path: Path):  # type: ignore[no-untyped-def]
+    root = tmp_path / "repo"
+    make_repo(root)
+    edits: list[T.ApplyWorkspaceEditParams] = []
+    lsp_client.feature(T.WORKSPACE_APPLY_EDIT)(
+        lambda params: edits.append(params) or T.ApplyWorkspaceEditResult(applied=True)
+    )
+    lsp_client.workspace_edits = edits  # type: ignore[attr-defined]
+    await lsp_client.initialize_session(
+        T.InitializeParams(
+            capabilities=T.ClientCapabilities(
+                workspace=T.WorkspaceClientCapabilities(
+                    apply_edit=True,
+                    workspace_edit=T.WorkspaceEditClientCapabilities(
+                        document_changes=True,
+                        change_annotation_support=T.ChangeAnnotationsSupportOptions(
+                            groups_on_label=True
+                        ),
+                    ),
+                ),
+            ),
+            root_uri=root.as_uri(),
+            workspace_folders=[T.WorkspaceFolder(uri=root.as_uri(), name="repo")],
+            initialization_options={"apiKey": fake_kimi.key, "baseUrl": fake_kimi.base_url},
+        )
+    )
+    for _ in range(200):
+        if await lsp_client.workspace_symbol_async(T.WorkspaceSymbolParams(query="report_13")):
+            break
+        await asyncio.sleep(0.05)
+    yield
+    await lsp_client.shutdown_session()
+
+
+def script_renames(fake: FakeKimi, root: Path) -> None:
+    for path in [root / "pkg" / "core.py", *(root / "pkg").glob("user_*.py")]:
+        new = path.read_text().replace("compute_total", "sum_items")
+        fake.script(f"```python\n{new}```", match=f"File: {path.name} ")
+
+
+def command(root: Path, **extra: Any) -> T.ExecuteCommandParams:
+    arg = {
+        "instruction": "rename compute_total to sum_items",
+        "symbol": {
+            "uri": (root / "pkg" / "core.py").as_uri(),
+            "position": {"line": 0, "character": 6},
+        },
+        **extra,
+    }
+    return T.ExecuteCommandParams(command="kimi.refactorWorkspace", arguments=[arg])
+
+
+async def test_a_rename_touching_many_files_is_one_annotated_edit_and_skips_a_user_edit(
+    client: LanguageClient, fake_kimi: FakeKimi, tmp_path: Path
+) -> None:
+    root = tmp_path / "repo"
+    originals = {p: p.read_text() for p in (root / "pkg").glob("*.py")}
+    script_renames(fake_kimi, root)
+    fake_kimi.set_limits(concurrency=4)  # the fan-out must queue, not collide
+    fake_kimi.chunk_delay = 0.01
+    touched = root / "pkg" / "user_3.py"
+    original = touched.read_text()
+    client.text_document_did_open(
+        T.DidOpenTextDocumentParams(
+            T.TextDocumentItem(uri=touched.as_uri(), language_id="python", version=1, text=original)
+        )
+    )
+    task = asyncio.ensure_future(client.workspace_execute_command_async(command(root)))
+    await asyncio.sleep(0.3)  # the user edits one of the files while the answers come in
+    client.text_document_did_change(
+        T.DidChangeTextDocumentParams(
+            text_document=T.VersionedTextDocumentIdentifier(uri=touched.as_uri(), version=2),
+            content_changes=[T.TextDocumentContentChangeWholeDocument(text="# mine\n" + original)],
+        )
+    )
+    result = await asyncio.wait_for(task, 60)
+    assert result["applied"] is True
+    assert len(result["plan"]["files"]) == USERS + 1
+    assert str(touched) in result["stale"]
+    assert sorted(result["changed"]) == sorted(
+        str(p)
+        for p in [root / "pkg" / "core.py", *(root / "pkg").glob("user_*.py")]
+        if p != touched
+    )
+    assert not any("web" in f for f in result["plan"]["files"])  # the TS files are untouched
+    assert all(r.status != 429 for r in fake_kimi.chat_requests)
+    (params,) = client.workspace_edits  # type: ignore[attr-defined]
+    edit = params.edit
+    assert edit.change_annotations is not None
+    assert all(a.needs_confirmation for a in edit.change_annotations.values())
+    changes = edit.document_changes or []
+    assert len(changes) == USERS  # 15 planned, one left alone
+    for change in changes:
+        assert isinstance(change, T.TextDocumentEdit)
+        path = Path(change.text_document.uri.removeprefix("file://"))
+        before = originals[path]
+        after = apply_edits(before, list(change.edits))  # type: ignore[arg-type]
+        assert after == before.replace("compute_total", "sum_items"), (path, change.edits)
+        assert all(isinstance(e, T.AnnotatedTextEdit) for e in change.edits)
+    assert "-from pkg.core import compute_total" in result["diff"]
+
+
+async def test_cancel_in_the_middle_applies_nothing(
+    client: LanguageClient, fake_kimi: FakeKimi, tmp_path: Path
+) -> None:
+    root = tmp_path / "repo"
+    script_renames(fake_kimi, root)
+    fake_kimi.chunk_delay = 0.05
+    task = asyncio.ensure_future(client.workspace_execute_command_async(command(root)))
+    for _ in range(100):
+        if fake_kimi.chat_requests:
+            break
+        await asyncio.sleep(0.05)
+    await client.workspace_execute_command_async(
+        T.ExecuteCommandParams(command="kimi.cancel", arguments=[{}])
+    )
+    with pytest.raises(Exception, match="cancel"):
+        await asyncio.wait_for(task, 30)
+    await asyncio.sleep(0.3)
+    assert client.workspace_edits == []  # type: ignore[attr-defined]
+    assert fake_kimi.wait_until(lambda: fake_kimi.in_flight() == 0, timeout=5)
+
+
+async def test_plan_only_spends_nothing(
+    client: LanguageClient, fake_kimi: FakeKimi, tmp_path: Path
+) -> None:
+    root = tmp_path / "repo"
+    result = await client.workspace_execute_command_async(command(root, planOnly=True))
+    assert len(result["plan"]["files"]) == USERS + 1
+    assert result["plan"]["estimatedTokens"] > 0
+    assert fake_kimi.chat_requests == []
