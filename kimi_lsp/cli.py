@@ -201,7 +201,63 @@ def _cmd_explain(args: argparse.Namespace) -> int:
 
 
 def _cmd_quota(args: argparse.Namespace) -> int:
-    return _not_yet("quota")
+    """Limits, usage in the current windows, cool-down, the last day's tokens and cost, and
+    what the response cache saved — as every process of this user sees them."""
+    import asyncio
+    import json
+
+    from kimi_lsp.cache import open_cache
+    from kimi_lsp.config import load_settings
+    from kimi_lsp.llm import Usage, cost_usd
+    from kimi_lsp.quota import QuotaGovernor, limits_for
+
+    settings = load_settings().settings
+    governor = QuotaGovernor.in_state_dir(
+        settings.state_dir, limits_for(settings.tier, settings.parsed_limits)
+    )
+    snap = governor.snapshot()
+    cost = 0.0
+    for model, used in snap["byModel"].items():
+        usage = Usage(used["input"], used["output"], used["cached"])
+        cost += cost_usd(model, usage) or 0.0
+    snap["costUsdLastDay"] = round(cost, 6)
+
+    async def cache_stats() -> dict[str, object]:
+        cache = open_cache(settings.cache, settings.state_dir)
+        try:
+            stats = await cache.stats()
+            return {
+                "where": cache.where,
+                "hits": stats.hits,
+                "misses": stats.misses,
+                "tokensSaved": stats.tokens_saved,
+            }
+        finally:
+            await cache.aclose()
+
+    try:
+        snap["cache"] = asyncio.run(cache_stats())
+    except Exception as exc:  # the report is still useful without the cache's part
+        snap["cache"] = {"problem": str(exc)}
+    if args.json:
+        print(json.dumps(snap, indent=2))
+        return 0
+    lim = snap["limits"]
+
+    def show(v: object) -> str:
+        return "unlimited" if v is None else str(v)
+
+    print(f"tier {settings.tier}" + (" (limits shrunk after 429s)" if snap["shrunk"] else ""))
+    print(f"  concurrency  {snap['openRequests']} open of {show(lim['concurrency'])}")
+    print(f"  requests     {snap['requestsLastMinute']} in the last minute of {show(lim['rpm'])}")
+    print(f"  tokens/min   {snap['tokensLastMinute']} of {show(lim['tpm'])}")
+    print(f"  tokens/day   {snap['tokensLastDay']} of {show(lim['tpd'])}")
+    if snap["cooldownSeconds"]:
+        print(f"  cool-down    {snap['cooldownSeconds']:.0f} s left")
+    print(f"  cost         ${snap['costUsdLastDay']:.4f} in the last 24 hours (list prices)")
+    cache = snap["cache"]
+    print(f"cache: {cache}")
+    return 0
 
 
 def _cmd_refactor(args: argparse.Namespace) -> int:

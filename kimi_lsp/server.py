@@ -61,6 +61,7 @@ from kimi_lsp.index.model import Span as IndexSpan
 from kimi_lsp.index.workspace import WorkspaceIndex
 from kimi_lsp.llm import KimiClient, KimiError
 from kimi_lsp.logs import attach_client_log, setup_logging
+from kimi_lsp.quota import NeverFits, QuotaGovernor, limits_for
 
 logger = logging.getLogger(__name__)
 
@@ -191,6 +192,7 @@ class KimiLanguageServer(LanguageServer):
         self.expected_text: dict[str, str] = {}
         self._services: Services | None = None
         self._cache_setting: str | None = None
+        self._quota_key: tuple[object, ...] | None = None
 
     @property
     def settings(self) -> Settings:
@@ -230,6 +232,13 @@ class KimiLanguageServer(LanguageServer):
         """The services actions use, built on first use from the current settings."""
         if self._services is None:
             self._services = Services(self.settings, _index_roots(self))
+        quota_key = (self.settings.tier, self.settings.limits, str(self.settings.state_dir))
+        if self._quota_key != quota_key:  # first use, or the limits changed
+            self._services.admission = QuotaGovernor.in_state_dir(
+                self.settings.state_dir,
+                limits_for(self.settings.tier, self.settings.parsed_limits),
+            )
+            self._quota_key = quota_key
         if self._cache_setting != self.settings.cache:  # first use, or the setting changed
             old = self._services.store
             self._services.store = _open_store(self.settings)
@@ -451,7 +460,14 @@ class StatusPublisher:
         services = self.ls._services
         store = services.store if services is not None else None
         cache = store.stats() if isinstance(store, CacheStore) else None
-        return {"quota": None, "index": dict(self.index), "runs": len(self.ls.runs), "cache": cache}
+        admission = services.admission if services is not None else None
+        quota = admission.snapshot() if isinstance(admission, QuotaGovernor) else None
+        return {
+            "quota": quota,
+            "index": dict(self.index),
+            "runs": len(self.ls.runs),
+            "cache": cache,
+        }
 
     def changed(self) -> None:
         if self._pending is not None:
@@ -614,7 +630,7 @@ async def run_command(
     except asyncio.CancelledError:
         sink.end("cancelled")
         raise
-    except (ActionError, KimiError) as exc:
+    except (ActionError, KimiError, NeverFits) as exc:
         message = exc.message
         sink.fail(message)
         ls.window_show_message(
@@ -1096,6 +1112,17 @@ def register_actions(server: KimiLanguageServer) -> None:
         doc = ls.settings.state_dir / "context" / (safe_file_name(target.name) + ".md")
         uri = await _show_markdown(ls, doc, shown)
         return {"uri": uri, "text": shown, "messages": messages}
+
+    @server.command("kimi.quota")
+    def cmd_quota(ls: KimiLanguageServer, *args: Any) -> dict[str, Any]:
+        """Limits, usage in the current windows, waiting requests, cool-down; cache savings."""
+        services = ls.action_services()
+        assert isinstance(services.admission, QuotaGovernor)
+        store = services.store
+        return {
+            **services.admission.snapshot(),
+            "cache": store.stats() if isinstance(store, CacheStore) else None,
+        }
 
     @server.command("kimi.cancel")
     def cmd_cancel(ls: KimiLanguageServer, *args: Any) -> dict[str, Any]:

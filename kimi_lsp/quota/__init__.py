@@ -1,4 +1,36 @@
-"""kimi_lsp.quota: not built yet (see its open issue).
+"""Shared-quota admission: one budget for every editor, process and teammate on the account.
 
-The package exists so the import contracts in pyproject.toml can name it.
+- ``limits_for(tier, overrides) -> Limits`` (kimi-api.md §6 tiers).
+- ``QuotaGovernor.in_state_dir(state_dir, limits)``: ``await admit(start, batch=, on_wait=)``
+  → ``Ticket`` (``await ticket.settle(usage)``), or ``NeverFits``;
+  ``await rate_limited(retry_after, limit)``; ``snapshot()`` for ``kimi-lsp quota`` and
+  ``kimi/status``.
+- ``decide(...)``: the pure admission rule (``ledger.py``).
+
+A leaf: it imports nothing else from kimi_lsp. The store is SQLite (one file in the state
+dir, shared by all processes of the user); a Redis store for teams is not built yet.
 """
+
+from kimi_lsp.quota.errors import NeverFits, QuotaError
+from kimi_lsp.quota.governor import QuotaGovernor, Ticket
+from kimi_lsp.quota.ledger import Admit, Charge, Never, Wait, Window, decide
+from kimi_lsp.quota.limits import TIERS, Limits, limits_for
+from kimi_lsp.quota.sqlite import DB_FILE, SqliteLedger
+
+__all__ = [
+    "DB_FILE",
+    "TIERS",
+    "Admit",
+    "Charge",
+    "Limits",
+    "Never",
+    "NeverFits",
+    "QuotaError",
+    "QuotaGovernor",
+    "SqliteLedger",
+    "Ticket",
+    "Wait",
+    "Window",
+    "decide",
+    "limits_for",
+]

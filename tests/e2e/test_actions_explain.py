@@ -339,3 +339,44 @@ async def test_the_same_action_on_the_same_target_replaces_the_earlier_run(
     assert second["text"] in ("short answer", "word " * 200)
     with pytest.raises(Exception, match="cancel"):
         await asyncio.wait_for(first, 10)
+
+
+async def test_a_rate_limit_answer_is_retried_after_the_time_it_names_and_counted(
+    client: LanguageClient, kimi_env: FakeKimi, project: Path
+) -> None:
+    kimi_env.fail_next("rate_limit_rpm", retry_after=1)
+    kimi_env.script("It adds.", match="add")
+    uri = open_doc(client, project / "calc.py")
+    result = await execute(client, "kimi.explain", selection(uri, 0, 2))
+    assert result["text"] == "It adds."
+    (reports,) = [
+        r for r in client.progress_reports.values() if getattr(r[0], "title", "") == "Kimi: Explain"
+    ]
+    messages = [getattr(r, "message", "") or "" for r in reports]
+    assert any("retrying in 1 s" in m for m in messages), messages
+    quota = await execute(client, "kimi.quota", {})
+    assert quota["limits"]["rpm"] == 200  # tier 1 by default
+    assert quota["requestsLastMinute"] == 2  # the refused try and the answer
+
+
+async def test_a_request_that_does_not_fit_waits_and_says_for_what(
+    client: LanguageClient, kimi_env: FakeKimi, project: Path
+) -> None:
+    client.set_configuration({"limits": "concurrency=1"}, section="kimi")
+    client.workspace_did_change_configuration(T.DidChangeConfigurationParams(settings=None))
+    await wait_state(client, lambda s: s["settings"]["limits"]["value"] == "concurrency=1")
+    kimi_env.chunk_delay = 0.05
+    kimi_env.script("word " * 40, match="return")
+    uri = open_doc(client, project / "calc.py")
+    first = asyncio.ensure_future(execute(client, "kimi.explain", selection(uri, 0, 2)))
+    await asyncio.sleep(0.2)
+    second = await execute(client, "kimi.explain", selection(uri, 4, 6))
+    await first
+    assert second["cached"] is False
+    messages = [
+        getattr(r, "message", "") or "" for rs in client.progress_reports.values() for r in rs
+    ]
+    assert any(m.startswith("waiting") and "concurrency" in m for m in messages), messages
+    assert max(r.at for r in kimi_env.chat_requests[:1]) <= min(
+        r.at for r in kimi_env.chat_requests[1:]
+    )

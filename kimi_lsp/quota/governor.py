@@ -1,0 +1,181 @@
+"""``QuotaGovernor``: admission before every request, waiting instead of failing.
+
+``await governor.admit(start, batch=..., on_wait=...)`` returns a ``Ticket`` once the request
+fits all four limits (``on_wait(limit, seconds)`` tells the user what it waits for), or raises
+``NeverFits`` at once when it never will. ``await ticket.settle(usage)`` ends it (usage None:
+failed or cancelled; the admission charge stays, as Kimi counted it). While a ticket is held,
+its lease is renewed, so a killed process's lease is freed after a short time.
+
+Interactive requests in this process go before batch ones (a batch request waits while an
+interactive one is waiting), and batch work never takes the reserve of any limit.
+``rate_limited(retry_after)`` records a cool-down every process honours; repeated 429s shrink
+the limits this account is assumed to have (the configured tier may be wrong).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from kimi_lsp.quota.errors import NeverFits
+from kimi_lsp.quota.ledger import Never, Wait
+from kimi_lsp.quota.limits import Limits
+from kimi_lsp.quota.sqlite import DB_FILE, LEASE_TTL_S, Admitted, SqliteLedger
+
+MAX_POLL_S = 1.0  # re-check at least this often (other processes free room too)
+SHRINK_AFTER = 3  # 429s within SHRINK_WINDOW_S before the assumed limits shrink
+SHRINK_WINDOW_S = 600.0
+SHRINK_FACTOR = 0.8
+MIN_FACTOR = 0.3
+
+
+class RequestLike(Protocol):
+    """What admission needs to know about a request (``llm.RequestStart`` has it)."""
+
+    @property
+    def model(self) -> str: ...
+
+    @property
+    def input_tokens(self) -> int: ...
+
+    @property
+    def max_completion_tokens(self) -> int: ...
+
+
+class UsageLike(Protocol):
+    @property
+    def prompt_tokens(self) -> int: ...
+
+    @property
+    def cached_tokens(self) -> int: ...
+
+    @property
+    def completion_tokens(self) -> int: ...
+
+
+@dataclass
+class Ticket:
+    governor: QuotaGovernor
+    admitted: Admitted
+    _renew: asyncio.Task[None] | None = None
+
+    async def settle(self, usage: UsageLike | None) -> None:
+        if self._renew is not None:
+            self._renew.cancel()
+        actual = (
+            None
+            if usage is None
+            else (usage.prompt_tokens, usage.cached_tokens, usage.completion_tokens)
+        )
+        await asyncio.to_thread(self.governor.ledger.settle, self.admitted, actual)
+
+
+class QuotaGovernor:
+    def __init__(
+        self,
+        ledger: SqliteLedger,
+        limits: Limits,
+        *,
+        reserve: float = 0.2,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    ) -> None:
+        self.ledger, self.configured, self.reserve = ledger, limits, reserve
+        self.clock, self.sleep = clock, sleep
+        self._interactive_waiting = 0
+        self.waiting = 0
+        self.last_wait: str = ""
+
+    @classmethod
+    def in_state_dir(cls, state_dir: Path, limits: Limits, **kw: Any) -> QuotaGovernor:
+        return cls(SqliteLedger(Path(state_dir) / DB_FILE), limits, **kw)
+
+    @property
+    def limits(self) -> Limits:
+        factor = self.ledger.get_meta("shrink_factor", 1.0)
+        return self.configured if factor >= 1.0 else self.configured.scaled(factor)
+
+    async def admit(
+        self,
+        start: RequestLike,
+        *,
+        batch: bool = False,
+        on_wait: Callable[[str, float], None] | None = None,
+    ) -> Ticket:
+        tokens = start.input_tokens + start.max_completion_tokens
+        if not batch:
+            self._interactive_waiting += 1
+        self.waiting += 1
+        try:
+            while True:
+                if batch and self._interactive_waiting:
+                    outcome: object = Wait(0.05, "interactive work first")
+                else:
+                    outcome = await asyncio.to_thread(
+                        self.ledger.try_admit,
+                        self.clock(),
+                        self.limits,
+                        tokens,
+                        model=start.model,
+                        batch=batch,
+                        reserve=self.reserve,
+                    )
+                if isinstance(outcome, Admitted):
+                    ticket = Ticket(self, outcome)
+                    ticket._renew = asyncio.ensure_future(self._keep_alive(outcome))
+                    return ticket
+                if isinstance(outcome, Never):
+                    raise NeverFits(outcome.reason)
+                assert isinstance(outcome, Wait)
+                self.last_wait = outcome.limit
+                if on_wait is not None:
+                    on_wait(outcome.limit, outcome.seconds)
+                await self.sleep(min(max(outcome.seconds, 0.01), MAX_POLL_S))
+        finally:
+            self.waiting -= 1
+            if not batch:
+                self._interactive_waiting -= 1
+
+    async def _keep_alive(self, admitted: Admitted) -> None:
+        while True:
+            await asyncio.sleep(LEASE_TTL_S / 3)
+            await asyncio.to_thread(self.ledger.renew, admitted.lease_id, self.clock())
+
+    async def rate_limited(self, retry_after: float | None, limit: str | None) -> None:
+        """Kimi said 429: every process backs off; repeated 429s shrink the assumed limits."""
+        now = self.clock()
+        until = now + (retry_after if retry_after is not None else 5.0)
+        if until > self.ledger.get_meta("cooldown_until"):
+            await asyncio.to_thread(self.ledger.set_meta, "cooldown_until", until)
+        recent = [
+            t
+            for t in (self.ledger.get_meta(f"429_{i}") for i in range(SHRINK_AFTER))
+            if t > now - SHRINK_WINDOW_S
+        ]
+        await asyncio.to_thread(self.ledger.set_meta, f"429_{len(recent) % SHRINK_AFTER}", now)
+        if len(recent) + 1 >= SHRINK_AFTER:
+            factor = max(MIN_FACTOR, self.ledger.get_meta("shrink_factor", 1.0) * SHRINK_FACTOR)
+            await asyncio.to_thread(self.ledger.set_meta, "shrink_factor", factor)
+            for i in range(SHRINK_AFTER):
+                await asyncio.to_thread(self.ledger.set_meta, f"429_{i}", 0.0)
+
+    def snapshot(self) -> dict[str, Any]:
+        limits = self.limits
+        factor = self.ledger.get_meta("shrink_factor", 1.0)
+        return {
+            "limits": {
+                "concurrency": limits.concurrency,
+                "rpm": limits.rpm,
+                "tpm": limits.tpm,
+                "tpd": limits.tpd,
+            },
+            "shrunk": factor < 1.0,
+            "shrinkFactor": round(factor, 3),
+            "waiting": self.waiting,
+            "waitingFor": self.last_wait if self.waiting else "",
+            **self.ledger.usage(self.clock()),
+        }

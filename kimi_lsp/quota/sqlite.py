@@ -1,0 +1,173 @@
+"""The shared ledger in one SQLite file: every process of the user admits against it.
+
+WAL mode; each admission is one ``BEGIN IMMEDIATE`` transaction (read the window, decide,
+record), so N processes never admit more than the limit between them. "database is locked"
+is retried, never raised: a quota write may not be skipped. A lease records its process id;
+a lease whose process is gone (killed) or whose time ran out (no heartbeat) is freed.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from kimi_lsp.quota.ledger import DAY, Admit, Charge, Decision, Window, decide
+from kimi_lsp.quota.limits import Limits
+
+DB_FILE = "quota.sqlite3"
+LEASE_TTL_S = 30.0  # a live holder renews every LEASE_TTL_S / 3
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS charges (
+    id INTEGER PRIMARY KEY, at REAL NOT NULL, tokens INTEGER NOT NULL,
+    model TEXT NOT NULL DEFAULT '', batch INTEGER NOT NULL DEFAULT 0,
+    actual_in INTEGER, actual_cached INTEGER, actual_out INTEGER
+);
+CREATE INDEX IF NOT EXISTS charges_at ON charges(at);
+CREATE TABLE IF NOT EXISTS leases (
+    id INTEGER PRIMARY KEY, charge_id INTEGER NOT NULL, pid INTEGER NOT NULL, expires REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value REAL NOT NULL);
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass(frozen=True)
+class Admitted:
+    charge_id: int
+    lease_id: int
+
+
+class SqliteLedger:
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._db().executescript(SCHEMA)  # idempotent; executescript manages its own commit
+
+    def _db(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None or getattr(self._local, "pid", None) != os.getpid():
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            self._local.db, self._local.pid = db, os.getpid()
+        return db
+
+    class _Tx:
+        def __init__(self, db: sqlite3.Connection) -> None:
+            self.db = db
+
+        def __enter__(self) -> sqlite3.Connection:
+            while True:
+                try:
+                    self.db.execute("BEGIN IMMEDIATE")
+                    return self.db
+                except sqlite3.OperationalError as exc:  # locked past the busy timeout
+                    if "locked" not in str(exc) and "busy" not in str(exc):
+                        raise
+                    time.sleep(0.01)
+
+        def __exit__(self, kind: object, exc: object, tb: object) -> None:
+            self.db.execute("COMMIT" if kind is None else "ROLLBACK")
+
+    def _tx(self) -> SqliteLedger._Tx:
+        return SqliteLedger._Tx(self._db())
+
+    def _window(self, db: sqlite3.Connection, now: float) -> tuple[Window, float]:
+        db.execute("DELETE FROM charges WHERE at <= ?", (now - DAY,))
+        for lease_id, pid, expires in db.execute("SELECT id, pid, expires FROM leases").fetchall():
+            if expires < now or not _alive(pid):
+                db.execute("DELETE FROM leases WHERE id = ?", (lease_id,))
+        open_leases = db.execute("SELECT COUNT(*) FROM leases").fetchone()[0]
+        charges = [
+            Charge(at, tokens)
+            for at, tokens in db.execute("SELECT at, tokens FROM charges ORDER BY at, id")
+        ]
+        row = db.execute("SELECT value FROM meta WHERE key = 'cooldown_until'").fetchone()
+        return Window(open_leases, charges), (row[0] if row else 0.0)
+
+    def try_admit(
+        self,
+        now: float,
+        limits: Limits,
+        tokens: int,
+        *,
+        model: str,
+        batch: bool,
+        reserve: float,
+    ) -> Decision | Admitted:
+        with self._tx() as db:
+            window, cooldown = self._window(db, now)
+            decision = decide(
+                now, limits, window, tokens, batch=batch, reserve=reserve, cooldown_until=cooldown
+            )
+            if not isinstance(decision, Admit):
+                return decision
+            charge = db.execute(
+                "INSERT INTO charges (at, tokens, model, batch) VALUES (?, ?, ?, ?)",
+                (now, tokens, model, int(batch)),
+            ).lastrowid
+            lease = db.execute(
+                "INSERT INTO leases (charge_id, pid, expires) VALUES (?, ?, ?)",
+                (charge, os.getpid(), now + LEASE_TTL_S),
+            ).lastrowid
+            assert charge is not None
+            assert lease is not None
+            return Admitted(charge, lease)
+
+    def renew(self, lease_id: int, now: float) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE leases SET expires = ? WHERE id = ?", (now + LEASE_TTL_S, lease_id))
+
+    def settle(self, admitted: Admitted, actual: tuple[int, int, int] | None) -> None:
+        """Release the lease; record what the request really used (for cost reporting).
+        The window keeps the admission charge: that is what Kimi counted."""
+        with self._tx() as db:
+            db.execute("DELETE FROM leases WHERE id = ?", (admitted.lease_id,))
+            if actual is not None:
+                db.execute(
+                    "UPDATE charges SET actual_in = ?, actual_cached = ?, actual_out = ? "
+                    "WHERE id = ?",
+                    (*actual, admitted.charge_id),
+                )
+
+    def set_meta(self, key: str, value: float) -> None:
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    def get_meta(self, key: str, default: float = 0.0) -> float:
+        row = self._db().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return float(row[0]) if row else default
+
+    def usage(self, now: float) -> dict[str, object]:
+        with self._tx() as db:
+            window, cooldown = self._window(db, now)
+            minute = [c for c in window.charges if c.at > now - 60]
+            by_model = db.execute(
+                "SELECT model, SUM(COALESCE(actual_in, 0)), SUM(COALESCE(actual_cached, 0)), "
+                "SUM(COALESCE(actual_out, 0)), COUNT(*) FROM charges GROUP BY model"
+            ).fetchall()
+        return {
+            "openRequests": window.open_leases,
+            "requestsLastMinute": len(minute),
+            "tokensLastMinute": sum(c.tokens for c in minute),
+            "tokensLastDay": sum(c.tokens for c in window.charges),
+            "cooldownSeconds": max(0.0, cooldown - now),
+            "byModel": {
+                m: {"input": i, "cached": c, "output": o, "requests": n}
+                for m, i, c, o, n in by_model
+            },
+        }

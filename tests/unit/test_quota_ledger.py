@@ -1,0 +1,57 @@
+"""The admission rule: each limit, the batch reserve, cool-downs, and what can never fit."""
+
+from kimi_lsp.quota import Admit, Charge, Limits, Never, Wait, Window, decide, limits_for
+
+L = Limits(concurrency=2, rpm=3, tpm=1_000, tpd=5_000)
+
+
+def test_tiers_and_overrides() -> None:
+    assert limits_for(0) == Limits(1, 3, 500_000, 1_500_000)
+    assert limits_for(1, {"rpm": 20, "tpd": None}) == Limits(50, 20, 2_000_000, None)
+
+
+def test_admits_when_everything_fits() -> None:
+    assert decide(100.0, L, Window(0, []), 100) == Admit()
+
+
+def test_concurrency_waits() -> None:
+    assert decide(100.0, L, Window(2, []), 10) == Wait(0.25, "concurrency")
+
+
+def test_rpm_waits_until_the_oldest_request_of_the_minute_ages_out() -> None:
+    charges = [Charge(50.0, 1), Charge(60.0, 1), Charge(70.0, 1)]
+    assert decide(100.0, L, Window(0, charges), 1) == Wait(10.0, "requests-per-minute")
+
+
+def test_tpm_waits_exactly_until_enough_tokens_age_out() -> None:
+    charges = [Charge(45.0, 400), Charge(50.0, 400)]
+    assert decide(100.0, L, Window(0, charges), 300) == Wait(5.0, "tokens-per-minute")
+    assert decide(105.0, L, Window(0, charges), 300) == Admit()
+
+
+def test_more_than_tpm_never_fits_and_says_what_to_do() -> None:
+    outcome = decide(0.0, L, Window(0, []), 1_001)
+    assert isinstance(outcome, Never)
+    assert "tokens-per-minute" in outcome.reason
+    assert "KIMI_LSP_TIER" in outcome.reason
+
+
+def test_a_spent_day_never_fits() -> None:
+    charges = [Charge(float(i * 1000), 1_000) for i in range(5)]
+    outcome = decide(10_000.0, L, Window(0, charges), 1)
+    assert isinstance(outcome, Never)
+    assert "tokens-per-day" in outcome.reason
+
+
+def test_batch_leaves_the_reserve_to_interactive_work() -> None:
+    limits = Limits(concurrency=10, rpm=10, tpm=10_000, tpd=None)
+    busy = Window(8, [])
+    assert decide(0.0, limits, busy, 1, batch=True) == Wait(0.25, "concurrency")
+    assert decide(0.0, limits, busy, 1, batch=False) == Admit()
+    charges = [Charge(float(i), 1) for i in range(8)]
+    assert isinstance(decide(10.0, limits, Window(0, charges), 1, batch=True), Wait)
+    assert decide(10.0, limits, Window(0, charges), 1) == Admit()
+
+
+def test_cool_down_holds_everything() -> None:
+    assert decide(0.0, L, Window(0, []), 1, cooldown_until=7.5) == Wait(7.5, "cool-down")
