@@ -239,6 +239,14 @@ class KimiLanguageServer(LanguageServer):
                 limits_for(self.settings.tier, self.settings.parsed_limits),
             )
             self._quota_key = quota_key
+            if self.settings.quota_store != "sqlite":
+                self.window_show_message(
+                    T.ShowMessageParams(
+                        type=T.MessageType.Warning,
+                        message="kimi-lsp: a Redis quota store is not available yet; the "
+                        "quota is shared by this machine's editors only (SQLite).",
+                    )
+                )
         if self._cache_setting != self.settings.cache:  # first use, or the setting changed
             old = self._services.store
             self._services.store = _open_store(self.settings)
