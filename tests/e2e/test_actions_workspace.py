@@ -63,7 +63,12 @@ async def client(lsp_client: LanguageClient, fake_kimi: FakeKimi, tmp_path: Path
             ),
             root_uri=root.as_uri(),
             workspace_folders=[T.WorkspaceFolder(uri=root.as_uri(), name="repo")],
-            initialization_options={"apiKey": fake_kimi.key, "baseUrl": fake_kimi.base_url},
+            # The account's limits as kimi-lsp knows them: its governor paces the fan-out.
+            initialization_options={
+                "apiKey": fake_kimi.key,
+                "baseUrl": fake_kimi.base_url,
+                "limits": "concurrency=4,rpm=40",
+            },
         )
     )
     for _ in range(200):
@@ -98,7 +103,7 @@ async def test_a_rename_touching_many_files_is_one_annotated_edit_and_skips_a_us
     root = tmp_path / "repo"
     originals = {p: p.read_text() for p in (root / "pkg").glob("*.py")}
     script_renames(fake_kimi, root)
-    fake_kimi.set_limits(concurrency=4)  # the fan-out must queue, not collide
+    fake_kimi.set_limits(concurrency=4, rpm=40)  # the fan-out must queue, not collide
     fake_kimi.chunk_delay = 0.01
     touched = root / "pkg" / "user_3.py"
     original = touched.read_text()
