@@ -123,7 +123,8 @@ export class KimiServer implements vscode.Disposable {
     try {
       await client.start();
       this.status.update(this.lastStatus);
-      this.output.info(`kimi-lsp started; commands: ${this.commands().join(", ")}`);
+      const hover = Boolean(client.initializeResult?.capabilities.hoverProvider);
+      this.output.info(`kimi-lsp started; hover: ${hover ? "yes" : "no"}; commands: ${this.commands().join(", ")}`);
     } catch (err) {
       this.status.stopped(`Kimi: the server did not start: ${String(err)}`);
       void vscode.window.showErrorMessage(`Kimi: kimi-lsp did not start (${String(err)}). See Kimi: Show Server Log.`);

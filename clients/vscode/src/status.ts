@@ -16,24 +16,30 @@ function obj(v: unknown): Record<string, unknown> | undefined {
   return v !== null && typeof v === "object" ? (v as Record<string, unknown>) : undefined;
 }
 
-/** The busiest of the per-minute token limit's use, as a percentage, when the quota says. */
+/** The per-minute token limit's use, as a percentage, when the quota says. */
 export function tpmPercent(quota: Record<string, unknown>): number | undefined {
   const direct = num(quota.tpmPercent) ?? num(obj(quota.percent)?.tpm);
   if (direct !== undefined) return direct;
-  const tpm = obj(quota.tpm) ?? obj(obj(quota.usage)?.tpm);
-  const used = num(tpm?.used) ?? num(tpm?.reserved);
-  const limit = num(tpm?.limit) ?? num(obj(quota.limits)?.tpm);
+  const tpm = obj(quota.tpm);
+  const used = num(quota.tokensLastMinute) ?? num(tpm?.used);
+  const limit = num(obj(quota.limits)?.tpm) ?? num(tpm?.limit);
   if (used !== undefined && limit) return (100 * used) / limit;
   return undefined;
 }
 
+/** Money spent today, when the quota reports it. */
 export function spentToday(quota: Record<string, unknown>): number | undefined {
-  return num(quota.todayUsd) ?? num(quota.spentTodayUsd) ?? num(obj(quota.today)?.usd) ?? num(quota.costUsd);
+  return num(quota.todayUsd) ?? num(quota.spentTodayUsd) ?? num(obj(quota.today)?.usd);
 }
 
-/** True while a request waits for quota (queued or cooling down after a 429). */
+/** True while a request waits for quota (queued, or cooling down after a 429). */
 export function waiting(quota: Record<string, unknown>): boolean {
-  return Boolean(quota.waiting) || (num(quota.queued) ?? 0) > 0 || (num(quota.coolDownS) ?? num(quota.cooldownS) ?? 0) > 0;
+  const queued = typeof quota.waiting === "boolean" ? Number(quota.waiting) : (num(quota.waiting) ?? num(quota.queued) ?? 0);
+  return queued > 0 || (num(quota.cooldownSeconds) ?? num(quota.coolDownS) ?? 0) > 0;
+}
+
+function percent(p: number): string {
+  return p > 0 && p < 1 ? "<1%" : `${Math.round(p)}%`;
 }
 
 /** `Kimi 42% TPM · $0.31 today`, or what is known of it. */
@@ -42,9 +48,10 @@ export function statusText(status: KimiStatus, streaming: boolean): string {
   const quota = obj(status.quota);
   if (quota) {
     const pct = tpmPercent(quota);
-    if (pct !== undefined) parts.push(`${Math.round(pct)}% TPM`);
+    if (pct !== undefined) parts.push(`${percent(pct)} TPM`);
     const usd = spentToday(quota);
     if (usd !== undefined) parts.push(`$${usd.toFixed(2)} today`);
+    if (waiting(quota)) parts.push(`waiting${typeof quota.waitingFor === "string" && quota.waitingFor ? ` for ${quota.waitingFor}` : ""}`);
   }
   const index = status.index;
   if (index?.indexing) parts.push(`indexing ${index.done ?? 0}/${index.total ?? "?"}`);
