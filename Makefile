@@ -39,7 +39,7 @@ check-docs: install
 	@$(PY) scripts/gen_config_docs.py | diff -u docs/configuration.md - \
 	  || { echo "docs/configuration.md is stale: run 'make docs'"; exit 1; }
 
-test: install system-deps lint check-docs
+test: install system-deps lint check-docs test-vscode
 	$(PY) -m pytest -q -p no:cacheprovider
 
 bench: install
@@ -47,3 +47,21 @@ bench: install
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis bench/.work
+
+# --- VS Code extension (clients/vscode) and its UI test in a real VS Code (tests/editors) ---
+VSCODE := clients/vscode
+.PHONY: vscode-deps vsix test-vscode
+
+# Node packages (pinned by the committed package-lock.json files), code-server, Chromium:
+# installed once, then a no-op.
+vscode-deps:
+	scripts/vscode-deps
+
+vsix: vscode-deps
+	cd $(VSCODE) && npx tsc -p . && npx vsce package --allow-missing-repository --skip-license -o kimi-lsp.vsix
+
+# Type-check and lint the TypeScript, build the .vsix, drive it in code-server + Chromium.
+test-vscode: install vscode-deps
+	cd $(VSCODE) && npx tsc -p . --noEmit && npx eslint src
+	$(MAKE) --no-print-directory vsix
+	KIMI_VSCODE_UI=1 $(PY) -m pytest -q -p no:cacheprovider -rs tests/editors/test_vscode.py

@@ -1,0 +1,356 @@
+// Drives a running code-server with the kimi-lsp extension installed, in headless Chromium.
+// One JSON line per step on stdout: {"step", "status": "pass"|"fail"|"skip", "detail"}.
+// tests/editors/test_vscode.py starts code-server and the Kimi emulator, runs this, reads the
+// lines, and cleans every process up. Screenshots of each step go to $KIMI_UI_ARTIFACTS.
+"use strict";
+const fs = require("fs");
+const path = require("path");
+const puppeteer = require("puppeteer-core");
+
+const URL_BASE = process.env.KIMI_UI_URL; // http://127.0.0.1:PORT
+const WORKSPACE = process.env.KIMI_UI_WORKSPACE;
+const ARTIFACTS = process.env.KIMI_UI_ARTIFACTS;
+const USER_DATA = process.env.KIMI_UI_USER_DATA;
+const STATE_DIR = process.env.KIMI_UI_STATE_DIR;
+const API_KEY = process.env.KIMI_UI_API_KEY;
+const CHROMIUM = process.env.KIMI_UI_CHROMIUM || "/usr/bin/chromium";
+
+// The code editor of the active editor group (not the answers panel or another group).
+const EDITOR = ".editor-group-container.active .editor-instance .monaco-editor";
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const report = (step, status, detail = "") => console.log(JSON.stringify({ step, status, detail }));
+let shot = 0;
+
+async function screenshot(page, name) {
+  shot += 1;
+  const file = path.join(ARTIFACTS, `${String(shot).padStart(2, "0")}-${name}.png`);
+  await page.screenshot({ path: file }).catch(() => undefined);
+}
+
+async function waitFor(fn, timeoutMs, what) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < deadline) {
+    last = await fn().catch(() => undefined);
+    if (last) return last;
+    await sleep(200);
+  }
+  throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}`);
+}
+
+function walk(dir, out = []) {
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) walk(p, out);
+    else out.push(p);
+  }
+  return out;
+}
+
+/** The extension's own log (its LogOutputChannel "Kimi"), written under the user-data dir. */
+function extensionLog() {
+  const files = walk(path.join(USER_DATA, "logs")).filter((f) => /Kimi\.log$/.test(f));
+  return files.map((f) => fs.readFileSync(f, "utf8")).join("\n");
+}
+
+function serverLog() {
+  try {
+    return fs.readFileSync(path.join(STATE_DIR, "kimi-lsp.log"), "utf8");
+  } catch {
+    return "";
+  }
+}
+
+/** The editor's lines in line order (innerText of .view-lines is in DOM order). */
+async function editorText(page) {
+  return page.$$eval(`${EDITOR} .view-lines .view-line`, (lines) =>
+    lines
+      .map((l) => ({ top: parseFloat(l.style.top || "0"), text: l.textContent.replace(/\u00a0/g, " ") }))
+      .sort((a, b) => a.top - b.top)
+      .map((l) => l.text)
+      .join("\n"),
+  );
+}
+
+/** The screen box of `word` on the first editor line that contains `lineText`. */
+async function wordBox(page, lineText, word) {
+  return page.evaluate(
+    (editor, lineText, word) => {
+      const lines = [...document.querySelectorAll(`${editor} .view-lines .view-line`)];
+      const line = lines.find((l) => l.textContent.replace(/\u00a0/g, " ").includes(lineText));
+      if (!line) return null;
+      const walker = document.createTreeWalker(line, NodeFilter.SHOW_TEXT);
+      let node;
+      while ((node = walker.nextNode())) {
+        const i = node.textContent.indexOf(word);
+        if (i >= 0) {
+          const r = document.createRange();
+          r.setStart(node, i);
+          r.setEnd(node, i + word.length);
+          const b = r.getBoundingClientRect();
+          return { x: b.x + b.width / 2, y: b.y + b.height / 2 };
+        }
+      }
+      return null;
+    },
+    EDITOR,
+    lineText,
+    word,
+  );
+}
+
+/** Run a palette command by its exact title (so "Kimi: Refactor…" is not "Kimi: Refactor Workspace…"). */
+async function runCommand(page, title) {
+  await page.keyboard.press("Escape");
+  await page.keyboard.press("F1");
+  await page.waitForSelector(".quick-input-widget .quick-input-box input", { visible: true, timeout: 10000 });
+  await page.keyboard.type(title, { delay: 5 });
+  const row = await waitFor(async () => {
+    for (const r of await page.$$(".quick-input-list .monaco-list-row")) {
+      const label = await r.evaluate((el) => ((el.querySelector(".label-name") || el).textContent || "").trim());
+      if (label === title) return r;
+    }
+    return null;
+  }, 10000, `"${title}" in the command palette`);
+  await row.click();
+}
+
+/** Quick Open (the palette without its ">") a file of the workspace and wait for its text. */
+async function openFile(page, name, expect) {
+  await page.keyboard.press("Escape");
+  // Its tab, when it has one (the webview panel may hold the keyboard focus).
+  const tabs = await page.$$(".tabs-container .tab");
+  for (const tab of tabs) {
+    const label = await tab.evaluate((t) => (t.querySelector(".label-name") || t).textContent.trim());
+    if (label === name) {
+      await tab.click();
+      await waitFor(async () => (await editorText(page)).includes(expect), 15000, `${name} in the editor`);
+      return;
+    }
+  }
+  await page.keyboard.press("F1");
+  await page.waitForSelector(".quick-input-widget .quick-input-box input", { visible: true, timeout: 10000 });
+  await page.keyboard.press("Backspace");
+  await page.keyboard.type(name, { delay: 5 });
+  await waitFor(
+    () => page.$$eval(".quick-input-list .monaco-list-row", (rows, name) => rows.some((r) => r.textContent.includes(name)), name),
+    10000,
+    `${name} in Quick Open`,
+  );
+  await page.keyboard.press("Enter");
+  await waitFor(async () => (await editorText(page)).includes(expect), 15000, `${name} in the editor`);
+}
+
+async function statusBarKimi(page) {
+  return page.$$eval(".statusbar-item", (items) => {
+    const it = items.find((i) => /kimi\.status$/.test(i.id));
+    const label = it && it.querySelector(".statusbar-item-label");
+    return label ? label.textContent.replace(/\s+/g, " ").trim() : null;
+  });
+}
+
+/** The text of the Kimi answers webview (it lives in nested iframes). */
+async function panelText(page) {
+  for (const frame of page.frames()) {
+    const text = await frame
+      .evaluate(() => {
+        const m = document.querySelector("#kimi-answers");
+        return m ? m.innerText : null;
+      })
+      .catch(() => null);
+    if (text !== null) return text;
+  }
+  return null;
+}
+
+async function hoverText(page) {
+  return page.$$eval(".monaco-hover", (els) => els.map((e) => e.innerText).filter(Boolean).join("\n"));
+}
+
+function parseCapabilities(log) {
+  const lines = log.split("\n").filter((l) => l.includes("kimi-lsp started;"));
+  const last = lines[lines.length - 1] || "";
+  const m = /hover: (yes|no); commands: (.*)$/.exec(last);
+  return { starts: lines.length, hover: m ? m[1] === "yes" : false, commands: m ? m[2].split(", ").filter(Boolean) : [] };
+}
+
+async function main() {
+  const browser = await puppeteer.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+      "--no-first-run", "--disable-dev-shm-usage", "--window-size=1400,900"],
+    defaultViewport: { width: 1400, height: 900 },
+  });
+  const failures = [];
+  const step = async (name, fn) => {
+    try {
+      const detail = await fn();
+      if (detail && detail.skip) report(name, "skip", detail.skip);
+      else report(name, "pass", detail || "");
+    } catch (err) {
+      failures.push(name);
+      await screenshot(page, `FAILED-${name}`);
+      report(name, "fail", String(err && err.stack ? err.stack : err).slice(0, 1500));
+    }
+  };
+  const page = await browser.newPage();
+  const pageErrors = [];
+  page.on("pageerror", (e) => pageErrors.push(String(e).slice(0, 200)));
+  let caps = { starts: 0, hover: false, commands: [] };
+
+  await step("workbench", async () => {
+    await page.goto(`${URL_BASE}/?folder=${encodeURIComponent(WORKSPACE)}`, { waitUntil: "domcontentloaded", timeout: 60000 });
+    await page.waitForSelector(".monaco-workbench", { timeout: 60000 });
+    await page.waitForSelector('.explorer-folders-view .monaco-list-row[aria-label*="calc.py"]', { timeout: 30000 });
+    await openFile(page, "calc.py", "def add");
+    await screenshot(page, "workbench");
+    return "calc.py open";
+  });
+
+  await step("activation", async () => {
+    const text = await waitFor(() => statusBarKimi(page), 30000, "the Kimi status bar item");
+    caps = await waitFor(async () => {
+      const c = parseCapabilities(extensionLog());
+      return c.starts > 0 ? c : null;
+    }, 30000, "'kimi-lsp started' in the extension's log");
+    const log = await waitFor(async () => (serverLog().includes("initialize") ? serverLog() : null), 15000, "the server's log file");
+    await screenshot(page, "activated");
+    return `status bar "${text}"; server log ${log.length} bytes; hover=${caps.hover}; commands=${caps.commands.join(",")}`;
+  });
+
+  await step("set-api-key", async () => {
+    await runCommand(page, "Kimi: Set API Key");
+    await page.waitForSelector('.quick-input-widget input[type="password"]', { visible: true, timeout: 10000 });
+    await page.keyboard.type(API_KEY, { delay: 5 });
+    await screenshot(page, "set-api-key");
+    await page.keyboard.press("Enter");
+    caps = await waitFor(async () => {
+      const c = parseCapabilities(extensionLog());
+      return c.starts >= 2 ? c : null;
+    }, 30000, "the server restarted with the key");
+    const leaked = walk(USER_DATA).filter((f) => /\.json$/.test(f) && fs.readFileSync(f, "utf8").includes(API_KEY));
+    if (leaked.length) throw new Error(`the API key was written to ${leaked.join(", ")}`);
+    return "key stored in SecretStorage; no settings file holds it";
+  });
+
+  const clickWord = async (lineText, word) => {
+    const box = await waitFor(() => wordBox(page, lineText, word), 10000, `"${word}" on screen`);
+    await page.mouse.click(box.x, box.y);
+    return box;
+  };
+
+  await step("hover", async () => {
+    if (!caps.hover) return { skip: "the server has no hoverProvider" };
+    const box = await clickWord("def add", "add");
+    await page.mouse.move(box.x + 200, box.y + 200);
+    await sleep(200);
+    await page.mouse.move(box.x, box.y);
+    const text = await waitFor(async () => {
+      const t = await hoverText(page);
+      return t.includes("defined at") ? t : null;
+    }, 15000, "a hover with the index's information");
+    await screenshot(page, "hover");
+    if (!/calc\.py:1/.test(text)) throw new Error(`hover does not name calc.py:1: ${text}`);
+    return text.replace(/\s+/g, " ").slice(0, 200);
+  });
+
+  await step("explain-streams-into-panel", async () => {
+    if (!caps.commands.includes("kimi.explain")) return { skip: "the server does not offer kimi.explain" };
+    await page.keyboard.press("Escape");
+    await clickWord("def add", "add");
+    await runCommand(page, "Kimi: Explain");
+    // Mid-stream: part of the answer is there while the run is still streaming.
+    const partial = await waitFor(async () => {
+      const t = await panelText(page);
+      return t && /streaming/.test(t) && t.includes("sum") ? t : null;
+    }, 30000, "a partial answer in the Kimi panel while it streams");
+    await screenshot(page, "explain-streaming");
+    const done = await waitFor(async () => {
+      const t = await panelText(page);
+      return t && t.includes("Explained by the emulator.") && !/streaming/.test(t) ? t : null;
+    }, 60000, "the whole answer in the Kimi panel");
+    await screenshot(page, "explain-done");
+    return `partial ${partial.length} chars, final ${done.length} chars`;
+  });
+
+  await step("hover-shows-cached-explanation", async () => {
+    if (!caps.hover || !caps.commands.includes("kimi.explain")) {
+      return { skip: "needs hoverProvider and kimi.explain" };
+    }
+    // The explanation was also opened as a document; go back to calc.py.
+    await openFile(page, "calc.py", "def add");
+    const box = await clickWord("def add", "add");
+    await page.mouse.move(box.x + 200, box.y + 200);
+    await sleep(200);
+    await page.mouse.move(box.x, box.y);
+    const text = await waitFor(async () => {
+      const t = await hoverText(page);
+      return t.includes("sum of") ? t : null;
+    }, 15000, "the cached explanation in the hover");
+    await screenshot(page, "hover-cached");
+    return text.replace(/\s+/g, " ").slice(0, 200);
+  });
+
+  await step("status-bar-quota", async () => {
+    const text = await statusBarKimi(page);
+    await screenshot(page, "status-bar");
+    if (!caps.commands.includes("kimi.quota")) {
+      return { skip: `the server does not offer kimi.quota (its kimi/status has no quota yet); status bar: "${text}"` };
+    }
+    const withQuota = await waitFor(async () => {
+      const t = await statusBarKimi(page);
+      return t && /\d+% TPM/.test(t) ? t : null;
+    }, 15000, "the quota in the status bar");
+    return withQuota;
+  });
+
+  await step("refactor-edit-lands", async () => {
+    if (!caps.commands.includes("kimi.refactor")) return { skip: "the server does not offer kimi.refactor" };
+    await openFile(page, "calc.py", "def add");
+    await clickWord("def add", "add");
+    await runCommand(page, "Kimi: Refactor…");
+    await page.waitForSelector(".quick-input-widget .quick-input-box input", { visible: true, timeout: 10000 });
+    await page.keyboard.type("add type hints", { delay: 5 });
+    await sleep(300);
+    await page.keyboard.press("Enter");
+    const text = await waitFor(async () => {
+      const t = await editorText(page);
+      return t.includes("def add(a: int, b: int) -> int:") ? t : null;
+    }, 60000, "the refactored code in the editor");
+    await screenshot(page, "refactor");
+    if (!text.includes("def twice(x):")) throw new Error(`the rest of the file is gone:\n${text}`);
+    return text.split("\n")[0];
+  });
+
+  await step("show-context", async () => {
+    if (!caps.commands.includes("kimi.showContext")) return { skip: "the server does not offer kimi.showContext" };
+    await openFile(page, "calc.py", "def twice");
+    await clickWord("def twice", "twice");
+    await runCommand(page, "Kimi: Show Context");
+    await page.waitForSelector(".quick-input-widget .quick-input-box input", { visible: true, timeout: 10000 });
+    await page.keyboard.type("explain", { delay: 5 });
+    await sleep(300);
+    await page.keyboard.press("Enter");
+    const text = await waitFor(async () => {
+      const t = await editorText(page);
+      return t.includes("## system") && t.includes("twice") ? t : null;
+    }, 20000, "the prompt document");
+    await screenshot(page, "show-context");
+    return `${text.split("\n").length} lines shown`;
+  });
+
+  await step("refactor-workspace", async () => {
+    if (!caps.commands.includes("kimi.refactorWorkspace")) return { skip: "the server does not offer kimi.refactorWorkspace" };
+    return { skip: "kimi.refactorWorkspace is not driven by this test yet" };
+  });
+
+  report("page-errors", "pass", JSON.stringify(pageErrors.slice(0, 5)));
+  await browser.close();
+  process.exitCode = failures.length ? 1 : 0;
+}
+
+main().catch((err) => {
+  report("driver", "fail", String(err && err.stack ? err.stack : err));
+  process.exit(2);
+});
