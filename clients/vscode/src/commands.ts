@@ -148,23 +148,33 @@ export function registerCommands(context: vscode.ExtensionContext, server: KimiS
     const instruction = choice?.instruction ?? PRESETS.find((p) => p.preset === choice?.preset)?.label;
     if (!instruction) return undefined;
     await remember(instruction);
+    const editor = vscode.window.activeTextEditor;
     const scope = await vscode.window.showInputBox({
       title: "Kimi: Refactor Workspace — scope",
-      prompt: "Files to change (globs, comma-separated)",
+      prompt: editor
+        ? "Files to change (globs, comma-separated); empty: the files that use the symbol under the cursor"
+        : "Files to change (globs, comma-separated)",
       value: vscode.workspace.getConfiguration("kimi").get<string>("refactorScope", "**/*"),
     });
     if (scope === undefined) return undefined;
-    const arg: Record<string, unknown> = {
-      instruction,
-      scope: scope.split(",").map((s) => s.trim()).filter(Boolean),
-    };
-    const editor = vscode.window.activeTextEditor;
-    if (editor) arg.symbol = { uri: editor.document.uri.toString(), position: lspPosition(editor.selection.active) };
-    const result = await server.execute<{ applied?: unknown; failed?: unknown }>("kimi.refactorWorkspace", arg);
+    const globs = scope.split(",").map((s) => s.trim()).filter(Boolean);
+    const arg: Record<string, unknown> = { instruction };
+    if (globs.length) arg.scope = globs;
+    else if (editor) arg.symbol = { uri: editor.document.uri.toString(), position: lspPosition(editor.selection.active) };
+    else return undefined;
+    // The edit comes back as one WorkspaceEdit whose files need confirmation: VS Code shows
+    // it in its Refactor Preview before anything changes.
+    const result = await server.execute<{ applied?: boolean; changed?: unknown; failed?: unknown; reason?: string }>(
+      "kimi.refactorWorkspace",
+      arg,
+    );
     if (result) {
-      const count = (v: unknown): number => (Array.isArray(v) ? v.length : typeof v === "number" ? v : 0);
+      const count = (v: unknown): number =>
+        Array.isArray(v) ? v.length : v && typeof v === "object" ? Object.keys(v).length : 0;
       void vscode.window.showInformationMessage(
-        `Kimi: workspace refactor changed ${count(result.applied)} file(s), ${count(result.failed)} failed.`,
+        result.applied
+          ? `Kimi: workspace refactor changed ${count(result.changed)} file(s); ${count(result.failed)} failed.`
+          : `Kimi: workspace refactor applied nothing${result.reason ? ` (${result.reason})` : ""}.`,
       );
     }
     return result;

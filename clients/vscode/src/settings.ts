@@ -19,6 +19,8 @@ export const SERVER_KEYS = [
   "cache",
   "reviewMode",
   "hoverWaitMs",
+  "contextBudget",
+  "workspaceConfirmUsd",
   "stateDir",
   "logLevel",
   "maxFileBytes",
