@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from kimi_lsp.config import Settings
 from tests.fake_kimi import FakeKimi
 
 REPO = Path(__file__).resolve().parents[2]
@@ -37,6 +38,7 @@ EXPLANATION = (
     + "Explained by the emulator."
 )
 TYPED = "def add(a: int, b: int) -> int:\n    return a + b\n"
+GREET_NEW = 'def greet(name):\n    return f"Hello, {name}"\n'
 # Steps whose server feature may be missing; all others must pass.
 MAY_SKIP = {
     "hover",
@@ -48,10 +50,31 @@ MAY_SKIP = {
     "refactor-workspace",
 }
 
-pytestmark = pytest.mark.skipif(
+ui_test = pytest.mark.skipif(
     os.environ.get("KIMI_VSCODE_UI") != "1",
     reason="the VS Code UI test runs through `make test-vscode` (it installs code-server)",
 )
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(w.capitalize() for w in rest)
+
+
+def test_extension_settings_mirror_the_servers() -> None:
+    """Every server setting but the key is a `kimi.*` setting the extension sends, and every
+    setting it sends is one the server knows (an unknown one would be reported as a problem)."""
+    manifest = json.loads((REPO / "clients" / "vscode" / "package.json").read_text())
+    contributed = {
+        k.removeprefix("kimi.") for k in manifest["contributes"]["configuration"]["properties"]
+    }
+    source = (REPO / "clients" / "vscode" / "src" / "settings.ts").read_text()
+    block = source.split("export const SERVER_KEYS = [", 1)[1].split("]", 1)[0]
+    sent = {k.strip().strip('"') for k in block.split(",") if k.strip()}
+    server = {_camel(n) for n in Settings.model_fields if n != "api_key"}
+    assert sent == server
+    assert server <= contributed
+    assert "apiKey" not in contributed  # the key lives in SecretStorage only
 
 
 def _free_port() -> int:
@@ -171,12 +194,14 @@ def code_server(tmp_path: Path, fake_kimi: FakeKimi) -> Iterator[tuple[str, Path
         assert not left, f"processes left running after code-server: {left}"
 
 
+@ui_test
 def test_vscode_extension_drives_kimi_in_a_real_editor(
     code_server: tuple[str, Path, Path, Path], fake_kimi: FakeKimi, tmp_path: Path
 ) -> None:
     url, workspace, user_data, state = code_server
     fake_kimi.script(EXPLANATION, match="Explain what `add`", chunk_tokens=1)
     fake_kimi.script(f"```python\n{TYPED}```", match="add type hints")
+    fake_kimi.script(f"```python\n{GREET_NEW}```", match="File: greet.py ")
     fake_kimi.chunk_delay = 0.03  # the explanation streams for a few seconds
     shutil.rmtree(ARTIFACTS, ignore_errors=True)
     ARTIFACTS.mkdir(parents=True)

@@ -342,7 +342,47 @@ async function main() {
 
   await step("refactor-workspace", async () => {
     if (!caps.commands.includes("kimi.refactorWorkspace")) return { skip: "the server does not offer kimi.refactorWorkspace" };
-    return { skip: "kimi.refactorWorkspace is not driven by this test yet" };
+    await openFile(page, "calc.py", "def twice");
+    await runCommand(page, "Kimi: Refactor Workspace…");
+    await page.waitForSelector(".quick-input-widget .quick-input-box input", { visible: true, timeout: 10000 });
+    await page.keyboard.type("use an f-string", { delay: 5 });
+    await sleep(300);
+    await page.keyboard.press("Enter");
+    // The scope box comes pre-filled and selected: typing replaces it.
+    await waitFor(
+      () => page.$eval(".quick-input-widget .quick-input-title", (el) => el.textContent.includes("scope")),
+      10000,
+      "the scope input",
+    );
+    await page.keyboard.type("greet.py", { delay: 5 });
+    await page.keyboard.press("Enter");
+    // needsConfirmation annotations: VS Code's Refactor Preview shows the change first.
+    const apply = await waitFor(async () => {
+      for (const b of await page.$$(".refactor-preview .monaco-button, .monaco-button")) {
+        const t = await b.evaluate((el) => el.textContent.trim());
+        if (t === "Apply") return b;
+      }
+      return null;
+    }, 60000, "the Refactor Preview's Apply button");
+    // Edits that need confirmation start unchecked: tick the file, as a user would.
+    const box = await waitFor(async () => {
+      for (const row of await page.$$(".monaco-list-row")) {
+        const hit = await row.evaluate((el) => el.textContent.includes("greet.py") && !!el.querySelector(".monaco-custom-toggle, input[type=checkbox]"));
+        if (hit) return row.$(".monaco-custom-toggle, input[type=checkbox]");
+      }
+      return null;
+    }, 10000, "greet.py's checkbox in the Refactor Preview");
+    await box.click();
+    await sleep(300);
+    await screenshot(page, "refactor-preview");
+    await apply.click();
+    await openFile(page, "greet.py", "def greet");
+    const text = await waitFor(async () => {
+      const t = await editorText(page);
+      return t.includes('f"Hello, {name}"') ? t : null;
+    }, 20000, "the workspace edit in greet.py");
+    await screenshot(page, "refactor-workspace");
+    return text.split("\n")[1].trim();
   });
 
   report("page-errors", "pass", JSON.stringify(pageErrors.slice(0, 5)));
