@@ -119,6 +119,14 @@ class Settings(BaseSettings):
             "what is cached."
         ),
     )
+    context_budget: int = Field(
+        default=12_000,
+        ge=1_000,
+        description=(
+            "Most input tokens one action's prompt may use (TPM admission charges every one); "
+            "the model's context minus the answer's budget caps it too."
+        ),
+    )
     workspace_confirm_usd: float = Field(
         default=0.5,
         ge=0,

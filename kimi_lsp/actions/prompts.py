@@ -12,6 +12,8 @@ from typing import Any
 
 from kimi_lsp.actions.services import Services
 from kimi_lsp.actions.target import Target
+from kimi_lsp.context import BuiltContext, Section, build_context, redact
+from kimi_lsp.llm.tokens import estimate_text_tokens
 
 SYSTEM = (
     "You are Kimi, working inside the user's code editor through kimi-lsp. "
@@ -34,16 +36,6 @@ INSTRUCTIONS = {
 }
 
 
-def _outline(services: Services, target: Target) -> str:
-    if services.index is None:
-        return ""
-    lines = [
-        f"{'  ' * (d.scope.count('.') + 1 if d.scope else 0)}{d.signature.strip()}"
-        for d in services.index.outline(target.path)
-    ]
-    return "\n".join(lines)
-
-
 def build_messages(
     services: Services,
     action: str,
@@ -54,19 +46,68 @@ def build_messages(
     framework: str = "the project's test framework",
     extra: str = "",
 ) -> list[dict[str, Any]]:
-    outline = _outline(services, target)
-    parts = [f"File: {target.path.name} ({target.language})"]
-    if outline:
-        parts.append(f"Outline of the file:\n```\n{outline}\n```")
-    parts.append(f"The code:\n```{target.language}\n{target.code.rstrip()}\n```")
-    if extra:
-        parts.append(extra)
-    parts.append(
-        INSTRUCTIONS[action].format(
-            name=target.name, instruction=instruction or "improve it", framework=framework
-        )
+    return build(
+        services,
+        action,
+        target,
+        document_text,
+        instruction=instruction,
+        framework=framework,
+        extra=extra,
+    ).messages
+
+
+def build(
+    services: Services,
+    action: str,
+    target: Target,
+    document_text: str,
+    *,
+    instruction: str = "",
+    framework: str = "the project's test framework",
+    extra: str = "",
+) -> BuiltContext:
+    """The prompt, from the context engine when the workspace is indexed."""
+    words = INSTRUCTIONS[action].format(
+        name=target.name, instruction=instruction or "improve it", framework=framework
     )
-    return [
-        {"role": "system", "content": SYSTEM},
-        {"role": "user", "content": "\n\n".join(parts)},
-    ]
+    index = services.index
+    if index is None:  # no workspace folder: the target alone
+        code, n = redact(target.code.rstrip(), target.path)
+        parts = [
+            f"File: {target.path.name} ({target.language})",
+            f"The code:\n```{target.language}\n{code}\n```",
+        ]
+        if extra:
+            extra, m = redact(extra)
+            n += m
+            parts.append(extra)
+        parts.append(words)
+        messages = [
+            {"role": "system", "content": SYSTEM},
+            {"role": "user", "content": "\n\n".join(parts)},
+        ]
+        tokens = estimate_text_tokens(SYSTEM)
+        return BuiltContext(
+            messages,
+            [Section("system", SYSTEM, tokens)],
+            [],
+            tokens,
+            n,
+            estimate_text_tokens(SYSTEM + messages[1]["content"]),
+        )
+    return build_context(
+        index,
+        services.roots,
+        services.repo_map(),
+        estimate_text_tokens,
+        system=SYSTEM,
+        path=target.path,
+        language=target.language,
+        target_span=target.span,
+        target_code=target.code,
+        target_definition=target.definition,
+        instruction=words,
+        budget=services.settings.context_budget,
+        extra=extra,
+    )

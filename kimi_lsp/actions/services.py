@@ -12,8 +12,10 @@ from typing import Any
 from kimi_lsp.actions.errors import MissingApiKey
 from kimi_lsp.actions.pipeline import Admission, Answer, AnswerStore, Sink, answer
 from kimi_lsp.config import Settings
+from kimi_lsp.context import RepoMap
 from kimi_lsp.index import WorkspaceIndex
 from kimi_lsp.llm import CACHE_FILE, KimiClient
+from kimi_lsp.llm.tokens import estimate_text_tokens
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +34,14 @@ class Services:
     store: AnswerStore | None = None
     admission: Admission | None = None
     _client: KimiClient | None = None
+    _repo_map: RepoMap | None = None
+
+    def repo_map(self) -> RepoMap:
+        """The repository map for the current index (it caches its own rendering)."""
+        assert self.index is not None
+        if self._repo_map is None or self._repo_map.index is not self.index:
+            self._repo_map = RepoMap(self.index, self.roots, estimate_text_tokens)
+        return self._repo_map
 
     def client(self) -> KimiClient:
         """The shared client (one connection pool); raises MissingApiKey with what to do."""

@@ -1,0 +1,79 @@
+"""Secrets never leave the machine: they are replaced before any text enters a prompt.
+
+Patterns for the common shapes (private keys, cloud and API keys, tokens in URLs), values in
+``.env`` files, and high-entropy strings assigned to names like ``password``, ``secret`` or
+``token``. Each replacement names what it hid, and the count is reported to the user.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from pathlib import Path
+
+_PATTERNS: list[tuple[re.Pattern[str], str]] = [
+    (
+        re.compile(
+            r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z0-9 ]*PRIVATE KEY-----"
+        ),
+        "private key",
+    ),
+    (re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"), "AWS access key"),
+    (re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}\b"), "GitHub token"),
+    (re.compile(r"\bgithub_pat_[A-Za-z0-9_]{30,}\b"), "GitHub token"),
+    (re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}\b"), "Slack token"),
+    (re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b"), "Google API key"),
+    (re.compile(r"\bsk-(?:proj-|ant-)?[A-Za-z0-9_-]{20,}\b"), "API key"),
+    (re.compile(r"\beyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\b"), "JWT"),
+]
+# user:password@ in URLs, and ?token=... style query parameters.
+_URL_CREDENTIALS = re.compile(r"(?<=://)[^/\s:@'\"]+:[^/\s@'\"]+(?=@)")
+_URL_TOKEN = re.compile(
+    r"(?i)([?&](?:token|access_token|api_key|apikey|key|secret|sig)=)[^&\s'\"]+"
+)
+_ASSIGNMENT = re.compile(
+    r"(?i)\b([A-Za-z0-9_.-]*(?:password|passwd|pwd|secret|token|api[_-]?key|apikey|"
+    r"access[_-]?key|private[_-]?key|credential)s?[A-Za-z0-9_]*)(\s*[:=]\s*|\s*=>\s*)"
+    # a quoted literal, or a bare config value (no call, no expression)
+    r"(?:(['\"])([^'\"\s]{8,})\3|()([A-Za-z0-9_\-./+=]{16,})(?=\s|$))"
+)
+ENTROPY_MIN = 3.0  # bits per character: real secrets are random; 'changeme' is not
+
+
+def entropy(value: str) -> float:
+    counts = Counter(value)
+    return -sum(n / len(value) * math.log2(n / len(value)) for n in counts.values())
+
+
+def redact(text: str, path: Path | None = None) -> tuple[str, int]:
+    """``text`` with secrets replaced by ``<redacted: what>``, and how many were replaced."""
+    count = 0
+
+    def hide(what: str) -> str:
+        nonlocal count
+        count += 1
+        return f"<redacted: {what}>"
+
+    if path is not None and (path.name == ".env" or path.name.startswith(".env.")):
+        lines = []
+        for line in text.splitlines(keepends=True):
+            key, eq, value = line.partition("=")
+            if eq and value.strip() and not key.lstrip().startswith("#"):
+                line = f"{key}={hide('.env value')}\n"
+            lines.append(line)
+        text = "".join(lines)
+    for pattern, what in _PATTERNS:
+        text = pattern.sub(lambda _m, w=what: hide(w), text)  # type: ignore[misc]
+    text = _URL_CREDENTIALS.sub(lambda _m: hide("credentials in URL"), text)
+    text = _URL_TOKEN.sub(lambda m: m.group(1) + hide("token in URL"), text)
+
+    def assignment(m: re.Match[str]) -> str:
+        quote = m.group(3) or ""
+        value = m.group(4) if m.group(4) is not None else m.group(6)
+        if value.startswith("<redacted") or entropy(value) < ENTROPY_MIN:
+            return m.group(0)
+        return f"{m.group(1)}{m.group(2)}{quote}{hide(m.group(1))}{quote}"
+
+    text = _ASSIGNMENT.sub(assignment, text)
+    return text, count

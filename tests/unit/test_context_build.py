@@ -1,0 +1,156 @@
+"""The context engine on a small real project: what it picks, what it never sends."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from kimi_lsp.context import RepoMap, build_context, pagerank, redact, used_definitions
+from kimi_lsp.index import Span, WorkspaceIndex
+from kimi_lsp.llm.tokens import estimate_text_tokens
+
+SECRET = "sk-live-0123456789abcdefghijklmnopqrstuv"
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[WorkspaceIndex, Path]:
+    root = tmp_path_factory.mktemp("proj")
+    (root / ".gitignore").write_text("private/\n")
+    (root / "geometry.py").write_text(
+        "def area(w, h):\n    return w * h\n\n\ndef perimeter(w, h):\n    return 2 * (w + h)\n"
+    )
+    (root / "units.py").write_text("def to_metres(feet):\n    return feet * 0.3048\n")
+    (root / "report.py").write_text(
+        "from geometry import area\nfrom units import to_metres\n\n"
+        f"API_KEY = '{SECRET}'\n\n\n"
+        "def summary(w, h):\n    return to_metres(area(w, h))\n"
+    )
+    for i in range(5):
+        (root / f"user{i}.py").write_text(
+            f"from geometry import area\n\n\ndef f{i}():\n    return area({i}, 2)\n"
+        )
+    (root / "private").mkdir()
+    (root / "private" / "hidden.py").write_text("def area(x):\n    return 'top secret'\n")
+    index = WorkspaceIndex([root], state_dir=None)
+    index.update()
+    return index, root
+
+
+def build(index: WorkspaceIndex, root: Path, budget: int = 4_000) -> object:
+    path = root / "report.py"
+    text = path.read_text()
+    span = Span(6, 0, 7, 34)
+    defn = index.enclosing_definition(path, 7, 4)
+    return build_context(
+        index,
+        [root],
+        RepoMap(index, [root], estimate_text_tokens),
+        estimate_text_tokens,
+        system="SYSTEM",
+        path=path,
+        language="python",
+        target_span=span,
+        target_code="\n".join(text.splitlines()[6:8]),
+        target_definition=defn,
+        instruction="Explain `summary`.",
+        budget=budget,
+    )
+
+
+def test_the_definitions_the_target_uses_come_first(project: tuple[WorkspaceIndex, Path]) -> None:
+    index, root = project
+    used = used_definitions(index, root / "report.py", Span(6, 0, 7, 34))
+    assert [d.name for d in used] == ["to_metres", "area"]
+    assert all("private" not in str(d.path) for d in used)
+    built = build(index, root)
+    user = built.messages[1]["content"]  # type: ignore[attr-defined]
+    assert "return feet * 0.3048" in user  # short bodies go in whole
+    assert "return w * h" in user
+
+
+def test_pagerank_ranks_the_most_used_file_first(project: tuple[WorkspaceIndex, Path]) -> None:
+    index, root = project
+    ranks = pagerank(index.file_graph())
+    assert max(ranks, key=lambda p: ranks[p]) == root / "geometry.py"
+
+
+def test_the_stable_prefix_is_the_same_bytes_whatever_the_request(
+    project: tuple[WorkspaceIndex, Path],
+) -> None:
+    index, root = project
+    a = build(index, root)
+    repo_map = RepoMap(index, [root], estimate_text_tokens)
+    other = build_context(
+        index,
+        [root],
+        repo_map,
+        estimate_text_tokens,
+        system="SYSTEM",
+        path=root / "units.py",
+        language="python",
+        target_span=Span(0, 0, 1, 25),
+        target_code="def to_metres(feet):\n    return feet * 0.3048",
+        target_definition=None,
+        instruction="Simplify.",
+        budget=4_000,
+    )
+    assert a.messages[0] == other.messages[0]  # type: ignore[attr-defined]
+    assert a.stable_prefix_tokens > 0  # type: ignore[attr-defined]
+    assert "geometry.py:" in other.messages[0]["content"]
+
+
+def test_ignored_files_and_secrets_never_enter_the_prompt(
+    project: tuple[WorkspaceIndex, Path],
+) -> None:
+    index, root = project
+    built = build(index, root)
+    everything = str(built.messages)  # type: ignore[attr-defined]
+    assert "top secret" not in everything
+    assert "hidden.py" not in everything
+    assert SECRET not in everything
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(budget=st.integers(200, 5_000))
+def test_a_budget_is_never_exceeded(project: tuple[WorkspaceIndex, Path], budget: int) -> None:
+    index, root = project
+    built = build(index, root, budget)
+    needed = sum(s.tokens for s in built.sections if s.name in ("target", "instruction"))  # type: ignore[attr-defined]
+    if needed + built.sections[0].tokens <= budget:  # type: ignore[attr-defined]
+        assert built.tokens <= budget  # type: ignore[attr-defined]
+        total = sum(s.tokens for s in built.sections)  # type: ignore[attr-defined]
+        assert total <= budget
+
+
+@pytest.mark.parametrize(
+    ("text", "hidden"),
+    [
+        ("key = '-----BEGIN RSA PRIVATE KEY-----\nabc\n-----END RSA PRIVATE KEY-----'", "abc"),
+        ("aws = 'AKIAABCDEFGHIJKLMNOP'", "AKIAABCDEFGHIJKLMNOP"),
+        ("url = 'https://bob:hunter2@example.com/x'", "hunter2"),
+        ("url = 'https://x.io/?token=abcdef123456'", "abcdef123456"),
+        ("db_password = 'Xq9!vT2#pL8@zR4'", "Xq9!vT2#pL8@zR4"),
+        ("gh = 'ghp_abcdefghijklmnopqrstuvwxyz0123456789'", "ghp_abcdefghijklmnopqrstuvwxyz"),
+    ],
+)
+def test_redaction_catches_the_common_shapes(text: str, hidden: str) -> None:
+    out, count = redact(text)
+    assert hidden not in out
+    assert count >= 1
+
+
+def test_redaction_leaves_ordinary_code_alone() -> None:
+    code = "password_field = 'changeme'\ntoken = next_token(stream)\n"
+    assert redact(code) == (code, 0)
+
+
+def test_env_files_have_every_value_hidden() -> None:
+    out, count = redact("# comment\nDB=postgres://u:p@h/db\nDEBUG=1\n", Path(".env"))
+    assert "postgres" not in out
+    assert "DEBUG=" in out
+    assert count >= 2
