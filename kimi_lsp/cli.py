@@ -81,7 +81,74 @@ def _cmd_index(args: argparse.Namespace) -> int:
 
 
 def _cmd_context(args: argparse.Namespace) -> int:
-    return _not_yet("context")
+    """Print exactly the messages an action would send, with the token estimate per section
+    and what did not fit. Nothing is sent."""
+    import json
+    from pathlib import Path
+
+    from kimi_lsp.actions.errors import ActionError
+    from kimi_lsp.actions.prompts import INSTRUCTIONS, build
+    from kimi_lsp.actions.services import Services
+    from kimi_lsp.actions.target import find_target
+    from kimi_lsp.config import load_settings
+    from kimi_lsp.index import WorkspaceIndex
+
+    parts = str(args.location).split(":")
+    if len(parts) < 2 or not all(p.isdigit() for p in parts[1:3]) or int(parts[1]) < 1:
+        print(f"kimi-lsp context: expected FILE:LINE[:COL], got {args.location!r}", file=sys.stderr)
+        return 2
+    path = Path(parts[0]).resolve()
+    line, col = int(parts[1]) - 1, (int(parts[2]) - 1 if len(parts) > 2 else 0)
+    if args.action not in INSTRUCTIONS:
+        print(f"kimi-lsp context: --action is one of {', '.join(INSTRUCTIONS)}", file=sys.stderr)
+        return 2
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"kimi-lsp context: cannot read {path}: {exc}", file=sys.stderr)
+        return 2
+    root = next((p for p in [path.parent, *path.parents] if (p / ".git").exists()), Path.cwd())
+    settings = load_settings().settings
+    if args.budget:
+        settings = settings.model_copy(update={"context_budget": args.budget})
+    index = WorkspaceIndex(
+        [root], state_dir=settings.state_dir, max_file_bytes=settings.max_file_bytes
+    )
+    index.update()
+    services = Services(settings, [root], index=index)
+    try:
+        target = find_target(index, path, text, line, col)
+    except ActionError as exc:
+        print(f"kimi-lsp context: {exc.message}", file=sys.stderr)
+        return 1
+    built = build(services, args.action, target, text)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "messages": built.messages,
+                    "sections": [{"name": s.name, "tokens": s.tokens} for s in built.sections],
+                    "leftOut": built.left_out,
+                    "tokens": built.tokens,
+                    "stablePrefixTokens": built.stable_prefix_tokens,
+                    "redactions": built.redactions,
+                },
+                indent=2,
+            )
+        )
+        return 0
+    for m in built.messages:
+        print(f"===== {m['role']} =====\n{m['content']}\n")
+    print("===== sections (estimated tokens) =====")
+    for section in built.sections:
+        print(f"  {section.tokens:>7}  {section.name}")
+    print(
+        f"  {built.tokens:>7}  total (budget {settings.context_budget}); stable prefix "
+        f"{built.stable_prefix_tokens}; {built.redactions} secrets redacted"
+    )
+    for item in built.left_out:
+        print(f"  left out: {item}")
+    return 0
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:

@@ -41,7 +41,8 @@ from kimi_lsp.actions.code_actions import KIND_REFACTOR, offers
 from kimi_lsp.actions.errors import ActionError
 from kimi_lsp.actions.explain import explain, has_cached_explanation, safe_file_name
 from kimi_lsp.actions.hover import NO_EXPLANATION, explain_for_hover, hover_markdown
-from kimi_lsp.actions.prompts import INSTRUCTIONS, build_messages
+from kimi_lsp.actions.prompts import INSTRUCTIONS
+from kimi_lsp.actions.prompts import build as build_prompt
 from kimi_lsp.actions.refactor import refactor
 from kimi_lsp.actions.runs import RunRegistry
 from kimi_lsp.actions.services import Services
@@ -1115,11 +1116,27 @@ def register_actions(server: KimiLanguageServer) -> None:
             target = find_target(services.index, path, text, line, col, selection)
         except ActionError as exc:
             raise RequestFailed(exc.message) from exc
-        messages = build_messages(services, action, target, text)
+        built = build_prompt(services, action, target, text)
+        messages = built.messages
         shown = "\n\n".join(f"## {m['role']}\n\n{m['content']}" for m in messages)
+        table = "\n".join(f"| {s.name} | {s.tokens} |" for s in built.sections)
+        shown += (
+            f"\n\n## Sections\n\n| section | tokens (estimated) |\n|---|---|\n{table}\n\n"
+            f"Total {built.tokens}; stable prefix {built.stable_prefix_tokens}; "
+            f"{built.redactions} secrets redacted."
+        )
+        if built.left_out:
+            shown += "\n\nLeft out: " + "; ".join(built.left_out)
         doc = ls.settings.state_dir / "context" / (safe_file_name(target.name) + ".md")
         uri = await _show_markdown(ls, doc, shown)
-        return {"uri": uri, "text": shown, "messages": messages}
+        return {
+            "uri": uri,
+            "text": shown,
+            "messages": messages,
+            "leftOut": built.left_out,
+            "tokens": built.tokens,
+            "redactions": built.redactions,
+        }
 
     @server.command("kimi.quota")
     def cmd_quota(ls: KimiLanguageServer, *args: Any) -> dict[str, Any]:

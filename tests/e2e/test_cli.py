@@ -209,3 +209,27 @@ def test_make_run_starts_a_server_that_answers_initialize() -> None:
     finally:
         proc.kill()
         proc.wait(10)
+
+
+def test_context_prints_the_messages_and_their_token_estimates(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    (root / ".git").mkdir(parents=True)
+    (root / "calc.py").write_text(
+        "def add(a, b):\n    return a + b\n\n\ndef twice(x):\n    return add(x, x)\n"
+    )
+    (root / "keys.py").write_text("API_TOKEN = 'sk-live-abcdefghijklmnopqrstuvwxyz0123'\n")
+    result = run("context", f"{root / 'calc.py'}:6", "--json")
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert [m["role"] for m in out["messages"]] == ["system", "user"]
+    assert "return add(x, x)" in out["messages"][1]["content"]
+    assert "return a + b" in out["messages"][1]["content"]  # the definition it uses
+    names = [s["name"] for s in out["sections"]]
+    assert names[0] == "system + repository map"
+    assert "uses add" in names
+    assert "sk-live" not in result.stdout
+    small = run("context", f"{root / 'calc.py'}:6", "--budget", "1000")
+    assert small.returncode == 0
+    assert "total (budget 1000)" in small.stdout
+    bad = run("context", "nowhere")
+    assert bad.returncode == 2
