@@ -38,6 +38,7 @@ EXPLANATION = (
     + "Explained by the emulator."
 )
 TYPED = "def add(a: int, b: int) -> int:\n    return a + b\n"
+TESTS = "```python\nfrom calc import twice\n\n\ndef test_twice():\n    assert twice(2) == 4\n```"
 GREET_NEW = 'def greet(name):\n    return f"Hello, {name}"\n'
 # Steps whose server feature may be missing; all others must pass.
 MAY_SKIP = {
@@ -48,6 +49,9 @@ MAY_SKIP = {
     "refactor-edit-lands",
     "show-context",
     "refactor-workspace",
+    "generate-tests",
+    "cancel",
+    "show-quota",
 }
 
 ui_test = pytest.mark.skipif(
@@ -202,6 +206,8 @@ def test_vscode_extension_drives_kimi_in_a_real_editor(
     fake_kimi.script(EXPLANATION, match="Explain what `add`", chunk_tokens=1)
     fake_kimi.script(f"```python\n{TYPED}```", match="add type hints")
     fake_kimi.script(f"```python\n{GREET_NEW}```", match="File: greet.py ")
+    fake_kimi.script(TESTS, match="Write tests for `twice`")
+    fake_kimi.script("slow " * 400, match="Explain what `twice`", chunk_tokens=1)
     fake_kimi.chunk_delay = 0.03  # the explanation streams for a few seconds
     shutil.rmtree(ARTIFACTS, ignore_errors=True)
     ARTIFACTS.mkdir(parents=True)
@@ -251,6 +257,11 @@ def test_vscode_extension_drives_kimi_in_a_real_editor(
             assert name in MAY_SKIP, f"{name} may not be skipped: {s['detail']}"
             assert "kimi." in s["detail"] or "hoverProvider" in s["detail"], s["detail"]
     # The key came from SecretStorage: the emulator saw it on the explain request.
+    if steps.get("cancel", {}).get("status") == "pass":
+        assert fake_kimi.wait_until(lambda: fake_kimi.in_flight() == 0, timeout=5)
+        slow = [r for r in fake_kimi.chat_requests if "Explain what `twice`" in str(r.body)]
+        assert slow
+        assert slow[-1].client_closed  # the stream was cut, not run to the end
     if steps.get("explain-streams-into-panel", {}).get("status") == "pass":
         assert any(
             r.headers.get("authorization") == f"Bearer {API_KEY}" for r in fake_kimi.chat_requests

@@ -265,7 +265,11 @@ async function main() {
       const t = await panelText(page);
       return t && /streaming/.test(t) && t.includes("sum") ? t : null;
     }, 30000, "a partial answer in the Kimi panel while it streams");
+    const spinning = await page.$$eval(".statusbar-item", (items) =>
+      items.some((i) => /kimi\.status$/.test(i.id) && i.querySelector(".codicon-modifier-spin")),
+    );
     await screenshot(page, "explain-streaming");
+    if (!spinning) throw new Error("the status bar shows no spinner while the answer streams");
     const done = await waitFor(async () => {
       const t = await panelText(page);
       return t && t.includes("Explained by the emulator.") && !/streaming/.test(t) ? t : null;
@@ -383,6 +387,51 @@ async function main() {
     }, 20000, "the workspace edit in greet.py");
     await screenshot(page, "refactor-workspace");
     return text.split("\n")[1].trim();
+  });
+
+  await step("generate-tests", async () => {
+    if (!caps.commands.includes("kimi.generateTests")) return { skip: "the server does not offer kimi.generateTests" };
+    await openFile(page, "calc.py", "def twice");
+    await clickWord("def twice", "twice");
+    await runCommand(page, "Kimi: Generate Tests");
+    await waitFor(
+      async () => (await page.$$eval(".tabs-container .tab .label-name", (ls) => ls.some((l) => l.textContent.trim() === "test_calc.py"))),
+      60000,
+      "test_calc.py opened by the server",
+    );
+    await openFile(page, "test_calc.py", "def test_twice");
+    await screenshot(page, "generate-tests");
+    return "test_calc.py holds test_twice";
+  });
+
+  await step("cancel", async () => {
+    if (!caps.commands.includes("kimi.cancel")) return { skip: "the server does not offer kimi.cancel" };
+    await openFile(page, "calc.py", "def twice");
+    await clickWord("def twice", "twice");
+    await runCommand(page, "Kimi: Explain");
+    await waitFor(async () => {
+      const t = await panelText(page);
+      return t && /Kimi: Explain streaming/.test(t) && t.includes("slow") ? t : null;
+    }, 30000, "the slow answer streaming");
+    await runCommand(page, "Kimi: Cancel");
+    const text = await waitFor(async () => {
+      const t = await panelText(page);
+      return t && /Kimi: Explain cancelled/.test(t) ? t : null;
+    }, 20000, "the run marked cancelled in the panel");
+    await screenshot(page, "cancel");
+    const words = (text.split("Kimi: Explain cancelled")[1] || "").split("Kimi:")[0].match(/slow/g) || [];
+    return `cancelled after ${words.length} of 400 pieces`;
+  });
+
+  await step("show-quota", async () => {
+    if (!caps.commands.includes("kimi.quota")) return { skip: "the server does not offer kimi.quota" };
+    await runCommand(page, "Kimi: Show Quota");
+    const text = await waitFor(async () => {
+      const t = await editorText(page);
+      return t.includes('"limits"') && t.includes('"tpm"') ? t : null;
+    }, 15000, "the quota snapshot as a document");
+    await screenshot(page, "show-quota");
+    return `${text.split("\n").length} lines`;
   });
 
   report("page-errors", "pass", JSON.stringify(pageErrors.slice(0, 5)));
