@@ -191,6 +191,8 @@ async function main() {
     } catch (err) {
       failures.push(name);
       await screenshot(page, `FAILED-${name}`);
+      await page.keyboard.press("Escape").catch(() => undefined); // leave no menu or picker open
+      await page.keyboard.press("Escape").catch(() => undefined);
       report(name, "fail", String(err && err.stack ? err.stack : err).slice(0, 1500));
     }
   };
@@ -239,6 +241,29 @@ async function main() {
     await page.mouse.click(box.x, box.y);
     return box;
   };
+
+  await step("context-menu", async () => {
+    const box = await clickWord("def add", "add");
+    await page.mouse.click(box.x, box.y, { button: "right" });
+    const menuItem = async (label) => {
+      // Context menus live in a shadow root: ">>>" pierces it.
+      for (const item of await page.$$(">>> .monaco-menu .action-item")) {
+        const t = await item.evaluate((el) => (el.querySelector(".action-label") || el).textContent.trim());
+        if (t === label) return item;
+      }
+      return null;
+    };
+    const kimi = await waitFor(() => menuItem("Kimi"), 10000, "the Kimi submenu in the editor's context menu");
+    await kimi.hover();
+    await waitFor(() => menuItem("Explain"), 10000, "Explain in the Kimi submenu");
+    const labels = await page.$$eval(">>> .monaco-menu .action-label", (els) => els.map((e) => e.textContent.trim()));
+    await screenshot(page, "context-menu");
+    await page.keyboard.press("Escape");
+    await page.keyboard.press("Escape");
+    const ours = ["Explain", "Refactor…", "Generate Tests", "Show Context"].filter((l) => labels.includes(l));
+    if (ours.length !== 4) throw new Error(`the Kimi submenu lacks some commands: ${labels.join(", ")}`);
+    return ours.join(", ");
+  });
 
   await step("hover", async () => {
     if (!caps.hover) return { skip: "the server has no hoverProvider" };
