@@ -279,8 +279,8 @@ def _cmd_quota(args: argparse.Namespace) -> int:
     from kimi_lsp.quota import QuotaGovernor, limits_for
 
     settings = load_settings().settings
-    governor = QuotaGovernor.in_state_dir(
-        settings.state_dir, limits_for(settings.tier, settings.parsed_limits)
+    governor = QuotaGovernor.from_setting(
+        settings.quota_store, settings.state_dir, limits_for(settings.tier, settings.parsed_limits)
     )
     snap = governor.snapshot()
     cost = 0.0
@@ -314,7 +314,13 @@ def _cmd_quota(args: argparse.Namespace) -> int:
     def show(v: object) -> str:
         return "unlimited" if v is None else str(v)
 
-    print(f"tier {settings.tier}" + (" (limits shrunk after 429s)" if snap["shrunk"] else ""))
+    print(
+        f"tier {settings.tier}"
+        + (" (limits shrunk after 429s)" if snap["shrunk"] else "")
+        + f" — {snap['store']}"
+    )
+    if snap["fallback"]:
+        print(f"  note: {snap['fallback']}")
     print(f"  concurrency  {snap['openRequests']} open of {show(lim['concurrency'])}")
     print(f"  requests     {snap['requestsLastMinute']} in the last minute of {show(lim['rpm'])}")
     print(f"  tokens/min   {snap['tokensLastMinute']} of {show(lim['tpm'])}")

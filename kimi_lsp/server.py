@@ -233,19 +233,21 @@ class KimiLanguageServer(LanguageServer):
         """The services actions use, built on first use from the current settings."""
         if self._services is None:
             self._services = Services(self.settings, _index_roots(self))
-        quota_key = (self.settings.tier, self.settings.limits, str(self.settings.state_dir))
+        s = self.settings
+        quota_key = (s.tier, s.limits, str(s.state_dir), s.quota_store)
         if self._quota_key != quota_key:  # first use, or the limits changed
-            self._services.admission = QuotaGovernor.in_state_dir(
+            governor = QuotaGovernor.from_setting(
+                self.settings.quota_store,
                 self.settings.state_dir,
                 limits_for(self.settings.tier, self.settings.parsed_limits),
             )
+            self._services.admission = governor
             self._quota_key = quota_key
-            if self.settings.quota_store != "sqlite":
+            if governor.fallback:
+                logger.warning("quota: %s", governor.fallback)
                 self.window_show_message(
                     T.ShowMessageParams(
-                        type=T.MessageType.Warning,
-                        message="kimi-lsp: a Redis quota store is not available yet; the "
-                        "quota is shared by this machine's editors only (SQLite).",
+                        type=T.MessageType.Warning, message=f"kimi-lsp: {governor.fallback}"
                     )
                 )
         if self._cache_setting != self.settings.cache:  # first use, or the setting changed

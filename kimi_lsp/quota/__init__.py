@@ -7,8 +7,10 @@
   ``kimi/status``.
 - ``decide(...)``: the pure admission rule (``ledger.py``).
 
-A leaf: it imports nothing else from kimi_lsp. The store is SQLite (one file in the state
-dir, shared by all processes of the user); a Redis store for teams is not built yet.
+A leaf: it imports nothing else from kimi_lsp. Ledgers: ``SqliteLedger`` (one file in the
+state dir, shared by all processes of the user) and ``RedisLedger`` (a team; Lua scripts on
+the server's clock); ``QuotaGovernor.from_setting`` picks one and falls back when Redis is
+unreachable.
 """
 
 from kimi_lsp.quota.errors import NeverFits, QuotaError

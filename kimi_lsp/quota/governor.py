@@ -46,6 +46,26 @@ class RequestLike(Protocol):
     def max_completion_tokens(self) -> int: ...
 
 
+class Ledger(Protocol):
+    """Where admissions are recorded: ``SqliteLedger`` (this user) or ``RedisLedger`` (a team)."""
+
+    def try_admit(
+        self, now: float, limits: Limits, tokens: int, *, model: str, batch: bool, reserve: float
+    ) -> object: ...
+
+    def renew(self, lease_id: int, now: float) -> None: ...
+
+    def settle(self, admitted: Admitted, actual: tuple[int, int, int] | None) -> None: ...
+
+    def cool_down(self, seconds: float, now: float) -> None: ...
+
+    def set_meta(self, key: str, value: float) -> None: ...
+
+    def get_meta(self, key: str, default: float = 0.0) -> float: ...
+
+    def usage(self, now: float) -> dict[str, Any]: ...
+
+
 class UsageLike(Protocol):
     @property
     def prompt_tokens(self) -> int: ...
@@ -77,14 +97,16 @@ class Ticket:
 class QuotaGovernor:
     def __init__(
         self,
-        ledger: SqliteLedger,
+        ledger: Ledger,
         limits: Limits,
         *,
         reserve: float = 0.2,
+        fallback: str = "",
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     ) -> None:
         self.ledger, self.configured, self.reserve = ledger, limits, reserve
+        self.fallback = fallback  # why a local ledger stands in for the configured one
         self.clock, self.sleep = clock, sleep
         self._interactive_waiting = 0
         self.waiting = 0
@@ -93,6 +115,20 @@ class QuotaGovernor:
     @classmethod
     def in_state_dir(cls, state_dir: Path, limits: Limits, **kw: Any) -> QuotaGovernor:
         return cls(SqliteLedger(Path(state_dir) / DB_FILE), limits, **kw)
+
+    @classmethod
+    def from_setting(cls, store: str, state_dir: Path, limits: Limits, **kw: Any) -> QuotaGovernor:
+        """``sqlite``, or a ``redis://`` URL; an unreachable Redis falls back to the local
+        ledger with half the limits (this machine's share), and says so in the snapshot."""
+        if store == "sqlite":
+            return cls.in_state_dir(state_dir, limits, **kw)
+        from kimi_lsp.quota.redis import RedisLedger
+
+        try:
+            return cls(RedisLedger(store), limits, **kw)
+        except Exception as exc:
+            reason = f"Redis at {store} is unreachable ({exc}); using a local share of the limits"
+            return cls.in_state_dir(state_dir, limits.scaled(0.5), fallback=reason, **kw)
 
     @property
     def limits(self) -> Limits:
@@ -148,9 +184,8 @@ class QuotaGovernor:
     async def rate_limited(self, retry_after: float | None, limit: str | None) -> None:
         """Kimi said 429: every process backs off; repeated 429s shrink the assumed limits."""
         now = self.clock()
-        until = now + (retry_after if retry_after is not None else 5.0)
-        if until > self.ledger.get_meta("cooldown_until"):
-            await asyncio.to_thread(self.ledger.set_meta, "cooldown_until", until)
+        seconds = retry_after if retry_after is not None else 5.0
+        await asyncio.to_thread(self.ledger.cool_down, seconds, now)
         recent = [
             t
             for t in (self.ledger.get_meta(f"429_{i}") for i in range(SHRINK_AFTER))
@@ -174,6 +209,7 @@ class QuotaGovernor:
                 "tpd": limits.tpd,
             },
             "shrunk": factor < 1.0,
+            "fallback": self.fallback,
             "shrinkFactor": round(factor, 3),
             "waiting": self.waiting,
             "waitingFor": self.last_wait if self.waiting else "",

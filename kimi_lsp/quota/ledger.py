@@ -57,6 +57,22 @@ class Never:
 Decision = Admit | Wait | Never
 
 
+def never_tpm(tokens: int, tpm: int) -> Never:
+    return Never(
+        f"this request needs {tokens} tokens at admission (input + max output), more "
+        f"than the account's tokens-per-minute limit ({tpm}). Select less code, "
+        "or raise KIMI_LSP_TIER / KIMI_LSP_LIMITS if your tier is higher."
+    )
+
+
+def never_tpd(tpd: int, spent: int) -> Never:
+    return Never(
+        f"the account's tokens-per-day limit ({tpd}) is spent ({spent} used in "
+        "the last 24 hours). It frees up as the day's requests age out; a higher "
+        "tier has no daily limit."
+    )
+
+
 def _cap(limit: int | None, batch: bool, reserve: float) -> int | None:
     if limit is None:
         return None
@@ -76,20 +92,12 @@ def decide(
     cooldown_until: float = 0.0,
 ) -> Decision:
     if limits.tpm is not None and tokens > limits.tpm:
-        return Never(
-            f"this request needs {tokens} tokens at admission (input + max output), more "
-            f"than the account's tokens-per-minute limit ({limits.tpm}). Select less code, "
-            "or raise KIMI_LSP_TIER / KIMI_LSP_LIMITS if your tier is higher."
-        )
+        return never_tpm(tokens, limits.tpm)
     day = [c for c in window.charges if c.at > now - DAY]
     if limits.tpd is not None:
         spent = sum(c.tokens for c in day)
         if spent + tokens > limits.tpd:
-            return Never(
-                f"the account's tokens-per-day limit ({limits.tpd}) is spent ({spent} used in "
-                "the last 24 hours). It frees up as the day's requests age out; a higher "
-                "tier has no daily limit."
-            )
+            return never_tpd(limits.tpd, spent)
     if cooldown_until > now:
         return Wait(cooldown_until - now, "cool-down")
     concurrency = _cap(limits.concurrency, batch, reserve)

@@ -144,6 +144,16 @@ class SqliteLedger:
                     (*actual, admitted.charge_id),
                 )
 
+    def cool_down(self, seconds: float, now: float) -> None:
+        """Every process waits until ``now + seconds`` (a later cool-down is kept)."""
+        with self._tx() as db:
+            row = db.execute("SELECT value FROM meta WHERE key = 'cooldown_until'").fetchone()
+            if row is None or row[0] < now + seconds:
+                db.execute(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                    ("cooldown_until", now + seconds),
+                )
+
     def set_meta(self, key: str, value: float) -> None:
         with self._tx() as db:
             db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
@@ -161,6 +171,7 @@ class SqliteLedger:
                 "SUM(COALESCE(actual_out, 0)), COUNT(*) FROM charges GROUP BY model"
             ).fetchall()
         return {
+            "store": f"sqlite: {self.path}",
             "openRequests": window.open_leases,
             "requestsLastMinute": len(minute),
             "tokensLastMinute": sum(c.tokens for c in minute),

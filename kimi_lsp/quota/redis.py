@@ -1,0 +1,209 @@
+"""The shared ledger in Redis: one budget for a team.
+
+The same rule as ``ledger.decide``, run as one Lua script per admission so it is atomic
+across every client, and on the Redis server's clock (``TIME``), not the clients'. Charges
+are a sorted set scored by time (member ``id:tokens:model``); leases a hash of expiry times
+renewed by their holder (a holder that dies stops renewing, and its lease lapses).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+
+from kimi_lsp.quota.ledger import Decision, Wait, never_tpd, never_tpm
+from kimi_lsp.quota.limits import Limits
+from kimi_lsp.quota.sqlite import LEASE_TTL_S, Admitted
+
+_NOW = "local t = redis.call('TIME') local now = tonumber(t[1]) + tonumber(t[2]) / 1e6 "
+
+_ADMIT = (
+    _NOW
+    + """
+local charges, leases, meta, seq = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local conc, rpm, tpm, tpd = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]),
+    tonumber(ARGV[4])
+local tokens, model, batch = tonumber(ARGV[5]), ARGV[6], ARGV[7] == '1'
+local reserve, ttl = tonumber(ARGV[8]), tonumber(ARGV[9])
+redis.call('ZREMRANGEBYSCORE', charges, '-inf', now - 86400)
+local open = 0
+local held = redis.call('HGETALL', leases)
+for i = 1, #held, 2 do
+  if tonumber(held[i + 1]) < now then redis.call('HDEL', leases, held[i]) else open = open + 1 end
+end
+local function cap(limit)
+  if limit < 0 then return -1 end
+  if not batch or limit <= 1 then return limit end
+  return math.max(1, limit - math.max(1, math.ceil(limit * reserve)))
+end
+if tpm >= 0 and tokens > tpm then return {'never', 'tpm', '0'} end
+local day = redis.call('ZRANGEBYSCORE', charges, now - 86400, '+inf', 'WITHSCORES')
+local spent, minute = 0, {}
+for i = 1, #day, 2 do
+  local n = tonumber(string.match(day[i], '^%d+:(%d+):'))
+  local at = tonumber(day[i + 1])
+  spent = spent + n
+  if at > now - 60 then table.insert(minute, {at, n}) end
+end
+if tpd >= 0 and spent + tokens > tpd then return {'never', 'tpd', tostring(spent)} end
+local cool = tonumber(redis.call('HGET', meta, 'cooldown_until') or '0')
+if cool > now then return {'wait', tostring(cool - now), 'cool-down'} end
+local c = cap(conc)
+if c >= 0 and open >= c then return {'wait', '0.25', 'concurrency'} end
+local r = cap(rpm)
+if r >= 0 and #minute >= r then
+  return {'wait', tostring(minute[#minute - r + 1][1] + 60 - now), 'requests-per-minute'}
+end
+local tp = cap(tpm)
+if tp >= 0 then
+  local used = 0
+  for _, e in ipairs(minute) do used = used + e[2] end
+  if used + tokens > tp then
+    if tokens > tp then
+      return {'wait', '60', 'tokens-per-minute (the rest is kept for interactive work)'}
+    end
+    for _, e in ipairs(minute) do
+      used = used - e[2]
+      if used + tokens <= tp then
+        return {'wait', tostring(e[1] + 60 - now), 'tokens-per-minute'}
+      end
+    end
+  end
+end
+local id = redis.call('INCR', seq)
+redis.call('ZADD', charges, now, id .. ':' .. tokens .. ':' .. model)
+redis.call('HSET', leases, id, now + ttl)
+return {'admit', tostring(id)}
+"""
+)
+
+_RENEW = (
+    _NOW
+    + """
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
+  redis.call('HSET', KEYS[1], ARGV[1], now + tonumber(ARGV[2]))
+end
+return 1
+"""
+)
+
+_COOL = (
+    _NOW
+    + """
+local till = now + tonumber(ARGV[1])
+local cur = tonumber(redis.call('HGET', KEYS[1], 'cooldown_until') or '0')
+if till > cur then redis.call('HSET', KEYS[1], 'cooldown_until', till) end
+return 1
+"""
+)
+
+
+def _n(limit: int | None) -> int:
+    return -1 if limit is None else limit
+
+
+class RedisLedger:
+    def __init__(self, url: str, *, prefix: str = "kimi-lsp:quota") -> None:
+        self.url = url
+        self.client: Any = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=3)
+        self.client.ping()  # unreachable → redis.RedisError: the caller falls back
+        self.keys = [f"{prefix}:{k}" for k in ("charges", "leases", "meta", "seq")]
+        self._admit = self.client.register_script(_ADMIT)
+        self._renew = self.client.register_script(_RENEW)
+        self._cool = self.client.register_script(_COOL)
+
+    def try_admit(
+        self,
+        now: float,
+        limits: Limits,
+        tokens: int,
+        *,
+        model: str,
+        batch: bool,
+        reserve: float,
+    ) -> Decision | Admitted:
+        del now  # the server's clock decides
+        out = [
+            x.decode() if isinstance(x, bytes) else str(x)
+            for x in self._admit(
+                keys=self.keys,
+                args=[
+                    _n(limits.concurrency),
+                    _n(limits.rpm),
+                    _n(limits.tpm),
+                    _n(limits.tpd),
+                    tokens,
+                    model.replace(":", "_"),
+                    int(batch),
+                    reserve,
+                    LEASE_TTL_S,
+                ],
+            )
+        ]
+        if out[0] == "admit":
+            return Admitted(int(out[1]), int(out[1]))
+        if out[0] == "never":
+            if out[1] == "tpm":
+                assert limits.tpm is not None
+                return never_tpm(tokens, limits.tpm)
+            assert limits.tpd is not None
+            return never_tpd(limits.tpd, int(out[2]))
+        return Wait(float(out[1]), out[2])
+
+    def renew(self, lease_id: int, now: float) -> None:
+        self._renew(keys=[self.keys[1]], args=[lease_id, LEASE_TTL_S])
+
+    def settle(self, admitted: Admitted, actual: tuple[int, int, int] | None) -> None:
+        pipe = self.client.pipeline()
+        pipe.hdel(self.keys[1], admitted.lease_id)
+        if actual is not None:
+            members = self.client.zrangebyscore(self.keys[0], "-inf", "+inf")
+            model = next(
+                (
+                    m.decode().split(":", 2)[2]
+                    for m in members
+                    if m.decode().startswith(f"{admitted.charge_id}:")
+                ),
+                "",
+            )
+            key = f"{self.keys[2]}:usage:{model}"
+            pipe.hincrby(key, "input", actual[0])
+            pipe.hincrby(key, "cached", actual[1])
+            pipe.hincrby(key, "output", actual[2])
+            pipe.hincrby(key, "requests", 1)
+            pipe.expire(key, 86_400)
+        pipe.execute()
+
+    def cool_down(self, seconds: float, now: float) -> None:
+        self._cool(keys=[self.keys[2]], args=[seconds])
+
+    def set_meta(self, key: str, value: float) -> None:
+        self.client.hset(self.keys[2], key, value)
+
+    def get_meta(self, key: str, default: float = 0.0) -> float:
+        value = self.client.hget(self.keys[2], key)
+        return float(value) if value is not None else default
+
+    def usage(self, now: float) -> dict[str, Any]:
+        sec, usec = self.client.time()
+        server_now = sec + usec / 1e6
+        charges = self.client.zrangebyscore(
+            self.keys[0], server_now - 86_400, "+inf", withscores=True
+        )
+        minute = [(m, at) for m, at in charges if at > server_now - 60]
+        tokens = [int(m.decode().split(":")[1]) for m, _ in charges]
+        by_model: dict[str, dict[str, int]] = {}
+        for key in self.client.scan_iter(f"{self.keys[2]}:usage:*"):
+            name = key.decode().rsplit(":", 1)[1]
+            raw = {k.decode(): int(v) for k, v in self.client.hgetall(key).items()}
+            by_model[name] = {k: raw.get(k, 0) for k in ("input", "cached", "output", "requests")}
+        return {
+            "store": f"redis: {self.url}",
+            "openRequests": self.client.hlen(self.keys[1]),
+            "requestsLastMinute": len(minute),
+            "tokensLastMinute": sum(int(m.decode().split(":")[1]) for m, _ in minute),
+            "tokensLastDay": sum(tokens),
+            "cooldownSeconds": max(0.0, self.get_meta("cooldown_until") - server_now),
+            "byModel": by_model,
+        }

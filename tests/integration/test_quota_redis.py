@@ -1,0 +1,90 @@
+"""The Redis ledger against a real Redis server: the same rule, atomic across processes."""
+
+from __future__ import annotations
+
+import multiprocessing
+from pathlib import Path
+
+import pytest
+
+from kimi_lsp.quota import Limits, Never, Wait
+from kimi_lsp.quota.redis import RedisLedger
+from kimi_lsp.quota.sqlite import Admitted
+
+
+def _hammer(url: str, prefix: str, queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    ledger = RedisLedger(url, prefix=prefix)
+    limits = Limits(concurrency=None, rpm=25, tpm=None, tpd=None)
+    admitted = 0
+    for _ in range(20):
+        outcome = ledger.try_admit(0.0, limits, 10, model="m", batch=False, reserve=0.2)
+        if isinstance(outcome, Admitted):
+            admitted += 1
+            ledger.settle(outcome, (10, 2, 5))
+    queue.put(admitted)
+
+
+def test_eight_processes_admit_exactly_the_limit(redis_url: str) -> None:
+    prefix = "test:hammer"
+    RedisLedger(redis_url, prefix=prefix).client.flushdb()
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    workers = [ctx.Process(target=_hammer, args=(redis_url, prefix, queue)) for _ in range(8)]
+    for w in workers:
+        w.start()
+    total = sum(queue.get(timeout=60) for _ in workers)
+    for w in workers:
+        w.join(30)
+    assert total == 25
+    usage = RedisLedger(redis_url, prefix=prefix).usage(0.0)
+    assert usage["requestsLastMinute"] == 25
+    assert usage["byModel"]["m"]["cached"] == 50
+
+
+def test_limits_waits_and_never(redis_url: str) -> None:
+    ledger = RedisLedger(redis_url, prefix="test:rules")
+    ledger.client.flushdb()
+    one = Limits(concurrency=1, rpm=None, tpm=1_000, tpd=None)
+    first = ledger.try_admit(0.0, one, 100, model="m", batch=False, reserve=0.2)
+    assert isinstance(first, Admitted)
+    assert ledger.try_admit(0.0, one, 100, model="m", batch=False, reserve=0.2) == Wait(
+        0.25, "concurrency"
+    )
+    ledger.settle(first, None)
+    second = ledger.try_admit(0.0, one, 950, model="m", batch=False, reserve=0.2)
+    assert isinstance(second, Wait)  # the lease is back, but 100 + 950 > 1,000 a minute
+    assert second.limit == "tokens-per-minute"
+    assert 55 < second.seconds <= 60
+    never = ledger.try_admit(0.0, one, 5_000, model="m", batch=False, reserve=0.2)
+    assert isinstance(never, Never)
+    assert "tokens-per-minute" in never.reason
+    ledger.cool_down(30, 0.0)
+    cooled = ledger.try_admit(
+        0.0, Limits(None, None, None, None), 1, model="m", batch=False, reserve=0.2
+    )
+    assert isinstance(cooled, Wait)
+    assert cooled.limit == "cool-down"
+
+
+def test_an_unreachable_redis_raises_at_once() -> None:
+    import redis
+
+    with pytest.raises(redis.RedisError):
+        RedisLedger("redis://127.0.0.1:9/0")
+
+
+def test_the_governor_uses_redis_or_falls_back_to_a_local_share(
+    redis_url: str, tmp_path: Path
+) -> None:
+    from kimi_lsp.quota import QuotaGovernor
+
+    limits = Limits(concurrency=10, rpm=100, tpm=10_000, tpd=None)
+    team = QuotaGovernor.from_setting(redis_url, tmp_path, limits)
+    snap = team.snapshot()
+    assert snap["store"].startswith("redis:")
+    assert snap["fallback"] == ""
+    alone = QuotaGovernor.from_setting("redis://127.0.0.1:9/0", tmp_path, limits)
+    snap = alone.snapshot()
+    assert snap["store"].startswith("sqlite:")
+    assert "unreachable" in snap["fallback"]
+    assert snap["limits"]["rpm"] == 50
