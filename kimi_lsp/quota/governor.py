@@ -100,14 +100,17 @@ class QuotaGovernor:
         ledger: Ledger,
         limits: Limits,
         *,
-        reserve: float = 0.2,
+        reserve: float = 0.1,
         fallback: str = "",
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        renew_every: float = LEASE_TTL_S / 3,
     ) -> None:
         self.ledger, self.configured, self.reserve = ledger, limits, reserve
         self.fallback = fallback  # why a local ledger stands in for the configured one
         self.clock, self.sleep = clock, sleep
+        # Real seconds between lease heartbeats (a time-scaled clock needs them more often).
+        self.renew_every = renew_every
         self._interactive_waiting = 0
         self.waiting = 0
         self.last_wait: str = ""
@@ -178,7 +181,7 @@ class QuotaGovernor:
 
     async def _keep_alive(self, admitted: Admitted) -> None:
         while True:
-            await asyncio.sleep(LEASE_TTL_S / 3)
+            await asyncio.sleep(self.renew_every)
             await asyncio.to_thread(self.ledger.renew, admitted.lease_id, self.clock())
 
     async def rate_limited(self, retry_after: float | None, limit: str | None) -> None:

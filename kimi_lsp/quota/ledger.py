@@ -88,7 +88,7 @@ def decide(
     tokens: int,
     *,
     batch: bool = False,
-    reserve: float = 0.2,
+    reserve: float = 0.1,
     cooldown_until: float = 0.0,
 ) -> Decision:
     if limits.tpm is not None and tokens > limits.tpm:

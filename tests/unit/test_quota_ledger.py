@@ -46,10 +46,10 @@ def test_a_spent_day_never_fits() -> None:
 def test_batch_leaves_the_reserve_to_interactive_work() -> None:
     limits = Limits(concurrency=10, rpm=10, tpm=10_000, tpd=None)
     busy = Window(8, [])
-    assert decide(0.0, limits, busy, 1, batch=True) == Wait(0.25, "concurrency")
+    assert decide(0.0, limits, busy, 1, batch=True, reserve=0.2) == Wait(0.25, "concurrency")
     assert decide(0.0, limits, busy, 1, batch=False) == Admit()
     charges = [Charge(float(i), 1) for i in range(8)]
-    assert isinstance(decide(10.0, limits, Window(0, charges), 1, batch=True), Wait)
+    assert isinstance(decide(10.0, limits, Window(0, charges), 1, batch=True, reserve=0.2), Wait)
     assert decide(10.0, limits, Window(0, charges), 1) == Admit()
 
 
