@@ -83,7 +83,6 @@ async def _client(argv: list[str]) -> dict[str, object]:
     t0, scale, wall_s, ask_every = map(float, argv[5:9])
     conc, rpm, tpm = map(int, argv[9:12])
     batch = role == "batch"
-INTERACTIVE_PAUSE_S = 8.0
     rng = random.Random(f"{role}{argv[12]}")
 
     async def sleep(account_s: float) -> None:
