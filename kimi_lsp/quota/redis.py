@@ -14,7 +14,7 @@ import redis
 
 from kimi_lsp.quota.ledger import Decision, Wait, never_tpd, never_tpm
 from kimi_lsp.quota.limits import Limits
-from kimi_lsp.quota.sqlite import LEASE_TTL_S, SETTLE_GRACE_S, Admitted
+from kimi_lsp.quota.sqlite import LEASE_TTL_S, Admitted
 
 _NOW = "local t = redis.call('TIME') local now = tonumber(t[1]) + tonumber(t[2]) / 1e6 "
 
@@ -155,8 +155,8 @@ class RedisLedger:
         self._renew(keys=[self.keys[1]], args=[lease_id, LEASE_TTL_S])
 
     def settle(self, admitted: Admitted, actual: tuple[int, int, int] | None) -> None:
-        self._renew(keys=[self.keys[1]], args=[admitted.lease_id, SETTLE_GRACE_S])
         pipe = self.client.pipeline()
+        pipe.hdel(self.keys[1], admitted.lease_id)
         if actual is not None:
             members = self.client.zrangebyscore(self.keys[0], "-inf", "+inf")
             model = next(

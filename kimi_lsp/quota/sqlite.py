@@ -20,7 +20,6 @@ from kimi_lsp.quota.limits import Limits
 
 DB_FILE = "quota.sqlite3"
 LEASE_TTL_S = 30.0  # a live holder renews every LEASE_TTL_S / 3
-SETTLE_GRACE_S = 0.2  # a settled lease still counts this long (the server's slot frees late)
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS charges (
     id INTEGER PRIMARY KEY, at REAL NOT NULL, tokens INTEGER NOT NULL,
@@ -137,11 +136,7 @@ class SqliteLedger:
         """Release the lease; record what the request really used (for cost reporting).
         The window keeps the admission charge: that is what Kimi counted."""
         with self._tx() as db:
-            # Kimi frees its slot a moment after the last byte: hold ours a little longer.
-            db.execute(
-                "UPDATE leases SET expires = ? WHERE id = ?",
-                (time.time() + SETTLE_GRACE_S, admitted.lease_id),
-            )
+            db.execute("DELETE FROM leases WHERE id = ?", (admitted.lease_id,))
             if actual is not None:
                 db.execute(
                     "UPDATE charges SET actual_in = ?, actual_cached = ?, actual_out = ? "
