@@ -275,7 +275,7 @@ def _cmd_quota(args: argparse.Namespace) -> int:
 
     from kimi_lsp.cache import open_cache
     from kimi_lsp.config import load_settings
-    from kimi_lsp.llm import Usage, cost_usd
+    from kimi_lsp.llm import total_cost_usd
     from kimi_lsp.quota import QuotaGovernor, limits_for
 
     settings = load_settings().settings
@@ -283,21 +283,26 @@ def _cmd_quota(args: argparse.Namespace) -> int:
         settings.quota_store, settings.state_dir, limits_for(settings.tier, settings.parsed_limits)
     )
     snap = governor.snapshot()
-    cost = 0.0
-    for model, used in snap["byModel"].items():
-        usage = Usage(used["input"], used["output"], used["cached"])
-        cost += cost_usd(model, usage) or 0.0
-    snap["costUsdLastDay"] = round(cost, 6)
+    snap["costUsdLastDay"] = round(total_cost_usd(snap["byModel"]), 6)
 
     async def cache_stats() -> dict[str, object]:
         cache = open_cache(settings.cache, settings.state_dir)
         try:
             stats = await cache.stats()
+            saved = {
+                m: {
+                    "input": u.prompt_tokens,
+                    "cached": u.cached_tokens,
+                    "output": u.completion_tokens,
+                }
+                for m, u in stats.saved.items()
+            }
             return {
                 "where": cache.where,
                 "hits": stats.hits,
                 "misses": stats.misses,
                 "tokensSaved": stats.tokens_saved,
+                "usdSaved": round(total_cost_usd(saved), 6),
             }
         finally:
             await cache.aclose()

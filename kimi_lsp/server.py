@@ -60,7 +60,7 @@ from kimi_lsp.index.languages import LANGUAGES
 from kimi_lsp.index.model import Definition, DefinitionKind
 from kimi_lsp.index.model import Span as IndexSpan
 from kimi_lsp.index.workspace import WorkspaceIndex
-from kimi_lsp.llm import KimiClient, KimiError
+from kimi_lsp.llm import KimiClient, KimiError, total_cost_usd
 from kimi_lsp.logs import attach_client_log, setup_logging
 from kimi_lsp.quota import NeverFits, QuotaGovernor, limits_for
 
@@ -473,6 +473,8 @@ class StatusPublisher:
         cache = store.stats() if isinstance(store, CacheStore) else None
         admission = services.admission if services is not None else None
         quota = admission.snapshot() if isinstance(admission, QuotaGovernor) else None
+        if quota is not None:
+            quota["todayUsd"] = round(total_cost_usd(quota.get("byModel", {})), 6)
         return {
             "quota": quota,
             "index": dict(self.index),

@@ -31,6 +31,7 @@ from kimi_lsp.llm import (
     RequestStart,
     Usage,
     UsageReport,
+    cost_usd,
 )
 
 log = logging.getLogger(__name__)
@@ -195,9 +196,10 @@ async def answer(
     finally:
         await _settle_pending(None)  # failed or cancelled: settle to what Kimi counted
 
+    cost = cost_usd(model, usage)
     sink.progress(
         f"done: {usage.prompt_tokens} tokens in ({usage.cached_tokens} cached), "
-        f"{usage.completion_tokens} out"
+        f"{usage.completion_tokens} out" + (f", ${cost:.4f}" if cost is not None else "")
     )
     result = Answer(
         text="".join(text),

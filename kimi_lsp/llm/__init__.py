@@ -58,7 +58,7 @@ from kimi_lsp.llm.events import (
     UsageReport,
 )
 from kimi_lsp.llm.models import CACHE_FILE, ModelSpec, ModelTable, infer_spec, shape_request
-from kimi_lsp.llm.prices import PRICES, Price, cost_usd
+from kimi_lsp.llm.prices import PRICES, Price, cost_usd, total_cost_usd
 from kimi_lsp.llm.tokens import estimate_messages_tokens, estimate_text_tokens
 
 __all__ = [
@@ -97,4 +97,5 @@ __all__ = [
     "estimate_text_tokens",
     "infer_spec",
     "shape_request",
+    "total_cost_usd",
 ]

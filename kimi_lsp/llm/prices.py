@@ -6,6 +6,7 @@ Unknown models cost nothing here (shown as unknown, not guessed).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from kimi_lsp.llm.events import Usage
@@ -37,3 +38,12 @@ def cost_usd(model: str, usage: Usage) -> float | None:
         + usage.uncached_prompt_tokens * price.input
         + usage.completion_tokens * price.output
     ) / 1_000_000
+
+
+def total_cost_usd(by_model: Mapping[str, Mapping[str, int]]) -> float:
+    """The cost of per-model totals ``{model: {input, cached, output}}`` (unknown models: 0)."""
+    total = 0.0
+    for model, used in by_model.items():
+        usage = Usage(used.get("input", 0), used.get("output", 0), used.get("cached", 0))
+        total += cost_usd(model, usage) or 0.0
+    return total

@@ -104,6 +104,7 @@ async def test_explain_selection_streams_and_reports_progress(
     assert reports[0].kind == "begin"
     assert reports[-1].kind == "end"
     assert "tokens in" in reports[-1].message  # done, with what it cost
+    assert "$" in reports[-1].message
     # Plain clients (no showDocument) see the answer as a message.
     assert any("sum" in m.message for m in client.messages)
 
@@ -268,6 +269,7 @@ async def test_status_notifications_report_index_runs_and_cache(
     assert statuses[-1].cache.hits == 1
     assert statuses[-1].cache.savedTokens > 0
     assert statuses[-1].cache.savedUsd > 0  # kimi-k2.6 list prices
+    assert statuses[-1].quota.todayUsd > 0
 
 
 async def test_hover_may_wait_for_a_fresh_explanation_when_the_user_opts_in(

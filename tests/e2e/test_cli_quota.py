@@ -46,6 +46,7 @@ def test_quota_reports_limits_usage_and_cost() -> None:
     # kimi-k2.6: 0.5 M cached at 0.16, 0.5 M at 0.95, 0.1 M out at 4.00 per million
     assert abs(snap["costUsdLastDay"] - (0.08 + 0.475 + 0.4)) < 1e-6
     assert snap["cache"]["hits"] == 0
+    assert snap["cache"]["usdSaved"] == 0
     text = quota()
     assert "tier 1" in text.stdout
     assert "requests     1 in the last minute of 200" in text.stdout
