@@ -20,18 +20,18 @@ from kimi_lsp.quota.limits import Limits
 
 DB_FILE = "quota.sqlite3"
 LEASE_TTL_S = 30.0  # a live holder renews every LEASE_TTL_S / 3
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS charges (
-    id INTEGER PRIMARY KEY, at REAL NOT NULL, tokens INTEGER NOT NULL,
-    model TEXT NOT NULL DEFAULT '', batch INTEGER NOT NULL DEFAULT 0,
-    actual_in INTEGER, actual_cached INTEGER, actual_out INTEGER
-);
-CREATE INDEX IF NOT EXISTS charges_at ON charges(at);
-CREATE TABLE IF NOT EXISTS leases (
-    id INTEGER PRIMARY KEY, charge_id INTEGER NOT NULL, pid INTEGER NOT NULL, expires REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value REAL NOT NULL);
-"""
+SCHEMA_VERSION = 2  # 2: ids never reused (a stale holder must not settle a newer lease)
+SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS charges (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, tokens INTEGER NOT NULL,
+        model TEXT NOT NULL DEFAULT '', batch INTEGER NOT NULL DEFAULT 0,
+        actual_in INTEGER, actual_cached INTEGER, actual_out INTEGER)""",
+    "CREATE INDEX IF NOT EXISTS charges_at ON charges(at)",
+    """CREATE TABLE IF NOT EXISTS leases (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, charge_id INTEGER NOT NULL,
+        pid INTEGER NOT NULL, expires REAL NOT NULL)""",
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value REAL NOT NULL)",
+)
 
 
 def _alive(pid: int) -> bool:
@@ -55,7 +55,15 @@ class SqliteLedger:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
-        self._db().executescript(SCHEMA)  # idempotent; executescript manages its own commit
+        with self._tx() as db:  # one process creates or upgrades; the others wait for it
+            if db.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+                # The ledger only holds the last day's charges: an old one is dropped, not
+                # migrated (at worst this forgets a day of usage once).
+                db.execute("DROP TABLE IF EXISTS charges")
+                db.execute("DROP TABLE IF EXISTS leases")
+                for statement in SCHEMA:
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _db(self) -> sqlite3.Connection:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
