@@ -79,11 +79,18 @@ class UsageLike(Protocol):
 
 @dataclass
 class Ticket:
+    """One admitted request. ``settle(usage)`` ends it; as an async context manager it is
+    settled on exit if the body did not (a failure or cancellation: Kimi's charge stays)."""
+
     governor: QuotaGovernor
     admitted: Admitted
     _renew: asyncio.Task[None] | None = None
+    settled: bool = False
 
     async def settle(self, usage: UsageLike | None) -> None:
+        if self.settled:
+            return
+        self.settled = True
         if self._renew is not None:
             self._renew.cancel()
         actual = (
@@ -92,6 +99,12 @@ class Ticket:
             else (usage.prompt_tokens, usage.cached_tokens, usage.completion_tokens)
         )
         await asyncio.to_thread(self.governor.ledger.settle, self.admitted, actual)
+
+    async def __aenter__(self) -> Ticket:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await asyncio.shield(self.settle(None))  # a cancelled body still frees its lease
 
 
 class QuotaGovernor:

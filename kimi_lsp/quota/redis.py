@@ -104,8 +104,10 @@ def _n(limit: int | None) -> int:
 
 
 class RedisLedger:
-    def __init__(self, url: str, *, prefix: str = "kimi-lsp:quota") -> None:
-        self.url = url
+    def __init__(
+        self, url: str, *, prefix: str = "kimi-lsp:quota", lease_ttl: float = LEASE_TTL_S
+    ) -> None:
+        self.url, self.lease_ttl = url, lease_ttl
         self.client: Any = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=3)
         self.client.ping()  # unreachable → redis.RedisError: the caller falls back
         self.keys = [f"{prefix}:{k}" for k in ("charges", "leases", "meta", "seq")]
@@ -137,7 +139,7 @@ class RedisLedger:
                     model.replace(":", "_"),
                     int(batch),
                     reserve,
-                    LEASE_TTL_S,
+                    self.lease_ttl,
                 ],
             )
         ]
@@ -152,7 +154,7 @@ class RedisLedger:
         return Wait(float(out[1]), out[2])
 
     def renew(self, lease_id: int, now: float) -> None:
-        self._renew(keys=[self.keys[1]], args=[lease_id, LEASE_TTL_S])
+        self._renew(keys=[self.keys[1]], args=[lease_id, self.lease_ttl])
 
     def settle(self, admitted: Admitted, actual: tuple[int, int, int] | None) -> None:
         pipe = self.client.pipeline()

@@ -88,3 +88,50 @@ def test_the_governor_uses_redis_or_falls_back_to_a_local_share(
     assert snap["store"].startswith("sqlite:")
     assert "unreachable" in snap["fallback"]
     assert snap["limits"]["rpm"] == 50
+
+
+HOLDER = """
+import sys, time
+from kimi_lsp.quota import Limits
+from kimi_lsp.quota.redis import RedisLedger
+ledger = RedisLedger(sys.argv[1], prefix="test:killed", lease_ttl=0.5)
+out = ledger.try_admit(0.0, Limits(1, None, None, None), 1, model="m", batch=False, reserve=0.1)
+print(type(out).__name__, flush=True)
+while True:  # a live holder renews its lease
+    time.sleep(0.1)
+    ledger.renew(out.lease_id, 0.0)
+"""
+
+
+def test_a_killed_holder_frees_its_lease_after_the_ttl(redis_url: str) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    ledger = RedisLedger(redis_url, prefix="test:killed", lease_ttl=0.5)
+    ledger.client.flushdb()
+    one = Limits(concurrency=1, rpm=None, tpm=None, tpd=None)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, redis_url], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "Admitted"
+        time.sleep(1.0)  # past the TTL: only the heartbeat keeps the lease
+        assert isinstance(ledger.try_admit(0.0, one, 1, model="m", batch=False, reserve=0.1), Wait)
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait(10)
+        deadline = time.monotonic() + 10  # the server's clock decides: poll, do not assume
+        while True:
+            outcome = ledger.try_admit(0.0, one, 1, model="m", batch=False, reserve=0.1)
+            if isinstance(outcome, Admitted) or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert isinstance(outcome, Admitted)
+    finally:
+        holder.kill()
+        holder.wait(10)
+        if holder.stdout:
+            holder.stdout.close()

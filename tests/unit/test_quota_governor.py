@@ -91,3 +91,25 @@ async def test_settling_frees_the_concurrency_lease(tmp_path: Path) -> None:
     await first.settle(Used())
     assert gov.snapshot()["openRequests"] == 0
     await (await gov.admit(Req())).settle(None)
+
+
+async def test_a_ticket_as_context_manager_frees_its_lease_when_the_body_fails(
+    tmp_path: Path,
+) -> None:
+    gov, _ = governor(tmp_path, Limits(1, None, None, None))
+    ticket = await gov.admit(Req())
+
+    async def broken_stream() -> None:
+        async with ticket:
+            assert gov.snapshot()["openRequests"] == 1
+            raise RuntimeError("the stream broke")
+
+    with pytest.raises(RuntimeError):
+        await broken_stream()
+    assert ticket.settled
+    snap = gov.snapshot()
+    assert snap["openRequests"] == 0
+    assert snap["tokensLastMinute"] == 200  # Kimi counted the admission charge
+    async with await gov.admit(Req()) as ticket:
+        await ticket.settle(Used())  # settled in the body: the exit does nothing more
+    assert gov.snapshot()["byModel"]["kimi-k2.6"]["output"] == 20
