@@ -38,6 +38,7 @@ function T.setup(opts)
   require("kimi_lsp").setup(opts)
   vim.cmd.edit(T.file)
   T.buf = vim.api.nvim_get_current_buf()
+  T.win = vim.api.nvim_get_current_win()
   T.uri = vim.uri_from_bufnr(T.buf)
   local client
   T.wait("the client", 20000, function()
@@ -71,17 +72,21 @@ function T.stream()
   return require("kimi_lsp.stream")
 end
 
--- The run of `action` started after `before` runs were known, once it has ended.
+-- A run of `action` (seen on kimi/stream) for which `pred` holds, or nil.
+function T.find_run(action, pred)
+  for _, run in pairs(T.stream().runs) do
+    if run.action == action and (pred == nil or pred(run)) then
+      return run
+    end
+  end
+  return nil
+end
+
 function T.wait_run(action, ms, pred)
   local found
   T.wait(action .. " run", ms, function()
-    for _, run in pairs(T.stream().runs) do
-      if run.action == action and (pred == nil or pred(run)) then
-        found = run
-        return true
-      end
-    end
-    return false
+    found = T.find_run(action, pred)
+    return found ~= nil
   end)
   return found
 end
@@ -92,6 +97,12 @@ function T.float_text()
     return nil
   end
   return table.concat(vim.api.nvim_buf_get_lines(vim.api.nvim_win_get_buf(s.win), 0, -1, false), "\n")
+end
+
+-- The component as a real statusline of the source window draws it.
+function T.statusline()
+  local expr = "%{%v:lua.require'kimi_lsp'.status()%}"
+  return vim.api.nvim_eval_statusline(expr, { winid = T.win }).str
 end
 
 function T.finish()

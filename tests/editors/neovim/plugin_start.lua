@@ -24,7 +24,7 @@ T.log("keymap <leader>ke: " .. vim.fn.maparg("<leader>ke", "n"))
 T.wait("kimi/status", 10000, function()
   return require("kimi_lsp.status").last ~= nil
 end)
-T.log("status: " .. require("kimi_lsp").status())
+T.log("status: " .. T.statusline())
 
 vim.cmd("checkhealth kimi_lsp")
 local report = table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), "\n")

