@@ -36,7 +36,9 @@ def nvim() -> str:
     return found
 
 
-def run_scenario(name: str, fake: FakeKimi, tmp_path: Path) -> tuple[str, Path]:
+def run_scenario(
+    name: str, fake: FakeKimi, tmp_path: Path, extra_env: dict[str, str] | None = None
+) -> tuple[str, Path]:
     """Runs tests/editors/neovim/NAME.lua on a one-file project; returns its output and file."""
     project = tmp_path / "proj"
     project.mkdir()
@@ -53,6 +55,9 @@ def run_scenario(name: str, fake: FakeKimi, tmp_path: Path) -> tuple[str, Path]:
         "XDG_CONFIG_HOME": str(tmp_path / "xdg"),
         "XDG_STATE_HOME": str(tmp_path / "xdg-state"),
         "XDG_DATA_HOME": str(tmp_path / "xdg-data"),
+        # `kimi-lsp` as the docs write it: the venv's console script
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        **(extra_env or {}),
     }
     # --clean: no user config; -l: run the script and exit. Process group so a timeout
     # also ends the server nvim started.
@@ -85,11 +90,15 @@ def between(out: str, tag: str) -> str:
     return found.group(1)
 
 
+@pytest.mark.parametrize("api", ["0.11", "0.10"])
 def test_plugin_starts_the_server_and_checkhealth_is_ok(
-    fake_kimi: FakeKimi, tmp_path: Path
+    fake_kimi: FakeKimi, tmp_path: Path, api: str
 ) -> None:
-    out, _ = run_scenario("plugin_start", fake_kimi, tmp_path)
+    """On 0.11 through vim.lsp.config/enable; "0.10" hides them, so vim.lsp.start on FileType."""
+    extra = {"KIMI_TEST_AS_NVIM_010": "1"} if api == "0.10" else {}
+    out, _ = run_scenario("plugin_start", fake_kimi, tmp_path, extra)
     assert "attached: kimi_lsp" in out
+    assert f"started by: {'vim.lsp.start' if api == '0.10' else 'vim.lsp.enable'}" in out
     assert f"root: {tmp_path / 'proj'}" in out  # found by the .git root marker
     # settings reach the server (the kimi section of workspace/configuration wins over
     # initializationOptions, and both carry them)
@@ -165,3 +174,27 @@ def test_cancel_stops_a_slow_stream(fake_kimi: FakeKimi, tmp_path: Path) -> None
     assert "float says: _cancelled_" in out
     assert re.search(r"^status after: Kimi(?! explain)", out, re.M), out
     assert fake_kimi.wait_until(lambda: fake_kimi.in_flight() == 0, timeout=5)
+
+
+def docs_block(heading: str) -> str:
+    """The first ```lua block after `heading` in docs/editors.md."""
+    text = (ROOT / "docs" / "editors.md").read_text()
+    found = re.search(re.escape(heading) + r".*?```lua\n(.*?)```", text, re.S)
+    assert found, f"docs/editors.md has no Lua block under {heading!r}"
+    return found.group(1)
+
+
+def test_the_documented_plain_config_gets_actions_progress_documents_and_edits(
+    fake_kimi: FakeKimi, tmp_path: Path
+) -> None:
+    fake_kimi.script("`add` returns the sum of `a` and `b`.", match="Explain what `add`")
+    fake_kimi.script(f"```python\n{TYPED}```", match="add type hints")
+    snippet = tmp_path / "kimi.lua"
+    snippet.write_text(docs_block("### Without the plugin"))
+    out, source = run_scenario(
+        "docs_config", fake_kimi, tmp_path, {"KIMI_TEST_SNIPPET": str(snippet)}
+    )
+    assert f"attached: kimi_lsp root {tmp_path / 'proj'}" in out
+    assert "begin:Kimi: Explain" in out
+    assert "`add` returns the sum of `a` and `b`." in between(out, "DOC")
+    assert source.read_text() == TYPED + SOURCE[len(ADD) :]

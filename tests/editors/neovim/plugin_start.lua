@@ -3,6 +3,7 @@
 local T = dofile(vim.fs.dirname(debug.getinfo(1, "S").source:sub(2)) .. "/kimi_test.lua")
 local client = T.setup({ settings = { model = "kimi-k2.6", contextBudget = 12345 } })
 T.log("root: " .. tostring(client.root_dir))
+T.log("started by: " .. (vim.lsp.config and "vim.lsp.enable" or "vim.lsp.start"))
 local cmds = vim.tbl_get(client.server_capabilities, "executeCommandProvider", "commands") or {}
 T.log("commands: " .. table.concat(cmds, "|"))
 
