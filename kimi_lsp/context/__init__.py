@@ -1,28 +1,87 @@
 """The context engine: the smallest prompt that carries what the model needs.
 
-- ``build_context(index, roots, repo_map, estimate, *, system, path, language, target_span,
-  target_code, target_definition, instruction, budget, extra="") -> BuiltContext``:
-  ``messages`` (system: instructions + repository map, the stable prefix; user: the
-  definitions the target uses, its callers, the file outline, the target, the instruction),
-  ``sections`` with token estimates, ``left_out``, ``stable_prefix_tokens``, ``redactions``.
-- ``RepoMap(index, roots, estimate).render(budget)``: PageRank-ranked definitions,
-  signatures only, fitted to the budget by binary search; cached per index state.
-- ``redact(text, path) -> (text, count)``: secrets replaced before anything leaves.
+Reads the index (``kimi_lsp.index``); never the network, never the Kimi client: the model's
+context length, the action's output budget and any exact token counter are parameters.
 
-Reads the index; never the network. Not built yet: calibration of the token estimate from
-real usage, personalised ranking of the whole graph per request, and the recall benchmark.
+Building a prompt
+-----------------
+
+- ``build_action_context(index, path, line, col, *, action="explain", model_context,
+  output_budget, budget=None, estimator, roots=None, repo_map=None, system=DEFAULT_SYSTEM,
+  instruction=None, selection=None, open_documents=(), diagnostics=()) -> BuiltContext``:
+  finds the target at the position (selection, else innermost definition, else the line).
+  ``action`` is one of ``ACTIONS`` (explain, refactor, tests, workspace); 0-based positions;
+  ``diagnostics`` are ``(path, span)`` pairs. Keep one ``repo_map`` per index.
+- ``build_context(index, roots, repo_map, estimate, *, system, path, language,
+  target_span, target_code, target_definition, instruction, budget, extra="",
+  action="explain", selection=None, open_documents=(), diagnostics=()) -> BuiltContext``:
+  the same for a target the caller already found (what ``actions/`` calls).
+- ``BuiltContext``: ``messages`` (system: instructions + repository map = the stable prefix,
+  byte-identical for an unchanged repository whatever the request; user: the recipe's parts,
+  then the target, then the instruction), ``sections`` (name, text, token estimate),
+  ``left_out``, ``stable_prefix_tokens``, ``redactions``, ``tokens`` (≤ ``budget``).
+- ``prompt_budget(model_context, output_budget, *, cap=12_000, margin=None) -> int``.
+
+Parts
+-----
+
+- ``TokenEstimator(path=None, *, exact=None)`` (or ``.in_state_dir(state_dir)``): per-language
+  estimate, ``observe(messages, prompt_tokens, language)`` calibrates, ``save()`` persists,
+  ``await count(messages, limit)`` asks ``exact`` when within 10% of ``limit``; callable as
+  ``estimator(text) -> int``.
+- ``redact(text, path=None) -> (text, count)``: secrets replaced before anything leaves.
+- ``RepoMap(index, roots, estimate).render(budget)``: the global map, cached per index state;
+  ``.ranker`` is the resident ``FileRanker`` (personalised PageRank, numpy).
+- ``pagerank(graph, personalization=None)``, ``ResidentGraph``, ``Focus``,
+  ``score_definitions``, ``render_skeleton``, ``fit_skeleton``, ``used_definitions``.
+- Errors (``kimi_lsp.context.errors``): ``ContextError`` > ``UnknownAction``,
+  ``NothingAtPosition``.
 """
 
-from kimi_lsp.context.build import BuiltContext, Section, build_context, used_definitions
+from kimi_lsp.context.budget import prompt_budget
+from kimi_lsp.context.build import (
+    ACTIONS,
+    DEFAULT_INSTRUCTIONS,
+    DEFAULT_SYSTEM,
+    BuiltContext,
+    Section,
+    build_action_context,
+    build_context,
+    used_definitions,
+)
+from kimi_lsp.context.errors import ContextError, NothingAtPosition, UnknownAction
+from kimi_lsp.context.ranking import (
+    FileRanker,
+    Focus,
+    ResidentGraph,
+    pagerank,
+    score_definitions,
+)
 from kimi_lsp.context.redact import redact
-from kimi_lsp.context.repomap import RepoMap, pagerank
+from kimi_lsp.context.repomap import RepoMap, fit_skeleton, render_skeleton
+from kimi_lsp.context.tokens import TokenEstimator
 
 __all__ = [
+    "ACTIONS",
+    "DEFAULT_INSTRUCTIONS",
+    "DEFAULT_SYSTEM",
     "BuiltContext",
+    "ContextError",
+    "FileRanker",
+    "Focus",
+    "NothingAtPosition",
     "RepoMap",
+    "ResidentGraph",
     "Section",
+    "TokenEstimator",
+    "UnknownAction",
+    "build_action_context",
     "build_context",
+    "fit_skeleton",
     "pagerank",
+    "prompt_budget",
     "redact",
+    "render_skeleton",
+    "score_definitions",
     "used_definitions",
 ]

@@ -2,28 +2,57 @@
 
 Layout (for Kimi's automatic prefix cache): the system message holds the instructions and
 the repository map, the same bytes for every request on an unchanged repository; the user
-message holds the per-request parts — the definitions the target uses (their code when
-short, else their signatures), where the target is called from, the file's outline, the
-target itself and the instruction. Parts are added in that order of value until the token
-budget is spent; what did not fit is listed. Ignored files contribute nothing, and every part
-is passed through secret redaction before it is counted.
+message holds the per-request parts, chosen by the action's recipe in order of value until
+the budget is spent, and written context first, then the target, then the instruction:
+
+- explain: the definitions the target uses (their code when short, else signatures), the
+  enclosing class or module outline, a few callers, then the ranked rest as a skeleton;
+- refactor: the call sites a changed signature would break, the tests that exercise the
+  target, the signatures it uses, the ranked rest;
+- tests: the signatures of its dependencies, an existing test file of the project as a style
+  example, the fixtures (conftest), the ranked rest;
+- workspace: every reference of the symbol (the map is already in the prefix).
+
+The "ranked rest" is personalised PageRank over the file graph (imports included), seeded by
+the target's file, the selection, the open documents and the diagnostics, then scored per
+definition (`ranking.score_definitions`). Ignored files contribute nothing, and every part
+is passed through secret redaction before it is counted. The total estimate never exceeds
+the budget: optional parts are dropped, then the target is cut, lowest value first.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kimi_lsp.context.budget import prompt_budget
+from kimi_lsp.context.errors import ContextError, NothingAtPosition, UnknownAction
+from kimi_lsp.context.ranking import Focus, score_definitions
 from kimi_lsp.context.redact import redact
-from kimi_lsp.context.repomap import RepoMap
-from kimi_lsp.index import Definition, Span, WorkspaceIndex
+from kimi_lsp.context.repomap import RepoMap, fit_skeleton, relative
+from kimi_lsp.index import Definition, Reference, Span, WorkspaceIndex, language_for
 
-MAP_SHARE = 0.35  # of the budget, at most, for the repository map
+ACTIONS = ("explain", "refactor", "tests", "workspace")
+MAP_SHARE = 0.25  # of the budget, at most, for the repository map in the stable prefix
 MAP_MAX = 4_000
 SHORT_BODY_LINES = 40  # a used definition this short goes in whole
 CALLERS = 5
+CALL_SITES = 30
+EXAMPLE_SHARE = 0.25  # of the budget, at most, for the example test file
+MESSAGE_OVERHEAD = 4  # tokens per message for role markers
+
+DEFAULT_SYSTEM = (
+    "You are Kimi, working inside the user's code editor through kimi-lsp. "
+    "Answer about the code you are shown; be precise and brief."
+)
+DEFAULT_INSTRUCTIONS = {
+    "explain": "Explain what `{name}` does, how it does it, and anything surprising.",
+    "refactor": "Refactor `{name}`; keep its behaviour. Reply with the new code only.",
+    "tests": "Write tests for `{name}` following the project's style. Reply with code only.",
+    "workspace": "Change `{name}` across the workspace as asked; list every edit per file.",
+}
 
 
 @dataclass(frozen=True)
@@ -35,6 +64,9 @@ class Section:
 
 @dataclass
 class BuiltContext:
+    """``messages`` to send; ``sections`` (the stable one first) with token estimates;
+    ``left_out`` says what did not fit; ``tokens`` is the total estimate (≤ ``budget``)."""
+
     messages: list[dict[str, Any]]
     sections: list[Section]
     left_out: list[str]
@@ -42,13 +74,7 @@ class BuiltContext:
     redactions: int
     tokens: int = 0
     notes: list[str] = field(default_factory=list)
-
-
-def _contains(outer: Span, inner: Span) -> bool:
-    return (outer.start_line, outer.start_col) <= (inner.start_line, inner.start_col) and (
-        inner.end_line,
-        inner.end_col,
-    ) <= (outer.end_line, outer.end_col)
+    budget: int = 0
 
 
 def used_definitions(index: WorkspaceIndex, path: Path, span: Span) -> list[Definition]:
@@ -59,13 +85,13 @@ def used_definitions(index: WorkspaceIndex, path: Path, span: Span) -> list[Defi
     seen: set[str] = set()
     found: list[Definition] = []
     for ref in sorted(tags.references, key=lambda r: (r.range.start_line, r.range.start_col)):
-        if ref.name in seen or not _contains(span, ref.range):
+        if ref.name in seen or not span.encloses(ref.range):
             continue
         seen.add(ref.name)
         defs = [
             d
             for d in index.definitions(ref.name)
-            if not index.is_ignored(d.path) and not (d.path == path and _contains(span, d.range))
+            if not index.is_ignored(d.path) and not (d.path == path and span.encloses(d.range))
         ]
         defs.sort(key=lambda d: (d.path != path, str(d.path), d.range.start_line))
         found.extend(defs[:2])
@@ -82,19 +108,290 @@ def _source(index: WorkspaceIndex, path: Path) -> str:
     return text
 
 
-def _definition_text(index: WorkspaceIndex, d: Definition) -> str:
-    lines = _source(index, d.path).splitlines()
-    body = lines[d.range.start_line : d.range.end_line + 1]
-    if len(body) <= SHORT_BODY_LINES:
+def _lines(index: WorkspaceIndex, path: Path, first: int, last: int) -> list[str]:
+    return _source(index, path).splitlines()[first : last + 1]
+
+
+def _definition_text(index: WorkspaceIndex, d: Definition, *, whole: bool = True) -> str:
+    body = _lines(index, d.path, d.range.start_line, d.range.end_line)
+    if whole and len(body) <= SHORT_BODY_LINES:
         return "\n".join(body)
     return d.signature.strip() + "  # … body elided"
 
 
-def _relative(path: Path, roots: list[Path]) -> str:
-    for root in roots:
-        if path.is_relative_to(root):
-            return path.relative_to(root).as_posix()
-    return path.name
+def _is_test_file(path: Path) -> bool:
+    name = path.name.lower()
+    return (
+        name.startswith("test_")
+        or name.endswith(("_test.py", "_test.go", ".test.ts", ".test.js", ".spec.ts", "_spec.rb"))
+        or "tests" in path.parts
+        or "test" in path.parts
+    )
+
+
+@dataclass
+class _Request:
+    index: WorkspaceIndex
+    roots: list[Path]
+    repo_map: RepoMap
+    estimate: Callable[[str], int]
+    action: str
+    path: Path
+    language: str
+    target_span: Span
+    target_code: str
+    target_definition: Definition | None
+    focus: Focus
+    redactions: int = 0
+
+    def clean(self, text: str, origin: Path | None = None) -> str:
+        text, n = redact(text, origin)
+        self.redactions += n
+        return text
+
+    def section(self, name: str, text: str, origin: Path | None = None) -> Section:
+        text = self.clean(text, origin)
+        return Section(name, text, self.estimate(text))
+
+    def rel(self, path: Path) -> str:
+        return relative(path, self.roots)
+
+    def refs(self) -> list[Reference]:
+        if self.target_definition is None:
+            return []
+        return [
+            r
+            for r in self.index.references_to(self.target_definition)
+            if not self.index.is_ignored(r.path) and r.kind != "import"
+        ]
+
+    def ref_lines(self, refs: Sequence[Reference]) -> list[str]:
+        out = []
+        for r in refs:
+            src = _lines(self.index, r.path, r.range.start_line, r.range.start_line)
+            out.append(
+                f"{self.rel(r.path)}:{r.range.start_line + 1}: {src[0].strip() if src else ''}"
+            )
+        return out
+
+
+def _used(req: _Request, *, whole: bool) -> list[tuple[Section, Definition]]:
+    out = []
+    for d in used_definitions(req.index, req.path, req.target_span):
+        text = (
+            f"{req.rel(d.path)}:{d.range.start_line + 1}:\n```{d.language}\n"
+            f"{_definition_text(req.index, d, whole=whole)}\n```"
+        )
+        out.append((req.section(f"uses {d.name}", text, d.path), d))
+    return out
+
+
+def _callers(req: _Request, limit: int, title: str) -> list[Section]:
+    refs = req.refs()[:limit]
+    if not refs or req.target_definition is None:
+        return []
+    text = f"`{req.target_definition.name}` {title}:\n" + "\n".join(req.ref_lines(refs))
+    return [req.section("callers" if limit <= CALLERS else "references", text)]
+
+
+def _enclosing_outline(req: _Request) -> list[Section]:
+    outline = req.index.outline(req.path)
+    d = req.target_definition
+    if d is not None and d.scope:  # the enclosing class: its members' signatures
+        top = d.scope.split(".")[0]
+        outline = [o for o in outline if o.qualified_name == top or (o.scope or "").startswith(top)]
+        title = f"Outline of `{top}` in {req.rel(req.path)}"
+    else:
+        title = f"Outline of {req.rel(req.path)}"
+    lines = [
+        f"{'  ' * (o.scope.count('.') + 1 if o.scope else 0)}{o.signature.strip()}" for o in outline
+    ]
+    if not lines:
+        return []
+    return [req.section("file outline", f"{title}:\n```\n" + "\n".join(lines) + "\n```", req.path)]
+
+
+def _tests_of_target(req: _Request) -> list[Section]:
+    refs = [r for r in req.refs() if _is_test_file(r.path)]
+    if not refs or req.target_definition is None:
+        return []
+    text = f"Tests that exercise `{req.target_definition.name}`:\n" + "\n".join(
+        req.ref_lines(refs[:CALL_SITES])
+    )
+    return [req.section("tests of the target", text)]
+
+
+def _example_test(req: _Request, budget: int) -> list[Section]:
+    """An existing test file as a style example: one importing the target's file if any,
+    else the smallest test file in the target's language; cut to a share of the budget."""
+    candidates = [
+        p
+        for p in req.index.files()
+        if _is_test_file(p) and p != req.path and not req.index.is_ignored(p)
+    ]
+    same_lang = [p for p in candidates if language_for(p) == req.language]
+    importing = [p for p in same_lang if req.path in req.index.imports_of(p)]
+    pool = importing or same_lang
+    if not pool:
+        return []
+    info = {p: req.index.file_info(p) for p in pool}
+    pick = min(pool, key=lambda p: (info[p].size if info[p] else 0, str(p)))  # type: ignore[union-attr]
+    lines = _source(req.index, pick).splitlines()
+    cap = int(EXAMPLE_SHARE * budget)
+    while lines:
+        text = (
+            f"Example test file ({req.rel(pick)}):\n```{req.language}\n"
+            + "\n".join(lines)
+            + "\n```"
+        )
+        section = req.section("example test file", text, pick)
+        if section.tokens <= cap:
+            return [section]
+        lines = lines[: len(lines) * 3 // 4]
+    return []
+
+
+def _fixtures(req: _Request) -> list[Section]:
+    conftests = [
+        p
+        for p in req.index.files()
+        if p.name == "conftest.py"
+        and not req.index.is_ignored(p)
+        and (req.path.is_relative_to(p.parent) or "tests" in p.parts)
+    ]
+    if not conftests:
+        return []
+    defs = [d for p in sorted(conftests) for d in req.index.outline(p) if d.scope is None]
+    text = (
+        "Test fixtures and helpers (conftest):\n```\n"
+        + "".join(
+            f"{req.rel(d.path)}:{d.range.start_line + 1}: {d.signature.strip()}\n" for d in defs
+        )
+        + "```"
+    )
+    return [req.section("fixtures", text)]
+
+
+def _ranked_rest(
+    req: _Request, budget: int, exclude: set[Definition]
+) -> tuple[Section | None, int]:
+    ranks = req.repo_map.ranker.ranks(req.focus)
+    ranked = [d for _, d in score_definitions(req.index, ranks, req.focus, exclude=exclude)]
+    header = "Related definitions, ranked for this request (signatures; bodies elided):\n"
+    room = budget - req.estimate(header) - 1
+    for _ in range(4):  # redaction can lengthen a line: refit until the redacted text fits
+        text, n = fit_skeleton(req.index, ranked, req.roots, req.estimate, room)
+        if not text:
+            return None, len(ranked)
+        cleaned, hidden = redact(header + text)
+        tokens = req.estimate(cleaned)
+        if tokens <= budget:
+            req.redactions += hidden
+            return Section("ranked definitions", cleaned, tokens), len(ranked) - n
+        room -= tokens - budget
+    return None, len(ranked)
+
+
+def _assemble(
+    req: _Request, *, system: str, instruction: str, budget: int, extra: str
+) -> BuiltContext:
+    left_out: list[str] = []
+    map_text = req.clean(req.repo_map.render(int(min(MAP_SHARE * budget, MAP_MAX))))
+    stable = system
+    if map_text:
+        stable += (
+            "\n\nRepository map (the most used files' definitions; bodies elided):\n" + map_text
+        )
+    stable_section = Section("system + repository map", stable, req.estimate(stable))
+
+    code = req.target_code.rstrip()
+    target_head = f"The code ({req.rel(req.path)}, line {req.target_span.start_line + 1}):\n"
+    target = req.section("target", f"{target_head}```{req.language}\n{code}\n```", req.path)
+    required = [target]
+    if extra:
+        required.append(req.section("examples", extra))
+    required.append(Section("instruction", instruction, req.estimate(instruction)))
+
+    # Every part costs its own estimate plus the separator; the messages cost their markers.
+    sep = req.estimate("\n\n") + 1
+    fixed = 2 * MESSAGE_OVERHEAD + stable_section.tokens
+
+    def cost(parts: Sequence[Section]) -> int:
+        return fixed + sum(s.tokens + sep for s in parts)
+
+    # Cut the target (keeping its head) when it alone breaks the budget.
+    while cost(required) > budget and code:
+        lines = code.splitlines()
+        keep = max(0, len(lines) * 3 // 4) if len(lines) > 1 else 0
+        cut = len(lines) - keep
+        code = "\n".join(lines[:keep])
+        body = f"{target_head}```{req.language}\n{code}\n… ({cut} more lines cut to fit)\n```"
+        required[0] = target = req.section("target", body, req.path)
+        if keep == 0:
+            break
+    if cost(required) > budget:
+        raise ContextError(
+            f"a budget of {budget} tokens cannot hold the system text and the instruction "
+            f"({cost(required)} tokens); raise contextBudget"
+        )
+    if code != req.target_code.rstrip():
+        left_out.append("the end of the target (too long for the budget)")
+
+    optional: list[Section] = []
+    shown: set[Definition] = set()
+    action = req.action
+    if action == "explain":
+        for s, d in _used(req, whole=True):
+            optional.append(s)
+            shown.add(d)
+        optional += _enclosing_outline(req)
+        optional += _callers(req, CALLERS, "is used at")
+    elif action == "refactor":
+        optional += _callers(req, CALL_SITES, "is called at (a changed signature breaks these)")
+        optional += _tests_of_target(req)
+        for s, d in _used(req, whole=False):
+            optional.append(s)
+            shown.add(d)
+    elif action == "tests":
+        for s, d in _used(req, whole=False):
+            optional.append(s)
+            shown.add(d)
+        optional += _example_test(req, budget)
+        optional += _fixtures(req)
+    elif action == "workspace":
+        optional += _callers(req, 10_000, "is referenced at")
+    if req.target_definition is not None:
+        shown.add(req.target_definition)
+
+    chosen: list[Section] = []
+    used = cost(required)
+    for s in optional:
+        if used + s.tokens + sep <= budget:
+            chosen.append(s)
+            used += s.tokens + sep
+        else:
+            left_out.append(f"{s.name} ({s.tokens} tokens)")
+    if action != "workspace":
+        rest, missing = _ranked_rest(req, budget - used - sep, shown)
+        if rest is not None:
+            chosen.append(rest)
+            used += rest.tokens + sep
+        if missing:
+            left_out.append(f"{missing} lower-ranked definitions (no room)")
+
+    volatile = chosen + required
+    user = "\n\n".join(s.text for s in volatile)
+    messages = [{"role": "system", "content": stable}, {"role": "user", "content": user}]
+    total = 2 * MESSAGE_OVERHEAD + req.estimate(stable) + req.estimate(user)
+    return BuiltContext(
+        messages=messages,
+        sections=[stable_section, *volatile],
+        left_out=left_out,
+        stable_prefix_tokens=stable_section.tokens,
+        redactions=req.redactions,
+        tokens=total,
+        budget=budget,
+    )
 
 
 def build_context(
@@ -112,81 +409,97 @@ def build_context(
     instruction: str,
     budget: int,
     extra: str = "",
+    action: str = "explain",
+    selection: Span | None = None,
+    open_documents: Sequence[Path] = (),
+    diagnostics: Sequence[tuple[Path, Span]] = (),
 ) -> BuiltContext:
-    redactions = 0
-    left_out: list[str] = []
-
-    def clean(text: str, origin: Path | None = None) -> str:
-        nonlocal redactions
-        text, n = redact(text, origin)
-        redactions += n
-        return text
-
-    map_text = clean(repo_map.render(int(min(MAP_SHARE * budget, MAP_MAX))))
-    stable = system
-    if map_text:
-        stable += (
-            "\n\nRepository map (the most used files' definitions; bodies elided):\n" + map_text
-        )
-    sections = [Section("system + repository map", stable, estimate(stable))]
-    rel = _relative(path, roots)
-    target = clean(
-        f"The code ({rel}, line {target_span.start_line + 1}):\n```{language}\n"
-        f"{target_code.rstrip()}\n```",
+    """The prompt for ``action`` on a target the caller has already found (the actions
+    layer's entry point); see the module docstring for the layout."""
+    if action not in ACTIONS:
+        raise UnknownAction(action, ACTIONS)
+    ignored = index.is_ignored(path)
+    focus = Focus(
         path,
+        selection_paths=(path,) if selection is not None else (),
+        open_documents=tuple(p for p in open_documents if not index.is_ignored(p)),
+        diagnostic_paths=tuple(p for p, _ in diagnostics if not index.is_ignored(p)),
     )
-    required = [Section("target", target, estimate(target))]
-    if extra:
-        extra = clean(extra)
-        required.append(Section("examples", extra, estimate(extra)))
-    required.append(Section("instruction", instruction, estimate(instruction)))
-    used = sum(s.tokens for s in sections + required)
+    req = _Request(
+        index,
+        list(roots),
+        repo_map,
+        estimate,
+        action,
+        path,
+        language,
+        target_span,
+        "" if ignored else target_code,
+        target_definition,
+        focus,
+    )
+    built = _assemble(req, system=system, instruction=instruction, budget=budget, extra=extra)
+    if ignored:
+        built.left_out.insert(0, f"{path.name} itself: it is ignored (.gitignore/.kimiignore)")
+    return built
 
-    optional: list[Section] = []
-    for d in used_definitions(index, path, target_span):
-        text = clean(
-            f"{_relative(d.path, roots)}:{d.range.start_line + 1}:\n```{d.language}\n"
-            f"{_definition_text(index, d)}\n```",
-            d.path,
-        )
-        optional.append(Section(f"uses {d.name}", text, estimate(text)))
-    if target_definition is not None:
-        calls = [r for r in index.references_to(target_definition) if not index.is_ignored(r.path)][
-            :CALLERS
-        ]
-        if calls:
-            lines = []
-            for r in calls:
-                src = _source(index, r.path).splitlines()
-                line = src[r.range.start_line].strip() if r.range.start_line < len(src) else ""
-                lines.append(f"{_relative(r.path, roots)}:{r.range.start_line + 1}: {line}")
-            text = clean(f"`{target_definition.name}` is used at:\n" + "\n".join(lines))
-            optional.append(Section("callers", text, estimate(text)))
-    outline = [
-        f"{'  ' * (d.scope.count('.') + 1 if d.scope else 0)}{d.signature.strip()}"
-        for d in index.outline(path)
-    ]
-    if outline:
-        text = clean(f"Outline of {rel}:\n```\n" + "\n".join(outline) + "\n```", path)
-        optional.append(Section("file outline", text, estimate(text)))
 
-    chosen: list[Section] = []
-    for section in optional:
-        if used + section.tokens <= budget:
-            chosen.append(section)
-            used += section.tokens
-        else:
-            left_out.append(f"{section.name} ({section.tokens} tokens)")
-    if used > budget:
-        left_out.append(f"over budget by {used - budget} tokens: the target alone is that big")
-    volatile = chosen + required
-    user = "\n\n".join(s.text for s in volatile)
-    messages = [{"role": "system", "content": stable}, {"role": "user", "content": user}]
-    return BuiltContext(
-        messages=messages,
-        sections=sections + volatile,
-        left_out=left_out,
-        stable_prefix_tokens=sections[0].tokens,
-        redactions=redactions,
-        tokens=used,
+def build_action_context(
+    index: WorkspaceIndex,
+    path: Path,
+    line: int,
+    col: int,
+    *,
+    action: str = "explain",
+    model_context: int,
+    output_budget: int,
+    budget: int | None = None,
+    estimator: Callable[[str], int],
+    roots: Sequence[Path] | None = None,
+    repo_map: RepoMap | None = None,
+    system: str = DEFAULT_SYSTEM,
+    instruction: str | None = None,
+    selection: Span | None = None,
+    open_documents: Sequence[Path] = (),
+    diagnostics: Sequence[tuple[Path, Span]] = (),
+) -> BuiltContext:
+    """The prompt for ``action`` at ``path:line:col`` (0-based): the target is the selection,
+    else the innermost definition there, else the line. ``budget`` caps
+    ``model_context - output_budget - margin``. Pass one ``repo_map`` per index across
+    requests so the ranking graph stays resident."""
+    if action not in ACTIONS:
+        raise UnknownAction(action, ACTIONS)
+    path = path.resolve()
+    if index.file_info(path) is None and not index.is_ignored(path):
+        raise NothingAtPosition(f"{path}:{line + 1}")
+    roots = list(roots) if roots is not None else list(index.roots)
+    repo_map = repo_map or RepoMap(index, roots, estimator)
+    defn = index.enclosing_definition(path, line, col)
+    if selection is not None:
+        span = selection
+        name = "the selection"
+    elif defn is not None:
+        span, name = defn.range, defn.name
+    else:
+        span, name = Span(line, 0, line + 1, 0), f"line {line + 1}"
+    lines = _source(index, path).splitlines()
+    code = "\n".join(lines[span.start_line : span.end_line + 1])
+    words = (instruction or DEFAULT_INSTRUCTIONS[action]).format(name=name)
+    return build_context(
+        index,
+        roots,
+        repo_map,
+        estimator,
+        system=system,
+        path=path,
+        language=language_for(path) or "text",
+        target_span=span,
+        target_code=code,
+        target_definition=defn,
+        instruction=words,
+        budget=prompt_budget(model_context, output_budget, cap=budget),
+        action=action,
+        selection=selection,
+        open_documents=open_documents,
+        diagnostics=diagnostics,
     )

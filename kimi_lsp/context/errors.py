@@ -1,0 +1,34 @@
+"""What the context engine raises.
+
+::
+
+    ContextError                  base: a prompt could not be built
+    ├── UnknownAction             an action name no recipe exists for
+    └── NothingAtPosition         the position is outside any file the index knows
+
+Ignored files are not errors: they are left out and listed in ``BuiltContext.left_out``.
+"""
+
+from __future__ import annotations
+
+
+class ContextError(Exception):
+    """A prompt could not be built; ``message`` says why and what to do."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class UnknownAction(ContextError):
+    def __init__(self, action: str, known: tuple[str, ...]) -> None:
+        super().__init__(f"unknown action {action!r}: use one of {', '.join(known)}")
+        self.action = action
+
+
+class NothingAtPosition(ContextError):
+    def __init__(self, where: str) -> None:
+        super().__init__(
+            f"{where} is not in an indexed file (ignored, too large, or outside the workspace); "
+            "open a file of the workspace or check .gitignore/.kimiignore"
+        )

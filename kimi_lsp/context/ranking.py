@@ -1,0 +1,271 @@
+"""Ranking: personalised PageRank over the index's file graph, resident and incremental.
+
+The graph is the index's ``file_graph()``: an edge from each file to the files whose names
+it uses, plus one per import. Imports carry the signal that matters most for a cursor
+(measured: following imports beats Aider's name-only map by ~40 points of recall), so the
+walk runs on them rather than replacing them. Personalisation puts the restart mass on the
+target's file, the selection, the open documents and the files with diagnostics in range.
+
+``ResidentGraph`` keeps node ids stable and replaces only the rows that changed when the index
+moves on; the power iteration is a sparse matrix-vector product (``numpy.bincount`` over an
+edge list), about a millisecond per iteration on Django's 2,900 files.
+
+Definitions are then scored from their file's rank and what the target's file says about
+them (`score_definitions`): a name the file uses or imports is worth far more than a
+neighbour it never mentions.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Hashable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Generic, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from kimi_lsp.index import Definition, DefinitionKind, WorkspaceIndex
+
+DAMPING = 0.85
+TOLERANCE = 1e-9
+MAX_ITERATIONS = 60
+
+K = TypeVar("K", bound=Hashable)
+Vector = npt.NDArray[np.float64]
+
+
+class ResidentGraph(Generic[K]):
+    """A weighted directed graph with stable node ids, rows replaceable one at a time."""
+
+    def __init__(self) -> None:
+        self.nodes: list[K] = []
+        self.ids: dict[K, int] = {}
+        self.rows: dict[int, dict[int, float]] = {}
+        self._arrays: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], Vector, Vector] | None = (
+            None
+        )
+
+    def _id(self, node: K) -> int:
+        i = self.ids.get(node)
+        if i is None:
+            i = self.ids[node] = len(self.nodes)
+            self.nodes.append(node)
+            self._arrays = None
+        return i
+
+    def set_row(self, node: K, edges: Mapping[K, float]) -> bool:
+        """Replace ``node``'s out-edges; True when that changed anything."""
+        src = self._id(node)
+        row = {self._id(t): float(w) for t, w in edges.items() if w > 0 and t != node}
+        if self.rows.get(src, {}) == row:
+            return False
+        if row:
+            self.rows[src] = row
+        else:
+            self.rows.pop(src, None)
+        self._arrays = None
+        return True
+
+    def sync(self, graph: Mapping[K, Mapping[K, float]]) -> int:
+        """Make the rows equal ``graph``'s; returns how many rows changed (nodes that vanished
+        keep their id with no edges, so ids never shift)."""
+        changed = sum(self.set_row(node, edges) for node, edges in graph.items())
+        for node in [self.nodes[i] for i in list(self.rows) if self.nodes[i] not in graph]:
+            changed += self.set_row(node, {})
+        return changed
+
+    def _edge_arrays(
+        self,
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], Vector, Vector]:
+        if self._arrays is None:
+            n = len(self.nodes)
+            src: list[int] = []
+            dst: list[int] = []
+            weight: list[float] = []
+            for s, row in self.rows.items():
+                for t, w in row.items():
+                    src.append(s)
+                    dst.append(t)
+                    weight.append(w)
+            s_arr = np.array(src, dtype=np.int64)
+            d_arr = np.array(dst, dtype=np.int64)
+            w_arr = np.array(weight, dtype=np.float64)
+            out: Vector = np.bincount(s_arr, weights=w_arr, minlength=n).astype(np.float64)
+            norm = w_arr / out[s_arr] if len(w_arr) else w_arr
+            arrays = (s_arr, d_arr, norm, out)
+            self._arrays = arrays
+            return arrays
+        return self._arrays
+
+    def pagerank(
+        self, personalization: Mapping[K, float] | None = None, *, damping: float = DAMPING
+    ) -> dict[K, float]:
+        """Personalised PageRank; dangling mass returns to the personalisation (or spreads
+        uniformly without one). Unknown personalisation keys are ignored."""
+        n = len(self.nodes)
+        if n == 0:
+            return {}
+        src, dst, norm, out = self._edge_arrays()
+        base = np.zeros(n)
+        for node, v in (personalization or {}).items():
+            i = self.ids.get(node)
+            if i is not None and v > 0:
+                base[i] += v
+        base = base / base.sum() if base.sum() > 0 else np.full(n, 1.0 / n)
+        dangling = out == 0
+        rank = base.copy()
+        for _ in range(MAX_ITERATIONS):
+            flow = np.bincount(dst, weights=norm * rank[src], minlength=n)
+            nxt = damping * flow + (damping * rank[dangling].sum() + 1 - damping) * base
+            delta = float(np.abs(nxt - rank).sum())
+            rank = nxt
+            if delta < TOLERANCE:
+                break
+        return {node: float(rank[i]) for i, node in enumerate(self.nodes)}
+
+
+def pagerank(
+    graph: Mapping[K, Mapping[K, float]], personalization: Mapping[K, float] | None = None
+) -> dict[K, float]:
+    """Weighted (personalised) PageRank of a graph given as ``{node: {target: weight}}``."""
+    g: ResidentGraph[K] = ResidentGraph()
+    for node in sorted(graph, key=str):  # stable ids: the same graph ranks the same
+        g._id(node)
+    for targets in graph.values():
+        for t in sorted(targets, key=str):
+            g._id(t)
+    g.sync(graph)
+    return g.pagerank(personalization)
+
+
+@dataclass(frozen=True)
+class Focus:
+    """What a request is about: restart weights of the personalised walk."""
+
+    path: Path
+    selection_paths: tuple[Path, ...] = ()
+    open_documents: tuple[Path, ...] = ()
+    diagnostic_paths: tuple[Path, ...] = ()
+
+    def personalization(self) -> dict[Path, float]:
+        weights: dict[Path, float] = {}
+        for paths, w in (
+            (self.open_documents, 0.3),
+            (self.diagnostic_paths, 1.0),
+            (self.selection_paths, 2.0),
+            ((self.path,), 4.0),
+        ):
+            for p in paths:
+                weights[p] = weights.get(p, 0.0) + w
+        return weights
+
+
+class FileRanker:
+    """The index's file graph kept resident; re-synced only when the index changed."""
+
+    def __init__(self, index: WorkspaceIndex) -> None:
+        self.index = index
+        self.graph: ResidentGraph[Path] = ResidentGraph()
+        self._state: tuple[tuple[Path, str], ...] | None = None
+        self._global: dict[Path, float] | None = None
+        self._lock = threading.Lock()
+        self.rows_changed = 0  # by the last sync (for tests and the benchmark)
+
+    def state(self) -> tuple[tuple[Path, str], ...]:
+        out = []
+        for path in self.index.files():
+            info = self.index.file_info(path)
+            out.append((path, info.content_hash if info else ""))
+        return tuple(out)
+
+    def refresh(self) -> bool:
+        """Sync with the index when its content changed; True when it did."""
+        state = self.state()
+        with self._lock:
+            if state == self._state:
+                return False
+            if self._state is None:  # first build: ids in path order, so ranks are stable
+                for path, _ in state:
+                    self.graph._id(path)
+            self.rows_changed = self.graph.sync(self.index.file_graph())
+            self._state = state
+            self._global = None
+            return True
+
+    def ranks(self, focus: Focus | None = None) -> dict[Path, float]:
+        self.refresh()
+        with self._lock:
+            if focus is None:
+                if self._global is None:
+                    self._global = self.graph.pagerank()
+                return self._global
+            return self.graph.pagerank(focus.personalization())
+
+
+_KIND_WEIGHT = {
+    DefinitionKind.CLASS: 1.0,
+    DefinitionKind.INTERFACE: 1.0,
+    DefinitionKind.STRUCT: 1.0,
+    DefinitionKind.ENUM: 0.8,
+    DefinitionKind.TYPE: 0.8,
+    DefinitionKind.FUNCTION: 1.0,
+    DefinitionKind.METHOD: 0.7,
+    DefinitionKind.CONSTRUCTOR: 0.7,
+    DefinitionKind.FIELD: 0.2,
+    DefinitionKind.PROPERTY: 0.4,
+    DefinitionKind.CONSTANT: 0.4,
+    DefinitionKind.VARIABLE: 0.2,
+    DefinitionKind.MODULE: 0.3,
+    DefinitionKind.MACRO: 0.6,
+}
+
+
+def score_definitions(
+    index: WorkspaceIndex,
+    file_ranks: Mapping[Path, float],
+    focus: Focus,
+    *,
+    candidate_files: int = 80,
+    exclude: Iterable[Definition] = (),
+) -> list[tuple[float, Definition]]:
+    """Definitions outside the focus file, best first (ties by path and line, so the order
+    is deterministic). A definition's score is its file's rank times how much the focus
+    file says about it: names it uses or imports, classes whose methods it may call, files
+    it imports."""
+    tags = index.file_tags(focus.path)
+    used: dict[str, float] = {}
+    for ref in tags.references if tags else ():
+        used[ref.name] = used.get(ref.name, 0.0) + (3.0 if ref.kind == "import" else 1.0)
+    imported = set(index.imports_of(focus.path))
+    skip = set(exclude)
+    files = sorted(
+        (p for p, r in file_ranks.items() if r > 0 and p != focus.path),
+        key=lambda p: (-file_ranks[p], str(p)),
+    )[:candidate_files]
+    scored: list[tuple[float, Definition]] = []
+    for path in files:
+        if index.is_ignored(path):
+            continue
+        base = file_ranks[path] * (3.0 if path in imported else 1.0)
+        outline = index.outline(path)
+        used_classes = {d.name for d in outline if d.scope is None and d.name in used}
+        for d in outline:
+            if d in skip:
+                continue
+            depth = d.scope.count(".") + 1 if d.scope else 0
+            w = base * _KIND_WEIGHT.get(d.kind, 0.5)
+            mention = used.get(d.name, 0.0)
+            if mention:
+                ambiguity = max(1, len(index.definitions(d.name)))
+                w *= 1.0 + 8.0 * min(mention, 3.0) / ambiguity
+            if d.scope is not None and d.scope.split(".")[0] in used_classes:
+                w *= 3.0  # a method of a class the file uses
+            if depth > 1:
+                w *= 0.2
+            if d.name.startswith("_") and not d.name.startswith("__") and not mention:
+                w *= 0.3
+            scored.append((w, d))
+    scored.sort(key=lambda t: (-t[0], str(t[1].path), t[1].range.start_line))
+    return scored
