@@ -16,6 +16,7 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 # detect-secrets plugins left out: "Private Key" matches only the BEGIN line (ours hides the
 # block), and "Public IP" is not a secret. The keyword and entropy plugins are line scanners
@@ -28,10 +29,11 @@ def _maintained_patterns() -> list[tuple[re.Pattern[str], str]]:
     from detect_secrets.plugins.base import RegexBasedDetector
 
     found: list[tuple[re.Pattern[str], str]] = []
-    for secret_type, cls in sorted(get_mapping_from_secret_type_to_class().items()):
+    mapping: dict[str, type[Any]] = dict(get_mapping_from_secret_type_to_class())
+    for secret_type, cls in sorted(mapping.items()):
         if secret_type in _SKIPPED_DETECTORS or not issubclass(cls, RegexBasedDetector):
             continue
-        detector: RegexBasedDetector = cls()  # type: ignore[misc]  # concrete plugin classes
+        detector: RegexBasedDetector = cls()  # concrete plugin classes
         found.extend((p, secret_type) for p in detector.denylist)
     return found
 
