@@ -37,7 +37,11 @@ def nvim() -> str:
 
 
 def run_scenario(
-    name: str, fake: FakeKimi, tmp_path: Path, extra_env: dict[str, str] | None = None
+    name: str,
+    fake: FakeKimi,
+    tmp_path: Path,
+    extra_env: dict[str, str] | None = None,
+    files: dict[str, str] | None = None,
 ) -> tuple[str, Path]:
     """Runs tests/editors/neovim/NAME.lua on a one-file project; returns its output and file."""
     project = tmp_path / "proj"
@@ -45,6 +49,8 @@ def run_scenario(
     (project / ".git").mkdir()
     source = project / "calc.py"
     source.write_text(SOURCE)
+    for rel, text in (files or {}).items():
+        (project / rel).write_text(text)
     env = {
         **os.environ,
         **fake.env(),
@@ -198,3 +204,29 @@ def test_the_documented_plain_config_gets_actions_progress_documents_and_edits(
     assert "begin:Kimi: Explain" in out
     assert "`add` returns the sum of `a` and `b`." in between(out, "DOC")
     assert source.read_text() == TYPED + SOURCE[len(ADD) :]
+
+
+def test_tests_and_workspace_refactor_write_their_files(
+    fake_kimi: FakeKimi, tmp_path: Path
+) -> None:
+    use = "from calc import add\n\n\ndef total(xs):\n    return add(xs[0], xs[1])\n"
+    new_tests = "from calc import add\n\n\ndef test_add():\n    assert add(1, 2) == 3\n"
+    new_calc = SOURCE.replace("def add(", "def plus(").replace("add(x, x)", "plus(x, x)")
+    new_use = use.replace("add", "plus")
+    fake_kimi.script(f"```python\n{new_tests}```", match="Write tests")
+    fake_kimi.script(f"```python\n{new_calc}```", match="File: calc.py ")
+    fake_kimi.script(f"```python\n{new_use}```", match="File: use.py ")
+    # the generated test file uses add too, so the rename reaches it
+    fake_kimi.script(
+        f"```python\n{new_tests.replace('add', 'plus')}```", match="File: test_calc.py "
+    )
+    out, source = run_scenario("plugin_tests_workspace", fake_kimi, tmp_path, files={"use.py": use})
+    assert "keymap tests: []" in out  # switched off
+    assert "keymap explain: [:KimiExplain<CR>]" in out  # moved
+    assert "tests state: done" in out
+    assert new_tests.rstrip("\n") in between(out, "TESTS")
+    assert "workspace state: done" in out
+    assert "notify[2]: Kimi: changed 3 file(s)" in out
+    assert source.read_text() == new_calc
+    assert (source.parent / "use.py").read_text() == new_use
+    assert (source.parent / "test_calc.py").read_text() == new_tests.replace("add", "plus")
