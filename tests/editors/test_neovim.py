@@ -77,11 +77,11 @@ def run_scenario(
         start_new_session=True,
     )
     try:
-        out, _ = proc.communicate(timeout=120)
+        out, _ = proc.communicate(timeout=90)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, 9)
         out, _ = proc.communicate()
-        pytest.fail(f"{name}.lua did not finish in 120 s:\n{out}")
+        pytest.fail(f"{name}.lua did not finish in 90 s:\n{out}")
     if proc.returncode == SKIP:
         missing = re.search(r"MISSING: (\S+)", out)
         pytest.skip(f"the server has no {missing.group(1) if missing else 'needed'} command yet")
