@@ -227,7 +227,10 @@ def _example_test(req: _Request, budget: int) -> list[Section]:
     candidates = [
         p
         for p in req.index.files()
-        if _is_test_file(p) and p != req.path and not req.index.is_ignored(p)
+        if _is_test_file(p)
+        and p.name != "conftest.py"  # fixtures have their own section
+        and p != req.path
+        and not req.index.is_ignored(p)
     ]
     same_lang = [p for p in candidates if language_for(p) == req.language]
     importing = [p for p in same_lang if req.path in req.index.imports_of(p)]

@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 CALIBRATION_FILE = "token-calibration.json"
 DEFAULT_WEIGHTS = (0.25, 1.0, 4.0)  # per ASCII char, per other char, per message
-PRIOR_SIZE = (2_000, 500, 4)  # the defaults weigh like this many chars/messages seen alone
+PRIOR_SIZE = (200, 50, 1)  # the defaults weigh like one observation of this many chars/messages
 DECAY = 0.98  # per observation: the tokenizer of the model in use matters, not last month's
 EXACT_WITHIN = 0.10  # ask the exact counter when an estimate is this close to a limit
 ALL = "*"  # the weights fitted on every observation, for languages seen too rarely

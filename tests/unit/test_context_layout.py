@@ -1,0 +1,136 @@
+"""Prompt layout: the stable prefix is byte-identical across requests and processes; each
+recipe carries its parts; the budget formula; the CLI prints the messages."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kimi_lsp.context import (
+    BuiltContext,
+    ContextError,
+    RepoMap,
+    TokenEstimator,
+    build_action_context,
+    prompt_budget,
+    redact,
+)
+from kimi_lsp.index import WorkspaceIndex
+from tests.fixtures.context.shop import IGNORED_MARKERS, SECRETS, make_shop
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory) -> tuple[WorkspaceIndex, Path, RepoMap]:
+    root = make_shop(tmp_path_factory.mktemp("shop"))
+    index = WorkspaceIndex([root], state_dir=None)
+    index.update()
+    return index, root, RepoMap(index, [root], TokenEstimator())
+
+
+def build(
+    shop: tuple[WorkspaceIndex, Path, RepoMap],
+    rel: str,
+    line: int,
+    action: str,
+    budget: int = 3_000,
+) -> BuiltContext:
+    index, root, repo_map = shop
+    return build_action_context(
+        index, root / rel, line, 4, action=action, model_context=100_000, output_budget=2_000,
+        budget=budget, estimator=repo_map.estimate, repo_map=repo_map,
+    )  # fmt: skip
+
+
+def test_the_stable_prefix_is_identical_whatever_the_request(
+    shop: tuple[WorkspaceIndex, Path, RepoMap], tmp_path: Path
+) -> None:
+    a = build(shop, "shop/cart.py", 13, "explain")
+    b = build(shop, "shop/tax.py", 8, "refactor")
+    c = build(shop, "shop/money.py", 8, "tests")
+    assert a.messages[0] == b.messages[0] == c.messages[0]
+    assert a.stable_prefix_tokens > 0
+    assert "shop/money.py:" in a.messages[0]["content"]
+    # A second index of the same files, built afresh: the same bytes.
+    root = make_shop(tmp_path)
+    other = WorkspaceIndex([root], state_dir=None)
+    other.update()
+    again = build((other, root, RepoMap(other, [root], TokenEstimator())), "shop/cart.py", 13,
+                  "explain")  # fmt: skip
+    assert again.messages[0]["content"] == a.messages[0]["content"]
+    assert again.messages[1]["content"] == a.messages[1]["content"]
+
+
+def test_each_recipe_carries_its_parts(shop: tuple[WorkspaceIndex, Path, RepoMap]) -> None:
+    explain = build(shop, "shop/money.py", 8, "explain")  # Money.add
+    names = [s.name for s in explain.sections]
+    assert "file outline" in names  # the enclosing class
+    assert "callers" in names  # cart.py calls add
+    refactor = build(shop, "shop/tax.py", 10, "refactor")  # add_vat
+    user = refactor.messages[1]["content"]
+    assert "shop/cart.py:" in user  # the call site a changed signature breaks
+    tests = build(shop, "shop/tax.py", 10, "tests")
+    user = tests.messages[1]["content"]
+    assert "Example test file (tests/test_" in user
+    assert "def ten() -> Money:" in user  # the fixture
+    workspace = build(shop, "shop/money.py", 14, "workspace")  # parse_money
+    assert "is referenced at" in workspace.messages[1]["content"]
+    # The instruction comes last, after the target: volatile parts at the end.
+    assert explain.messages[1]["content"].rstrip().endswith(explain.sections[-1].text.rstrip())
+
+
+def test_ignored_files_and_planted_secrets_never_appear(
+    shop: tuple[WorkspaceIndex, Path, RepoMap],
+) -> None:
+    everything = ""
+    redactions = 0
+    for rel, line in [("shop/catalog.py", 14), ("shop/catalog.py", 2), ("shop/tax.py", 10),
+                      ("shop/money.py", 14), ("private/algo.py", 3), (".env", 0)]:  # fmt: skip
+        for action in ("explain", "refactor", "tests", "workspace"):
+            if rel == ".env":  # not an indexed file: a clear error, nothing built
+                with pytest.raises(ContextError, match=r"\.env"):
+                    build(shop, rel, line, action)
+                continue
+            built = build(shop, rel, line, action, budget=6_000)
+            everything += json.dumps(built.messages)
+            redactions += built.redactions
+    for secret in SECRETS:
+        assert secret not in everything
+    for marker in IGNORED_MARKERS:
+        assert marker not in everything
+    assert redactions > 0
+
+
+def test_maintained_detectors_are_applied() -> None:
+    text = 'slack = "xoxb-1234-5678-abcdefghij"\nstripe = "sk_live_abcdefghijklmnopqrstuvwx"\n'
+    out, count = redact(text)
+    assert count == 2
+    assert "xoxb-1234" not in out
+    assert "sk_live_abcdef" not in out
+
+
+def test_the_budget_is_the_context_minus_the_answer_minus_a_margin_capped() -> None:
+    assert prompt_budget(128_000, 8_000, cap=None) == 128_000 - 8_000 - 6_400
+    assert prompt_budget(128_000, 8_000) == 12_000
+    assert prompt_budget(8_000, 4_000, cap=12_000, margin=500) == 3_500
+    assert prompt_budget(1_000, 4_000) == 0
+
+
+def test_cli_prints_the_messages_with_token_estimates(tmp_path: Path) -> None:
+    root = make_shop(tmp_path)
+    (root / ".git").mkdir()
+    out = subprocess.run(
+        [sys.executable, "-m", "kimi_lsp", "context", f"{root}/shop/cart.py:14:9", "--json",
+         "--budget", "2000"],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    data = json.loads(out.stdout)
+    assert [m["role"] for m in data["messages"]] == ["system", "user"]
+    assert all(isinstance(s["tokens"], int) for s in data["sections"])
+    assert data["tokens"] <= 2000
+    assert "add_vat" in data["messages"][1]["content"]
+    for secret in SECRETS:
+        assert secret not in out.stdout

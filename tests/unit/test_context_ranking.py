@@ -1,0 +1,130 @@
+"""Ranking: PageRank math, incremental sync, and a preference for what the target uses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kimi_lsp.context import (
+    Focus,
+    RepoMap,
+    ResidentGraph,
+    build_action_context,
+    pagerank,
+    score_definitions,
+)
+from kimi_lsp.context.tokens import TokenEstimator
+from kimi_lsp.index import WorkspaceIndex
+from tests.fixtures.context.shop import make_shop
+
+
+def dense_pagerank(graph: dict[str, dict[str, float]], pers: dict[str, float]) -> dict[str, float]:
+    nodes = sorted({*graph, *(t for e in graph.values() for t in e)})
+    n, ix = len(nodes), {k: i for i, k in enumerate(nodes)}
+    m = np.zeros((n, n))
+    for s, edges in graph.items():
+        total = sum(edges.values())
+        for t, w in edges.items():
+            m[ix[t], ix[s]] = w / total
+    p = np.array([pers.get(k, 0.0) for k in nodes])
+    p = p / p.sum()
+    dangling = np.array([not graph.get(k) for k in nodes])
+    r = p.copy()
+    for _ in range(200):
+        r = 0.85 * (m @ r) + (0.85 * r[dangling].sum() + 0.15) * p
+    return {k: float(r[ix[k]]) for k in nodes}
+
+
+GRAPH = {
+    "a": {"b": 2.0, "c": 1.0},
+    "b": {"c": 1.0},
+    "c": {"a": 0.5},
+    "d": {"c": 3.0, "e": 1.0},
+    "e": {},
+}
+
+
+def test_personalised_pagerank_matches_the_dense_reference() -> None:
+    pers = {"d": 1.0, "a": 0.5}
+    got = pagerank(GRAPH, pers)
+    want = dense_pagerank(GRAPH, pers)
+    assert sum(got.values()) == pytest.approx(1.0)
+    for k in want:
+        assert got[k] == pytest.approx(want[k], abs=1e-6)
+
+
+def test_personalisation_moves_rank_to_the_seed_and_its_neighbours() -> None:
+    plain = pagerank(GRAPH)
+    seeded = pagerank(GRAPH, {"d": 1.0})
+    assert seeded["d"] > plain["d"]
+    assert max(seeded, key=lambda k: seeded[k]) in {"c", "d"}
+
+
+def test_incremental_sync_ranks_like_a_fresh_build() -> None:
+    g: ResidentGraph[str] = ResidentGraph()
+    g.sync(GRAPH)
+    changed = {**GRAPH, "e": {"a": 1.0}, "b": {}}
+    assert g.sync(changed) == 2  # only the two rows that changed
+    fresh = pagerank(changed, {"a": 1.0})
+    again = g.pagerank({"a": 1.0})
+    for k in fresh:
+        assert again[k] == pytest.approx(fresh[k], abs=1e-9)
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory) -> tuple[WorkspaceIndex, Path]:
+    root = make_shop(tmp_path_factory.mktemp("shop"))
+    index = WorkspaceIndex([root], state_dir=None)
+    index.update()
+    return index, root
+
+
+def test_ranking_prefers_the_definitions_the_target_file_uses(
+    shop: tuple[WorkspaceIndex, Path],
+) -> None:
+    index, root = shop
+    repo_map = RepoMap(index, [root], TokenEstimator())
+    focus = Focus(root / "shop" / "cart.py")
+    scored = score_definitions(index, repo_map.ranker.ranks(focus), focus)
+    names = [d.qualified_name for _, d in scored]
+    used = {"Product", "Money", "Money.add", "add_vat"}  # net.add(...) calls Money.add
+    top = set(names[: len(used)])
+    assert top == used, names[:8]
+    assert names.index("add_vat") < names.index("vat_rate")
+    assert "slugify" not in names[:8]  # a file nothing here touches ranks last
+
+
+def test_explain_context_carries_the_signatures_the_rest_of_the_body_needs(
+    shop: tuple[WorkspaceIndex, Path],
+) -> None:
+    index, root = shop
+    path = root / "shop" / "cart.py"
+    built = build_action_context(
+        index, path, 13, 8, action="explain", model_context=8_000, output_budget=1_000,
+        budget=1_500, estimator=TokenEstimator(),
+    )  # fmt: skip
+    user = built.messages[1]["content"]
+    assert 'def add(self, other: "Money") -> "Money":' in user  # Money.add, called in total
+    assert "def add_vat(price: Money, country: str) -> Money:" in user
+    assert "def slugify" not in user
+
+
+def test_the_resident_graph_resyncs_only_after_the_index_changed(
+    tmp_path: Path,
+) -> None:
+    root = make_shop(tmp_path)
+    index = WorkspaceIndex([root], state_dir=None)
+    index.update()
+    repo_map = RepoMap(index, [root], TokenEstimator())
+    assert repo_map.ranker.refresh()
+    assert not repo_map.ranker.refresh()
+    path = root / "shop" / "util.py"
+    index.open_document(
+        path, "from shop.money import Money\n\n\ndef zero():\n    return Money(0)\n"
+    )
+    assert repo_map.ranker.refresh()
+    assert repo_map.ranker.rows_changed >= 1
+    ranks = repo_map.ranker.ranks(Focus(path))
+    assert ranks[root / "shop" / "money.py"] > ranks[root / "shop" / "tax.py"]
