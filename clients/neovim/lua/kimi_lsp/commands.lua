@@ -39,15 +39,18 @@ end
 ---@param done fun(err: table?, result: any)
 function M.execute(client, name, arg, done)
   local commands = vim.tbl_get(client.server_capabilities or {}, "executeCommandProvider", "commands") or {}
+  -- `done` is called exactly once, also when nothing was sent (callers count pending runs).
   if not vim.tbl_contains(commands, name) then
-    vim.notify("Kimi: this kimi-lsp has no command " .. name .. " (update it)", vim.log.levels.ERROR)
-    return
+    return done({ message = "this kimi-lsp has no command " .. name .. " (update it)" }, nil)
   end
   -- vim.empty_dict() so that `{}` goes out as an object, not as an array.
   local argument = next(arg) == nil and vim.empty_dict() or arg
-  request(client, "workspace/executeCommand", { command = name, arguments = { argument } }, function(err, result)
+  local sent = request(client, "workspace/executeCommand", { command = name, arguments = { argument } }, function(err, result)
     done(err, result)
   end, vim.api.nvim_get_current_buf())
+  if not sent then
+    done({ message = "kimi-lsp is not running (:checkhealth kimi_lsp)" }, nil)
+  end
 end
 
 --- `{uri, range}` for a range command run from visual mode (or with a line range), else
