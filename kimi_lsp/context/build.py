@@ -35,9 +35,16 @@ from kimi_lsp.context.repomap import RepoMap, fit_skeleton, relative
 from kimi_lsp.index import Definition, Reference, Span, WorkspaceIndex, language_for
 
 ACTIONS = ("explain", "refactor", "tests", "workspace")
-MAP_SHARE = 0.25  # of the budget, at most, for the repository map in the stable prefix
-MAP_MAX = 4_000
-SHORT_BODY_LINES = 40  # a used definition this short goes in whole
+# The repository map (stable prefix) gets 3/4 of the budget beyond the first 6k tokens, up
+# to 6k: small budgets go to what this request needs; at the default 12k the map is ~60% of
+# a typical prompt, which Kimi's prefix cache then serves for every request.
+MAP_FROM = 6_000
+MAP_SHARE = 0.75
+MAP_MAX = 6_000
+TARGET_SHARE = 0.5  # of the room after the fixed parts, at most, for the target's code
+RANKED_MAX = 2_500  # the ranked skeleton's value flattens out; TPM charges every token
+SHORT_BODY_LINES = 25  # a used definition this short goes in whole
+RANKED_SHARE = {"explain": 0.5, "refactor": 0.3, "tests": 0.3}  # kept for the ranked skeleton
 CALLERS = 5
 CALL_SITES = 30
 EXAMPLE_SHARE = 0.25  # of the budget, at most, for the example test file
@@ -77,8 +84,21 @@ class BuiltContext:
     budget: int = 0
 
 
-def used_definitions(index: WorkspaceIndex, path: Path, span: Span) -> list[Definition]:
-    """Definitions (elsewhere) of the names the code in ``span`` uses, in order of first use."""
+def map_budget(budget: int) -> int:
+    """Tokens for the repository map at this prompt budget (a function of the budget only,
+    so the map is the same bytes whatever the request)."""
+    return int(min(MAP_MAX, max(0.0, MAP_SHARE * (budget - MAP_FROM))))
+
+
+def used_definitions(
+    index: WorkspaceIndex,
+    path: Path,
+    span: Span,
+    allowed: Callable[[Path], bool] | None = None,
+) -> list[Definition]:
+    """Definitions (elsewhere) of the names the code in ``span`` uses, in order of first use;
+    ``allowed`` (default: not ignored) filters their files."""
+    ok = allowed if allowed is not None else (lambda p: not index.is_ignored(p))
     tags = index.file_tags(path)
     if tags is None:
         return []
@@ -91,7 +111,7 @@ def used_definitions(index: WorkspaceIndex, path: Path, span: Span) -> list[Defi
         defs = [
             d
             for d in index.definitions(ref.name)
-            if not index.is_ignored(d.path) and not (d.path == path and span.encloses(d.range))
+            if ok(d.path) and not (d.path == path and span.encloses(d.range))
         ]
         defs.sort(key=lambda d: (d.path != path, str(d.path), d.range.start_line))
         found.extend(defs[:2])
@@ -142,6 +162,7 @@ class _Request:
     target_code: str
     target_definition: Definition | None
     focus: Focus
+    cursor_line: int = 0
     redactions: int = 0
 
     def clean(self, text: str, origin: Path | None = None) -> str:
@@ -162,7 +183,7 @@ class _Request:
         return [
             r
             for r in self.index.references_to(self.target_definition)
-            if not self.index.is_ignored(r.path) and r.kind != "import"
+            if self.repo_map.ranker.allowed(r.path) and r.kind != "import"
         ]
 
     def ref_lines(self, refs: Sequence[Reference]) -> list[str]:
@@ -177,7 +198,7 @@ class _Request:
 
 def _used(req: _Request, *, whole: bool) -> list[tuple[Section, Definition]]:
     out = []
-    for d in used_definitions(req.index, req.path, req.target_span):
+    for d in used_definitions(req.index, req.path, req.target_span, req.repo_map.ranker.allowed):
         text = (
             f"{req.rel(d.path)}:{d.range.start_line + 1}:\n```{d.language}\n"
             f"{_definition_text(req.index, d, whole=whole)}\n```"
@@ -279,7 +300,10 @@ def _ranked_rest(
     req: _Request, budget: int, exclude: set[Definition]
 ) -> tuple[Section | None, int]:
     ranks = req.repo_map.ranker.ranks(req.focus)
-    ranked = [d for _, d in score_definitions(req.index, ranks, req.focus, exclude=exclude)]
+    scored = score_definitions(
+        req.index, ranks, req.focus, exclude=exclude, allowed=req.repo_map.ranker.allowed
+    )
+    ranked = [d for _, d in scored]
     header = "Related definitions, ranked for this request (signatures; bodies elided):\n"
     room = budget - req.estimate(header) - 1
     for _ in range(4):  # redaction can lengthen a line: refit until the redacted text fits
@@ -299,7 +323,7 @@ def _assemble(
     req: _Request, *, system: str, instruction: str, budget: int, extra: str
 ) -> BuiltContext:
     left_out: list[str] = []
-    map_text = req.clean(req.repo_map.render(int(min(MAP_SHARE * budget, MAP_MAX))))
+    map_text = req.clean(req.repo_map.render(map_budget(budget)))
     stable = system
     if map_text:
         stable += (
@@ -322,23 +346,40 @@ def _assemble(
     def cost(parts: Sequence[Section]) -> int:
         return fixed + sum(s.tokens + sep for s in parts)
 
-    # Cut the target (keeping its head) when it alone breaks the budget.
-    while cost(required) > budget and code:
-        lines = code.splitlines()
-        keep = max(0, len(lines) * 3 // 4) if len(lines) > 1 else 0
-        cut = len(lines) - keep
-        code = "\n".join(lines[:keep])
-        body = f"{target_head}```{req.language}\n{code}\n… ({cut} more lines cut to fit)\n```"
-        required[0] = target = req.section("target", body, req.path)
-        if keep == 0:
-            break
+    # A target bigger than its share (a whole class around the cursor) keeps the window of
+    # lines around the cursor, two thirds of it above: what the request is about.
+    all_lines = code.splitlines()
+    cursor = min(max(0, req.cursor_line - req.target_span.start_line), max(0, len(all_lines) - 1))
+    share = int(TARGET_SHARE * max(0, budget - cost(required[1:])))
+
+    def window(n: int) -> tuple[int, Section]:
+        first = max(0, min(cursor - (2 * n) // 3, len(all_lines) - n))
+        kept = all_lines[first : first + n]
+        above, below = first, len(all_lines) - first - len(kept)
+        body = (f"… ({above} lines above cut to fit)\n" if above else "") + "\n".join(kept)
+        body += f"\n… ({below} lines below cut to fit)" if below else ""
+        head = f"The code ({req.rel(req.path)}, line {req.target_span.start_line + first + 1}):\n"
+        return first, req.section("target", f"{head}```{req.language}\n{body}\n```", req.path)
+
+    if target.tokens > share and len(all_lines) > 1:
+        lo, hi = 0, len(all_lines)
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if window(mid)[1].tokens <= share:
+                lo = mid
+            else:
+                hi = mid - 1
+        first, target = window(lo)
+        required[0] = target
+        req.target_span = Span(
+            req.target_span.start_line + first, 0, req.target_span.start_line + first + lo, 0
+        )
+        left_out.append(f"{len(all_lines) - lo} lines of the target away from the cursor")
     if cost(required) > budget:
         raise ContextError(
             f"a budget of {budget} tokens cannot hold the system text and the instruction "
             f"({cost(required)} tokens); raise contextBudget"
         )
-    if code != req.target_code.rstrip():
-        left_out.append("the end of the target (too long for the budget)")
 
     optional: list[Section] = []
     shown: set[Definition] = set()
@@ -366,16 +407,19 @@ def _assemble(
     if req.target_definition is not None:
         shown.add(req.target_definition)
 
+    # The ranked skeleton is the cheapest carrier of what the rest of the code needs (a
+    # signature line each), so it keeps a share of the room before the bulkier parts.
     chosen: list[Section] = []
     used = cost(required)
+    reserve = int(RANKED_SHARE.get(action, 0.0) * max(0, budget - used))
     for s in optional:
-        if used + s.tokens + sep <= budget:
+        if used + s.tokens + sep <= budget - reserve:
             chosen.append(s)
             used += s.tokens + sep
         else:
             left_out.append(f"{s.name} ({s.tokens} tokens)")
     if action != "workspace":
-        rest, missing = _ranked_rest(req, budget - used - sep, shown)
+        rest, missing = _ranked_rest(req, min(RANKED_MAX, budget - used - sep), shown)
         if rest is not None:
             chosen.append(rest)
             used += rest.tokens + sep
@@ -416,6 +460,7 @@ def build_context(
     selection: Span | None = None,
     open_documents: Sequence[Path] = (),
     diagnostics: Sequence[tuple[Path, Span]] = (),
+    cursor_line: int | None = None,
 ) -> BuiltContext:
     """The prompt for ``action`` on a target the caller has already found (the actions
     layer's entry point); see the module docstring for the layout."""
@@ -440,6 +485,7 @@ def build_context(
         "" if ignored else target_code,
         target_definition,
         focus,
+        cursor_line=target_span.start_line if cursor_line is None else cursor_line,
     )
     built = _assemble(req, system=system, instruction=instruction, budget=budget, extra=extra)
     if ignored:
@@ -505,4 +551,5 @@ def build_action_context(
         selection=selection,
         open_documents=open_documents,
         diagnostics=diagnostics,
+        cursor_line=line,
     )

@@ -18,8 +18,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from kimi_lsp.context.ranking import FileRanker, pagerank
+from kimi_lsp.context.ranking import _KIND_WEIGHT, FileRanker, pagerank
 from kimi_lsp.index import Definition, WorkspaceIndex
+
+MAP_FILES = 300  # candidates for the global map: the best-ranked files
 
 __all__ = ["RepoMap", "fit_skeleton", "pagerank", "relative", "render_skeleton"]
 
@@ -37,24 +39,25 @@ def render_skeleton(
     """Files in order of their first chosen definition; in each, the chosen definitions in
     source order under their parent scopes' signature lines (included even when the parent
     itself was not chosen, so a method always shows its class)."""
-    by_file: dict[Path, set[Definition]] = {}
+    by_file: dict[Path, list[Definition]] = {}
     for d in definitions:
-        by_file.setdefault(d.path, set()).add(d)
+        by_file.setdefault(d.path, []).append(d)
     blocks: list[str] = []
     for path, chosen in by_file.items():
         outline = index.outline(path)
+        # Within one file a definition is its (name range, name): cheaper than hashing paths.
         by_qualified = {d.qualified_name: d for d in outline}
-        keep = set(chosen)
+        keep = {(d.name_range, d.name) for d in chosen}
         for d in chosen:
             scope = d.scope
             while scope:
                 parent = by_qualified.get(scope)
                 if parent is not None:
-                    keep.add(parent)
+                    keep.add((parent.name_range, parent.name))
                 scope = scope.rpartition(".")[0]
         lines = [f"{relative(path, roots)}:"]
         for d in outline:  # outline is source order
-            if d in keep:
+            if (d.name_range, d.name) in keep:
                 depth = d.scope.count(".") + 1 if d.scope else 0
                 lines.append(f"{'  ' * (depth + 1)}{d.signature.strip()}")
         blocks.append("\n".join(lines) + "\n")
@@ -72,7 +75,13 @@ def fit_skeleton(
     search: the estimate grows with the prefix), and that prefix's length."""
     if budget <= 0 or not ranked:
         return "", 0
-    lo, hi = 0, len(ranked)
+    # Every chosen definition costs at least its own signature line, so the prefix cannot
+    # be longer than where those alone pass the budget: search below that bound.
+    hi, spent = 0, 0
+    while hi < len(ranked) and spent <= budget:
+        spent += estimate(ranked[hi].signature.strip())
+        hi += 1
+    lo = 0
     best = ""
     while lo < hi:
         mid = (lo + hi + 1) // 2
@@ -98,25 +107,29 @@ class RepoMap:
         self._cache: dict[tuple[tuple[tuple[Path, str], ...], int], str] = {}
 
     def render(self, budget: int) -> str:
-        self.ranker.refresh()
-        key = (self.ranker._state or (), budget)
+        key = (self.ranker.key, budget)
         if key not in self._cache:
             self._cache = {key: self._render(budget)}  # one state at a time
         return self._cache[key]
 
     def _render(self, budget: int) -> str:
+        """The best-ranked definitions of the best-ranked files, as a skeleton: a file's
+        rank times the definition's kind and depth (top-level first), ties by path/line."""
         ranks = self.ranker.ranks()
         files = sorted(
-            (p for p in self.index.files() if not self.index.is_ignored(p)),
+            (p for p, _ in self.ranker.key if self.ranker.allowed(p)),
             key=lambda p: (-round(ranks.get(p, 0.0), 12), str(p)),
+        )[:MAP_FILES]
+        scored = []
+        for p in files:
+            r = round(ranks.get(p, 0.0), 12)
+            for d in self.index.outline(p):
+                depth = d.scope.count(".") + 1 if d.scope else 0
+                private = d.name.startswith("_") and not d.name.startswith("__")
+                w = r * _KIND_WEIGHT.get(d.kind, 0.5) * (0.3 if private else 1.0) / (1 + 2 * depth)
+                scored.append((-round(w, 15), str(p), d.range.start_line, d))
+        scored.sort(key=lambda t: t[:3])
+        text, _ = fit_skeleton(
+            self.index, [t[3] for t in scored], self.roots, self.estimate, budget
         )
-        blocks = [render_skeleton(self.index, self.index.outline(p), self.roots) for p in files]
-        blocks = [b for b in blocks if b.count("\n") > 1]  # files with definitions only
-        lo, hi = 0, len(blocks)
-        while lo < hi:  # the most files whose rendering fits the budget
-            mid = (lo + hi + 1) // 2
-            if self.estimate("".join(blocks[:mid])) <= budget:
-                lo = mid
-            else:
-                hi = mid - 1
-        return "".join(blocks[:lo])
+        return text

@@ -95,8 +95,9 @@ def test_the_stable_prefix_is_the_same_bytes_whatever_the_request(
         target_code="def to_metres(feet):\n    return feet * 0.3048",
         target_definition=None,
         instruction="Simplify.",
-        budget=4_000,
+        budget=12_000,
     )
+    a = build(index, root, 12_000)
     assert a.messages[0] == other.messages[0]  # type: ignore[attr-defined]
     assert a.stable_prefix_tokens > 0  # type: ignore[attr-defined]
     assert "geometry.py:" in other.messages[0]["content"]

@@ -48,9 +48,9 @@ def build(
 def test_the_stable_prefix_is_identical_whatever_the_request(
     shop: tuple[WorkspaceIndex, Path, RepoMap], tmp_path: Path
 ) -> None:
-    a = build(shop, "shop/cart.py", 13, "explain")
-    b = build(shop, "shop/tax.py", 8, "refactor")
-    c = build(shop, "shop/money.py", 8, "tests")
+    a = build(shop, "shop/cart.py", 13, "explain", 12_000)
+    b = build(shop, "shop/tax.py", 8, "refactor", 12_000)
+    c = build(shop, "shop/money.py", 8, "tests", 12_000)
     assert a.messages[0] == b.messages[0] == c.messages[0]
     assert a.stable_prefix_tokens > 0
     assert "shop/money.py:" in a.messages[0]["content"]
@@ -59,9 +59,17 @@ def test_the_stable_prefix_is_identical_whatever_the_request(
     other = WorkspaceIndex([root], state_dir=None)
     other.update()
     again = build((other, root, RepoMap(other, [root], TokenEstimator())), "shop/cart.py", 13,
-                  "explain")  # fmt: skip
+                  "explain", 12_000)  # fmt: skip
     assert again.messages[0]["content"] == a.messages[0]["content"]
     assert again.messages[1]["content"] == a.messages[1]["content"]
+
+
+def test_no_map_below_six_thousand_tokens_then_a_growing_one(
+    shop: tuple[WorkspaceIndex, Path, RepoMap],
+) -> None:
+    small = build(shop, "shop/cart.py", 13, "explain", 4_000)
+    assert "Repository map" not in small.messages[0]["content"]
+    assert build(shop, "shop/cart.py", 13, "explain", 12_000).stable_prefix_tokens > 100
 
 
 def test_each_recipe_carries_its_parts(shop: tuple[WorkspaceIndex, Path, RepoMap]) -> None:

@@ -111,7 +111,7 @@ def test_explain_context_carries_the_signatures_the_rest_of_the_body_needs(
     assert "def slugify" not in user
 
 
-def test_the_resident_graph_resyncs_only_after_the_index_changed(
+def test_the_resident_graph_resyncs_after_a_save_not_while_typing(
     tmp_path: Path,
 ) -> None:
     root = make_shop(tmp_path)
@@ -121,9 +121,12 @@ def test_the_resident_graph_resyncs_only_after_the_index_changed(
     assert repo_map.ranker.refresh()
     assert not repo_map.ranker.refresh()
     path = root / "shop" / "util.py"
-    index.open_document(
-        path, "from shop.money import Money\n\n\ndef zero():\n    return Money(0)\n"
-    )
+    text = "from shop.money import Money\n\n\ndef zero():\n    return Money(0)\n"
+    index.open_document(path, text)  # typing: the graph and the map stay as they were
+    assert not repo_map.ranker.refresh()
+    path.write_text(text)  # saved
+    index.close_document(path)
+    index.file_changed_on_disk(path)
     assert repo_map.ranker.refresh()
     assert repo_map.ranker.rows_changed >= 1
     ranks = repo_map.ranker.ranks(Focus(path))
