@@ -30,8 +30,8 @@ import numpy.typing as npt
 from kimi_lsp.index import Definition, DefinitionKind, WorkspaceIndex
 
 DAMPING = 0.85
-TOLERANCE = 1e-9
-MAX_ITERATIONS = 60
+TOLERANCE = 1e-7  # L1 change per iteration: ranks are compared, not printed
+MAX_ITERATIONS = 50
 MAX_AMBIGUITY = 3  # a name defined in more places is weak evidence for any one of them
 
 K = TypeVar("K", bound=Hashable)
@@ -205,6 +205,21 @@ class FileRanker:
             out.append((path, digest or self._hashes.get(path, "")))
         return tuple(out)
 
+    def _same(self, state: tuple[tuple[Path, str], ...]) -> bool:
+        """True when only unknown hashes got known: a file open in the editor since before
+        the first sync shows its saved hash once it is closed; nothing changed for us."""
+        if self._state is None or len(state) != len(self._state):
+            return False
+        learned = False
+        for (path, digest), (old_path, old_digest) in zip(state, self._state, strict=True):
+            if path != old_path or (digest != old_digest and old_digest and digest):
+                return False
+            learned |= digest != old_digest
+        if learned:
+            self._state = tuple((p, d or self._hashes.get(p, "")) for p, d in state)
+            self._hashes = dict(self._state)
+        return True
+
     @property
     def key(self) -> tuple[tuple[Path, str], ...]:
         """What the graph was built from: the repository map caches its rendering by it."""
@@ -224,7 +239,7 @@ class FileRanker:
                 return False
             state = self.state()
             self._generation = generation
-            if state == self._state:
+            if self._same(state):
                 return False
             if self._state is None:  # first build: ids in path order, so ranks are stable
                 for path, _ in state:
@@ -283,15 +298,31 @@ def score_definitions(
     used: dict[str, float] = {}
     for ref in tags.references if tags else ():
         used[ref.name] = used.get(ref.name, 0.0) + (3.0 if ref.kind == "import" else 1.0)
-    imported = set(index.imports_of(focus.path))
+    ambiguity: dict[str, int] = {}
+
+    def defined_in(name: str) -> list[Definition]:
+        found = index.definitions(name)
+        ambiguity[name] = len(found)
+        return found
+
+    # The files the focus file imports names from. Not ``imports_of``: right after an edit
+    # the index rebuilds graph rows for it (~50 ms on Django), and the import references
+    # in the file's own tags say the same for names imported by name.
+    imported = {
+        d.path
+        for ref in (tags.references if tags else ())
+        if ref.kind == "import"
+        for d in defined_in(ref.name)
+        if ambiguity[ref.name] <= MAX_AMBIGUITY
+    }
     skip = set(exclude)
+    skip_names = {d.name for d in skip}
     files = sorted(
         (p for p, r in file_ranks.items() if r > 0 and p != focus.path),
         key=lambda p: (-file_ranks[p], str(p)),
     )[:candidate_files]
     top = max((file_ranks[p] for p in files), default=1.0) * 3.0 or 1.0
     scored: list[tuple[float, Definition]] = []
-    ambiguity: dict[str, int] = {}
     for path in files:
         if not (allowed(path) if allowed is not None else not index.is_ignored(path)):
             continue
@@ -299,7 +330,7 @@ def score_definitions(
         outline = index.outline(path)
         used_classes = {d.name for d in outline if d.scope is None and d.name in used}
         for d in outline:
-            if d in skip:
+            if d.name in skip_names and d in skip:  # names first: hashing a Definition costs
                 continue
             depth = d.scope.count(".") + 1 if d.scope else 0
             w = base * _KIND_WEIGHT.get(d.kind, 0.5)

@@ -34,19 +34,26 @@ def relative(path: Path, roots: Sequence[Path]) -> str:
 
 
 def render_skeleton(
-    index: WorkspaceIndex, definitions: Sequence[Definition], roots: Sequence[Path]
+    index: WorkspaceIndex,
+    definitions: Sequence[Definition],
+    roots: Sequence[Path],
+    outlines: dict[Path, tuple[str, list[Definition], dict[str, Definition]]] | None = None,
 ) -> str:
     """Files in order of their first chosen definition; in each, the chosen definitions in
     source order under their parent scopes' signature lines (included even when the parent
-    itself was not chosen, so a method always shows its class)."""
+    itself was not chosen, so a method always shows its class). ``outlines`` memoises the
+    files' outlines across calls (the binary search renders the same files many times)."""
+    memo = outlines if outlines is not None else {}
     by_file: dict[Path, list[Definition]] = {}
     for d in definitions:
         by_file.setdefault(d.path, []).append(d)
     blocks: list[str] = []
     for path, chosen in by_file.items():
-        outline = index.outline(path)
+        if path not in memo:
+            outline = index.outline(path)
+            memo[path] = (relative(path, roots), outline, {d.qualified_name: d for d in outline})
+        rel, outline, by_qualified = memo[path]
         # Within one file a definition is its (name range, name): cheaper than hashing paths.
-        by_qualified = {d.qualified_name: d for d in outline}
         keep = {(d.name_range, d.name) for d in chosen}
         for d in chosen:
             scope = d.scope
@@ -55,7 +62,7 @@ def render_skeleton(
                 if parent is not None:
                     keep.add((parent.name_range, parent.name))
                 scope = scope.rpartition(".")[0]
-        lines = [f"{relative(path, roots)}:"]
+        lines = [f"{rel}:"]
         for d in outline:  # outline is source order
             if (d.name_range, d.name) in keep:
                 depth = d.scope.count(".") + 1 if d.scope else 0
@@ -82,10 +89,11 @@ def fit_skeleton(
         spent += estimate(ranked[hi].signature.strip())
         hi += 1
     lo = 0
+    memo: dict[Path, tuple[str, list[Definition], dict[str, Definition]]] = {}
     best = ""
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        text = render_skeleton(index, ranked[:mid], roots)
+        text = render_skeleton(index, ranked[:mid], roots, memo)
         if estimate(text) <= budget:
             lo, best = mid, text
         else:
@@ -104,13 +112,18 @@ class RepoMap:
     ) -> None:
         self.index, self.roots, self.estimate = index, list(roots), estimate
         self.ranker = FileRanker(index)
-        self._cache: dict[tuple[tuple[tuple[Path, str], ...], int], str] = {}
+        self._state: tuple[tuple[Path, str], ...] | None = None
+        self._cache: dict[int, str] = {}
 
     def render(self, budget: int) -> str:
-        key = (self.ranker.key, budget)
-        if key not in self._cache:
-            self._cache = {key: self._render(budget)}  # one state at a time
-        return self._cache[key]
+        if budget <= 0:
+            return ""
+        key = self.ranker.key
+        if key != self._state:  # one repository state at a time, any number of budgets
+            self._state, self._cache = key, {}
+        if budget not in self._cache:
+            self._cache[budget] = self._render(budget)
+        return self._cache[budget]
 
     def _render(self, budget: int) -> str:
         """The best-ranked definitions of the best-ranked files, as a skeleton: a file's

@@ -1,0 +1,348 @@
+"""Context engine: retrieval recall at a cut, build latency, and the prefix-cache share.
+
+Recall (issue 5): on a real project from a PyPI sdist (rich 13.9.4), for a few hundred
+functions, cut the file at a line inside the function body (the editor's buffer ends
+there), ask for an explain context at the cut with budgets of 2k/4k/8k tokens, and count the
+cross-file definitions the removed rest of the function uses whose signature line appears in
+the context. Names defined in more than 3 files, and dunders, are left out of the truth
+(matching them by name is a coin toss for every method). References on the same cuts and
+budgets: the import-following baseline (the signature lines of every definition in the
+modules the cut file imports, in import order, cut to the budget) and Aider's RepoMap (the
+cut file as its chat file; from a throw-away venv in bench/.work, when it installs).
+
+Latency: build p50/p95 on a warm index of Django (the corpus bench_index downloads), the cut
+buffer opened in the index before each build, as an editor would have it.
+
+Prefix cache: 20 mixed actions (explain, refactor, tests) on different symbols of one
+workspace sent to the Kimi emulator; the share of input tokens it reports as cached.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tarfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from bench.table import Row
+from kimi_lsp.context import RepoMap, TokenEstimator, build_action_context
+from kimi_lsp.index import Definition, DefinitionKind, WorkspaceIndex
+
+NAME = "context"
+CORPUS = ("rich", "13.9.4")
+BUDGETS = (2_000, 4_000, 8_000)
+CUTS = 300
+AIDER_CUTS = 120  # Aider re-ranks the whole repo per call: a subset keeps the bench short
+LATENCY_CUTS = 120
+MAX_NAME_DEFS = 3
+TOP_LEVEL_ONLY = False
+
+
+@dataclass
+class Cut:
+    path: Path
+    line: int  # 0-based: the buffer keeps lines [0, line)
+    col: int
+    text: str  # the cut buffer
+    truth: dict[str, list[str]]  # used name -> its definitions' signature lines elsewhere
+
+
+def _download(work: Path, name: str, version: str) -> Path:
+    where = work / "ctx"
+    root = (where / f"{name}-{version}").resolve()
+    if root.is_dir():
+        return root
+    where.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:",
+         f"{name}=={version}", "-d", str(where)],
+        check=True,
+    )  # fmt: skip
+    archive = next(where.glob(f"{name}-{version}.tar.gz"))
+    with tarfile.open(archive) as tar:
+        tar.extractall(where, filter="data")
+    return root
+
+
+def _cuts(index: WorkspaceIndex, package: Path, n: int, seed: int = 0) -> list[Cut]:
+    found: list[Cut] = []
+    for path in index.files():
+        if not path.is_relative_to(package) or path.suffix != ".py" or "test" in path.name:
+            continue
+        tags = index.file_tags(path)
+        if tags is None:
+            continue
+        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+        for d in tags.definitions:
+            if d.kind not in (DefinitionKind.FUNCTION, DefinitionKind.METHOD):
+                continue
+            body = d.range.end_line - d.range.start_line
+            if body < 6:
+                continue
+            cut = d.range.start_line + max(2, body // 3)
+            truth: dict[str, list[str]] = {}
+            for r in tags.references:
+                if not (cut <= r.range.start_line <= d.range.end_line) or r.name.startswith("__"):
+                    continue
+                defs = [x for x in index.definitions(r.name) if x.path != path]
+                if TOP_LEVEL_ONLY:
+                    defs = [x for x in defs if x.scope is None]
+                if not defs or len({x.path for x in index.definitions(r.name)}) > MAX_NAME_DEFS:
+                    continue
+                if any(x.path == path for x in index.definitions(r.name)):
+                    continue  # defined in the cut file itself: not a cross-file need
+                truth[r.name] = sorted({x.signature.strip() for x in defs})
+            if truth:
+                text = "".join(lines[:cut])
+                col = len(lines[cut - 1]) - len(lines[cut - 1].lstrip())
+                found.append(Cut(path, cut, col, text, truth))
+    rng = random.Random(seed)
+    rng.shuffle(found)
+    return sorted(found[:n], key=lambda c: (str(c.path), c.line))
+
+
+def _recall(cut: Cut, context: str) -> tuple[int, int]:
+    hits = sum(any(sig in context for sig in sigs) for sigs in cut.truth.values())
+    return hits, len(cut.truth)
+
+
+def _import_baseline(
+    index: WorkspaceIndex, path: Path, budget: int, estimate: TokenEstimator
+) -> str:
+    lines: list[str] = []
+    for module in index.imports_of(path):
+        lines.extend(d.signature.strip() for d in index.outline(module))
+    lo, hi = 0, len(lines)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if estimate("\n".join(lines[:mid])) <= budget:
+            lo = mid
+        else:
+            hi = mid - 1
+    return "\n".join(lines[:lo])
+
+
+def _ours(
+    index: WorkspaceIndex, repo_map: RepoMap, cut: Cut, budget: int, estimator: TokenEstimator
+) -> tuple[str, float]:
+    started = time.perf_counter()
+    built = build_action_context(
+        index, cut.path, cut.line - 1, cut.col, action="explain", model_context=256_000,
+        output_budget=4_000, budget=budget, estimator=estimator, repo_map=repo_map,
+    )  # fmt: skip
+    elapsed = time.perf_counter() - started
+    return "\n".join(m["content"] for m in built.messages), elapsed
+
+
+_AIDER_SCRIPT = r"""
+import json, os, sys
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+from aider.io import InputOutput
+from aider.repomap import RepoMap
+
+job = json.load(open(sys.argv[1]))
+root = job["root"]
+
+
+class Model:
+    def token_count(self, text):
+        return len(text) // 4
+
+
+out = []
+for budget in job["budgets"]:
+    rm = RepoMap(map_tokens=budget, root=root, io=InputOutput(yes=True, pretty=False),
+                 main_model=Model(), refresh="always")
+    maps = []
+    for cut in job["cuts"]:
+        path = os.path.join(root, cut["rel"])
+        original = open(path, encoding="utf-8").read()
+        try:
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(cut["text"])
+            others = [os.path.join(root, o) for o in job["files"] if o != cut["rel"]]
+            maps.append(rm.get_repo_map([path], others) or "")
+        finally:
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(original)
+    out.append(maps)
+print(json.dumps(out))
+"""
+
+
+def _aider(work: Path, root: Path, cuts: list[Cut], files: list[Path]) -> list[list[str]] | str:
+    python = work / "aider-venv" / "bin" / "python"
+    probe = [str(python), "-c", "import aider.repomap"]
+    if not python.exists() or subprocess.run(probe, capture_output=True).returncode != 0:
+        subprocess.run([sys.executable, "-m", "venv", str(work / "aider-venv")], check=True)
+        install = subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", "aider-chat"],
+            capture_output=True,
+            text=True,
+        )
+        if install.returncode != 0:
+            return "could not install aider-chat"
+    copy = work / "ctx" / "aider-copy"
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(root, copy)
+    job = {
+        "root": str(copy),
+        "budgets": list(BUDGETS),
+        "files": [f.relative_to(root).as_posix() for f in files],
+        "cuts": [{"rel": c.path.relative_to(root).as_posix(), "text": c.text} for c in cuts],
+    }
+    job_file = work / "ctx" / "aider-job.json"
+    job_file.write_text(json.dumps(job))
+    run = subprocess.run(
+        [str(python), "-c", _AIDER_SCRIPT, str(job_file)], capture_output=True, text=True,
+        timeout=3_600,
+    )  # fmt: skip
+    if run.returncode != 0:
+        return "failed: " + (run.stderr.strip().splitlines() or ["?"])[-1][:120]
+    maps: list[list[str]] = json.loads(run.stdout.strip().splitlines()[-1])
+    return maps
+
+
+def _with_cut(index: WorkspaceIndex, cut: Cut) -> None:
+    index.open_document(cut.path, cut.text)
+
+
+def recall_rows(work: Path) -> list[Row]:
+    root = _download(work, *CORPUS)
+    index = WorkspaceIndex([root], state_dir=None)
+    index.update()
+    index.prepare_queries()
+    estimator = TokenEstimator()
+    repo_map = RepoMap(index, [root], estimator)
+    cuts = _cuts(index, root / CORPUS[0], CUTS)
+    rows = [Row(NAME, "recall corpus", f"{CORPUS[0]} {CORPUS[1]}: {len(cuts)} cuts")]
+    ours: dict[int, list[tuple[int, int]]] = {b: [] for b in BUDGETS}
+    base: dict[int, list[tuple[int, int]]] = {b: [] for b in BUDGETS}
+    for cut in cuts:
+        _with_cut(index, cut)
+        try:
+            for b in BUDGETS:
+                text, _ = _ours(index, repo_map, cut, b, estimator)
+                ours[b].append(_recall(cut, text))
+                base[b].append(_recall(cut, _import_baseline(index, cut.path, b, estimator)))
+        finally:
+            index.close_document(cut.path)
+    aider_cuts = cuts[:AIDER_CUTS]
+    files = [p for p in index.files() if p.suffix == ".py"]
+    aider = _aider(work, root, aider_cuts, files)
+    if isinstance(aider, str):
+        rows.append(Row(NAME, "reference: Aider RepoMap", aider))
+
+    def score(pairs: list[tuple[int, int]]) -> float:
+        return sum(h for h, _ in pairs) / max(1, sum(t for _, t in pairs))
+
+    for i, b in enumerate(BUDGETS):
+        r_ours, r_base = score(ours[b]), score(base[b])
+        rows.append(
+            Row(NAME, f"recall @{b // 1000}k vs import-following", round(r_ours, 3), "",
+                round(r_base, 3), "imports", "+0.10 over imports",
+                ok=r_ours >= r_base + 0.10)
+        )  # fmt: skip
+        if not isinstance(aider, str):
+            subset = score(ours[b][:AIDER_CUTS])
+            r_aider = score([_recall(c, m) for c, m in zip(aider_cuts, aider[i], strict=True)])
+            rows.append(
+                Row(NAME, f"recall @{b // 1000}k vs Aider ({len(aider_cuts)} cuts)",
+                    round(subset, 3), "", round(r_aider, 3), "Aider", "ahead of Aider",
+                    ok=subset > r_aider)
+            )  # fmt: skip
+    index.close()
+    return rows
+
+
+def latency_rows(work: Path) -> list[Row]:
+    found = sorted(p for p in work.glob("django-5.2*") if p.is_dir())
+    if not found:
+        return [Row(NAME, "latency on Django", "skipped: run `python -m bench index` first")]
+    root = found[-1]
+    state = work / "ctx" / "django-state"
+    index = WorkspaceIndex([root], state_dir=state)
+    index.update()  # the first run parses; later runs load the database (warm)
+    index.prepare_queries()
+    estimator = TokenEstimator()
+    repo_map = RepoMap(index, [root], estimator)
+    cuts = _cuts(index, root / "django", LATENCY_CUTS, seed=1)
+    times: list[float] = []
+    for cut in cuts[:5]:  # warm the resident graph and the map once
+        _ours(index, repo_map, cut, 8_000, estimator)
+    for cut in cuts:
+        _with_cut(index, cut)
+        try:
+            _, elapsed = _ours(index, repo_map, cut, 8_000, estimator)
+        finally:
+            index.close_document(cut.path)
+        times.append(elapsed)
+    index.close()
+    times.sort()
+    p50 = statistics.median(times) * 1000
+    p95 = times[int(0.95 * (len(times) - 1))] * 1000
+    return [
+        Row(NAME, f"build p50, Django warm ({len(times)} cut buffers, 8k)", round(p50, 1), "ms"),
+        Row(NAME, "build p95, Django warm", round(p95, 1), "ms", target="< 100 ms", ok=p95 < 100),
+    ]
+
+
+def cache_rows(work: Path) -> list[Row]:
+    from tests.fake_kimi import FakeKimi
+
+    root = _download(work, *CORPUS)
+    index = WorkspaceIndex([root], state_dir=None)
+    index.update()
+    estimator = TokenEstimator()
+    repo_map = RepoMap(index, [root], estimator)
+    targets: list[Definition] = []
+    for path in index.files():
+        targets += [d for d in index.outline(path) if d.kind == DefinitionKind.FUNCTION][:1]
+    rng = random.Random(5)
+    rng.shuffle(targets)
+    prompt = cached = 0
+    with FakeKimi() as fake, httpx.Client(base_url=fake.base_url, timeout=30) as http:
+        for i, d in enumerate(targets[:20]):
+            action = ("explain", "refactor", "tests")[i % 3]
+            built = build_action_context(
+                index, d.path, d.name_range.start_line, d.name_range.start_col, action=action,
+                model_context=256_000, output_budget=4_000, estimator=estimator,
+                repo_map=repo_map,
+            )  # fmt: skip
+            reply = http.post(
+                "/chat/completions",
+                headers={"Authorization": f"Bearer {fake.key}"},
+                json={"model": "kimi-k2.6", "messages": built.messages,
+                      "max_completion_tokens": 256},
+            )  # fmt: skip
+            reply.raise_for_status()
+            usage = reply.json()["usage"]
+            prompt += usage["prompt_tokens"]
+            cached += usage.get("cached_tokens") or 0
+    index.close()
+    share = cached / max(1, prompt)
+    return [
+        Row(NAME, "prefix-cache share, 20 mixed actions (emulator)", round(share, 3), "",
+            target=">= 0.60", ok=share >= 0.60)
+    ]  # fmt: skip
+
+
+def run(work: Path) -> list[Row]:
+    return recall_rows(work) + latency_rows(work) + cache_rows(work)
+
+
+if __name__ == "__main__":  # python -m bench.bench_context [recall|latency|cache]
+    from bench.table import render
+
+    here = Path(__file__).resolve().parent / ".work"
+    part = {"recall": recall_rows, "latency": latency_rows, "cache": cache_rows}
+    chosen = sys.argv[1:] or list(part)
+    print(render([row for name in chosen for row in part[name](here)]))
