@@ -1,20 +1,23 @@
 """Context engine: retrieval recall at a cut, build latency, and the prefix-cache share.
 
-Recall (issue 5): on a real project from a PyPI sdist (rich 13.9.4), for a few hundred
-functions, cut the file at a line inside the function body (the editor's buffer ends
-there), ask for an explain context at the cut with budgets of 2k/4k/8k tokens, and count the
-cross-file definitions the removed rest of the function uses whose signature line appears in
-the context. Names defined in more than 3 files, and dunders, are left out of the truth
-(matching them by name is a coin toss for every method). References on the same cuts and
-budgets: the import-following baseline (the signature lines of every definition in the
-modules the cut file imports, in import order, cut to the budget) and Aider's RepoMap (the
-cut file as its chat file; from a throw-away venv in bench/.work, when it installs).
+Recall (issue 5): on real projects from PyPI sdists (rich 13.9.4, and Django 5.2), for a few
+hundred functions, cut the file at a line inside the function body (the editor's buffer
+ends there), ask for an explain context at the cut with budgets of 2k/4k/8k tokens, and
+count the cross-file definitions the removed rest of the function uses whose signature line
+appears in the context. Names defined in more than 3 files, names the cut file defines
+itself, and dunders are left out of the truth (matching them by name is a coin toss).
+References on the same cuts and budgets: the import-following baseline (the signature lines
+of every definition in the modules the cut file imports, in import order, cut to the
+budget) and Aider's RepoMap (the cut file as its chat file; from a throw-away venv in
+bench/.work, on a subset of the cuts since it re-ranks the whole repository per call).
 
-Latency: build p50/p95 on a warm index of Django (the corpus bench_index downloads), the cut
-buffer opened in the index before each build, as an editor would have it.
+Latency: build p50/p95 on a warm index of Django, the cut buffer opened in the index before
+each build, as an editor would have it.
 
 Prefix cache: 20 mixed actions (explain, refactor, tests) on different symbols of one
 workspace sent to the Kimi emulator; the share of input tokens it reports as cached.
+
+``python -m bench.bench_context [rich|django|latency|cache]`` runs parts.
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ CORPUS = ("rich", "13.9.4")
 BUDGETS = (2_000, 4_000, 8_000)
 CUTS = 300
 AIDER_CUTS = 120  # Aider re-ranks the whole repo per call: a subset keeps the bench short
+DJANGO_CUTS = 200
+DJANGO_AIDER_CUTS = 20  # ~2.5 s per Aider map on Django
 LATENCY_CUTS = 120
 MAX_NAME_DEFS = 3
 TOP_LEVEL_ONLY = False
@@ -215,15 +220,23 @@ def _with_cut(index: WorkspaceIndex, cut: Cut) -> None:
     index.open_document(cut.path, cut.text)
 
 
-def recall_rows(work: Path) -> list[Row]:
-    root = _download(work, *CORPUS)
-    index = WorkspaceIndex([root], state_dir=None)
+def _django(work: Path) -> Path:
+    found = sorted(p for p in work.glob("django-5.2*") if p.is_dir())  # bench_index's copy
+    return found[-1].resolve() if found else _download(work, "django", "5.2.19")
+
+
+def recall_rows(
+    work: Path, label: str, root: Path, package: Path, n: int, aider_n: int
+) -> list[Row]:
+    state = work / "ctx" / f"{root.name}-state"
+    index = WorkspaceIndex([root], state_dir=state)
     index.update()
     index.prepare_queries()
     estimator = TokenEstimator()
     repo_map = RepoMap(index, [root], estimator)
-    cuts = _cuts(index, root / CORPUS[0], CUTS)
-    rows = [Row(NAME, "recall corpus", f"{CORPUS[0]} {CORPUS[1]}: {len(cuts)} cuts")]
+    cuts = _cuts(index, package, n)
+    truth = sum(len(c.truth) for c in cuts)
+    rows = [Row(NAME, f"recall corpus {label}", f"{len(cuts)} cuts, {truth} used names")]
     ours: dict[int, list[tuple[int, int]]] = {b: [] for b in BUDGETS}
     base: dict[int, list[tuple[int, int]]] = {b: [] for b in BUDGETS}
     for cut in cuts:
@@ -235,11 +248,14 @@ def recall_rows(work: Path) -> list[Row]:
                 base[b].append(_recall(cut, _import_baseline(index, cut.path, b, estimator)))
         finally:
             index.close_document(cut.path)
-    aider_cuts = cuts[:AIDER_CUTS]
+    aider_cuts = cuts[:aider_n]
     files = [p for p in index.files() if p.suffix == ".py"]
-    aider = _aider(work, root, aider_cuts, files)
-    if isinstance(aider, str):
-        rows.append(Row(NAME, "reference: Aider RepoMap", aider))
+    aider: list[list[str]] | str = "not run"
+    if aider_cuts:
+        aider = _aider(work, root, aider_cuts, files)
+        if isinstance(aider, str):
+            rows.append(Row(NAME, f"reference: Aider RepoMap on {label}", aider))
+    index.close()
 
     def score(pairs: list[tuple[int, int]]) -> float:
         return sum(h for h, _ in pairs) / max(1, sum(t for _, t in pairs))
@@ -247,28 +263,34 @@ def recall_rows(work: Path) -> list[Row]:
     for i, b in enumerate(BUDGETS):
         r_ours, r_base = score(ours[b]), score(base[b])
         rows.append(
-            Row(NAME, f"recall @{b // 1000}k vs import-following", round(r_ours, 3), "",
+            Row(NAME, f"{label} recall @{b // 1000}k vs import-following", round(r_ours, 3), "",
                 round(r_base, 3), "imports", "+0.10 over imports",
                 ok=r_ours >= r_base + 0.10)
         )  # fmt: skip
         if not isinstance(aider, str):
-            subset = score(ours[b][:AIDER_CUTS])
+            subset = score(ours[b][: len(aider_cuts)])
             r_aider = score([_recall(c, m) for c, m in zip(aider_cuts, aider[i], strict=True)])
             rows.append(
-                Row(NAME, f"recall @{b // 1000}k vs Aider ({len(aider_cuts)} cuts)",
+                Row(NAME, f"{label} recall @{b // 1000}k vs Aider ({len(aider_cuts)} cuts)",
                     round(subset, 3), "", round(r_aider, 3), "Aider", "ahead of Aider",
                     ok=subset > r_aider)
             )  # fmt: skip
-    index.close()
     return rows
 
 
+def rich_recall_rows(work: Path) -> list[Row]:
+    root = _download(work, *CORPUS)
+    return recall_rows(work, f"{CORPUS[0]} {CORPUS[1]}", root, root / CORPUS[0], CUTS, AIDER_CUTS)
+
+
+def django_recall_rows(work: Path) -> list[Row]:
+    root = _django(work)
+    return recall_rows(work, root.name, root, root / "django", DJANGO_CUTS, DJANGO_AIDER_CUTS)
+
+
 def latency_rows(work: Path) -> list[Row]:
-    found = sorted(p for p in work.glob("django-5.2*") if p.is_dir())
-    if not found:
-        return [Row(NAME, "latency on Django", "skipped: run `python -m bench index` first")]
-    root = found[-1]
-    state = work / "ctx" / "django-state"
+    root = _django(work)
+    state = work / "ctx" / f"{root.name}-state"
     index = WorkspaceIndex([root], state_dir=state)
     index.update()  # the first run parses; later runs load the database (warm)
     index.prepare_queries()
@@ -336,13 +358,18 @@ def cache_rows(work: Path) -> list[Row]:
 
 
 def run(work: Path) -> list[Row]:
-    return recall_rows(work) + latency_rows(work) + cache_rows(work)
+    return rich_recall_rows(work) + django_recall_rows(work) + latency_rows(work) + cache_rows(work)
 
 
-if __name__ == "__main__":  # python -m bench.bench_context [recall|latency|cache]
+if __name__ == "__main__":  # python -m bench.bench_context [rich|django|latency|cache]
     from bench.table import render
 
     here = Path(__file__).resolve().parent / ".work"
-    part = {"recall": recall_rows, "latency": latency_rows, "cache": cache_rows}
+    part = {
+        "rich": rich_recall_rows,
+        "django": django_recall_rows,
+        "latency": latency_rows,
+        "cache": cache_rows,
+    }
     chosen = sys.argv[1:] or list(part)
     print(render([row for name in chosen for row in part[name](here)]))

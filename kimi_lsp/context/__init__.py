@@ -22,6 +22,17 @@ Building a prompt
   ``left_out``, ``stable_prefix_tokens``, ``redactions``, ``tokens`` (≤ ``budget``).
 - ``prompt_budget(model_context, output_budget, *, cap=12_000, margin=None) -> int``.
 
+Policies worth knowing
+----------------------
+
+- The repository map gets 3/4 of the budget beyond 6k tokens (up to 6k): none at small
+  budgets, ~60% of a typical prompt at the default 12k, where the prefix cache pays.
+- The ranked skeleton is capped at 2.5k tokens; the target's code at half the room, cut to
+  a window around the cursor beyond that.
+- The file graph and the map follow saved files and the set of files, not open buffers, so
+  typing neither re-ranks nor changes the stable prefix; the focus file's own references
+  are read fresh from its buffer on every request.
+
 Parts
 -----
 

@@ -18,6 +18,7 @@ neighbour it never mentions.
 from __future__ import annotations
 
 import heapq
+import math
 import threading
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
@@ -329,6 +330,11 @@ def score_definitions(
         base = file_ranks[path] * (3.0 if path in imported else 1.0) / top
         outline = index.outline(path)
         used_classes = {d.name for d in outline if d.scope is None and d.name in used}
+        members: dict[str, int] = {}
+        for d in outline:
+            if d.scope is not None:
+                owner = d.scope.split(".")[0]
+                members[owner] = members.get(owner, 0) + 1
         for d in outline:
             if d.name in skip_names and d in skip:  # names first: hashing a Definition costs
                 continue
@@ -342,7 +348,12 @@ def score_definitions(
                 tier = 2.0 if ambiguity[d.name] <= MAX_AMBIGUITY else 1.0
                 w *= min(mention, 3.0) / 3.0
             elif d.scope is not None and d.scope.split(".")[0] in used_classes:
-                tier = 1.0  # a member of a class the file uses
+                # A member of a class the file uses: likelier the more the file names the
+                # class and the fewer members it has to choose from.
+                owner = d.scope.split(".")[0]
+                tier = 1.0
+                w *= min(used[owner], 6.0) / math.sqrt(members[owner])
+
             if depth > 1:
                 w *= 0.2
             if d.name.startswith("_") and not d.name.startswith("__") and not mention:
