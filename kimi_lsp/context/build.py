@@ -118,6 +118,12 @@ def used_definitions(
     return found
 
 
+def _names_in(index: WorkspaceIndex, path: Path, span: Span) -> frozenset[str]:
+    tags = index.file_tags(path)
+    refs = tags.references if tags else ()
+    return frozenset(r.name for r in refs if span.encloses(r.range))
+
+
 def _source(index: WorkspaceIndex, path: Path) -> str:
     text = index.document_text(path)
     if text is None:
@@ -472,6 +478,7 @@ def build_context(
         selection_paths=(path,) if selection is not None else (),
         open_documents=tuple(p for p in open_documents if not index.is_ignored(p)),
         diagnostic_paths=tuple(p for p, _ in diagnostics if not index.is_ignored(p)),
+        near=_names_in(index, path, selection or target_span),
     )
     req = _Request(
         index,

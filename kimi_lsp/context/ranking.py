@@ -145,12 +145,14 @@ def pagerank(
 
 @dataclass(frozen=True)
 class Focus:
-    """What a request is about: restart weights of the personalised walk."""
+    """What a request is about: restart weights of the personalised walk, and the names the
+    target itself uses (``near``: they outrank names used elsewhere in its file)."""
 
     path: Path
     selection_paths: tuple[Path, ...] = ()
     open_documents: tuple[Path, ...] = ()
     diagnostic_paths: tuple[Path, ...] = ()
+    near: frozenset[str] = frozenset()
 
     def personalization(self) -> dict[Path, float]:
         weights: dict[Path, float] = {}
@@ -346,12 +348,14 @@ def score_definitions(
                 if d.name not in ambiguity:
                     ambiguity[d.name] = len(index.definitions(d.name))
                 tier = 2.0 if ambiguity[d.name] <= MAX_AMBIGUITY else 1.0
+                if d.name in focus.near:
+                    tier += 0.5
                 w *= min(mention, 3.0) / 3.0
             elif d.scope is not None and d.scope.split(".")[0] in used_classes:
                 # A member of a class the file uses: likelier the more the file names the
                 # class and the fewer members it has to choose from.
                 owner = d.scope.split(".")[0]
-                tier = 1.0
+                tier = 1.5 if owner in focus.near else 1.0
                 w *= min(used[owner], 6.0) / math.sqrt(members[owner])
 
             if depth > 1:
