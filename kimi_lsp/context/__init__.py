@@ -27,8 +27,9 @@ Policies worth knowing
 
 - The repository map gets 3/4 of the budget beyond 6k tokens (up to 6k): none at small
   budgets, ~60% of a typical prompt at the default 12k, where the prefix cache pays.
-- The ranked skeleton is capped at 2.5k tokens; the target's code at half the room, cut to
-  a window around the cursor beyond that.
+- The ranked skeleton gets at least 2.5k tokens plus what of 4k the map does not take (a
+  small budget has no map, so the skeleton carries the picture); the target's code at most
+  half the room, cut to a window around the cursor beyond that.
 - The file graph and the map follow saved files and the set of files, not open buffers, so
   typing neither re-ranks nor changes the stable prefix; the focus file's own references
   are read fresh from its buffer on every request.

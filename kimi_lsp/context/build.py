@@ -42,7 +42,11 @@ MAP_FROM = 6_000
 MAP_SHARE = 0.75
 MAP_MAX = 6_000
 TARGET_SHARE = 0.5  # of the room after the fixed parts, at most, for the target's code
-RANKED_MAX = 2_500  # the ranked skeleton's value flattens out; TPM charges every token
+# The ranked skeleton gets at least 2.5k tokens, plus whatever of 4k the map does not take:
+# with a small budget there is no room for a map and the skeleton carries the picture; with
+# a big one the (cached) map does, and a small volatile part keeps the prefix-cache share up.
+RANKED_MIN = 2_500
+RANKED_FREE = 4_000
 SHORT_BODY_LINES = 25  # a used definition this short goes in whole
 RANKED_SHARE = {"explain": 0.5, "refactor": 0.3, "tests": 0.3}  # kept for the ranked skeleton
 CALLERS = 5
@@ -425,7 +429,8 @@ def _assemble(
         else:
             left_out.append(f"{s.name} ({s.tokens} tokens)")
     if action != "workspace":
-        rest, missing = _ranked_rest(req, min(RANKED_MAX, budget - used - sep), shown)
+        cap = RANKED_MIN + max(0, RANKED_FREE - map_budget(budget))
+        rest, missing = _ranked_rest(req, min(cap, budget - used - sep), shown)
         if rest is not None:
             chosen.append(rest)
             used += rest.tokens + sep
