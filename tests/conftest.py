@@ -11,9 +11,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 REPO = Path(__file__).resolve().parent.parent
 pytest_plugins = ["tests.fake_kimi.plugin"]  # the Kimi emulator fixtures: fake_kimi, ...
+
+
+# CI runs the same examples every time (a red build must be reproducible); a developer's run
+# explores new ones and finds what CI would not.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 @pytest.fixture(autouse=True)
