@@ -293,10 +293,11 @@ def score_definitions(
     limit: int = 1_000,
 ) -> list[tuple[float, Definition]]:
     """Definitions outside the focus file, best first (ties by path and line, so the order
-    is deterministic), in three tiers: names the focus file uses or imports (unambiguous
-    ones), then members of classes it uses, then the rest; within a tier by the file's rank
-    (tripled for a file it imports) times the kind's weight. Mentions dominate because the
-    file naming a definition is the strongest evidence there is; the walk orders the rest."""
+    is deterministic), in tiers: names the target uses, names its file uses or imports
+    (unambiguous ones), members of classes the target uses, members of classes its file
+    uses (and ambiguous names), then the rest; within a tier by the file's rank (tripled for
+    a file it imports) times the kind's weight. Mentions dominate because the code naming a
+    definition is the strongest evidence there is; the walk orders the rest."""
     tags = index.file_tags(focus.path)
     used: dict[str, float] = {}
     for ref in tags.references if tags else ():
@@ -347,15 +348,15 @@ def score_definitions(
             if mention:
                 if d.name not in ambiguity:
                     ambiguity[d.name] = len(index.definitions(d.name))
-                tier = 2.0 if ambiguity[d.name] <= MAX_AMBIGUITY else 1.0
+                tier = 3.0 if ambiguity[d.name] <= MAX_AMBIGUITY else 1.0
                 if d.name in focus.near:
-                    tier += 0.5
+                    tier += 1.0
                 w *= min(mention, 3.0) / 3.0
             elif d.scope is not None and d.scope.split(".")[0] in used_classes:
                 # A member of a class the file uses: likelier the more the file names the
                 # class and the fewer members it has to choose from.
                 owner = d.scope.split(".")[0]
-                tier = 1.5 if owner in focus.near else 1.0
+                tier = 2.0 if owner in focus.near else 1.0
                 w *= min(used[owner], 6.0) / math.sqrt(members[owner])
 
             if depth > 1:

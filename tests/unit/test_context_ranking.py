@@ -131,3 +131,15 @@ def test_the_resident_graph_resyncs_after_a_save_not_while_typing(
     assert repo_map.ranker.rows_changed >= 1
     ranks = repo_map.ranker.ranks(Focus(path))
     assert ranks[root / "shop" / "money.py"] > ranks[root / "shop" / "tax.py"]
+
+
+def test_names_the_target_itself_uses_outrank_the_rest_of_its_file(
+    shop: tuple[WorkspaceIndex, Path],
+) -> None:
+    index, root = shop
+    repo_map = RepoMap(index, [root], TokenEstimator())
+    path = root / "shop" / "cart.py"
+    for near in ("add_vat", "Product"):
+        focus = Focus(path, near=frozenset({near}))
+        scored = score_definitions(index, repo_map.ranker.ranks(focus), focus)
+        assert scored[0][1].name == near
