@@ -119,6 +119,8 @@ def _capture_roles(language: str) -> dict[str, tuple[str, str]]:
             roles[cap] = ("ref", cap.split(".", 2)[1])
         elif cap == "import":
             roles[cap] = ("import", "")
+        elif cap == "import.member":  # a name in `from M import name`: maybe module M.name
+            roles[cap] = ("import", "member")
     return roles
 
 
@@ -280,7 +282,7 @@ def extract_region(
     # name node start byte -> (pattern index, kind, def node, name node)
     defs: dict[int, tuple[int, str, Node, Node]] = {}
     refs: dict[int, tuple[int, str, Node]] = {}
-    imports: dict[int, Node] = {}
+    imports: dict[int, tuple[Node, str]] = {}
     plans = _PLANS.setdefault(language, {})
     for pattern, caps in cursor.matches(tree.root_node):
         plan = plans.get(pattern)
@@ -292,7 +294,7 @@ def extract_region(
             if what == "import":
                 for n in nodes:
                     if whole or (n.start_byte >= lo and n.end_byte <= hi):
-                        imports.setdefault(n.start_byte, n)
+                        imports.setdefault(n.start_byte, (n, kind))
             elif names:
                 name = names[0]
                 key = name.start_byte
@@ -391,8 +393,14 @@ def extract_region(
 
     raw_imports: list[tuple[Any, ...]] = []
     import_bytes: list[int] = []
-    for at, n in sorted(imports.items()):
+    for at, (n, how) in sorted(imports.items()):
         module = source[n.start_byte : n.end_byte].decode("utf-8", "replace").strip("\"'<>` \t")
+        if how == "member":  # `from . import errors` imports the module `.errors` if it exists
+            parent = n.parent.child_by_field_name("module_name") if n.parent else None
+            if parent is None:
+                continue
+            base = source[parent.start_byte : parent.end_byte].decode("utf-8", "replace")
+            module = f"{base}{'' if base.endswith('.') else '.'}{module}"
         if module:
             raw_imports.append((module, *cols.span(n)))
             import_bytes.append(at)

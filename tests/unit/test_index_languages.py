@@ -28,7 +28,16 @@ CASES: dict[str, tuple[dict[str, K], set[tuple[str, str | None]], list[str]]] = 
             "total_area": K.FUNCTION,
         },
         {("Shape", "Circle"), ("to_metres", "Circle.__init__"), ("Circle", "make_unit_circle")},
-        ["math", "dataclasses", ".units"],
+        # `from M import n` also names the module M.n, which exists when n is a submodule
+        # (`from . import errors`); the resolver keeps only what names a file.
+        [
+            "math",
+            "dataclasses",
+            "dataclasses.dataclass",
+            ".units",
+            ".units.Length",
+            ".units.to_metres",
+        ],
     ),
     "widgets.js": (
         {

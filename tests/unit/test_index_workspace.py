@@ -97,6 +97,23 @@ def test_imports_importers_and_file_graph(index: WorkspaceIndex, root: Path) -> 
     assert pricing not in graph[pricing]
 
 
+def test_from_package_import_module_imports_the_module(root: Path) -> None:
+    # `from . import pricing` imports shop/pricing.py, not only the package's __init__.
+    (root / "shop/checkout.py").write_text(
+        "from . import pricing\nfrom .cart import Cart as C\n\n"
+        "def pay(item):\n    return pricing.price_of(item)\n"
+    )
+    ix = WorkspaceIndex([root], workers=1)
+    ix.update()
+    imports = ix.imports_of(root / "shop/checkout.py")
+    assert set(imports) == {
+        root / "shop/__init__.py",
+        root / "shop/pricing.py",
+        root / "shop/cart.py",
+    }
+    assert root / "shop/checkout.py" in ix.importers(root / "shop/pricing.py")
+
+
 def test_definition_graph_links_callers_to_callees(index: WorkspaceIndex) -> None:
     graph = index.definition_graph()
     (main,) = index.definitions("main")

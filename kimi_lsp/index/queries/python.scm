@@ -11,6 +11,8 @@
 (import_statement name: (dotted_name) @import)
 (import_statement name: (aliased_import name: (dotted_name) @import))
 (import_from_statement module_name: (_) @import)
+(import_from_statement name: (dotted_name) @import.member)
+(import_from_statement name: (aliased_import name: (dotted_name) @import.member))
 
 (import_from_statement name: (dotted_name (identifier) @name) @reference.import)
 (import_from_statement name: (aliased_import name: (dotted_name (identifier) @name)) @reference.import)
