@@ -230,7 +230,11 @@ def _enclosing_outline(req: _Request) -> list[Section]:
     d = req.target_definition
     if d is not None and d.scope:  # the enclosing class: its members' signatures
         top = d.scope.split(".")[0]
-        outline = [o for o in outline if o.qualified_name == top or (o.scope or "").startswith(top)]
+        outline = [
+            o
+            for o in outline
+            if o.qualified_name == top or o.scope == top or (o.scope or "").startswith(top + ".")
+        ]
         title = f"Outline of `{top}` in {req.rel(req.path)}"
     else:
         title = f"Outline of {req.rel(req.path)}"
@@ -429,7 +433,7 @@ def _assemble(
         else:
             left_out.append(f"{s.name} ({s.tokens} tokens)")
     if action != "workspace":
-        cap = RANKED_MIN + max(0, RANKED_FREE - map_budget(budget))
+        cap = RANKED_MIN + max(0, 2 * (RANKED_FREE - map_budget(budget)))
         rest, missing = _ranked_rest(req, min(cap, budget - used - sep), shown)
         if rest is not None:
             chosen.append(rest)

@@ -28,12 +28,15 @@ from typing import Generic, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from kimi_lsp.index import Definition, DefinitionKind, WorkspaceIndex
+from kimi_lsp.index import Definition, DefinitionKind, WorkspaceIndex, language_for
 
 DAMPING = 0.85
 TOLERANCE = 1e-7  # L1 change per iteration: ranks are compared, not printed
 MAX_ITERATIONS = 50
-MAX_AMBIGUITY = 3  # a name defined in more places is weak evidence for any one of them
+# Languages whose files name what they import from other files (not Go's packages, C's
+# headers or Java's same-package classes, which are used without naming them first).
+NAMED_IMPORTS = frozenset({"python", "javascript", "typescript", "tsx"})
+MAX_AMBIGUITY = 3  # a name defined in more files is weak evidence for any one of them
 
 K = TypeVar("K", bound=Hashable)
 Vector = npt.NDArray[np.float64]
@@ -300,13 +303,16 @@ def score_definitions(
     definition is the strongest evidence there is; the walk orders the rest."""
     tags = index.file_tags(focus.path)
     used: dict[str, float] = {}
+    modules: set[str] = set()  # names imported by `from . import errors` / `import errors`
     for ref in tags.references if tags else ():
         used[ref.name] = used.get(ref.name, 0.0) + (3.0 if ref.kind == "import" else 1.0)
+        if ref.kind == "import":
+            modules.add(ref.name)
     ambiguity: dict[str, int] = {}
 
     def defined_in(name: str) -> list[Definition]:
         found = index.definitions(name)
-        ambiguity[name] = len(found)
+        ambiguity[name] = len({d.path for d in found})  # overloads in one file are one thing
         return found
 
     # The files the focus file imports names from. Not ``imports_of``: right after an edit
@@ -319,6 +325,14 @@ def score_definitions(
         for d in defined_in(ref.name)
         if ambiguity[ref.name] <= MAX_AMBIGUITY
     }
+    resolved: list[set[Path]] = []
+
+    def imported_modules() -> set[Path]:  # only when a module name matches: costs on an edit
+        if not resolved:
+            resolved.append(set(index.imports_of(focus.path)))
+        return resolved[0]
+
+    named_imports = language_for(focus.path) in NAMED_IMPORTS
     skip = set(exclude)
     skip_names = {d.name for d in skip}
     files = sorted(
@@ -333,6 +347,12 @@ def score_definitions(
         base = file_ranks[path] * (3.0 if path in imported else 1.0) / top
         outline = index.outline(path)
         used_classes = {d.name for d in outline if d.scope is None and d.name in used}
+        # A module the file imports by name (`from . import errors`, used as `errors.X`):
+        # its top-level definitions are what `errors.` may be followed by.
+        stem = path.parent.name if path.stem == "__init__" else path.stem
+        module_share = 0.0
+        if stem in modules and path in imported_modules():
+            module_share = 1.0 / math.sqrt(max(1, sum(d.scope is None for d in outline)))
         members: dict[str, int] = {}
         for d in outline:
             if d.scope is not None:
@@ -344,14 +364,20 @@ def score_definitions(
             depth = d.scope.count(".") + 1 if d.scope else 0
             w = base * _KIND_WEIGHT.get(d.kind, 0.5)
             tier = 0.0
-            mention = used.get(d.name, 0.0)
+            dunder = d.name.startswith("__") and d.name.endswith("__")
+            # `super().__init__()` names every constructor: a dunder is never evidence.
+            mention = 0.0 if dunder else used.get(d.name, 0.0)
             if mention:
                 if d.name not in ambiguity:
-                    ambiguity[d.name] = len(index.definitions(d.name))
-                tier = 3.0 if ambiguity[d.name] <= MAX_AMBIGUITY else 1.0
-                if d.name in focus.near:
-                    tier += 1.0
+                    defined_in(d.name)
+                if ambiguity[d.name] <= MAX_AMBIGUITY:  # else: weak evidence, ranked as the rest
+                    tier = 4.0 if d.name in focus.near else 3.0
                 w *= min(mention, 3.0) / 3.0
+            elif depth > 1 or (dunder and d.name != "__init__"):
+                w *= 0.2  # a local function, or a dunder: nobody names them from outside
+            elif module_share and d.scope is None:
+                tier = 1.0
+                w = base * module_share
             elif d.scope is not None and d.scope.split(".")[0] in used_classes:
                 # A member of a class the file uses: likelier the more the file names the
                 # class and the fewer members it has to choose from.
@@ -359,6 +385,10 @@ def score_definitions(
                 tier = 2.0 if owner in focus.near else 1.0
                 w *= min(used[owner], 6.0) / math.sqrt(members[owner])
 
+            elif d.scope is None and named_imports:
+                # Where files import what they use by name, a top-level definition the file
+                # never names is unlikely to be used; a method is reached through an object.
+                w *= 0.25
             if depth > 1:
                 w *= 0.2
             if d.name.startswith("_") and not d.name.startswith("__") and not mention:

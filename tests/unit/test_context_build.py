@@ -8,7 +8,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kimi_lsp.context import RepoMap, build_context, pagerank, redact, used_definitions
+from kimi_lsp.context import (
+    RepoMap,
+    TokenEstimator,
+    build_action_context,
+    build_context,
+    pagerank,
+    redact,
+    used_definitions,
+)
 from kimi_lsp.index import Span, WorkspaceIndex
 from kimi_lsp.llm.tokens import estimate_text_tokens
 
@@ -155,3 +163,21 @@ def test_env_files_have_every_value_hidden() -> None:
     assert "postgres" not in out
     assert "DEBUG=" in out
     assert count >= 2
+
+
+def test_the_enclosing_class_outline_is_that_class_only(tmp_path: Path) -> None:
+    # `Console`'s outline must not take in `ConsoleOptions`, whose name merely starts alike.
+    (tmp_path / "console.py").write_text(
+        "class ConsoleOptions:\n    def update_width(self, width):\n        return self\n\n\n"
+        "class Console:\n    def print(self, text):\n        return text\n\n"
+        "    def rule(self):\n        return self.print('-')\n"
+    )
+    index = WorkspaceIndex([tmp_path], state_dir=None)
+    index.update()
+    built = build_action_context(
+        index, tmp_path / "console.py", 10, 8, action="explain", model_context=8_000,
+        output_budget=1_000, budget=3_000, estimator=TokenEstimator(),
+    )  # fmt: skip
+    (outline,) = [s for s in built.sections if s.name == "file outline"]
+    assert "def print(self, text):" in outline.text
+    assert "update_width" not in outline.text

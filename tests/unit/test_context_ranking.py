@@ -143,3 +143,76 @@ def test_names_the_target_itself_uses_outrank_the_rest_of_its_file(
         focus = Focus(path, near=frozenset({near}))
         scored = score_definitions(index, repo_map.ranker.ranks(focus), focus)
         assert scored[0][1].name == near
+
+
+PKG = {
+    "pkg/__init__.py": "",
+    "pkg/errors.py": (
+        "class StyleError(Exception):\n    pass\n\n\nclass MissingStyle(StyleError):\n    pass\n"
+    ),
+    "pkg/base.py": (
+        "class Base:\n    def __init__(self):\n        self.ready = True\n\n"
+        "    def __len__(self):\n        return 0\n"
+    ),
+    "pkg/other.py": (
+        "class Unrelated:\n    def __init__(self, x):\n        self.x = x\n\n"
+        "    def __eq__(self, other):\n        return False\n\n\n"
+        "def helper():\n    return 1\n"
+    ),
+    "pkg/files.py": (
+        "from .other import helper\n\n\ndef open(path):\n    return path\n\n\n"
+        "class Reader:\n    def open(self):\n        return self\n\n"
+        "    def read(self):\n        return ''\n\n\n"
+        "class Writer:\n    def open(self):\n        return self\n\n\n"
+        "class Pipe:\n    def open(self):\n        return self\n"
+    ),
+    "pkg/style.py": (
+        "from . import errors\nfrom .base import Base\n\n\n"
+        "class Style(Base):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.name = open('x').read()\n"
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def pkg(tmp_path_factory: pytest.TempPathFactory) -> tuple[WorkspaceIndex, Path]:
+    root = tmp_path_factory.mktemp("pkg")
+    for rel, text in PKG.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    index = WorkspaceIndex([root], state_dir=None)
+    index.update()
+    return index, root
+
+
+def _ranked(index: WorkspaceIndex, root: Path) -> list[str]:
+    repo_map = RepoMap(index, [root], TokenEstimator())
+    focus = Focus(root / "pkg" / "style.py", near=frozenset({"__init__", "open", "read"}))
+    return [
+        d.qualified_name for _, d in score_definitions(index, repo_map.ranker.ranks(focus), focus)
+    ]
+
+
+def test_a_module_imported_by_name_offers_its_definitions(pkg: tuple[WorkspaceIndex, Path]) -> None:
+    # `from . import errors` (used as `errors.MissingStyle`) makes errors.py's classes likely
+    # next to an unrelated top-level function the file never names.
+    names = _ranked(*pkg)
+    assert names.index("MissingStyle") < names.index("helper")
+    assert names.index("StyleError") < names.index("helper")
+
+
+def test_dunders_are_no_evidence_and_overloads_in_one_file_are_one_name(
+    pkg: tuple[WorkspaceIndex, Path],
+) -> None:
+    names = _ranked(*pkg)
+    # `super().__init__()` names every constructor: an unrelated class's __init__ and other
+    # dunders do not rise above the names the target does use.
+    assert names.index("MissingStyle") < names.index("Unrelated.__init__")
+    assert names.index("Base.__init__") < names.index("Unrelated.__init__")  # its base class
+    # `open` is defined four times, in one file: still one unambiguous name, among the first.
+    assert {"open", "Reader.open", "Writer.open", "Pipe.open"} <= set(names[:5]), names[:6]
+    assert (
+        names.index("Unrelated.__eq__") > names.index("helper") or "Unrelated.__eq__" not in names
+    )

@@ -20,5 +20,6 @@
 (class_definition superclasses: (argument_list (identifier) @name) @reference.class)
 (class_definition superclasses: (argument_list (attribute attribute: (identifier) @name)) @reference.class)
 (type (identifier) @name) @reference.type
+(type (attribute attribute: (identifier) @name)) @reference.type
 (decorator (identifier) @name) @reference.call
 (decorator (call function: (identifier) @name)) @reference.call
