@@ -233,6 +233,7 @@ class KimiLanguageServer(LanguageServer):
         """The services actions use, built on first use from the current settings."""
         if self._services is None:
             self._services = Services(self.settings, _index_roots(self))
+            self._services.editor.open_documents = self.open_paths
         s = self.settings
         quota_key = (s.tier, s.limits, str(s.state_dir), s.quota_store)
         if self._quota_key != quota_key:  # first use, or the limits changed
@@ -258,6 +259,11 @@ class KimiLanguageServer(LanguageServer):
                 self.spawn(old.aclose(), name="close-cache")
         self._services.index = self.index
         return self._services
+
+    def open_paths(self) -> list[Path]:
+        """The files open in the editor (for ranking what a prompt carries)."""
+        paths = (_fs_path(uri) for uri in list(self.workspace.text_documents))
+        return [p for p in paths if p is not None]
 
     # -- background work ------------------------------------------------------------------
 
@@ -912,6 +918,12 @@ def register_actions(server: KimiLanguageServer) -> None:
         path = _fs_path(uri)
         rng = params.range
         services = ls.action_services()
+        if path is not None:  # what the client shows there: ranks context for the actions
+            services.editor.diagnostics[path] = [
+                IndexSpan(d.range.start.line, d.range.start.character, d.range.end.line,
+                          d.range.end.character)
+                for d in params.context.diagnostics
+            ]  # fmt: skip
         selected = (rng.start.line, rng.start.character) != (rng.end.line, rng.end.character)
         has_target = selected or (
             path is not None
@@ -1339,6 +1351,8 @@ def register_index(server: KimiLanguageServer) -> None:
     @server.feature(T.TEXT_DOCUMENT_DID_CLOSE)
     async def index_did_close(ls: KimiLanguageServer, params: T.DidCloseTextDocumentParams) -> None:
         path = _fs_path(params.text_document.uri)
+        if path is not None and ls._services is not None:
+            ls._services.editor.diagnostics.pop(path, None)
         if ls.index is not None and path is not None:
             await asyncio.to_thread(ls.index.close_document, path)
 

@@ -10,12 +10,12 @@ from typing import Any
 
 from kimi_lsp.actions.errors import NothingToWorkOn
 from kimi_lsp.actions.pipeline import Answer, Sink
-from kimi_lsp.actions.prompts import build_messages
+from kimi_lsp.actions.prompts import OUTPUT_TOKENS, build_messages
 from kimi_lsp.actions.services import Services
 from kimi_lsp.actions.target import Target, find_target
 from kimi_lsp.index import Span
 
-EXPLAIN_MAX_TOKENS = 1500  # an explanation is short; TPM admission charges every token asked for
+EXPLAIN_MAX_TOKENS = OUTPUT_TOKENS["explain"]  # short: TPM admission charges every token asked for
 
 
 @dataclass
@@ -51,6 +51,7 @@ async def explain(
         max_completion_tokens=EXPLAIN_MAX_TOKENS,
         sink=sink,
         regenerate=regenerate,
+        language=target.language,
     )
     if services.store is not None and result.text:
         await remember_for_hover(services, target, result)

@@ -58,6 +58,9 @@ class Answer:
     cached: bool
     model: str
     request_ids: list[str]
+    # The input tokens Kimi counted for the first request, which sent exactly the messages
+    # given (later rounds of a continued answer send more): what calibrates estimates.
+    first_prompt_tokens: int = 0
 
 
 @dataclass
@@ -162,6 +165,7 @@ async def answer(
     text: list[str] = []
     reasoning: list[str] = []
     usage = Usage()
+    first_prompt_tokens = 0
     finish: str | None = None
     received = 0
     try:
@@ -183,6 +187,8 @@ async def answer(
                     reasoning.append(event.text)
                     sink.reasoning(event.text)
                 elif isinstance(event, UsageReport):
+                    if not usage.prompt_tokens:
+                        first_prompt_tokens = event.usage.prompt_tokens
                     usage = usage + event.usage
                     if pending:
                         await pending.pop(0).settle(event.usage)
@@ -209,6 +215,7 @@ async def answer(
         cached=False,
         model=model,
         request_ids=request_ids,
+        first_prompt_tokens=first_prompt_tokens,
     )
     if store is not None and key is not None and finish == "stop" and result.text:
         try:

@@ -2,8 +2,10 @@
 
 Stable parts first (the system text), volatile parts last (the code and the instruction), so
 Kimi's automatic prefix cache serves repeated requests cheaply. The context engine
-(``kimi_lsp.context``) adds the ranked repository map; until a workspace has an index the
-prompt carries the target and its file's outline only.
+(``kimi_lsp.context``) adds the repository map and the action's recipe, ranked for the
+target, the selection, the open documents and the diagnostics in range, within the budget
+the model's context leaves after the action's output (capped by ``contextBudget``). Without
+a workspace folder there is no index: the prompt carries the target alone.
 """
 
 from __future__ import annotations
@@ -12,13 +14,17 @@ from typing import Any
 
 from kimi_lsp.actions.services import Services
 from kimi_lsp.actions.target import Target
-from kimi_lsp.context import BuiltContext, Section, build_context, redact
+from kimi_lsp.context import BuiltContext, Section, build_context, prompt_budget, redact
 from kimi_lsp.llm.tokens import estimate_text_tokens
 
 SYSTEM = (
     "You are Kimi, working inside the user's code editor through kimi-lsp. "
     "Answer about the code you are shown; be precise and brief."
 )
+
+# The output budget each action asks for (TPM admission charges every token asked for);
+# the prompt's budget is what the model's context leaves after it, capped by contextBudget.
+OUTPUT_TOKENS = {"explain": 1500, "refactor": 2048, "tests": 3000}
 
 INSTRUCTIONS = {
     "explain": (
@@ -96,11 +102,15 @@ def build(
             n,
             estimate_text_tokens(SYSTEM + messages[1]["content"]),
         )
+    budget = prompt_budget(
+        services.model_context(), OUTPUT_TOKENS[action], cap=services.settings.context_budget
+    )
+    view = services.editor
     return build_context(
         index,
         services.roots,
         services.repo_map(),
-        estimate_text_tokens,
+        services.estimator(),
         system=SYSTEM,
         path=target.path,
         language=target.language,
@@ -108,6 +118,10 @@ def build(
         target_code=target.code,
         target_definition=target.definition,
         instruction=words,
-        budget=services.settings.context_budget,
+        budget=budget,
         extra=extra,
+        action=action,
+        selection=target.span if target.selected else None,
+        open_documents=[p for p in view.open_documents() if p != target.path],
+        diagnostics=view.diagnostics_in(target.path, target.span),
     )

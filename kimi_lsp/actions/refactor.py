@@ -23,9 +23,10 @@ from lsprotocol import types as T
 from kimi_lsp.actions.code_actions import REFACTOR_PRESETS
 from kimi_lsp.actions.errors import NothingToWorkOn
 from kimi_lsp.actions.pipeline import Sink
-from kimi_lsp.actions.prompts import build_messages
+from kimi_lsp.actions.prompts import OUTPUT_TOKENS, build_messages
 from kimi_lsp.actions.services import Services
 from kimi_lsp.actions.target import find_target
+from kimi_lsp.context import restore
 from kimi_lsp.edits.answer import code_so_far, fit_indent
 from kimi_lsp.edits.stream import Conflict, RegionWriter, review_block, split_lines
 from kimi_lsp.index import Span, language_for
@@ -33,7 +34,7 @@ from kimi_lsp.index.languages import new_parser
 
 log = logging.getLogger(__name__)
 
-REFACTOR_MAX_TOKENS = 2048  # per request; a longer answer continues in partial mode
+REFACTOR_MAX_TOKENS = OUTPUT_TOKENS["refactor"]  # per request; longer answers continue
 REVIEW_MIN_LINES = 4  # targets at least this long are written as a review block
 WRITE_INTERVAL_S = 0.1  # at most ~10 edits a second
 
@@ -77,9 +78,12 @@ class AnswerStreamer:
         review: bool,
         clock: Callable[[], float] = time.monotonic,
         prefix: list[str] | None = None,
+        unredact: Callable[[str], str] | None = None,
     ) -> None:
         self.editor, self.writer, self.original, self.review = editor, writer, original, review
         self.prefix = prefix or []  # lines written before the code (a blank separator line)
+        # The prompt had the code's secrets redacted: put them back in what is written.
+        self.unredact = unredact
         self.answer = ""
         self.stopped: str | None = None
         self._written: list[str] | None = None
@@ -89,6 +93,8 @@ class AnswerStreamer:
 
     def desired(self, final: bool) -> list[str]:
         code = fit_indent(code_so_far(self.answer, final=final), self.original)
+        if self.unredact is not None:
+            code = [self.unredact(line) for line in code]
         if self.review:
             return review_block(self.original, code, final=final)
         return [*self.prefix, *code] if code else []
@@ -180,7 +186,13 @@ async def refactor(
     writer = RegionWriter(first, original)
     if sessions is not None:
         sessions[session_key] = writer  # the server forwards the user's changes to it
-    streamer = AnswerStreamer(editor, writer, original, review)
+    streamer = AnswerStreamer(
+        editor,
+        writer,
+        original,
+        review,
+        unredact=lambda line: restore(line, target.code, target.path),
+    )
     editing = EditingSink(sink, streamer)
     try:
         result = await services.answer(
@@ -188,6 +200,7 @@ async def refactor(
             max_completion_tokens=REFACTOR_MAX_TOKENS,
             sink=editing,
             regenerate=regenerate,
+            language=target.language,
         )
         if editing.tasks:
             await asyncio.gather(*editing.tasks)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,9 +13,10 @@ from typing import Any
 from kimi_lsp.actions.errors import MissingApiKey
 from kimi_lsp.actions.pipeline import Admission, Answer, AnswerStore, Sink, answer
 from kimi_lsp.config import Settings
-from kimi_lsp.context import RepoMap
-from kimi_lsp.index import WorkspaceIndex
+from kimi_lsp.context import RepoMap, TokenEstimator
+from kimi_lsp.index import Span, WorkspaceIndex
 from kimi_lsp.llm import CACHE_FILE, KimiClient
+from kimi_lsp.llm.models import ModelTable
 from kimi_lsp.llm.tokens import estimate_text_tokens
 
 log = logging.getLogger(__name__)
@@ -26,6 +28,27 @@ def workspace_id(roots: list[Path]) -> str:
     return "kimi-lsp-" + hashlib.sha256(joined.encode()).hexdigest()[:16]
 
 
+def _no_documents() -> Sequence[Path]:
+    return ()
+
+
+@dataclass
+class EditorView:
+    """What the editor shows besides the target, for ranking: the open documents, and the
+    diagnostics the client last sent with a code-action request for each (standard LSP
+    gives a server no other view of another server's diagnostics)."""
+
+    open_documents: Callable[[], Sequence[Path]] = _no_documents
+    diagnostics: dict[Path, list[Span]] = field(default_factory=dict)
+
+    def diagnostics_in(self, path: Path, span: Span) -> list[tuple[Path, Span]]:
+        return [
+            (path, d)
+            for d in self.diagnostics.get(path, [])
+            if d.start_line <= span.end_line and d.end_line >= span.start_line
+        ]
+
+
 @dataclass
 class Services:
     settings: Settings
@@ -33,8 +56,12 @@ class Services:
     index: WorkspaceIndex | None = None
     store: AnswerStore | None = None
     admission: Admission | None = None
+    editor: EditorView = field(default_factory=EditorView)
     _client: KimiClient | None = None
     _repo_map: RepoMap | None = None
+    _estimator: TokenEstimator | None = None
+    _calibration: TokenEstimator | None = None
+    _models: ModelTable | None = None
 
     def repo_map(self) -> RepoMap:
         """The repository map for the current index (it caches its own rendering)."""
@@ -42,6 +69,36 @@ class Services:
         if self._repo_map is None or self._repo_map.index is not self.index:
             self._repo_map = RepoMap(self.index, self.roots, estimate_text_tokens)
         return self._repo_map
+
+    def estimator(self) -> TokenEstimator:
+        """Token estimates for building prompts: the calibration as it was when this server
+        started, so the same request builds the same bytes (and hits the response cache)
+        all session long. What answers teach goes to ``observe`` for the next start."""
+        if self._estimator is None:
+            self._estimator = TokenEstimator.in_state_dir(self.settings.state_dir)
+        return self._estimator
+
+    def observe(
+        self, messages: Sequence[Mapping[str, Any]], prompt_tokens: int, language: str | None
+    ) -> None:
+        """One answer's reported ``prompt_tokens`` for exactly these messages: refits the
+        persisted per-language calibration (never fatal: it only costs accuracy)."""
+        if self._calibration is None:
+            self._calibration = TokenEstimator.in_state_dir(self.settings.state_dir)
+        self._calibration.observe(messages, prompt_tokens, language)
+        try:
+            self._calibration.save()
+        except OSError as exc:
+            log.warning("cannot save the token calibration: %s", exc)
+
+    def model_context(self) -> int:
+        """The configured model's context length (from the client's table when there is a
+        client, else the built-in table with the cached ``/models`` refresh)."""
+        if self._client is not None:
+            return self._client.models.get(self.settings.model).context_length
+        if self._models is None:
+            self._models = ModelTable.load(self.settings.state_dir / CACHE_FILE)
+        return self._models.get(self.settings.model).context_length
 
     def client(self) -> KimiClient:
         """The shared client (one connection pool); raises MissingApiKey with what to do."""
@@ -73,9 +130,11 @@ class Services:
         sink: Sink,
         regenerate: bool = False,
         batch: bool = False,
+        language: str | None = None,
     ) -> Answer:
-        """One answer with this workspace's client, model, cache and quota."""
-        return await answer(
+        """One answer with this workspace's client, model, cache and quota; a live answer
+        of one request calibrates the token estimates for ``language``."""
+        result = await answer(
             self.client(),
             messages,
             model=self.settings.model,
@@ -86,6 +145,9 @@ class Services:
             regenerate=regenerate,
             batch=batch,
         )
+        if result.first_prompt_tokens and not result.cached:
+            await asyncio.to_thread(self.observe, messages, result.first_prompt_tokens, language)
+        return result
 
     async def aclose(self) -> None:
         if self._client is not None:

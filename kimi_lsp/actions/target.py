@@ -18,6 +18,7 @@ class Target:
     code: str  # the text of the span
     name: str  # the symbol's name, or "selection"
     definition: Definition | None
+    selected: bool = False  # the user selected this code (else: the definition at the cursor)
 
     @property
     def code_hash(self) -> str:
@@ -46,7 +47,8 @@ def slice_span(text: str, span: Span) -> str:
     last = min(span.end_line, len(lines) - 1)
     first = min(span.start_line, last)
     start = utf16_to_index(lines[first], span.start_col)
-    end = utf16_to_index(lines[last], span.end_col)
+    # A position past the last line is the end of the text (LSP's end-of-file position).
+    end = len(lines[last]) if span.end_line > last else utf16_to_index(lines[last], span.end_col)
     if first == last:
         return lines[first][start:end]
     return lines[first][start:] + "".join(lines[first + 1 : last]) + lines[last][:end]
@@ -74,7 +76,7 @@ def find_target(
             )
             inside = defn is not None and _contains(defn.range, selection)
             name = defn.name if inside and defn is not None else "selection"
-            return Target(path, lang, selection, code, name, defn if inside else None)
+            return Target(path, lang, selection, code, name, defn if inside else None, True)
     defn = index.enclosing_definition(path, line, col) if index is not None else None
     if defn is None:
         raise NothingToWorkOn(

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Protocol
 
 from kimi_lsp.actions.pipeline import Sink
-from kimi_lsp.actions.prompts import build_messages
+from kimi_lsp.actions.prompts import OUTPUT_TOKENS, build_messages
 from kimi_lsp.actions.refactor import AnswerStreamer, EditingSink, Editor
 from kimi_lsp.actions.services import Services
 from kimi_lsp.actions.target import find_target
@@ -25,7 +25,7 @@ from kimi_lsp.edits.answer import code_so_far
 from kimi_lsp.edits.stream import RegionWriter, split_lines
 from kimi_lsp.index import Span, language_for
 
-TESTS_MAX_TOKENS = 3000
+TESTS_MAX_TOKENS = OUTPUT_TOKENS["tests"]
 
 
 @dataclass(frozen=True)
@@ -194,6 +194,7 @@ async def generate_tests(
         max_completion_tokens=TESTS_MAX_TOKENS,
         sink=editing,
         regenerate=regenerate,
+        language=target.language,
     )
     code = "".join(code_so_far(result.text, final=True))
     if not code.strip():

@@ -30,6 +30,7 @@ from kimi_lsp.actions.pipeline import Sink
 from kimi_lsp.actions.prompts import SYSTEM
 from kimi_lsp.actions.refactor import syntax_ok
 from kimi_lsp.actions.services import Services
+from kimi_lsp.context import redact, restore
 from kimi_lsp.edits.answer import code_so_far
 from kimi_lsp.edits.stream import RegionWriter, split_lines
 from kimi_lsp.index import language_for
@@ -167,8 +168,9 @@ def plan_workspace(
 
 def _messages(plan: WorkspacePlan, file: FilePlan) -> list[dict[str, str]]:
     lang = language_for(file.path) or ""
+    code, _ = redact(file.text.rstrip(), file.path)  # `_one` restores them in the answer
     user = (
-        f"File: {file.path.name} ({lang})\n\n```{lang}\n{file.text.rstrip()}\n```\n\n"
+        f"File: {file.path.name} ({lang})\n\n```{lang}\n{code}\n```\n\n"
         f"Apply this change to the file: {plan.instruction}\n"
         "Change only what the change needs. Reply with the complete new file in one fenced "
         "code block, nothing else. If the file needs no change, reply with it unchanged."
@@ -194,12 +196,13 @@ async def _one(services: Services, plan: WorkspacePlan, file: FilePlan) -> FileR
             max_completion_tokens=file.output_tokens,
             sink=_Quiet(),
             batch=True,
+            language=language_for(file.path),
         )
     except KimiError as exc:
         return FileResult(file.path, error=exc.message)
     if result.finish_reason != "stop":
         return FileResult(file.path, error=f"the answer was cut ({result.finish_reason})")
-    new = "".join(code_so_far(result.text, final=True))
+    new = restore("".join(code_so_far(result.text, final=True)), file.text.rstrip(), file.path)
     if not new.strip():
         return FileResult(file.path, error="the answer had no code")
     if file.text.endswith("\n") and not new.endswith("\n"):

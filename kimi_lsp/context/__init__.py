@@ -41,7 +41,8 @@ Parts
   estimate, ``observe(messages, prompt_tokens, language)`` calibrates, ``save()`` persists,
   ``await count(messages, limit)`` asks ``exact`` when within 10% of ``limit``; callable as
   ``estimator(text) -> int``.
-- ``redact(text, path=None) -> (text, count)``: secrets replaced before anything leaves.
+- ``redact(text, path=None) -> (text, count)``: secrets replaced before anything leaves;
+  ``restore(answer, original, path=None)`` puts them back into a rewrite of ``original``.
 - ``RepoMap(index, roots, estimate).render(budget)``: the global map, cached per index state;
   ``.ranker`` is the resident ``FileRanker`` (personalised PageRank, numpy).
 - ``pagerank(graph, personalization=None)``, ``ResidentGraph``, ``Focus``,
@@ -69,7 +70,7 @@ from kimi_lsp.context.ranking import (
     pagerank,
     score_definitions,
 )
-from kimi_lsp.context.redact import redact
+from kimi_lsp.context.redact import redact, restore
 from kimi_lsp.context.repomap import RepoMap, fit_skeleton, render_skeleton
 from kimi_lsp.context.tokens import TokenEstimator
 
@@ -94,6 +95,7 @@ __all__ = [
     "prompt_budget",
     "redact",
     "render_skeleton",
+    "restore",
     "score_definitions",
     "used_definitions",
 ]

@@ -6,13 +6,22 @@ and ours for what it leaves to its slower line-by-line scanners — whole privat
 ``sk-`` style API keys, tokens in URL query strings, values in ``.env`` files, and
 high-entropy strings assigned to names like ``password``, ``secret`` or ``token``. Each
 replacement names what it hid, and the count is reported to the user.
+
+A placeholder is ``<redacted: what tag>``, the tag a keyed hash of the secret under a key
+that never leaves this process: the same secret gets the same placeholder in every prompt
+(so the prompt's bytes, and the response cache, stay stable), different secrets get
+different ones, and ``restore`` puts the secrets back into an answer that rewrote the code
+(a refactor must not write placeholders over the user's keys).
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import hmac
 import math
 import re
+import secrets
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -75,7 +84,7 @@ def entropy(value: str) -> float:
 _MAINTAINED = _maintained_patterns()
 
 
-def _hide_maintained(text: str, pattern: re.Pattern[str], hide: Callable[[], str]) -> str:
+def _hide_maintained(text: str, pattern: re.Pattern[str], hide: Callable[[str], str]) -> str:
     """The secret part of each match: the longest group when it is a real value (the
     basic-auth password), else the whole match (a GitHub token's group is just ``ghp``)."""
 
@@ -85,48 +94,74 @@ def _hide_maintained(text: str, pattern: re.Pattern[str], hide: Callable[[], str
         if best and len(m.group(best)) >= 8:
             start, end = m.start(best) - m.start(), m.end(best) - m.start()
             whole = m.group(0)
-            return whole[:start] + hide() + whole[end:]
-        return hide()
+            return whole[:start] + hide(m.group(best)) + whole[end:]
+        return hide(m.group(0))
 
     return pattern.sub(one, text)
 
 
+_KEY = secrets.token_bytes(32)  # tags placeholders; never leaves this process
+
+
+def _placeholder(what: str, secret: str) -> str:
+    tag = hmac.new(_KEY, secret.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
+    return f"<redacted: {what} {tag[:6]}>"
+
+
 def redact(text: str, path: Path | None = None) -> tuple[str, int]:
-    """``text`` with secrets replaced by ``<redacted: what>``, and how many were replaced."""
-    is_env = path is not None and (path.name == ".env" or path.name.startswith(".env."))
-    return _redact(text, is_env)
+    """``text`` with secrets replaced by ``<redacted: what tag>``, and how many were replaced."""
+    out, count, _ = _redact(text, _is_env(path))
+    return out, count
+
+
+def restore(answer: str, original: str, path: Path | None = None) -> str:
+    """``answer`` (the model's rewrite of ``original``) with the placeholders that redacting
+    ``original`` made turned back into the secrets they hid."""
+    _, _, hidden = _redact(original, _is_env(path))
+    for placeholder, secret in hidden:
+        answer = answer.replace(placeholder, secret)
+    return answer
+
+
+def _is_env(path: Path | None) -> bool:
+    return path is not None and (path.name == ".env" or path.name.startswith(".env."))
 
 
 @functools.lru_cache(maxsize=4096)  # the same files' text recurs in every request
-def _redact(text: str, is_env: bool) -> tuple[str, int]:
+def _redact(text: str, is_env: bool) -> tuple[str, int, tuple[tuple[str, str], ...]]:
     count = 0
+    hidden: dict[str, str] = {}
 
-    def hide(what: str) -> str:
+    def hide(what: str, secret: str) -> str:
         nonlocal count
         count += 1
-        return f"<redacted: {what}>"
+        placeholder = _placeholder(what, secret)
+        hidden[placeholder] = secret
+        return placeholder
 
     if is_env:
         lines = []
         for line in text.splitlines(keepends=True):
             key, eq, value = line.partition("=")
             if eq and value.strip() and not key.lstrip().startswith("#"):
-                line = f"{key}={hide('.env value')}\n"
+                line = f"{key}={hide('.env value', value.rstrip(chr(10)))}\n"
             lines.append(line)
         text = "".join(lines)
     for pattern, what in _PATTERNS:
-        text = pattern.sub(lambda _m, w=what: hide(w), text)  # type: ignore[misc]
+        text = pattern.sub(lambda m, w=what: hide(w, m.group(0)), text)  # type: ignore[misc]
     for pattern, what in _MAINTAINED:
         text = _hide_maintained(text, pattern, functools.partial(hide, what))
-    text = _URL_CREDENTIALS.sub(lambda _m: hide("credentials in URL"), text)
-    text = _URL_TOKEN.sub(lambda m: m.group(1) + hide("token in URL"), text)
+    text = _URL_CREDENTIALS.sub(lambda m: hide("credentials in URL", m.group(0)), text)
+    text = _URL_TOKEN.sub(
+        lambda m: m.group(1) + hide("token in URL", m.group(0)[len(m.group(1)) :]), text
+    )
 
     def assignment(m: re.Match[str]) -> str:
         quote = m.group(3) or ""
         value = m.group(4) if m.group(4) is not None else m.group(6)
         if value.startswith("<redacted") or entropy(value) < ENTROPY_MIN:
             return m.group(0)
-        return f"{m.group(1)}{m.group(2)}{quote}{hide(m.group(1))}{quote}"
+        return f"{m.group(1)}{m.group(2)}{quote}{hide(m.group(1), value)}{quote}"
 
     text = _ASSIGNMENT.sub(assignment, text)
-    return text, count
+    return text, count, tuple(hidden.items())

@@ -230,3 +230,25 @@ async def test_cancelling_a_refactor_stops_the_edits_cleanly(
     await asyncio.sleep(0.4)
     assert len(editor.applied) == written  # nothing is written after the cancel
     assert editor.text.startswith("def add(a, b):\n")  # whole lines only, never half a line
+
+
+async def test_secrets_stay_home_and_come_back_into_the_rewritten_code(
+    client: LanguageClient, fake_kimi: FakeKimi, tmp_path: Path
+) -> None:
+    # The prompt carries placeholders, never the key; a model that rewrites the code keeps
+    # them, and what is written back into the document has the user's key again.
+    secret = "sk-live-9f8e7d6c5b4a39281716151413121110"
+    code = f"def connect():\n    key = '{secret}'\n    return key\n"
+    editor = make_doc(client, tmp_path, "keys.py", code)
+
+    def echo_upper(question: str) -> str:  # returns the code it was shown, renamed
+        shown = question.split("```python\n", 1)[1].split("```", 1)[0]
+        return "```python\n" + shown.replace("def connect", "def open_connection") + "```"
+
+    fake_kimi.default_reply = echo_upper
+    result = await refactor(client, {"uri": editor.uri, "range": rng(0, 3), "instruction": "x"})
+    assert result["applied"] is True
+    body = str(fake_kimi.chat_requests[0].body)
+    assert secret not in body
+    assert "<redacted: API key" in body
+    assert editor.text == code.replace("def connect", "def open_connection")

@@ -1,0 +1,113 @@
+"""What the actions send: each action's recipe, the editor's view, the model's budget, the
+secrets kept home and put back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kimi_lsp.actions.prompts import OUTPUT_TOKENS, build
+from kimi_lsp.actions.services import EditorView, Services
+from kimi_lsp.actions.target import find_target, slice_span
+from kimi_lsp.config import Settings
+from kimi_lsp.context import prompt_budget, redact, restore
+from kimi_lsp.index import Span, WorkspaceIndex
+from tests.fixtures.context.shop import SECRETS, make_shop
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory) -> tuple[Services, Path]:
+    root = make_shop(tmp_path_factory.mktemp("shop"))
+    (root / "shop" / "loose.py").write_text("def orphan_helper(x: int) -> int:\n    return x\n")
+    index = WorkspaceIndex([root], state_dir=None)
+    index.update()
+    state = tmp_path_factory.mktemp("state")
+    return Services(Settings(state_dir=state), [root], index=index), root
+
+
+def _prompt(services: Services, root: Path, action: str, line: int = 13) -> str:
+    path = root / "shop" / "cart.py"
+    text = path.read_text()
+    target = find_target(services.index, path, text, line, 8)
+    built = build(services, action, target, text)
+    assert built.tokens <= built.budget
+    return "\n".join(m["content"] for m in built.messages)
+
+
+def test_each_action_gets_its_own_recipe(shop: tuple[Services, Path]) -> None:
+    services, root = shop
+    explain = _prompt(services, root, "explain")
+    refactor = _prompt(services, root, "refactor")
+    tests = _prompt(services, root, "tests")
+    # refactor: the call sites a changed signature would break, and the tests that run it
+    assert "is called at (a changed signature breaks these)" in refactor
+    assert "shop/report.py:6:" in refactor
+    assert "Tests that exercise `total`" in refactor
+    # tests: the project's fixtures and a test file as a style example
+    assert "Test fixtures and helpers (conftest)" in tests
+    assert "def ten() -> Money:" in tests
+    assert "Example test file" in tests
+    # explain: the enclosing class's outline, none of the others' parts
+    assert "Outline of `Cart`" in explain
+    assert "is called at" not in explain
+    assert "Example test file" not in explain
+
+
+def test_the_budget_is_what_the_model_leaves_after_the_answer(
+    shop: tuple[Services, Path], tmp_path: Path
+) -> None:
+    services, root = shop
+    path = root / "shop" / "cart.py"
+    text = path.read_text()
+    target = find_target(services.index, path, text, 13, 8)
+    big = Services(
+        Settings(state_dir=tmp_path, context_budget=10_000_000), [root], index=services.index
+    )
+    context = big.model_context()
+    assert context >= 100_000  # the configured model's window, from the model table
+    built = build(big, "tests", target, text)
+    assert built.budget == prompt_budget(context, OUTPUT_TOKENS["tests"], cap=None)
+    assert build(services, "tests", target, text).budget == 12_000  # the default cap
+
+
+def test_open_documents_bring_their_files_into_the_ranking(
+    shop: tuple[Services, Path], tmp_path: Path
+) -> None:
+    shared, root = shop
+    # A budget too small for a repository map: what is shown is what was ranked.
+    services = Services(Settings(state_dir=tmp_path, context_budget=2_000), [root], shared.index)
+    loose = root / "shop" / "loose.py"
+    assert "orphan_helper" not in _prompt(services, root, "explain")  # nothing links to it
+    services.editor = EditorView(open_documents=lambda: [loose])
+    assert "def orphan_helper(x: int) -> int:" in _prompt(services, root, "explain")
+
+
+def test_diagnostics_count_only_where_they_touch_the_target(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.py", tmp_path / "b.py"
+    view = EditorView(
+        diagnostics={a: [Span(3, 0, 3, 5), Span(40, 2, 41, 0)], b: [Span(3, 0, 3, 1)]}
+    )
+    assert view.diagnostics_in(a, Span(2, 0, 10, 0)) == [(a, Span(3, 0, 3, 5))]
+    assert view.diagnostics_in(a, Span(41, 0, 50, 0)) == [(a, Span(40, 2, 41, 0))]
+    assert view.diagnostics_in(b, Span(4, 0, 9, 0)) == []
+
+
+def test_a_selection_to_the_end_of_the_file_keeps_its_last_line() -> None:
+    text = "def f():\n    key = 1\n    return key\n"
+    assert slice_span(text, Span(0, 0, 3, 0)) == text
+    assert slice_span(text, Span(1, 4, 2, 4)) == "key = 1\n    "
+
+
+def test_redaction_is_reversible_and_tags_each_secret_apart() -> None:
+    code = (
+        f"A = '{SECRETS[0]}'\nB = '{SECRETS[0]}'\nC = 'sk-live-ffffffffffffffffffffffffffffffff'\n"
+    )
+    hidden, count = redact(code)
+    assert count == 3
+    assert SECRETS[0] not in hidden
+    lines = hidden.splitlines()
+    assert lines[0][4:] == lines[1][4:] != lines[2][4:]  # same secret, same placeholder
+    rewritten = hidden.replace("A =", "ALPHA =")
+    assert restore(rewritten, code) == code.replace("A =", "ALPHA =")
+    assert restore("nothing to restore", code) == "nothing to restore"
