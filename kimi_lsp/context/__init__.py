@@ -27,9 +27,10 @@ Policies worth knowing
 
 - The repository map gets 3/4 of the budget beyond 6k tokens (up to 6k): none at small
   budgets, ~60% of a typical prompt at the default 12k, where the prefix cache pays.
-- The ranked skeleton gets at least 2.5k tokens plus what of 4k the map does not take (a
-  small budget has no map, so the skeleton carries the picture); the target's code at most
-  half the room, cut to a window around the cursor beyond that.
+- The ranked skeleton gets at least 2.5k tokens plus twice what of 4k the map does not take
+  (a small budget has no map, so the skeleton takes all the room left; at 12k it keeps
+  2.5k, so the cached map stays most of the prompt); the target's code at most half the
+  room, cut to a window around the cursor beyond that.
 - The file graph and the map follow saved files and the set of files, not open buffers, so
   typing neither re-ranks nor changes the stable prefix; the focus file's own references
   are read fresh from its buffer on every request.

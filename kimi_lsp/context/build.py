@@ -42,9 +42,10 @@ MAP_FROM = 6_000
 MAP_SHARE = 0.75
 MAP_MAX = 6_000
 TARGET_SHARE = 0.5  # of the room after the fixed parts, at most, for the target's code
-# The ranked skeleton gets at least 2.5k tokens, plus whatever of 4k the map does not take:
-# with a small budget there is no room for a map and the skeleton carries the picture; with
-# a big one the (cached) map does, and a small volatile part keeps the prefix-cache share up.
+# The ranked skeleton gets at least 2.5k tokens, plus twice what of 4k the map does not
+# take: with a small budget there is no room for a map and the skeleton takes what is left;
+# with a big one the (cached) map carries the picture, and a small volatile part keeps the
+# prefix-cache share up (at the default 12k the map is 4.5k and the skeleton 2.5k).
 RANKED_MIN = 2_500
 RANKED_FREE = 4_000
 SHORT_BODY_LINES = 25  # a used definition this short goes in whole
