@@ -6,18 +6,22 @@ fits all four limits (``on_wait(limit, seconds)`` tells the user what it waits f
 failed or cancelled; the admission charge stays, as Kimi counted it). While a ticket is held,
 its lease is renewed, so a killed process's lease is freed after a short time.
 
-Interactive requests in this process go before batch ones (a batch request waits while an
-interactive one is waiting), and batch work never takes the reserve of any limit.
-``rate_limited(retry_after)`` records a cool-down every process honours; repeated 429s shrink
-the limits this account is assumed to have (the configured tier may be wrong).
+A request that must wait takes a place in the queue kept in the store, shared by every
+process and teammate: interactive requests go before batch ones, first come first served
+within each, and no request passes one ahead of it (see ``ledger.ahead_of``). Only this
+process's first waiter re-checks the store (its re-check keeps every local entry alive); the
+others wait for their turn here, and a cancelled waiter leaves the queue at once. Batch work
+never takes the ``reserve`` share of any limit. ``rate_limited(retry_after)`` records a
+cool-down every process honours; repeated 429s shrink the limits this account is assumed to
+have (the configured tier may be wrong).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -26,7 +30,8 @@ from kimi_lsp.quota.ledger import Never, Wait
 from kimi_lsp.quota.limits import Limits
 from kimi_lsp.quota.sqlite import DB_FILE, LEASE_TTL_S, Admitted, SqliteLedger
 
-MAX_POLL_S = 1.0  # re-check at least this often (other processes free room too)
+MAX_POLL_S = 1.0  # the first waiter re-checks at least this often: others free room, and
+# a re-check is the heartbeat that keeps the process's queue entries (QUEUE_TTL_S) alive
 SHRINK_AFTER = 3  # 429s within SHRINK_WINDOW_S before the assumed limits shrink
 SHRINK_WINDOW_S = 600.0
 SHRINK_FACTOR = 0.8
@@ -50,8 +55,20 @@ class Ledger(Protocol):
     """Where admissions are recorded: ``SqliteLedger`` (this user) or ``RedisLedger`` (a team)."""
 
     def try_admit(
-        self, now: float, limits: Limits, tokens: int, *, model: str, batch: bool, reserve: float
+        self,
+        now: float,
+        limits: Limits,
+        tokens: int,
+        *,
+        model: str,
+        batch: bool,
+        reserve: float,
+        entry: int | None = None,
+        join: bool = False,
+        keep: Sequence[int] = (),
     ) -> object: ...
+
+    def leave(self, entry: int) -> None: ...
 
     def renew(self, lease_id: int, now: float) -> None: ...
 
@@ -107,6 +124,19 @@ class Ticket:
         await asyncio.shield(self.settle(None))  # a cancelled body still frees its lease
 
 
+@dataclass(eq=False)
+class _Waiter:
+    """One of this process's waiting requests, at its place in the store's queue."""
+
+    batch: bool
+    entry: int
+    turn: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def order(self) -> tuple[bool, int]:
+        return (self.batch, self.entry)
+
+
 class QuotaGovernor:
     def __init__(
         self,
@@ -124,7 +154,7 @@ class QuotaGovernor:
         self.clock, self.sleep = clock, sleep
         # Real seconds between lease heartbeats (a time-scaled clock needs them more often).
         self.renew_every = renew_every
-        self._interactive_waiting = 0
+        self._queue: list[_Waiter] = []  # this process's waiters
         self.waiting = 0
         self.last_wait: str = ""
 
@@ -159,38 +189,75 @@ class QuotaGovernor:
         on_wait: Callable[[str, float], None] | None = None,
     ) -> Ticket:
         tokens = start.input_tokens + start.max_completion_tokens
-        if not batch:
-            self._interactive_waiting += 1
+        me: _Waiter | None = None
+        queued = False  # in the store's queue (admission and refusal take it out)
         self.waiting += 1
         try:
+            outcome = await self._try(tokens, start.model, batch, None)
             while True:
-                if batch and self._interactive_waiting:
-                    outcome: object = Wait(0.05, "interactive work first")
-                else:
-                    outcome = await asyncio.to_thread(
-                        self.ledger.try_admit,
-                        self.clock(),
-                        self.limits,
-                        tokens,
-                        model=start.model,
-                        batch=batch,
-                        reserve=self.reserve,
-                    )
                 if isinstance(outcome, Admitted):
+                    queued = False
                     ticket = Ticket(self, outcome)
                     ticket._renew = asyncio.ensure_future(self._keep_alive(outcome))
                     return ticket
                 if isinstance(outcome, Never):
+                    queued = False
                     raise NeverFits(outcome.reason)
                 assert isinstance(outcome, Wait)
+                if me is None:
+                    me, queued = _Waiter(batch, outcome.entry), True
+                    self._queue.append(me)
                 self.last_wait = outcome.limit
                 if on_wait is not None:
                     on_wait(outcome.limit, outcome.seconds)
-                await self.sleep(min(max(outcome.seconds, 0.01), MAX_POLL_S))
+                if self._front() is me:
+                    await self.sleep(min(max(outcome.seconds, 0.01), MAX_POLL_S))
+                while self._front() is not me:  # only the first local waiter re-checks
+                    me.turn.clear()
+                    await me.turn.wait()
+                outcome = await self._try(tokens, start.model, batch, me)
         finally:
             self.waiting -= 1
-            if not batch:
-                self._interactive_waiting -= 1
+            if me is not None:
+                self._queue.remove(me)
+                try:
+                    if queued:  # cancelled: the ones behind move up
+                        await asyncio.shield(asyncio.to_thread(self.ledger.leave, me.entry))
+                finally:
+                    front = self._front()
+                    if front is not None:
+                        front.turn.set()
+
+    def _front(self) -> _Waiter | None:
+        return min(self._queue, key=lambda w: w.order, default=None)
+
+    async def _try(self, tokens: int, model: str, batch: bool, me: _Waiter | None) -> object:
+        """One admission attempt in the store; its re-check keeps the local entries alive."""
+        keep = [w.entry for w in self._queue if w is not me]
+
+        def attempt() -> object:
+            return self.ledger.try_admit(
+                self.clock(),
+                self.limits,
+                tokens,
+                model=model,
+                batch=batch,
+                reserve=self.reserve,
+                entry=None if me is None else me.entry,
+                join=True,
+                keep=keep,
+            )
+
+        job = asyncio.ensure_future(asyncio.to_thread(attempt))
+        try:
+            return await asyncio.shield(job)
+        except asyncio.CancelledError:
+            outcome = await job  # the store may have admitted it (or queued it) meanwhile
+            if isinstance(outcome, Admitted):
+                await asyncio.to_thread(self.ledger.settle, outcome, None)
+            elif isinstance(outcome, Wait) and outcome.entry and me is None:
+                await asyncio.to_thread(self.ledger.leave, outcome.entry)
+            raise
 
     async def _keep_alive(self, admitted: Admitted) -> None:
         while True:
@@ -227,7 +294,8 @@ class QuotaGovernor:
             "shrunk": factor < 1.0,
             "fallback": self.fallback,
             "shrinkFactor": round(factor, 3),
-            "waiting": self.waiting,
+            "reserve": self.reserve,  # the share of each limit batch work leaves to interactive
+            "waiting": self.waiting,  # this process's; "queue" has every process's
             "waitingFor": self.last_wait if self.waiting else "",
             **self.ledger.usage(self.clock()),
         }

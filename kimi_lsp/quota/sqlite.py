@@ -1,9 +1,10 @@
 """The shared ledger in one SQLite file: every process of the user admits against it.
 
-WAL mode; each admission is one ``BEGIN IMMEDIATE`` transaction (read the window, decide,
-record), so N processes never admit more than the limit between them. "database is locked"
-is retried, never raised: a quota write may not be skipped. A lease records its process id;
-a lease whose process is gone (killed) or whose time ran out (no heartbeat) is freed.
+WAL mode; each admission is one ``BEGIN IMMEDIATE`` transaction (read the window and the
+queue, decide, record), so N processes never admit more than the limit between them and
+never pass a waiter that is ahead. "database is locked" is retried, never raised: a quota
+write may not be skipped. Leases and queue entries record their process id; one whose
+process is gone (killed) or whose time ran out (no heartbeat, no re-check) is dropped.
 """
 
 from __future__ import annotations
@@ -12,15 +13,31 @@ import os
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from kimi_lsp.quota.ledger import DAY, Admit, Charge, Decision, Window, decide
+from kimi_lsp.quota.ledger import (
+    DAY,
+    QUEUE_TTL_S,
+    Admit,
+    Charge,
+    Decision,
+    Wait,
+    Waiter,
+    Window,
+    ahead_of,
+    decide,
+    never,
+    queue_report,
+    queue_wait,
+)
 from kimi_lsp.quota.limits import Limits
 
 DB_FILE = "quota.sqlite3"
 LEASE_TTL_S = 30.0  # a live holder renews every LEASE_TTL_S / 3
-SCHEMA_VERSION = 2  # 2: ids never reused (a stale holder must not settle a newer lease)
+SCHEMA_VERSION = 3  # 2: ids never reused (a stale holder must not settle a newer lease)
+# 3: the queue of waiters
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS charges (
         id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, tokens INTEGER NOT NULL,
@@ -31,6 +48,10 @@ SCHEMA = (
         id INTEGER PRIMARY KEY AUTOINCREMENT, charge_id INTEGER NOT NULL,
         pid INTEGER NOT NULL, expires REAL NOT NULL)""",
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value REAL NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS queue (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, batch INTEGER NOT NULL, enqueued REAL NOT NULL,
+        pid INTEGER NOT NULL, expires REAL NOT NULL,
+        waiting_for TEXT NOT NULL DEFAULT '', until REAL NOT NULL DEFAULT 0)""",
 )
 
 
@@ -51,17 +72,20 @@ class Admitted:
 
 
 class SqliteLedger:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, queue_ttl: float = QUEUE_TTL_S) -> None:
         self.path = Path(path)
+        self.queue_ttl = queue_ttl
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         with self._tx() as db:  # one process creates or upgrades; the others wait for it
-            if db.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
-                # The ledger only holds the last day's charges: an old one is dropped, not
-                # migrated (at worst this forgets a day of usage once).
-                db.execute("DROP TABLE IF EXISTS charges")
-                db.execute("DROP TABLE IF EXISTS leases")
-                for statement in SCHEMA:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version < SCHEMA_VERSION:
+                if version < 2:
+                    # The ledger only holds the last day's charges: an old one is dropped, not
+                    # migrated (at worst this forgets a day of usage once).
+                    db.execute("DROP TABLE IF EXISTS charges")
+                    db.execute("DROP TABLE IF EXISTS leases")
+                for statement in SCHEMA:  # 2 -> 3 only adds the queue
                     db.execute(statement)
                 db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
@@ -107,6 +131,18 @@ class SqliteLedger:
         row = db.execute("SELECT value FROM meta WHERE key = 'cooldown_until'").fetchone()
         return Window(open_leases, charges), (row[0] if row else 0.0)
 
+    def _queue(self, db: sqlite3.Connection, now: float) -> list[Waiter]:
+        rows = db.execute(
+            "SELECT id, batch, enqueued, pid, expires, waiting_for, until FROM queue"
+        ).fetchall()
+        live = []
+        for entry, batch, enqueued, pid, expires, waiting_for, until in rows:
+            if expires < now or not _alive(pid):
+                db.execute("DELETE FROM queue WHERE id = ?", (entry,))
+            else:
+                live.append(Waiter(entry, bool(batch), enqueued, waiting_for, until))
+        return live
+
     def try_admit(
         self,
         now: float,
@@ -116,14 +152,48 @@ class SqliteLedger:
         model: str,
         batch: bool,
         reserve: float,
+        entry: int | None = None,
+        join: bool = False,
+        keep: Sequence[int] = (),
     ) -> Decision | Admitted:
+        """Admit the request if it fits and no live waiter is ahead of it; else say how long
+        to wait (``Wait.entry``: its place in the queue, taken if ``join``, kept if given as
+        ``entry``; ``keep``: the caller's other entries, kept alive), or why it never fits
+        (its entry, if any, is dropped)."""
         with self._tx() as db:
             window, cooldown = self._window(db, now)
+            if entry is not None:  # a re-check is the heartbeat (a lapsed entry keeps its place)
+                db.execute(
+                    "INSERT INTO queue (id, batch, enqueued, pid, expires) VALUES (?, ?, ?, ?, ?) "
+                    "ON CONFLICT(id) DO UPDATE SET expires = excluded.expires",
+                    (entry, int(batch), now, os.getpid(), now + self.queue_ttl),
+                )
+            for other in keep:
+                db.execute(
+                    "UPDATE queue SET expires = ? WHERE id = ?", (now + self.queue_ttl, other)
+                )
+            queue = self._queue(db, now)
+            refused = never(now, limits, window, tokens, batch=batch, reserve=reserve)
+            if refused is not None:
+                if entry is not None:
+                    db.execute("DELETE FROM queue WHERE id = ?", (entry,))
+                return refused
+            ahead = ahead_of(queue, batch, entry)
+            if ahead:
+                waiting = queue_wait(now, ahead)
+                mine = self._place(db, now, batch, entry, join, "", 0.0)
+                return replace(waiting, entry=mine)
             decision = decide(
                 now, limits, window, tokens, batch=batch, reserve=reserve, cooldown_until=cooldown
             )
+            if isinstance(decision, Wait):
+                until = now + decision.seconds
+                mine = self._place(db, now, batch, entry, join, decision.limit, until)
+                return replace(decision, entry=mine)
             if not isinstance(decision, Admit):
                 return decision
+            if entry is not None:
+                db.execute("DELETE FROM queue WHERE id = ?", (entry,))
             charge = db.execute(
                 "INSERT INTO charges (at, tokens, model, batch) VALUES (?, ?, ?, ?)",
                 (now, tokens, model, int(batch)),
@@ -135,6 +205,36 @@ class SqliteLedger:
             assert charge is not None
             assert lease is not None
             return Admitted(charge, lease)
+
+    def _place(
+        self,
+        db: sqlite3.Connection,
+        now: float,
+        batch: bool,
+        entry: int | None,
+        join: bool,
+        waiting_for: str,
+        until: float,
+    ) -> int:
+        """The waiter's entry (a newcomer that joins gets the next one), with what it waits
+        for; 0 if it neither has nor takes one."""
+        if entry is None:
+            if not join:
+                return 0
+            entry = db.execute(
+                "INSERT INTO queue (batch, enqueued, pid, expires) VALUES (?, ?, ?, ?)",
+                (int(batch), now, os.getpid(), now + self.queue_ttl),
+            ).lastrowid
+            assert entry is not None
+        db.execute(
+            "UPDATE queue SET waiting_for = ?, until = ? WHERE id = ?", (waiting_for, until, entry)
+        )
+        return entry
+
+    def leave(self, entry: int) -> None:
+        """The waiter gave up (cancelled): the ones behind it move up."""
+        with self._tx() as db:
+            db.execute("DELETE FROM queue WHERE id = ?", (entry,))
 
     def renew(self, lease_id: int, now: float) -> None:
         with self._tx() as db:
@@ -173,6 +273,7 @@ class SqliteLedger:
     def usage(self, now: float) -> dict[str, object]:
         with self._tx() as db:
             window, cooldown = self._window(db, now)
+            queue = self._queue(db, now)
             minute = [c for c in window.charges if c.at > now - 60]
             by_model = db.execute(
                 "SELECT model, SUM(COALESCE(actual_in, 0)), SUM(COALESCE(actual_cached, 0)), "
@@ -185,6 +286,7 @@ class SqliteLedger:
             "tokensLastMinute": sum(c.tokens for c in minute),
             "tokensLastDay": sum(c.tokens for c in window.charges),
             "cooldownSeconds": max(0.0, cooldown - now),
+            "queue": queue_report(now, queue),
             "byModel": {
                 m: {"input": i, "cached": c, "output": o, "requests": n}
                 for m, i, c, o, n in by_model

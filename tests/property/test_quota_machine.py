@@ -3,7 +3,8 @@
 Requests arrive (interactive or batch), settle with their real usage, fail, or lose their
 holder (no more heartbeats); time moves by an injected clock. After every step: the ledger
 admitted exactly what the model says fits (never over a limit in any window, never a
-needless refusal), it keeps every admission charge (settling moves no tokens), its usage
+needless refusal; batch work refused at once when it needs more than its share of TPM or
+TPD), it keeps every admission charge (settling moves no tokens), its usage
 equals the model's, and every lease comes back (settled at once, abandoned after the TTL).
 """
 
@@ -68,7 +69,8 @@ class LedgerMachine(RuleBasedStateMachine):
             self.now, LIMITS, tokens, model="kimi-k2.6", batch=batch, reserve=RESERVE
         )
         minute, day = self._in(60), self._in(86_400)
-        never = tokens > TPM or sum(day) + tokens > TPD
+        # Batch work's share of TPM and TPD leaves the reserve: more than that never fits.
+        never = tokens > cap(TPM, batch) or sum(day) + tokens > cap(TPD, batch)
         fits = (
             not never
             and self._live() < cap(CONC, batch)

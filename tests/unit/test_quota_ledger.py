@@ -55,3 +55,20 @@ def test_batch_leaves_the_reserve_to_interactive_work() -> None:
 
 def test_cool_down_holds_everything() -> None:
     assert decide(0.0, L, Window(0, []), 1, cooldown_until=7.5) == Wait(7.5, "cool-down")
+
+
+def test_a_reserve_of_zero_keeps_nothing_back() -> None:
+    limits = Limits(concurrency=10, rpm=None, tpm=1_000, tpd=None)
+    assert decide(0.0, limits, Window(9, []), 1_000, batch=True, reserve=0.0) == Admit()
+    assert isinstance(decide(0.0, limits, Window(9, []), 1, batch=True, reserve=0.1), Wait)
+
+
+def test_batch_work_bigger_than_its_share_never_fits() -> None:
+    limits = Limits(concurrency=None, rpm=None, tpm=1_000, tpd=10_000)
+    too_big = decide(0.0, limits, Window(0, []), 950, batch=True, reserve=0.1)
+    assert isinstance(too_big, Never)
+    assert "kept for interactive work" in too_big.reason
+    assert decide(0.0, limits, Window(0, []), 950, batch=False, reserve=0.1) == Admit()
+    spent = Window(0, [Charge(-3_600.0, 8_900)])  # batch work may use 9,000 of the day
+    assert isinstance(decide(0.0, limits, spent, 200, batch=True, reserve=0.1), Never)
+    assert decide(0.0, limits, spent, 200, batch=False, reserve=0.1) == Admit()
