@@ -6,14 +6,18 @@ with the old tree, so tree-sitter reuses every unchanged subtree.
 
 Tags are then re-extracted only inside the innermost definition that contains everything the
 edit changed (the edit itself and tree-sitter's changed ranges); tags before it stay, tags
-after it are shifted. When no definition contains the change (or a notification carries
-several changes), the whole file is re-extracted. A property test holds this to the result
-of a full re-parse.
+after it are shifted. The whole file is re-extracted instead when no definition contains the
+change, when a notification carries several changes, or when the edit may reach a tag
+outside that definition: one whose signature line it changed (a signature is a whole line),
+or one the query matched around it that is not what was kept (an enclosing definition whose
+pattern no longer matches, or a name inside whose winning pattern now captures an enclosing
+node). A property test over every language holds this to the result of a full re-parse.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +27,7 @@ from kimi_lsp.index.errors import BadDocumentChange
 from kimi_lsp.index.extract import (
     _KINDS,
     Columns,
+    DefKey,
     Extraction,
     Outer,
     RawTags,
@@ -67,7 +72,7 @@ class Document:
     def _extract_all(self) -> None:
         cols = Columns(self.source, self._lines)
         self._ex: Extraction = extract_region(self.source, self.language, self.tree, cols)
-        self.raw: RawTags = raw_tags(self.source, self.language, self._ex)
+        self.raw: RawTags = raw_tags(self.source, self.language, self._ex, self._lines)
 
     def _offset(self, line: int, character: int) -> tuple[int, Point]:
         """LSP position -> (byte offset, tree-sitter point). Past-the-end clamps, as LSP says."""
@@ -147,14 +152,22 @@ class Document:
         delta = new_end - old_end
         ex = self._ex
         unit = -1
-        for i, (s, e, _) in enumerate(ex.def_bytes):
+        for i, (s, e, *_) in enumerate(ex.def_bytes):
             if s >= start:
                 break
-            if e > old_end and s <= lo and hi <= e + delta:
-                unit = i  # later (inner) candidates replace earlier (outer) ones
+            # Later (inner) candidates replace earlier (outer) ones, but not one with the same
+            # extent: C/C++ definitions widened to one node (`class A {..} f() {..}`) are
+            # re-extracted together, so none of them may seed the others' scope.
+            if (
+                e > old_end
+                and s <= lo
+                and hi <= e + delta
+                and (unit < 0 or ex.def_bytes[unit][:2] != (s, e))
+            ):
+                unit = i
         if unit < 0:
             return False
-        us, ue_old, utype = ex.def_bytes[unit]
+        us, ue_old, utype, *_ = ex.def_bytes[unit]
         ue = ue_old + delta
         node = self.tree.root_node.descendant_for_byte_range(us, ue)
         while node is not None and not (node.start_byte <= us and node.end_byte >= ue):
@@ -167,20 +180,34 @@ class Document:
             return False  # the definition's own extent or kind changed
 
         # The definitions enclosing the unit (outermost first) seed scopes and kinds.
+        # A kept definition's signature is the text of its first (or its name's) line: one
+        # on a line the edit changed (`int a; void f() { <edit> }`) needs a full extraction.
+        eline = old_end16[0]
         outer: Outer = []
+        enclosing: list[int] = []
         for i in range(unit):
-            s, e, _ = ex.def_bytes[i]
-            if e >= ue_old:
-                d = ex.defs[i]
-                if d[2] == edit_line:
-                    return False  # the edit touches an enclosing definition's first line
+            d = ex.defs[i]
+            if ex.def_bytes[i][1] >= ue_old:  # encloses the unit
+                if d[2] == edit_line or edit_line <= d[6] <= eline:
+                    return False
                 qualified = f"{d[11]}.{d[0]}" if d[11] else d[0]
-                outer.append((e + delta, qualified, _KINDS[d[1]]))
+                outer.append((ex.def_bytes[i][1] + delta, qualified, _KINDS[d[1]]))
+                enclosing.append(i)
+            elif d[6] == edit_line:  # ends before the unit: no line of it is past the edit's
+                return False
+        keys: list[DefKey] = []
+        for i in enclosing:
+            s, e, t, n, k = ex.def_bytes[i]
+            keys.append((s, e + delta, t, n + delta if n >= old_end else n, k))
+        inside_end = bisect_left(ex.def_bytes, (ue_old,), unit + 1)  # by start byte
+        if inside_end < len(ex.defs) and ex.defs[inside_end][2] == eline:
+            return False  # the next definition starts on the line the unit's edit ends on
         fresh = extract_region(
             self.source, self.language, self.tree, Columns(self.source, self._lines), us, ue, outer
         )
+        if sorted(fresh.beyond) != sorted(keys):
+            return False  # the edit changed how a pattern around the unit matches
 
-        eline = old_end16[0]
         moved = new_end16[0] != eline  # lines were added or removed
 
         def shift_span(t: tuple[Any, ...], i: int) -> tuple[Any, ...]:
@@ -198,60 +225,81 @@ class Document:
                 return new_end16[0], col - old_end16[1] + new_end16[1]
             return line + new_end16[0] - old_end16[0], col
 
-        inside_end = unit + 1
-        while inside_end < len(ex.def_bytes) and ex.def_bytes[inside_end][0] < ue_old:
-            inside_end += 1
-        defs: list[tuple[Any, ...]] = []
-        def_bytes: list[tuple[int, int, str]] = []
-        for i in range(unit):
-            d, (s, e, t) = ex.defs[i], ex.def_bytes[i]
-            if e >= ue_old:  # encloses the unit: its end moves
-                d = shift_span(d, 2)
-                if d[6] > old_end16[0] or (d[6], d[7]) >= old_end16:  # name after the body (C)
-                    d = shift_span(d, 6)
-                e += delta
-            defs.append(d)
-            def_bytes.append((s, e, t))
-        defs.extend(fresh.defs)
-        def_bytes.extend(fresh.def_bytes)
-        for i in range(inside_end, len(ex.defs)):
-            d = shift_span(shift_span(ex.defs[i], 2), 6)
+        defs = ex.defs[:unit]
+        def_bytes = ex.def_bytes[:unit]
+        for i, key in zip(enclosing, keys, strict=True):  # their ends move
+            d = shift_span(ex.defs[i], 2)
+            if d[6] > old_end16[0] or (d[6], d[7]) >= old_end16:  # name after the body (C)
+                d = shift_span(d, 6)
+            defs[i], def_bytes[i] = d, key
+        defs += fresh.defs
+        def_bytes += fresh.def_bytes
+
+        def shift_def(d: tuple[Any, ...]) -> tuple[Any, ...]:
+            d = shift_span(shift_span(d, 2), 6)
             doc = d[12]
             if doc is not None and (moved or eline in (doc[0], doc[2])):
                 d = (*d[:12], (*shift(doc[0], doc[1]), *shift(doc[2], doc[3])))
-            s, e, t = ex.def_bytes[i]
-            defs.append(d)
-            def_bytes.append((s + delta, e + delta, t))
+            return d
 
-        refs: list[tuple[Any, ...]] = []
-        ref_bytes: list[int] = []
-        for r, at in zip(ex.refs, ex.ref_bytes, strict=True):
-            if at < us:
-                refs.append(r)
-                ref_bytes.append(at)
-        refs.extend(fresh.refs)
-        ref_bytes.extend(fresh.ref_bytes)
-        for r, at in zip(ex.refs, ex.ref_bytes, strict=True):
-            if at >= ue_old:
-                refs.append(shift_span(r, 2))
-                ref_bytes.append(at + delta)
+        if moved:
+            defs += [shift_def(d) for d in ex.defs[inside_end:]]
+        else:
+            # The next definition starts on a later line (checked above), so do all after it;
+            # only the first ones can have a comment block starting on the edit's line.
+            after = ex.defs[inside_end:]
+            j = 0
+            while j < len(after) and ex.def_bytes[inside_end + j][0] == ex.def_bytes[inside_end][0]:
+                after[j] = shift_def(after[j])
+                j += 1
+            defs += after
+        def_bytes += (
+            [(s + delta, e + delta, t, n + delta, k) for s, e, t, n, k in ex.def_bytes[inside_end:]]
+            if delta
+            else ex.def_bytes[inside_end:]
+        )
 
-        imports: list[tuple[Any, ...]] = []
-        import_bytes: list[int] = []
-        for m, at in zip(ex.imports, ex.import_bytes, strict=True):
-            if at < us:
-                imports.append(m)
-                import_bytes.append(at)
-        imports.extend(fresh.imports)
-        import_bytes.extend(fresh.import_bytes)
-        for m, at in zip(ex.imports, ex.import_bytes, strict=True):
-            if at >= ue_old:
-                imports.append(shift_span(m, 1))
-                import_bytes.append(at + delta)
+        # References and imports: one start byte each, sorted, so the unit's are a slice.
+        i0, i1 = bisect_left(ex.ref_bytes, us), bisect_left(ex.ref_bytes, ue_old)
+        refs = ex.refs[:i0] + fresh.refs + _shift_tail(ex.refs, i1, 2, moved, eline, shift_span)
+        ref_bytes = ex.ref_bytes[:i0] + fresh.ref_bytes + _add(ex.ref_bytes[i1:], delta)
+        i0, i1 = bisect_left(ex.import_bytes, us), bisect_left(ex.import_bytes, ue_old)
+        imports = (
+            ex.imports[:i0]
+            + fresh.imports
+            + _shift_tail(ex.imports, i1, 1, moved, eline, shift_span)
+        )
+        import_bytes = ex.import_bytes[:i0] + fresh.import_bytes + _add(ex.import_bytes[i1:], delta)
 
         self._ex = Extraction(defs, refs, imports, def_bytes, ref_bytes, import_bytes)
-        self.raw = raw_tags(self.source, self.language, self._ex)
+        self.raw = raw_tags(self.source, self.language, self._ex, self._lines)
         return True
+
+
+def _add(values: list[int], delta: int) -> list[int]:
+    return [v + delta for v in values] if delta else values
+
+
+def _shift_tail(
+    tags: list[tuple[Any, ...]],
+    first: int,
+    at: int,
+    moved: bool,
+    eline: int,
+    shift_span: Callable[[tuple[Any, ...], int], tuple[Any, ...]],
+) -> list[tuple[Any, ...]]:
+    """`tags[first:]` (all after the edit, by position) with the span at index `at` shifted.
+
+    Unless lines moved, only the tags on the edit's last line change, and they come first.
+    """
+    if moved:
+        return [shift_span(t, at) for t in tags[first:]]
+    tail = tags[first:]
+    i = 0
+    while i < len(tail) and tail[i][at] == eline:
+        tail[i] = shift_span(tail[i], at)
+        i += 1
+    return tail
 
 
 def _line_starts(source: bytes) -> list[int]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -240,6 +240,10 @@ def _signature(source: bytes, node: Node, name: Node) -> str:
     return text[:_SIGNATURE_MAX]
 
 
+# (node start, node end, node type, name start, the query's kind) of one definition.
+DefKey = tuple[int, int, str, int, str]
+
+
 @dataclass(slots=True)
 class Extraction:
     """Raw tags of a file or of one region, with the byte offsets incremental updates need."""
@@ -247,9 +251,13 @@ class Extraction:
     defs: list[tuple[Any, ...]]
     refs: list[tuple[Any, ...]]
     imports: list[tuple[Any, ...]]
-    def_bytes: list[tuple[int, int, str]]  # (start, end, node type) per definition
+    def_bytes: list[DefKey]  # per definition
     ref_bytes: list[int]  # start byte per reference
     import_bytes: list[int]  # start byte per import
+    # Of a region: the definitions its query matched whose node reaches beyond the region
+    # (those enclosing it, normally). An edit inside the region that changes these (the value
+    # of `const f = () => ..` no longer a function makes `f` a constant) needs a full extraction.
+    beyond: list[DefKey] = field(default_factory=list)
 
 
 Outer = list[tuple[int, str, DefinitionKind]]  # enclosing definitions: (end byte, qualified, kind)
@@ -309,16 +317,21 @@ def extract_region(
 
     # Definitions in source order, outer before inner, with scopes from a stack sweep.
     items: list[tuple[int, int, int, str, Node, Node]] = []
+    beyond: list[DefKey] = []
     for _, kind, dnode, name in defs.values():
         if language in ("c", "cpp"):
             dnode = _widen_c(dnode)
         if not whole and (dnode.start_byte < lo or dnode.end_byte > hi):
+            # Matches of the region's siblings (patterns rooted at a common parent) do not
+            # depend on it; those enclosing it, or naming something in it, may.
+            if (dnode.end_byte > lo and dnode.start_byte < hi) or lo <= name.start_byte < hi:
+                beyond.append((dnode.start_byte, dnode.end_byte, dnode.type, name.start_byte, kind))
             continue
         items.append((dnode.start_byte, -dnode.end_byte, name.start_byte, kind, dnode, name))
     items.sort(key=lambda t: (t[0], t[1], t[2]))
 
     raw_defs: list[tuple[Any, ...]] = []
-    def_bytes: list[tuple[int, int, str]] = []
+    def_bytes: list[DefKey] = []
     def_bounds: list[tuple[int, int, str]] = []  # (start, end, qualified name) in source order
     stack: Outer = list(outer or ())
     for start, neg_end, _, kind_s, dnode, name in items:
@@ -354,7 +367,7 @@ def extract_region(
                 doc_span,
             )
         )
-        def_bytes.append((start, -neg_end, dnode.type))
+        def_bytes.append((start, -neg_end, dnode.type, name.start_byte, kind_s))
         qualified = f"{scope}.{text}" if scope else text
         stack.append((-neg_end, qualified, kind))
         def_bounds.append((start, -neg_end, qualified))
@@ -404,18 +417,24 @@ def extract_region(
         if module:
             raw_imports.append((module, *cols.span(n)))
             import_bytes.append(at)
-    return Extraction(raw_defs, raw_refs, raw_imports, def_bytes, ref_bytes, import_bytes)
+    return Extraction(raw_defs, raw_refs, raw_imports, def_bytes, ref_bytes, import_bytes, beyond)
 
 
 def line_count(source: bytes) -> int:
     return source.count(b"\n") + (1 if source and not source.endswith(b"\n") else 0)
 
 
-def raw_tags(source: bytes, language: str, ex: Extraction) -> RawTags:
+def raw_tags(
+    source: bytes, language: str, ex: Extraction, line_starts: list[int] | None = None
+) -> RawTags:
+    if line_starts is None:
+        lines = line_count(source)
+    else:  # one start per newline, plus the first line's
+        lines = len(line_starts) - (0 if source and not source.endswith(b"\n") else 1)
     return (
         language,
         content_hash(source),
-        line_count(source),
+        lines,
         len(source),
         ex.defs,
         ex.refs,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -18,6 +19,15 @@ BASES = {
     "go": (FIXTURES / "server.go").read_text(),
     "rust": (FIXTURES / "lib.rs").read_text(),
     "cpp": (FIXTURES / "matrix.cpp").read_text(),
+    "javascript": (FIXTURES / "widgets.js").read_text(),
+    "tsx": (FIXTURES / "App.tsx").read_text(),
+    "java": (FIXTURES / "Account.java").read_text(),
+    "c": (FIXTURES / "buffer.c").read_text(),
+    "ruby": (FIXTURES / "order.rb").read_text(),
+    "lua": (FIXTURES / "inventory.lua").read_text(),
+    "c_sharp": (FIXTURES / "Repository.cs").read_text(),
+    "php": (FIXTURES / "Cart.php").read_text(),
+    "scala": (FIXTURES / "Queue.scala").read_text(),
 }
 PIECES = [
     "\n",
@@ -44,7 +54,7 @@ def _position(text: str, index: int) -> dict[str, int]:
     return {"line": line, "character": len(text[start:index].encode("utf-16-le")) // 2}
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(language=st.sampled_from(sorted(BASES)), data=st.data())
 def test_random_edit_sequences_match_a_full_reparse(language: str, data: st.DataObject) -> None:
     text = BASES[language]
@@ -84,7 +94,7 @@ def test_whole_document_change_replaces_the_text() -> None:
     assert [d[0] for d in doc.raw[4]] == ["b"]
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(language=st.sampled_from(sorted(BASES)), data=st.data())
 def test_typing_inside_names_matches_a_fresh_parse(language: str, data: st.DataObject) -> None:
     """Edits that keep the code valid (typing or deleting inside identifiers), one change per
@@ -109,3 +119,60 @@ def test_typing_inside_names_matches_a_fresh_parse(language: str, data: st.DataO
         fresh = new_parser(language).parse(text.encode())
         if not fresh.root_node.has_error:
             assert doc.raw == extract_raw(text.encode(), language)
+
+
+def _edit(doc: Document, text: str, old: str, new: str) -> str:
+    """Replace the first `old` in the buffer with `new` (one LSP change); the new text."""
+    i = text.index(old)
+    rng = {"start": _position(text, i), "end": _position(text, i + len(old))}
+    doc.apply([{"range": rng, "text": new}])
+    text = text[:i] + new + text[i + len(old) :]
+    assert doc.text == text
+    return text
+
+
+@pytest.mark.parametrize(
+    ("language", "text", "old", "new"),
+    [
+        # A class defined in a function's return type: both definitions widen to the one
+        # `function_definition` node, so neither may seed the other's scope (`n.A.A.f`).
+        ("cpp", "namespace n {\nclass A {\n  int x;\n} f() {\n  return 1;\n}\n}\n", "1;", "2;"),
+        # The value stops being a function: `f` becomes a constant, whose node (the whole
+        # declaration) encloses the re-extracted one.
+        ("javascript", "const f = (w) => w.d();\n", "(w", ""),
+        # A definition's signature is its whole first line, edited here inside another one.
+        ("go", "package p\nvar a = 1; func f() int { return 7 }\n", "7", "8"),
+        ("c", "int f() {\n  return 7; } int g(void);\n", "7", "8"),
+    ],
+    ids=["cpp-widened-together", "js-function-to-constant", "go-line-before", "c-line-after"],
+)
+def test_an_edit_inside_one_definition_updates_what_depends_on_it(
+    language: str, text: str, old: str, new: str
+) -> None:
+    doc = Document(Path(f"/w/file.{language}"), language, text)
+    text = _edit(doc, text, old, new)
+    assert doc.raw == extract_raw(text.encode(), language)
+
+
+@pytest.mark.parametrize(
+    ("language", "edits"),
+    [
+        # Found by Hypothesis: `class Matrix` duplicated under `linalg.Matrix`, and a method
+        # scoped `linalg.Matrix.Matrix`, once the class became a function's return type.
+        ("cpp", [(0, 30, ""), (0, 40, ""), (214, 228, ""), (0, 0, ""), (59, 59, "")]),
+        # Found by Hypothesis: two fields on one line, the second's signature left stale.
+        ("cpp", [(0, 17, ""), (245, 251, ""), (0, 0, ""), (241, 242, "")]),
+        ("javascript", [(407, 410, "")]),
+    ],
+    ids=["cpp-scope", "cpp-signature", "js-kind"],
+)
+def test_edit_sequences_found_by_hypothesis(
+    language: str, edits: list[tuple[int, int, str]]
+) -> None:
+    text = BASES[language]
+    doc = Document(Path(f"/w/file.{language}"), language, text)
+    for a, b, new in edits:
+        change = {"range": {"start": _position(text, a), "end": _position(text, b)}, "text": new}
+        doc.apply([change])
+        text = text[:a] + new + text[b:]
+        assert doc.raw == extract_raw(text.encode(), language, doc.tree)
