@@ -268,8 +268,9 @@ def _cmd_explain(args: argparse.Namespace) -> int:
 
 
 def _cmd_quota(args: argparse.Namespace) -> int:
-    """Limits, usage in the current windows, cool-down, the last day's tokens and cost, and
-    what the response cache saved — as every process of this user sees them."""
+    """Limits, usage in the current windows, the queue of waiting requests, cool-down, the
+    last day's tokens and cost, and what the response cache saved — as every process of this
+    user (or, with Redis, the team) sees them."""
     import asyncio
     import json
 
@@ -280,7 +281,10 @@ def _cmd_quota(args: argparse.Namespace) -> int:
 
     settings = load_settings().settings
     governor = QuotaGovernor.from_setting(
-        settings.quota_store, settings.state_dir, limits_for(settings.tier, settings.parsed_limits)
+        settings.quota_store,
+        settings.state_dir,
+        limits_for(settings.tier, settings.parsed_limits),
+        reserve=settings.quota_reserve,
     )
     snap = governor.snapshot()
     snap["costUsdLastDay"] = round(total_cost_usd(snap["byModel"]), 6)
@@ -330,6 +334,16 @@ def _cmd_quota(args: argparse.Namespace) -> int:
     print(f"  requests     {snap['requestsLastMinute']} in the last minute of {show(lim['rpm'])}")
     print(f"  tokens/min   {snap['tokensLastMinute']} of {show(lim['tpm'])}")
     print(f"  tokens/day   {snap['tokensLastDay']} of {show(lim['tpd'])}")
+    print(f"  reserve      {snap['reserve']:.0%} of each limit kept for interactive work")
+    queue = snap["queue"]
+    line = f"  queue        {queue['interactive']} interactive, {queue['batch']} batch waiting"
+    head = queue["head"]
+    if head is not None:
+        first = "batch" if head["batch"] else "interactive"
+        line += f"; the first ({first}) has waited {head['waitedSeconds']:.0f} s"
+        if head["waitingFor"]:
+            line += f", {head['seconds']:.0f} s more for {head['waitingFor']}"
+    print(line)
     if snap["cooldownSeconds"]:
         print(f"  cool-down    {snap['cooldownSeconds']:.0f} s left")
     print(f"  cost         ${snap['costUsdLastDay']:.4f} in the last 24 hours (list prices)")

@@ -96,6 +96,15 @@ class Settings(BaseSettings):
             "(any subset; `unlimited` allowed)."
         ),
     )
+    quota_reserve: float = Field(
+        default=0.1,
+        ge=0,
+        le=0.5,
+        description=(
+            "The share of every limit (0-0.5) that batch work (a workspace refactor's fan-out) "
+            "leaves to interactive requests, so they find room while batch work runs."
+        ),
+    )
     cache: str = Field(
         default="on",
         description=(

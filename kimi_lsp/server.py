@@ -235,12 +235,13 @@ class KimiLanguageServer(LanguageServer):
             self._services = Services(self.settings, _index_roots(self))
             self._services.editor.open_documents = self.open_paths
         s = self.settings
-        quota_key = (s.tier, s.limits, str(s.state_dir), s.quota_store)
+        quota_key = (s.tier, s.limits, str(s.state_dir), s.quota_store, s.quota_reserve)
         if self._quota_key != quota_key:  # first use, or the limits changed
             governor = QuotaGovernor.from_setting(
                 self.settings.quota_store,
                 self.settings.state_dir,
                 limits_for(self.settings.tier, self.settings.parsed_limits),
+                reserve=self.settings.quota_reserve,
             )
             self._services.admission = governor
             self._quota_key = quota_key
@@ -545,6 +546,8 @@ class LspSink:
     def progress(self, message: str) -> None:
         if message.startswith("done:"):
             self.summary = message  # becomes the end message
+        elif message.startswith(("waiting", "sending")):
+            self.ls.status.changed()  # the quota queue moved: kimi/status shows it
         self._report(message, force=True)
 
     def text(self, delta: str) -> None:

@@ -50,3 +50,22 @@ def test_quota_reports_limits_usage_and_cost() -> None:
     text = quota()
     assert "tier 1" in text.stdout
     assert "requests     1 in the last minute of 200" in text.stdout
+
+
+def test_quota_shows_every_process_waiting_and_the_reserve() -> None:
+    state = Path(os.environ["KIMI_LSP_STATE_DIR"])
+    ledger = SqliteLedger(state / "quota.sqlite3", queue_ttl=120)
+    one = Limits(1, None, None, None)
+    held = ledger.try_admit(time.time(), one, 1, model="m", batch=False, reserve=0.1)
+    assert isinstance(held, Admitted)
+    for batch in (True, True, False):  # this test's process waits, as an editor would
+        ledger.try_admit(time.time(), one, 1, model="m", batch=batch, reserve=0.1, join=True)
+    snap = json.loads(quota("--json", env={"KIMI_LSP_QUOTA_RESERVE": "0.25"}).stdout)
+    assert snap["reserve"] == 0.25
+    assert snap["queue"]["interactive"] == 1
+    assert snap["queue"]["batch"] == 2
+    assert snap["queue"]["head"]["batch"] is False  # interactive first, though it came last
+    assert snap["queue"]["head"]["waitingFor"] == "concurrency"
+    text = quota().stdout
+    assert "reserve      10% of each limit kept for interactive work" in text
+    assert "queue        1 interactive, 2 batch waiting; the first (interactive)" in text

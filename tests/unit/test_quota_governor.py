@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,3 +114,31 @@ async def test_a_ticket_as_context_manager_frees_its_lease_when_the_body_fails(
     async with await gov.admit(Req()) as ticket:
         await ticket.settle(Used())  # settled in the body: the exit does nothing more
     assert gov.snapshot()["byModel"]["kimi-k2.6"]["output"] == 20
+
+
+def test_the_reserve_setting_is_a_share_up_to_half() -> None:
+    from kimi_lsp.config import load_settings
+
+    assert load_settings(environ={"KIMI_LSP_QUOTA_RESERVE": "0.25"}).settings.quota_reserve == 0.25
+    loaded = load_settings(environ={}, workspace={"quotaReserve": 0.7})
+    assert loaded.settings.quota_reserve == 0.1
+    assert any("quota_reserve" in p for p in loaded.problems)
+
+
+async def test_the_governor_keeps_the_reserve_it_is_given(tmp_path: Path) -> None:
+    clock = Clock()
+    limits = Limits(concurrency=4, rpm=None, tpm=None, tpd=None)
+    gov = QuotaGovernor.in_state_dir(tmp_path, limits, reserve=0.5, clock=clock, sleep=clock.sleep)
+    held = [await gov.admit(Req(), batch=True) for _ in range(2)]  # 4 - ceil(4 x 0.5)
+    waits: list[str] = []
+    admitting = asyncio.ensure_future(
+        gov.admit(Req(), batch=True, on_wait=lambda why, _: waits.append(why))
+    )
+    for _ in range(1_000):
+        if waits:
+            break
+        await asyncio.sleep(0.001)
+    assert waits[0] == "concurrency"
+    assert gov.snapshot()["reserve"] == 0.5
+    await held[0].settle(None)
+    await (await admitting).settle(None)

@@ -16,6 +16,7 @@ export const SERVER_KEYS = [
   "tier",
   "limits",
   "quotaStore",
+  "quotaReserve",
   "cache",
   "reviewMode",
   "hoverWaitMs",
