@@ -19,11 +19,10 @@ from dataclasses import dataclass
 
 from lsprotocol import types as T
 
-from kimi_lsp.edits.positions import lsp_lines
-
 MARK_ORIGINAL = "<<<<<<< original"
 MARK_SPLIT = "======="
 MARK_ANSWER = ">>>>>>> kimi"
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
 
 
 def utf16_len(text: str) -> int:
@@ -34,7 +33,7 @@ def split_lines(text: str) -> list[str]:
     """Lines with their line breaks; the last may lack one. Split only where LSP splits
     (``\\n``, ``\\r\\n``, ``\\r``): ``str.splitlines`` also splits at form feeds and U+2028,
     which would shift every position after them."""
-    return lsp_lines(text)
+    return [m.group(0) for m in _LINE.finditer(text)]
 
 
 @dataclass(frozen=True)
