@@ -191,13 +191,9 @@ class FileRanker:
         self.rows_changed = 0  # by the last sync (for tests and the benchmark)
 
     def _index_generation(self) -> object:
-        # A change counter makes "nothing changed" free; the index keeps one (private for
-        # now). Without it every call compares the files' hashes (~10 ms on Django).
-        for name in ("generation", "_generation"):
-            value = getattr(self.index, name, None)
-            if isinstance(value, int):
-                return value
-        return None
+        # The index's change counter makes "nothing changed" free. Without it every call
+        # would compare the files' hashes (~10 ms on Django).
+        return self.index.generation
 
     def state(self) -> tuple[tuple[Path, str], ...]:
         """(path, saved content hash) for every file; a file open in the editor keeps the

@@ -57,7 +57,8 @@ Queries (cheap; in-memory):
 - ``prepare_queries()``: build the name maps now (the server does it after `update`).
 - ``document_text(path) -> str | None``: an open buffer's current text (None when closed).
 - Attributes: ``skipped`` (`SkippedFile`s of the last update), ``last_stats``,
-  ``database_path``, ``database_rebuilt``.
+  ``database_path``, ``database_rebuilt``, ``generation`` (an int that grows on every change
+  to any file's tags: callers cache against it).
 
 Costs: the first name query (``definitions``, ``references_to``, ``symbols``, graphs) builds
 the name maps (~0.25 s for Django's 2,900 files); later edits update them incrementally.

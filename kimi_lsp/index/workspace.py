@@ -189,6 +189,12 @@ class WorkspaceIndex:
         return self._store.path if self._store is not None else None
 
     @property
+    def generation(self) -> int:
+        """A counter that grows whenever any file's tags change (an edited buffer, a file read
+        from disk, added or dropped): equal values mean the index answers as it did."""
+        return self._generation
+
+    @property
     def database_rebuilt(self) -> bool:
         """True when the database on disk was unreadable or outdated and was rebuilt."""
         return self._store is not None and self._store.rebuilt

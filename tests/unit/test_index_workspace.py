@@ -189,6 +189,35 @@ def test_files_changed_on_disk(index: WorkspaceIndex, root: Path) -> None:
     assert index.definitions("hidden") == []
 
 
+def test_generation_grows_on_every_change_and_only_then(index: WorkspaceIndex, root: Path) -> None:
+    seen = [index.generation]
+
+    def grew() -> bool:
+        seen.append(index.generation)
+        return seen[-1] > seen[-2]
+
+    index.definitions("Cart")
+    index.file_graph()
+    index.symbols("pri")
+    assert not grew()  # queries change nothing
+    path = root / "shop/pricing.py"
+    index.open_document(path, path.read_text())
+    assert grew()
+    edit = {"range": {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}}}
+    index.change_document(path, [{**edit, "text": "#"}])
+    assert grew()
+    index.close_document(path)
+    assert grew()
+    (root / "shop/tax.py").write_text("def vat():\n    pass\n")
+    index.file_changed_on_disk(root / "shop/tax.py")
+    assert grew()
+    (root / "shop/tax.py").unlink()
+    index.file_changed_on_disk(root / "shop/tax.py")
+    assert grew()
+    with pytest.raises(AttributeError):
+        index.generation = 0  # type: ignore[misc]
+
+
 def test_parallel_cold_index_matches_single_process(tmp_path: Path) -> None:
     for i in range(90):
         (tmp_path / f"m{i}.py").write_text(
