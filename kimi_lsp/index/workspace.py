@@ -171,6 +171,8 @@ class WorkspaceIndex:
         self._ref_names: dict[str, Counter[Path]] | None = None
         self._generation = 0  # bumps on every change: caches compare against it
         self._files_generation = 0  # bumps when files come or go
+        self._saved_generation = 0  # bumps when saved content changes, or files come or go
+        self._saved_hash: dict[Path, str] = {}  # content hash last read from disk, once touched
         self._graph_state: _Graphs | None = None
         self._graph_dirty: set[Path] = set()
         self._cache: dict[str, tuple[int, Any]] = {}
@@ -193,6 +195,12 @@ class WorkspaceIndex:
         """A counter that grows whenever any file's tags change (an edited buffer, a file read
         from disk, added or dropped): equal values mean the index answers as it did."""
         return self._generation
+
+    @property
+    def saved_generation(self) -> int:
+        """A counter that grows when what is saved changes (a file's content read from disk,
+        a file added or dropped), not while a buffer is edited: for what follows the disk."""
+        return self._saved_generation
 
     @property
     def database_rebuilt(self) -> bool:
@@ -342,6 +350,16 @@ class WorkspaceIndex:
         old = self._entries.get(path)
         if old is None:
             self._files_generation += 1
+            self._saved_generation += 1
+        saved = self._saved_hash.get(path)
+        if saved is None and old is not None and old.source == "disk":
+            saved = old.content_hash  # loaded from the database, not yet touched
+        if entry.source == "disk":
+            if old is not None and saved != entry.content_hash:
+                self._saved_generation += 1
+            self._saved_hash[path] = entry.content_hash
+        elif saved is not None:
+            self._saved_hash[path] = saved  # a buffer: remember what the disk holds
         self._graph_dirty.add(path)
         self._entries[path] = entry
         self._decoded.pop(path, None)
@@ -351,8 +369,10 @@ class WorkspaceIndex:
 
     def _drop(self, path: Path) -> None:
         old = self._entries.pop(path, None)
+        self._saved_hash.pop(path, None)
         if old is not None:
             self._files_generation += 1
+            self._saved_generation += 1
             self._unindex_names(path, old)
             self._decoded.pop(path, None)
             self._decoded_defs.pop(path, None)
