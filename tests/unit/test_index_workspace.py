@@ -231,3 +231,21 @@ def test_parallel_cold_index_matches_single_process(tmp_path: Path) -> None:
     assert one.files() == two.files()
     for p in one.files():
         assert one.file_tags(p) == two.file_tags(p)
+
+
+def test_saved_generation_moves_with_the_disk_not_with_buffers(
+    index: WorkspaceIndex, root: Path
+) -> None:
+    path = root / "shop/pricing.py"
+    saved = index.saved_generation
+    index.open_document(path, "TAX = 2.0\n")
+    index.change_document(path, [{"text": "TAX = 3.0\n"}])
+    index.close_document(path)  # back to the unchanged disk content
+    assert index.saved_generation == saved
+    path.write_text("TAX = 1.5\n")
+    index.file_changed_on_disk(path)
+    assert index.saved_generation > saved
+    grown = index.saved_generation
+    (root / "shop/new.py").write_text("X = 1\n")
+    index.file_changed_on_disk(root / "shop/new.py")
+    assert index.saved_generation > grown
