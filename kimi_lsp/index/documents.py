@@ -227,20 +227,22 @@ class Document:
 
         defs = ex.defs[:unit]
         def_bytes = ex.def_bytes[:unit]
-        for i, key in zip(enclosing, keys, strict=True):  # their ends move
-            d = shift_span(ex.defs[i], 2)
-            if d[6] > old_end16[0] or (d[6], d[7]) >= old_end16:  # name after the body (C)
-                d = shift_span(d, 6)
-            defs[i], def_bytes[i] = d, key
-        defs += fresh.defs
-        def_bytes += fresh.def_bytes
 
         def shift_def(d: tuple[Any, ...]) -> tuple[Any, ...]:
+            """Its range, name and docstring, each where it now is (`shift` leaves what comes
+            before the edit alone)."""
             d = shift_span(shift_span(d, 2), 6)
             doc = d[12]
             if doc is not None and (moved or eline in (doc[0], doc[2])):
                 d = (*d[:12], (*shift(doc[0], doc[1]), *shift(doc[2], doc[3])))
             return d
+
+        # Enclosing definitions: their ends move, and so may a name after the body (C) or a
+        # docstring that error recovery put after the unit.
+        for i, key in zip(enclosing, keys, strict=True):
+            defs[i], def_bytes[i] = shift_def(ex.defs[i]), key
+        defs += fresh.defs
+        def_bytes += fresh.def_bytes
 
         if moved:
             defs += [shift_def(d) for d in ex.defs[inside_end:]]

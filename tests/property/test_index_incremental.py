@@ -154,6 +154,18 @@ def test_an_edit_inside_one_definition_updates_what_depends_on_it(
     assert doc.raw == extract_raw(text.encode(), language)
 
 
+def test_a_line_added_inside_a_method_moves_a_class_docstring_that_follows_it() -> None:
+    """Error recovery made the string after `f` the class's docstring (found by random edits
+    of a Django file): a newline typed inside `f` must move it too."""
+    text = 'class A:\n    def f(self):\n        x = 1\n    def g#, y):\n        """Doc."""'
+    doc = Document(Path("/w/a.py"), "python", text)
+    at = text.index("x = 1") - 5  # inside the indentation: `f` keeps its body
+    doc.apply([{"range": {"start": _position(text, at), "end": _position(text, at)}, "text": "\n"}])
+    text = text[:at] + "\n" + text[at:]
+    assert doc.raw == extract_raw(text.encode(), "python")
+    assert doc.raw[4][0][12] == (5, 8, 5, 18)
+
+
 @pytest.mark.parametrize(
     ("language", "edits"),
     [
