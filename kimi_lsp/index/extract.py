@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,22 +80,39 @@ def content_hash(source: bytes) -> str:
 
 
 class Columns:
-    """Byte columns -> UTF-16 columns; free for ASCII files, per-line work otherwise."""
+    """Byte columns -> UTF-16 columns; free for ASCII files and, in other files, on the lines
+    that are ASCII (most of them)."""
 
-    __slots__ = ("_ascii", "_line_starts", "_source", "ascii")
+    __slots__ = ("_ascii", "_line_starts", "_source", "_wide", "ascii")
 
     def __init__(self, source: bytes, line_starts: list[int] | None = None) -> None:
         self._source = source
         self._ascii = self.ascii = source.isascii()
         self._line_starts = line_starts
+        self._wide: frozenset[int] | None = None
+
+    def _starts(self) -> list[int]:
+        if self._line_starts is None:
+            self._line_starts = [0, *(m.end() for m in re.finditer(b"\n", self._source))]
+        return self._line_starts
+
+    @property
+    def wide(self) -> frozenset[int]:
+        """The rows holding a non-ASCII byte: only there do the two kinds of column differ."""
+        if self._wide is None:
+            starts = self._starts()
+            self._wide = frozenset(
+                bisect_right(starts, m.start()) - 1
+                for m in re.finditer(rb"[\x80-\xff]+", self._source)
+            )
+        return self._wide
 
     def col(self, point: tuple[int, int]) -> int:
         row, byte_col = point
         if self._ascii or byte_col == 0:
             return byte_col
-        if self._line_starts is None:
-            self._line_starts = [0, *(m.end() for m in re.finditer(b"\n", self._source))]
-        start = self._line_starts[row] if row < len(self._line_starts) else len(self._source)
+        starts = self._starts()
+        start = starts[row] if row < len(starts) else len(self._source)
         prefix = self._source[start : start + byte_col]
         if prefix.isascii():
             return byte_col
@@ -104,7 +122,13 @@ class Columns:
         s, e = node.start_point, node.end_point
         if self._ascii:
             return (s[0], s[1], e[0], e[1])
-        return (s[0], self.col(s), e[0], self.col(e))
+        wide = self.wide
+        return (
+            s[0],
+            self.col(s) if s[0] in wide else s[1],
+            e[0],
+            self.col(e) if e[0] in wide else e[1],
+        )
 
 
 def _capture_roles(language: str) -> dict[str, tuple[str, str]]:
@@ -225,13 +249,13 @@ def _doc_node_range(node: Node, language: str) -> tuple[Node, Node] | None:
     return first, last
 
 
-def _signature(source: bytes, node: Node, name: Node) -> str:
-    """The definition's first line, or the name's line when the first holds only
-    annotations/attributes (`@Override`, `#[derive(..)]`, `[Serializable]`)."""
-    start = node.start_byte
+def _signature(source: bytes, start: int, name_start: int, name_below: bool) -> str:
+    """The definition's first line (it starts at byte `start`), or the name's line when the
+    first holds only annotations/attributes (`@Override`, `#[derive(..)]`, `[Serializable]`)
+    and the name is on a later line (`name_below`)."""
     head = source[start : start + 2]
-    if (name.start_point[0] != node.start_point[0] and head[:1] in (b"@", b"[")) or head == b"#[":
-        start = name.start_byte
+    if head == b"#[" or (name_below and head[:1] in (b"@", b"[")):
+        start = name_start
     line_start = source.rfind(b"\n", 0, start) + 1
     line_end = source.find(b"\n", start)
     if line_end < 0:
@@ -334,11 +358,17 @@ def extract_region(
     def_bytes: list[DefKey] = []
     def_bounds: list[tuple[int, int, str]] = []  # (start, end, qualified name) in source order
     stack: Outer = list(outer or ())
-    for start, neg_end, _, kind_s, dnode, name in items:
+    ascii_cols = cols.ascii
+    wide = frozenset() if ascii_cols else cols.wide
+    span = cols.span
+    c_like = language in ("c", "cpp")
+    receivers = language in _RECEIVERS
+    python = language == "python"
+    for start, neg_end, name_start, kind_s, dnode, name in items:
         while stack and stack[-1][0] <= start:
             stack.pop()
         scope = stack[-1][1] if stack else None
-        if language in _RECEIVERS:
+        if receivers:
             owner = _owner(dnode, name, language, source)
             if owner:
                 scope = f"{scope}.{owner}" if scope else owner
@@ -346,39 +376,59 @@ def extract_region(
         if kind is DefinitionKind.FUNCTION and stack:
             if stack[-1][2] in _CONTAINERS:
                 kind = DefinitionKind.METHOD
-            elif language in ("c", "cpp") and stack[-1][2] in _CALLABLES:
+            elif c_like and stack[-1][2] in _CALLABLES:
                 continue  # `Matrix m(n, n);` in a body parses as a function declaration
-        text = source[name.start_byte : name.end_byte].decode("utf-8", "replace")
-        if language == "python" and kind is DefinitionKind.CONSTANT and not _UPPER.match(text):
+        name_end = name.end_byte
+        text = source[name_start:name_end].decode("utf-8", "replace")
+        if python and kind is DefinitionKind.CONSTANT and not _UPPER.match(text):
             kind = DefinitionKind.VARIABLE
         doc = _doc_node_range(dnode, language)
         doc_span = None
         if doc is not None:
-            a, b = cols.span(doc[0]), cols.span(doc[1])
+            a, b = span(doc[0]), span(doc[1])
             doc_span = (a[0], a[1], b[2], b[3])
+        dp: tuple[int, int] = dnode.start_point
+        ep: tuple[int, int] = dnode.end_point
+        nsp: tuple[int, int] = name.start_point
+        # A name on one line ends len(bytes) after it starts (cheaper than asking the node).
+        nep = name.end_point if "\n" in text else (nsp[0], nsp[1] + name_end - name_start)
+        if not ascii_cols:
+            dp, ep, nsp, nep = (
+                p if p[0] not in wide else (p[0], cols.col(p)) for p in (dp, ep, nsp, nep)
+            )
+        end = -neg_end
         raw_defs.append(
             (
                 text,
                 kind.value,
-                *cols.span(dnode),
-                *cols.span(name),
-                _signature(source, dnode, name),
+                dp[0],
+                dp[1],
+                ep[0],
+                ep[1],
+                nsp[0],
+                nsp[1],
+                nep[0],
+                nep[1],
+                _signature(source, start, name_start, dp[0] != nsp[0]),
                 scope,
                 doc_span,
             )
         )
-        def_bytes.append((start, -neg_end, dnode.type, name.start_byte, kind_s))
+        def_bytes.append((start, end, dnode.type, name_start, kind_s))
         qualified = f"{scope}.{text}" if scope else text
-        stack.append((-neg_end, qualified, kind))
-        def_bounds.append((start, -neg_end, qualified))
+        stack.append((end, qualified, kind))
+        def_bounds.append((start, end, qualified))
 
     # References: not the definitions' own names; enclosing = innermost definition.
     raw_refs: list[tuple[Any, ...]] = []
     ref_bytes: list[int] = []
     di = 0
     ndefs = len(def_bounds)
+    next_def = def_bounds[0][0] if ndefs else -1
     rstack: list[tuple[int, str]] = [(end, q) for end, q, _ in outer or ()]
-    ascii_cols = cols.ascii
+    enclosing = rstack[-1][1] if rstack else None
+    until = rstack[-1][0] if rstack else -1  # where `enclosing` ends
+    add_ref, add_at = raw_refs.append, ref_bytes.append
     for start in sorted(refs):  # keys are the names' start bytes
         if start in defs:
             continue  # a definition's own name
@@ -386,23 +436,30 @@ def extract_region(
         end = n.end_byte
         if not whole and (start < lo or end > hi):
             continue
-        while di < ndefs and def_bounds[di][0] <= start:
-            ds, de, q = def_bounds[di]
-            while rstack and rstack[-1][0] <= ds:
+        if start >= until or 0 <= next_def <= start:  # the innermost definition changes
+            while di < ndefs and def_bounds[di][0] <= start:
+                ds, de, q = def_bounds[di]
+                while rstack and rstack[-1][0] <= ds:
+                    rstack.pop()
+                rstack.append((de, q))
+                di += 1
+            next_def = def_bounds[di][0] if di < ndefs else -1
+            while rstack and rstack[-1][0] <= start:
                 rstack.pop()
-            rstack.append((de, q))
-            di += 1
-        while rstack and rstack[-1][0] <= start:
-            rstack.pop()
+            enclosing = rstack[-1][1] if rstack else None
+            until = rstack[-1][0] if rstack else 1 << 62
         text = source[start:end].decode("utf-8", "replace")
-        if ascii_cols:
-            sp, ep = n.start_point, n.end_point
-            raw_refs.append(
-                (text, kind_s, sp[0], sp[1], ep[0], ep[1], rstack[-1][1] if rstack else None)
-            )
+        row, col = n.start_point
+        if "\n" in text:  # not a plain name: ask the node where it ends
+            erow, ecol = n.end_point
+        else:  # a name on one line ends len(bytes) later
+            erow, ecol = row, col + end - start
+        if ascii_cols or (row not in wide and erow not in wide):
+            add_ref((text, kind_s, row, col, erow, ecol, enclosing))
         else:
-            raw_refs.append((text, kind_s, *cols.span(n), rstack[-1][1] if rstack else None))
-        ref_bytes.append(start)
+            scol, ecol = cols.col((row, col)), cols.col((erow, ecol))
+            add_ref((text, kind_s, row, scol, erow, ecol, enclosing))
+        add_at(start)
 
     raw_imports: list[tuple[Any, ...]] = []
     import_bytes: list[int] = []

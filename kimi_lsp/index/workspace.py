@@ -8,6 +8,7 @@ generation counter that invalidates the cached import resolution and graphs.
 
 from __future__ import annotations
 
+import gc
 import logging
 import marshal
 import multiprocessing
@@ -79,6 +80,12 @@ class _Entry:
     def of(cls, raw: RawTags, size: int, mtime_ns: int, blob: bytes | None) -> _Entry:
         return cls(raw[0], raw[1], size, mtime_ns, blob, raw[2], len(raw[4]), len(raw[5]), raw)
 
+    @classmethod
+    def parsed(cls, size: int, mtime_ns: int, tags: _Tags) -> _Entry:
+        """What a worker sent (the tags stay a blob until a query needs them)."""
+        language, chash, blob, lines, definitions, references = tags
+        return cls(language, chash, size, mtime_ns, blob, lines, definitions, references)
+
     def stored(self, path: Path) -> StoredFile:
         assert self.blob is not None
         return StoredFile(
@@ -110,9 +117,12 @@ class _Entry:
         return self.raw
 
 
-# A worker's answer for one file: (path, size, mtime_ns, skip reason, entry). The entry keeps
-# the tags as a marshal blob, so the parent never decodes what no query asks for.
-_Parsed = tuple[str, int, int, str | None, "_Entry | None"]
+# A worker's answer for one file: (path, size, mtime_ns, skip reason, tags) with tags =
+# (language, content hash, marshal blob, lines, definitions, references): plain tuples, which
+# pickle several times faster than dataclasses. The parent keeps the blob and never decodes
+# what no query asks for.
+_Tags = tuple[str, str, bytes, int, int, int]
+_Parsed = tuple[str, int, int, str | None, _Tags | None]
 
 
 @dataclass(slots=True)
@@ -121,6 +131,14 @@ class _Graphs:
     imports: dict[Path, list[Path]]  # resolved imports per file
     rows: dict[Path, dict[Path, float]]  # the file graph
     def_names: dict[Path, frozenset[str]]  # names each file defined when its row was built
+
+
+def _worker_started() -> None:
+    # Extraction allocates only acyclic data (tuples, lists, bytes) that reference counting
+    # frees; the cyclic collector would re-scan it for nothing (a few % of a worker's time)
+    # and, after a fork, write to the pages shared with the parent. A worker lives for one
+    # update.
+    gc.disable()
 
 
 def _parse_batch(batch: list[tuple[str, str]]) -> list[_Parsed]:
@@ -139,9 +157,8 @@ def _parse_one(path: str, language: str) -> _Parsed:
     if reason is not None:
         return path, st.st_size, st.st_mtime_ns, reason, None
     raw = extract_raw(source, language)
-    entry = _Entry.of(raw, st.st_size, st.st_mtime_ns, marshal.dumps(raw))
-    entry.raw = None  # travels (and stays) as the blob
-    return path, st.st_size, st.st_mtime_ns, None, entry
+    tags = (raw[0], raw[1], marshal.dumps(raw), raw[2], len(raw[4]), len(raw[5]))
+    return path, st.st_size, st.st_mtime_ns, None, tags
 
 
 class WorkspaceIndex:
@@ -256,12 +273,13 @@ class WorkspaceIndex:
             for batch in self._results(pool, futures, pending):
                 fresh: list[StoredFile] = []
                 with self._lock:
-                    for path_s, _, _, reason, entry in batch:
+                    for path_s, size, mtime_ns, reason, tags in batch:
                         path = Path(path_s)
-                        if reason is not None or entry is None:
+                        if reason is not None or tags is None:
                             skipped.append((path, reason or "unreadable"))
                             self._drop(path)
                             continue
+                        entry = _Entry.parsed(size, mtime_ns, tags)
                         fresh.append(entry.stored(path))
                         if path not in self._docs:  # an open buffer stays the truth
                             self._set(path, entry)
@@ -325,8 +343,13 @@ class WorkspaceIndex:
         # fork is cheapest but unsafe in a process that runs other threads (the server):
         # there, forkserver.
         method = "fork" if threading.active_count() == 1 else "forkserver"
+        context = multiprocessing.get_context(method)
+        if method == "forkserver":
+            # Workers forked from a server that already imported the extractor start parsing
+            # at once instead of importing it (and tree-sitter) each, on every update.
+            context.set_forkserver_preload([__name__])
         return ProcessPoolExecutor(
-            max_workers=self.workers, mp_context=multiprocessing.get_context(method)
+            max_workers=self.workers, mp_context=context, initializer=_worker_started
         )
 
     @staticmethod
@@ -497,13 +520,14 @@ class WorkspaceIndex:
                 and (entry.size, entry.mtime_ns) == (st.st_size, st.st_mtime_ns)
             ):
                 return
-        _, _, _, reason, entry = _parse_one(str(p), language)
-        if reason is not None or entry is None:
+        _, size, mtime_ns, reason, tags = _parse_one(str(p), language)
+        if reason is not None or tags is None:
             with self._lock:
                 self._drop(p)
             if self._store is not None:
                 self._store.save([], [p])
             return
+        entry = _Entry.parsed(size, mtime_ns, tags)
         with self._lock:
             self._set(p, entry)
         if self._store is not None:

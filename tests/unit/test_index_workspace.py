@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -218,7 +219,8 @@ def test_generation_grows_on_every_change_and_only_then(index: WorkspaceIndex, r
         index.generation = 0  # type: ignore[misc]
 
 
-def test_parallel_cold_index_matches_single_process(tmp_path: Path) -> None:
+@pytest.mark.parametrize("server_threads", [False, True], ids=["fork", "forkserver"])
+def test_parallel_cold_index_matches_single_process(tmp_path: Path, server_threads: bool) -> None:
     for i in range(90):
         (tmp_path / f"m{i}.py").write_text(
             f"import m{(i + 1) % 90}\n\nclass C{i}:\n    def run(self):\n        return f{i}()\n"
@@ -227,7 +229,15 @@ def test_parallel_cold_index_matches_single_process(tmp_path: Path) -> None:
     one = WorkspaceIndex([tmp_path], workers=1)
     two = WorkspaceIndex([tmp_path], workers=2)
     assert one.update().parsed == 90
-    assert two.update().parsed == 90
+    # A process running other threads (the server) starts its workers from a fork server.
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait, daemon=True)
+    if server_threads:
+        thread.start()
+    try:
+        assert two.update().parsed == 90
+    finally:
+        stop.set()
     assert one.files() == two.files()
     for p in one.files():
         assert one.file_tags(p) == two.file_tags(p)
