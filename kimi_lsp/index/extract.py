@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,40 +78,51 @@ def content_hash(source: bytes) -> str:
     return hashlib.blake2b(source, digest_size=16).hexdigest()
 
 
+_NON_ASCII = re.compile(rb"[\x80-\xff]+")
+
+
 class Columns:
     """Byte columns -> UTF-16 columns; free for ASCII files and, in other files, on the lines
     that are ASCII (most of them)."""
 
-    __slots__ = ("_ascii", "_line_starts", "_source", "_wide", "ascii")
+    __slots__ = ("_line_starts", "_source", "_wide", "ascii")
 
     def __init__(self, source: bytes, line_starts: list[int] | None = None) -> None:
         self._source = source
-        self._ascii = self.ascii = source.isascii()
+        self.ascii = source.isascii()
         self._line_starts = line_starts
-        self._wide: frozenset[int] | None = None
-
-    def _starts(self) -> list[int]:
-        if self._line_starts is None:
-            self._line_starts = [0, *(m.end() for m in re.finditer(b"\n", self._source))]
-        return self._line_starts
+        self._wide: dict[int, int] | None = None
 
     @property
-    def wide(self) -> frozenset[int]:
-        """The rows holding a non-ASCII byte: only there do the two kinds of column differ."""
+    def wide(self) -> dict[int, int]:
+        """Row -> start byte of every row holding a non-ASCII byte: only on those rows do the
+        two kinds of column differ. (Found run by run, without splitting the file in lines.)"""
         if self._wide is None:
-            starts = self._starts()
-            self._wide = frozenset(
-                bisect_right(starts, m.start()) - 1
-                for m in re.finditer(rb"[\x80-\xff]+", self._source)
-            )
+            wide: dict[int, int] = {}
+            if not self.ascii:
+                source = self._source
+                row = last = 0
+                for m in _NON_ASCII.finditer(source):
+                    at = m.start()
+                    row += source.count(b"\n", last, at)
+                    last = at
+                    if row not in wide:
+                        wide[row] = source.rfind(b"\n", 0, at) + 1
+            self._wide = wide
         return self._wide
 
     def col(self, point: tuple[int, int]) -> int:
         row, byte_col = point
-        if self._ascii or byte_col == 0:
+        if self.ascii or byte_col == 0:
             return byte_col
-        starts = self._starts()
-        start = starts[row] if row < len(starts) else len(self._source)
+        if self._line_starts is not None:  # an open buffer's: no need to scan the file
+            starts = self._line_starts
+            start = starts[row] if row < len(starts) else len(self._source)
+        else:
+            found = self.wide.get(row)
+            if found is None:  # an ASCII row
+                return byte_col
+            start = found
         prefix = self._source[start : start + byte_col]
         if prefix.isascii():
             return byte_col
@@ -120,15 +130,9 @@ class Columns:
 
     def span(self, node: Node) -> tuple[int, int, int, int]:
         s, e = node.start_point, node.end_point
-        if self._ascii:
+        if self.ascii:
             return (s[0], s[1], e[0], e[1])
-        wide = self.wide
-        return (
-            s[0],
-            self.col(s) if s[0] in wide else s[1],
-            e[0],
-            self.col(e) if e[0] in wide else e[1],
-        )
+        return (s[0], self.col(s), e[0], self.col(e))
 
 
 def _capture_roles(language: str) -> dict[str, tuple[str, str]]:
@@ -359,7 +363,9 @@ def extract_region(
     def_bounds: list[tuple[int, int, str]] = []  # (start, end, qualified name) in source order
     stack: Outer = list(outer or ())
     ascii_cols = cols.ascii
-    wide = frozenset() if ascii_cols else cols.wide
+    # Rows where columns need converting; None when that is cheaper asked point by point (a
+    # region of an open buffer, whose line starts are known: a scan would cost every edit).
+    wide = cols.wide if whole or cols.ascii else None
     span = cols.span
     c_like = language in ("c", "cpp")
     receivers = language in _RECEIVERS
@@ -394,7 +400,8 @@ def extract_region(
         nep = name.end_point if "\n" in text else (nsp[0], nsp[1] + name_end - name_start)
         if not ascii_cols:
             dp, ep, nsp, nep = (
-                p if p[0] not in wide else (p[0], cols.col(p)) for p in (dp, ep, nsp, nep)
+                p if wide is not None and p[0] not in wide else (p[0], cols.col(p))
+                for p in (dp, ep, nsp, nep)
             )
         end = -neg_end
         raw_defs.append(
@@ -454,7 +461,7 @@ def extract_region(
             erow, ecol = n.end_point
         else:  # a name on one line ends len(bytes) later
             erow, ecol = row, col + end - start
-        if ascii_cols or (row not in wide and erow not in wide):
+        if ascii_cols or (wide is not None and row not in wide and erow not in wide):
             add_ref((text, kind_s, row, col, erow, ecol, enclosing))
         else:
             scol, ecol = cols.col((row, col)), cols.col((erow, ecol))
