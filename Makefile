@@ -25,6 +25,8 @@ run: install
 # What the tests need from Debian, installed only when missing.
 system-deps:
 	@command -v redis-server >/dev/null || scripts/apt-install redis-server
+	@emacs --batch --eval "(progn (package-activate-all) (require 'eglot))" >/dev/null 2>&1 \
+	  || scripts/apt-install emacs-nox elpa-eglot
 
 lint: install
 	$(VENV)/bin/ruff check kimi_lsp tests bench scripts
