@@ -721,7 +721,8 @@ def _review_actions(
     return out
 
 
-CATCH_UP_S = 3.0
+CATCH_UP_S = 3.0  # the longest a client's didChange for our edit is waited for
+UNREPORTED_WAIT_S = 0.05  # once a client showed it reports only later
 
 
 class LspEditor:
@@ -729,20 +730,33 @@ class LspEditor:
 
     def __init__(self, ls: KimiLanguageServer, uri: str) -> None:
         self.ls, self.uri = ls, uri
+        # Some clients apply an edit but report it only after the command returns (eglot
+        # 1.9 sends no didChange while it waits for one). Then the text is what our edits
+        # made of the last text the client reported, until it reports again.
+        self._unreported: tuple[int | None, str] | None = None  # (version then, text now)
+        self._echo_wait = CATCH_UP_S
 
     def text(self) -> str:
-        return str(self.ls.workspace.get_text_document(self.uri).source)
+        doc = self.ls.workspace.get_text_document(self.uri)
+        if self._unreported is not None:
+            if doc.version == self._unreported[0]:
+                return self._unreported[1]
+            self._unreported = None  # the client reported again: its text is the truth
+        return str(doc.source)
 
     async def apply(self, edits: list[T.TextEdit], label: str) -> bool:
         doc = self.ls.workspace.get_text_document(self.uri)
+        current = self.text()
         caps = self.ls.client_capabilities.workspace
         versioned = bool(caps and caps.workspace_edit and caps.workspace_edit.document_changes)
         if versioned and doc.version is not None:
+            # Unreported edits moved the client's version past what we know: send none.
+            version = doc.version if self._unreported is None else None
             change = T.WorkspaceEdit(
                 document_changes=[
                     T.TextDocumentEdit(
                         text_document=T.OptionalVersionedTextDocumentIdentifier(
-                            uri=self.uri, version=doc.version
+                            uri=self.uri, version=version
                         ),
                         edits=list(edits),
                     )
@@ -751,7 +765,8 @@ class LspEditor:
         else:
             change = T.WorkspaceEdit(changes={self.uri: list(edits)})
         before = doc.version
-        self.ls.expected_text[self.uri] = apply_edits(doc.source, edits)
+        expected = apply_edits(current, edits)
+        self.ls.expected_text[self.uri] = expected
         try:
             result = await self.ls.workspace_apply_edit_async(
                 T.ApplyWorkspaceEditParams(edit=change, label=label)
@@ -762,19 +777,24 @@ class LspEditor:
         if not result.applied:
             logger.info("the client did not apply the edit: %s", result.failure_reason)
             return False
-        await self._caught_up(before)
+        if not await self._caught_up(before):
+            self._unreported = (before, expected)
         return True
 
-    async def _caught_up(self, before: int | None) -> None:
+    async def _caught_up(self, before: int | None) -> bool:
         """Wait for the didChange that reports our edit: clients may answer applyEdit first
-        and send (debounced) didChange later; the next edit must be computed on the new text."""
+        and send (debounced) didChange later; the next edit must be computed on the new text.
+        False when none came: the client reports later (then the next edits go unversioned
+        onto the text our edits made, and later ones do not wait long)."""
         if before is None:
-            return
-        for _ in range(int(CATCH_UP_S / 0.01)):
+            return True
+        for _ in range(max(1, int(self._echo_wait / 0.01))):
             if self.ls.workspace.get_text_document(self.uri).version != before:
-                return
+                return True
             await asyncio.sleep(0.01)
-        logger.warning("no didChange for %s after an applied edit", self.uri)
+        logger.info("no didChange for %s after an applied edit: the client reports later", self.uri)
+        self._echo_wait = UNREPORTED_WAIT_S
+        return False
 
 
 class LspFileCreator:

@@ -99,11 +99,11 @@ def run_emacs(fake: FakeKimi, tmp_path: Path, steps: list[str]) -> tuple[dict[st
         start_new_session=True,  # a timeout also ends the server Emacs started
     )
     try:
-        out, _ = proc.communicate(timeout=90)
+        out, _ = proc.communicate(timeout=150)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, 9)
         out, _ = proc.communicate()
-        pytest.fail(f"Emacs did not finish in 90 s:\n{out}")
+        pytest.fail(f"Emacs did not finish in 150 s:\n{out}")
     finally:
         shutil.rmtree(runtime, ignore_errors=True)
     assert report.exists(), out
@@ -118,7 +118,7 @@ def test_documented_eglot_config_explains_refactors_and_cancels(
     fake_kimi: FakeKimi, tmp_path: Path
 ) -> None:
     fake_kimi.script(EXPLANATION, match="Explain what `add`")
-    # the whole answer in one piece: one workspace/applyEdit (several: see the xfail below)
+    # the whole answer in one piece: one workspace/applyEdit (several: the test below)
     fake_kimi.script(f"```python\n{TYPED}```", match="add type hints", chunk_tokens=1000)
     slow = "slow " * 400
     fake_kimi.script(slow, match="Explain what `twice`", chunk_tokens=1)
@@ -162,11 +162,6 @@ def test_documented_eglot_config_explains_refactors_and_cancels(
     assert "twice.md" not in os.listdir(tmp_path / "state" / "explanations")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="eglot 1.9 sends no didChange while it waits for the command, so the server stops "
-    "after the first streamed edit ('edited meanwhile') and leaves the function half rewritten",
-)
 def test_documented_eglot_config_applies_a_refactor_streamed_in_several_edits(
     fake_kimi: FakeKimi, tmp_path: Path
 ) -> None:

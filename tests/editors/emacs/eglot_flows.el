@@ -26,8 +26,8 @@
   (kill-emacs code))
 
 (defun kimi-test-wait (predicate what &optional seconds)
-  "Process output until PREDICATE holds; fail after SECONDS (30) waiting for WHAT."
-  (let ((deadline (+ (float-time) (or seconds 30))))
+  "Process output until PREDICATE holds; fail after SECONDS (60) waiting for WHAT."
+  (let ((deadline (+ (float-time) (or seconds 60))))
     (while (and (not (funcall predicate)) (< (float-time) deadline))
       (accept-process-output nil 0.05))
     (or (funcall predicate) (error "Timed out waiting for %s" what))))
