@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,19 +63,30 @@ def find_target(
     col: int,
     selection: Span | None = None,
 ) -> Target:
-    """The selection when there is one, else the innermost definition at the position."""
+    """The selection when there is one, else the innermost definition at the position.
+    A selection of one name (what some clients send for the cursor on a word) is the cursor;
+    blank lines at a selection's edges are not part of it."""
     lang = language_for(path) or "text"
     if selection is not None and (
         selection.start_line != selection.end_line or selection.start_col != selection.end_col
     ):
+        selection = _trim_blank_lines(text, selection)
         code = slice_span(text, selection)
-        if code.strip():
+        if code.strip() and not _NAME.fullmatch(code):
+            # Marked from the line's start: the code begins after the indentation.
+            lead = len(code) - len(code.lstrip(" \t"))
+            probe = Span(
+                selection.start_line,
+                selection.start_col + lead,
+                selection.end_line,
+                selection.end_col,
+            )
             defn = (
-                index.enclosing_definition(path, selection.start_line, selection.start_col)
+                index.enclosing_definition(path, probe.start_line, probe.start_col)
                 if index
                 else None
             )
-            inside = defn is not None and _contains(defn.range, selection)
+            inside = defn is not None and _contains(defn.range, probe)
             name = defn.name if inside and defn is not None else "selection"
             return Target(path, lang, selection, code, name, defn if inside else None, True)
     defn = index.enclosing_definition(path, line, col) if index is not None else None
@@ -85,6 +97,30 @@ def find_target(
         )
     span = Span(defn.range.start_line, 0, defn.range.end_line, defn.range.end_col)
     return Target(path, lang, span, slice_span(text, span), defn.name, defn)
+
+
+_NAME = re.compile(r"[^\W\d]\w*")
+
+
+def _trim_blank_lines(text: str, span: Span) -> Span:
+    lines = text.splitlines(keepends=True)
+
+    def blank(i: int, from_col: int = 0) -> bool:
+        return i >= len(lines) or not lines[i][utf16_to_index(lines[i], from_col) :].strip()
+
+    while span.start_line < span.end_line and blank(span.start_line, span.start_col):
+        span = Span(span.start_line + 1, 0, span.end_line, span.end_col)
+    while span.end_line > span.start_line + 1 and span.end_col == 0 and blank(span.end_line - 1):
+        span = Span(span.start_line, span.start_col, span.end_line - 1, 0)
+    # Whole lines marked: the code ends before the last line break, as definitions do.
+    if span.end_col == 0 and span.start_line < span.end_line <= len(lines):
+        last = lines[span.end_line - 1].rstrip("\r\n")
+        span = Span(span.start_line, span.start_col, span.end_line - 1, _utf16_len(last))
+    return span
+
+
+def _utf16_len(text: str) -> int:
+    return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
 
 
 def _contains(outer: Span, inner: Span) -> bool:

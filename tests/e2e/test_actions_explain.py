@@ -84,12 +84,14 @@ async def test_explain_selection_streams_and_reports_progress(
     result = await execute(client, "kimi.explain", selection(uri, 0, 2))
     assert result["text"] == "`add` returns the **sum** of its two arguments."
     assert result["cached"] is False
-    # What left the machine: the selected code, and nothing else of the file.
+    # What left the machine: the selected code as the target (whole lines marked: it is
+    # `add`, whose callers and file outline come along as context), never `twice`'s code.
     chats = kimi_env.chat_requests
     assert len(chats) == 1
-    sent = str(chats[0].body["messages"])
-    assert "return a + b" in sent
-    assert "return add(x, x)" not in sent
+    user = chats[0].body["messages"][-1]["content"]
+    target = user.split("The code (calc.py, line 1):", 1)[1]
+    assert "def add(a, b):\n    return a + b\n```" in target
+    assert "def twice(x):\n    return add(x, x)" not in user  # its code never went
     assert chats[0].body["max_completion_tokens"] <= 2000
     # Rich clients got the text live; every client got progress.
     streamed = client.streamed  # type: ignore[attr-defined]

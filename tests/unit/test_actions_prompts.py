@@ -111,3 +111,25 @@ def test_redaction_is_reversible_and_tags_each_secret_apart() -> None:
     rewritten = hidden.replace("A =", "ALPHA =")
     assert restore(rewritten, code) == code.replace("A =", "ALPHA =")
     assert restore("nothing to restore", code) == "nothing to restore"
+
+
+def test_a_selected_name_is_the_cursor_and_blank_edges_are_trimmed(
+    shop: tuple[Services, Path],
+) -> None:
+    services, root = shop
+    path = root / "shop" / "cart.py"
+    text = path.read_text()
+    lines = text.splitlines()
+    row = next(i for i, line in enumerate(lines) if "def total" in line)
+    col = lines[row].index("total")
+    # eglot sends the word under point as the range: that is the cursor, not a selection
+    word = find_target(services.index, path, text, row, col, Span(row, col, row, col + 5))
+    assert word.name == "total"
+    assert not word.selected
+    assert "return add_vat(net, country)" in word.code
+    # C-M-h marks the blank line above the function too: the selection starts at its def
+    end = row + 5
+    marked = find_target(services.index, path, text, row - 1, 0, Span(row - 1, 0, end, 0))
+    assert marked.span.start_line == row
+    assert marked.name == "total"
+    assert marked.code.startswith("    def total")
