@@ -175,7 +175,9 @@ class Req:
 
 
 class Clock:
-    """Shared time; sleeping moves it and lets the other waiters run."""
+    """Shared time that stands still; sleeping only lets the others run. These tests wait for
+    concurrency alone; a clock every waiter's sleep moved would run fast enough to lapse the
+    holder's lease or a waiter's entry while a test sets up, and then order proves nothing."""
 
     def __init__(self) -> None:
         self.now = NOW
@@ -184,7 +186,6 @@ class Clock:
         return self.now
 
     async def sleep(self, seconds: float) -> None:
-        self.now += seconds
         await asyncio.sleep(0)
 
 
@@ -212,21 +213,27 @@ async def test_batch_waiting_in_one_governor_lets_interactive_work_of_another_go
     holder = await a.admit(Req())
     order: list[str] = []
     # Once the slot is free, A re-checks first: only the store's queue can hold it back.
+    # No attempt is in the store while the slot is freed (``gate``), so each one saw the
+    # slot either held or free, and knows which.
     released = False
+    gate = threading.Lock()
     a_rechecked = threading.Event()
     a_try, b_try = a.ledger.try_admit, b.ledger.try_admit
 
     def a_first(*args: Any, **kw: Any) -> object:
-        after = released
-        outcome = a_try(*args, **kw)
+        with gate:
+            after = released
+            outcome = a_try(*args, **kw)
         if after:
             a_rechecked.set()
         return outcome
 
     def b_second(*args: Any, **kw: Any) -> object:
-        if released:
+        while True:
+            with gate:
+                if not released or a_rechecked.is_set():
+                    return b_try(*args, **kw)
             a_rechecked.wait(10)
-        return b_try(*args, **kw)
 
     a.ledger.try_admit = a_first  # type: ignore[method-assign]
     b.ledger.try_admit = b_second  # type: ignore[method-assign]
@@ -243,8 +250,9 @@ async def test_batch_waiting_in_one_governor_lets_interactive_work_of_another_go
     snap = a.snapshot()  # A sees B's waiter: the queue is the store's, not the process's
     assert (snap["waiting"], snap["queue"]["interactive"], snap["queue"]["batch"]) == (1, 1, 1)
     assert snap["queue"]["head"]["batch"] is False
-    await holder.settle(None)
-    released = True
+    with gate:  # the settle runs in a worker thread; attempts wait for the gate meanwhile
+        await holder.settle(None)
+        released = True
     await asyncio.gather(batch, interactive)
     assert a_rechecked.is_set()
     assert order == ["interactive in B", "batch in A"]
@@ -261,7 +269,11 @@ async def test_only_the_first_waiter_of_a_process_rechecks_the_store(tmp_path: P
 
     gov.ledger.try_admit = counting  # type: ignore[method-assign]
     holder = await gov.admit(Req())
-    waiters = [asyncio.ensure_future(gov.admit(Req(), batch=True)) for _ in range(4)]
+
+    async def request() -> None:  # one slot: each admitted request ends, the next goes
+        await (await gov.admit(Req(), batch=True)).settle(None)
+
+    waiters = [asyncio.ensure_future(request()) for _ in range(4)]
     await until(lambda: gov.snapshot()["queue"]["batch"] == 4)
     mark = len(calls)
     await until(lambda: len(calls) >= mark + 10)
@@ -269,8 +281,7 @@ async def test_only_the_first_waiter_of_a_process_rechecks_the_store(tmp_path: P
     # wait their turn here.
     assert set(calls[mark:]) == {min(e for e in calls if e is not None)}
     await holder.settle(None)
-    for ticket in await asyncio.gather(*waiters):
-        await ticket.settle(None)
+    await asyncio.gather(*waiters)
     assert gov.snapshot()["queue"] == {"interactive": 0, "batch": 0, "head": None}
 
 
