@@ -5,9 +5,8 @@
   on_wait=)`` → ``Ticket`` (``await ticket.settle(usage)``), or ``NeverFits``;
   ``await rate_limited(retry_after, limit)``; ``snapshot()`` for ``kimi-lsp quota`` and
   ``kimi/status`` (with the store's queue: every process's waiters).
-- ``decide(...)``: the pure admission rule (batch work leaves each limit's reserve, which
-  interactive usage fills first); ``ahead_of(...)``: the queue's order, interactive before
-  batch and first come first served within each (``ledger.py``).
+- ``decide(...)``: the pure admission rule; ``ahead_of(...)``: the queue's order, interactive
+  before batch and first come first served within each (``ledger.py``).
 
 A leaf: it imports nothing else from kimi_lsp. Ledgers: ``SqliteLedger`` (one file in the
 state dir, shared by all processes of the user) and ``RedisLedger`` (a team; Lua scripts on

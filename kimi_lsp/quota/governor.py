@@ -11,10 +11,9 @@ process and teammate: interactive requests go before batch ones, first come firs
 within each, and no request passes one ahead of it (see ``ledger.ahead_of``). Only this
 process's first waiter re-checks the store (its re-check keeps every local entry alive); the
 others wait for their turn here, and a cancelled waiter leaves the queue at once. Batch work
-never takes the part of a limit set aside for interactive work (the ``reserve`` share), and
-interactive work's own usage fills that part first (``ledger.fits``).
-``rate_limited(retry_after)`` records a cool-down every process honours; repeated 429s shrink
-the limits this account is assumed to have (the configured tier may be wrong).
+never takes the ``reserve`` share of any limit. ``rate_limited(retry_after)`` records a
+cool-down every process honours; repeated 429s shrink the limits this account is assumed to
+have (the configured tier may be wrong).
 """
 
 from __future__ import annotations

@@ -4,10 +4,7 @@ The same rule as ``ledger.decide`` and the same queue as ``ledger.ahead_of``, ru
 script per admission so it is atomic across every client, and on the Redis server's clock
 (``TIME``), not the clients'. Charges are a sorted set scored by time (member
 ``id:tokens:model``); leases a hash of expiry times renewed by their holder (a holder that
-dies stops renewing, and its lease lapses). Batch work's charges are also in a second sorted
-set and its leases in a set, so the reserve is measured against what interactive work holds
-(``ledger.fits``); what is only in the first (written before they existed) counts as
-interactive. The queue is a hash of expiry times (an entry
+dies stops renewing, and its lease lapses). The queue is a hash of expiry times (an entry
 lapses unless its waiter re-checks) and a hash of what each waiter is and waits for
 (``batch|enqueued|until|limit``); ids come from the same counter as charges, so they only grow.
 """
@@ -20,7 +17,6 @@ from typing import Any
 import redis
 
 from kimi_lsp.quota.ledger import (
-    HELD,
     QUEUE_RECHECK_S,
     QUEUE_TTL_S,
     Decision,
@@ -73,25 +69,17 @@ _ADMIT = (
     + """
 local charges, leases, meta, seq, queue, info = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5],
     KEYS[6]
-local batch_charges, batch_leases = KEYS[7], KEYS[8]
 local conc, rpm, tpm, tpd = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]),
     tonumber(ARGV[4])
 local tokens, model, batch = tonumber(ARGV[5]), ARGV[6], ARGV[7] == '1'
 local reserve, ttl = tonumber(ARGV[8]), tonumber(ARGV[9])
 local entry, join, qttl = tonumber(ARGV[10]), ARGV[11] == '1', tonumber(ARGV[12])
-local recheck, held_s = tonumber(ARGV[13]), tonumber(ARGV[14])
+local recheck = tonumber(ARGV[13])
 redis.call('ZREMRANGEBYSCORE', charges, '-inf', now - 86400)
-redis.call('ZREMRANGEBYSCORE', batch_charges, '-inf', now - 86400)
-local open, open_batch = 0, 0
+local open = 0
 local held = redis.call('HGETALL', leases)
 for i = 1, #held, 2 do
-  if tonumber(held[i + 1]) < now then
-    redis.call('HDEL', leases, held[i])
-    redis.call('SREM', batch_leases, held[i])
-  else
-    open = open + 1
-    if redis.call('SISMEMBER', batch_leases, held[i]) == 1 then open_batch = open_batch + 1 end
-  end
+  if tonumber(held[i + 1]) < now then redis.call('HDEL', leases, held[i]) else open = open + 1 end
 end
 -- a re-check is the waiter's heartbeat (a lapsed entry keeps its place); so is keep
 local enqueued = now
@@ -102,7 +90,7 @@ if entry > 0 then
     redis.call('HSET', info, entry, (batch and '1' or '0') .. '|' .. now .. '|0|')
   end
 end
-for i = 15, #ARGV do
+for i = 14, #ARGV do
   if redis.call('HEXISTS', queue, ARGV[i]) == 1 then
     redis.call('HSET', queue, ARGV[i], now + qttl)
   end
@@ -124,50 +112,25 @@ local function place(limit, untl)
     (batch and '1' or '0') .. '|' .. enqueued .. '|' .. untl .. '|' .. limit)
   return entry
 end
--- ledger.set_aside / fits / until_fits: interactive usage draws from the set-aside first;
--- an interactive request only needs the total to fit (nothing set aside from it)
-local function aside(limit)
-  if not batch or limit <= 1 or reserve <= 0 then return 0 end
-  return math.min(limit - 1, math.max(1, math.ceil(limit * reserve)))
-end
-local function fits(limit, b, i, request)
-  return b + math.max(i, aside(limit)) + request <= limit
-end
-local function until_fits(limit, held, by_tokens, request)  -- held: {at, n, batch}, oldest first
-  local b, i = 0, 0
-  for _, e in ipairs(held) do
-    local n = by_tokens and e[2] or 1
-    if e[3] then b = b + n else i = i + n end
-  end
-  if fits(limit, b, i, request) then return nil end
-  for _, e in ipairs(held) do
-    local n = by_tokens and e[2] or 1
-    if e[3] then b = b - n else i = i - n end
-    if fits(limit, b, i, request) then return e[1] + held_s - now end
-  end
-  return held_s
+local function cap(limit)
+  if limit < 0 then return -1 end
+  if not batch or limit <= 1 or reserve <= 0 then return limit end
+  return math.max(1, limit - math.max(1, math.ceil(limit * reserve)))
 end
 if tpm >= 0 and tokens > tpm then leave() return {'never', 'tpm', '0'} end
-if tpm >= 0 and tokens > tpm - aside(tpm) then leave() return {'never', 'batch-tpm', '0'} end
-local in_batch = {}
-local tagged = redis.call('ZRANGEBYSCORE', batch_charges, now - 86400, '+inf')
-for _, m in ipairs(tagged) do in_batch[m] = true end
+local tp = cap(tpm)
+if tp >= 0 and tokens > tp then leave() return {'never', 'batch-tpm', '0'} end
 local day = redis.call('ZRANGEBYSCORE', charges, now - 86400, '+inf', 'WITHSCORES')
-local spent, spent_batch, minute = 0, 0, {}
+local spent, minute = 0, {}
 for i = 1, #day, 2 do
   local n = tonumber(string.match(day[i], '^%d+:(%d+):'))
   local at = tonumber(day[i + 1])
-  local b = in_batch[day[i]] == true
   spent = spent + n
-  if b then spent_batch = spent_batch + n end
-  if at > now - held_s then table.insert(minute, {at, n, b}) end
+  if at > now - 60 then table.insert(minute, {at, n}) end
 end
 if tpd >= 0 and spent + tokens > tpd then leave() return {'never', 'tpd', tostring(spent)} end
-if tpd >= 0 and batch and not fits(tpd, spent_batch, spent - spent_batch, tokens) then
-  leave()
-  local share = tpd - math.max(spent - spent_batch, aside(tpd))
-  return {'never', 'batch-tpd', tostring(spent_batch), tostring(share)}
-end
+local td = cap(tpd)
+if td >= 0 and spent + tokens > td then leave() return {'never', 'batch-tpd', tostring(spent)} end
 local ahead, head = 0, nil
 for _, w in ipairs(waiters) do
   if w.id ~= entry and (entry == 0 and (not w.batch or w.batch == batch)
@@ -187,26 +150,26 @@ local function wait(secs, limit)
 end
 local cool = tonumber(redis.call('HGET', meta, 'cooldown_until') or '0')
 if cool > now then return wait(cool - now, 'cool-down') end
-if conc >= 0 and not fits(conc, open_batch, open - open_batch, 1) then
-  return wait(0.25, 'concurrency')
+local c = cap(conc)
+if c >= 0 and open >= c then return wait(0.25, 'concurrency') end
+local r = cap(rpm)
+if r >= 0 and #minute >= r then
+  return wait(minute[#minute - r + 1][1] + 60 - now, 'requests-per-minute')
 end
-if rpm >= 0 then
-  local secs = until_fits(rpm, minute, false, 1)
-  if secs then return wait(secs, 'requests-per-minute') end
-end
-if tpm >= 0 then
-  local secs = until_fits(tpm, minute, true, tokens)
-  if secs then return wait(secs, 'tokens-per-minute') end
+if tp >= 0 then
+  local used = 0
+  for _, e in ipairs(minute) do used = used + e[2] end
+  if used + tokens > tp then
+    for _, e in ipairs(minute) do
+      used = used - e[2]
+      if used + tokens <= tp then return wait(e[1] + 60 - now, 'tokens-per-minute') end
+    end
+  end
 end
 leave()
 local id = redis.call('INCR', seq)
-local member = id .. ':' .. tokens .. ':' .. model
-redis.call('ZADD', charges, now, member)
+redis.call('ZADD', charges, now, id .. ':' .. tokens .. ':' .. model)
 redis.call('HSET', leases, id, now + ttl)
-if batch then
-  redis.call('ZADD', batch_charges, now, member)
-  redis.call('SADD', batch_leases, id)
-end
 return {'admit', tostring(id)}
 """
 )
@@ -248,8 +211,7 @@ class RedisLedger:
         self.url, self.lease_ttl, self.queue_ttl = url, lease_ttl, queue_ttl
         self.client: Any = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=3)
         self.client.ping()  # unreachable → redis.RedisError: the caller falls back
-        names = ["charges", "leases", "meta", "seq", "queue", "queue:info"]
-        names += ["charges:batch", "leases:batch"]  # batch work's, for the reserve
+        names = ("charges", "leases", "meta", "seq", "queue", "queue:info")
         self.keys = [f"{prefix}:{k}" for k in names]
         self._admit = self.client.register_script(_ADMIT)
         self._renew = self.client.register_script(_RENEW)
@@ -288,7 +250,6 @@ class RedisLedger:
                     int(join),
                     self.queue_ttl,
                     QUEUE_RECHECK_S,
-                    HELD,
                     *keep,
                 ],
             )
@@ -296,28 +257,22 @@ class RedisLedger:
         if out[0] == "admit":
             return Admitted(int(out[1]), int(out[1]))
         if out[0] == "never":
-            share = int(out[3]) if len(out) > 3 else 0
-            return self._never(out[1], tokens, limits, batch, reserve, int(out[2]), share)
+            return self._never(out[1], tokens, limits, batch, reserve, int(out[2]))
         return Wait(float(out[1]), out[2], entry=int(out[3]), ahead=int(out[4]))
 
     @staticmethod
     def _never(
-        which: str,
-        tokens: int,
-        limits: Limits,
-        batch: bool,
-        reserve: float,
-        spent: int,
-        share: int,
+        which: str, tokens: int, limits: Limits, batch: bool, reserve: float, spent: int
     ) -> Never:
         if which in ("tpm", "batch-tpm"):
             assert limits.tpm is not None
-            tpm = cap(limits.tpm, batch, reserve)
-            if which == "tpm" or tpm is None:
+            share = cap(limits.tpm, batch, reserve)
+            if which == "tpm" or share is None:
                 return never_tpm(tokens, limits.tpm)
-            return never_batch_tpm(tokens, limits.tpm, tpm)
+            return never_batch_tpm(tokens, limits.tpm, share)
         assert limits.tpd is not None
-        if which == "tpd":
+        share = cap(limits.tpd, batch, reserve)
+        if which == "tpd" or share is None:
             return never_tpd(limits.tpd, spent)
         return never_batch_tpd(limits.tpd, share, spent)
 
@@ -334,7 +289,6 @@ class RedisLedger:
     def settle(self, admitted: Admitted, actual: tuple[int, int, int] | None) -> None:
         pipe = self.client.pipeline()
         pipe.hdel(self.keys[1], admitted.lease_id)
-        pipe.srem(self.keys[7], admitted.lease_id)
         if actual is not None:
             members = self.client.zrangebyscore(self.keys[0], "-inf", "+inf")
             model = next(

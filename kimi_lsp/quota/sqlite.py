@@ -2,11 +2,9 @@
 
 WAL mode; each admission is one ``BEGIN IMMEDIATE`` transaction (read the window and the
 queue, decide, record), so N processes never admit more than the limit between them and
-never pass a waiter that is ahead. Charges and leases are tagged batch or interactive: the
-reserve is measured against what interactive work holds (``ledger.fits``). "database is
-locked" is retried, never raised: a quota write may not be skipped. Leases and queue entries
-record their process id; one whose process is gone (killed) or whose time ran out (no
-heartbeat, no re-check) is dropped.
+never pass a waiter that is ahead. "database is locked" is retried, never raised: a quota
+write may not be skipped. Leases and queue entries record their process id; one whose
+process is gone (killed) or whose time ran out (no heartbeat, no re-check) is dropped.
 """
 
 from __future__ import annotations
@@ -38,8 +36,8 @@ from kimi_lsp.quota.limits import Limits
 
 DB_FILE = "quota.sqlite3"
 LEASE_TTL_S = 30.0  # a live holder renews every LEASE_TTL_S / 3
-SCHEMA_VERSION = 4  # 2: ids never reused (a stale holder must not settle a newer lease)
-# 3: the queue of waiters; 4: leases tagged batch (charges always were)
+SCHEMA_VERSION = 3  # 2: ids never reused (a stale holder must not settle a newer lease)
+# 3: the queue of waiters
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS charges (
         id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, tokens INTEGER NOT NULL,
@@ -48,7 +46,7 @@ SCHEMA = (
     "CREATE INDEX IF NOT EXISTS charges_at ON charges(at)",
     """CREATE TABLE IF NOT EXISTS leases (
         id INTEGER PRIMARY KEY AUTOINCREMENT, charge_id INTEGER NOT NULL,
-        pid INTEGER NOT NULL, expires REAL NOT NULL, batch INTEGER NOT NULL DEFAULT 0)""",
+        pid INTEGER NOT NULL, expires REAL NOT NULL)""",
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value REAL NOT NULL)",
     """CREATE TABLE IF NOT EXISTS queue (
         id INTEGER PRIMARY KEY AUTOINCREMENT, batch INTEGER NOT NULL, enqueued REAL NOT NULL,
@@ -89,8 +87,6 @@ class SqliteLedger:
                     db.execute("DROP TABLE IF EXISTS leases")
                 for statement in SCHEMA:  # 2 -> 3 only adds the queue
                     db.execute(statement)
-                if 2 <= version < 4:  # open leases stay, counted as interactive until settled
-                    db.execute("ALTER TABLE leases ADD COLUMN batch INTEGER NOT NULL DEFAULT 0")
                 db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _db(self) -> sqlite3.Connection:
@@ -127,17 +123,13 @@ class SqliteLedger:
         for lease_id, pid, expires in db.execute("SELECT id, pid, expires FROM leases").fetchall():
             if expires < now or not _alive(pid):
                 db.execute("DELETE FROM leases WHERE id = ?", (lease_id,))
-        open_leases, batch_leases = db.execute(
-            "SELECT COUNT(*), COALESCE(SUM(batch), 0) FROM leases"
-        ).fetchone()
+        open_leases = db.execute("SELECT COUNT(*) FROM leases").fetchone()[0]
         charges = [
-            Charge(at, tokens, bool(batch))
-            for at, tokens, batch in db.execute(
-                "SELECT at, tokens, batch FROM charges ORDER BY at, id"
-            )
+            Charge(at, tokens)
+            for at, tokens in db.execute("SELECT at, tokens FROM charges ORDER BY at, id")
         ]
         row = db.execute("SELECT value FROM meta WHERE key = 'cooldown_until'").fetchone()
-        return Window(open_leases, charges, batch_leases), (row[0] if row else 0.0)
+        return Window(open_leases, charges), (row[0] if row else 0.0)
 
     def _queue(self, db: sqlite3.Connection, now: float) -> list[Waiter]:
         rows = db.execute(
@@ -207,8 +199,8 @@ class SqliteLedger:
                 (now, tokens, model, int(batch)),
             ).lastrowid
             lease = db.execute(
-                "INSERT INTO leases (charge_id, pid, expires, batch) VALUES (?, ?, ?, ?)",
-                (charge, os.getpid(), now + LEASE_TTL_S, int(batch)),
+                "INSERT INTO leases (charge_id, pid, expires) VALUES (?, ?, ?)",
+                (charge, os.getpid(), now + LEASE_TTL_S),
             ).lastrowid
             assert charge is not None
             assert lease is not None

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from kimi_lsp.quota import Limits, Never, Wait
-from kimi_lsp.quota.ledger import ARRIVAL_MARGIN_S
 from kimi_lsp.quota.redis import RedisLedger
 from kimi_lsp.quota.sqlite import Admitted
 
@@ -55,7 +54,7 @@ def test_limits_waits_and_never(redis_url: str) -> None:
     second = ledger.try_admit(0.0, one, 950, model="m", batch=False, reserve=0.2)
     assert isinstance(second, Wait)  # the lease is back, but 100 + 950 > 1,000 a minute
     assert second.limit == "tokens-per-minute"
-    assert 55 < second.seconds <= 60 + ARRIVAL_MARGIN_S
+    assert 55 < second.seconds <= 60
     never = ledger.try_admit(0.0, one, 5_000, model="m", batch=False, reserve=0.2)
     assert isinstance(never, Never)
     assert "tokens-per-minute" in never.reason
@@ -65,67 +64,6 @@ def test_limits_waits_and_never(redis_url: str) -> None:
     )
     assert isinstance(cooled, Wait)
     assert cooled.limit == "cool-down"
-
-
-RPM3 = Limits(concurrency=None, rpm=3, tpm=None, tpd=None)  # a reserve of 0.1 sets 1 aside
-
-
-def fresh(redis_url: str, prefix: str) -> RedisLedger:
-    ledger = RedisLedger(redis_url, prefix=prefix)
-    ledger.client.flushdb()
-    return ledger
-
-
-def ask(ledger: RedisLedger, limits: Limits, *, batch: bool, tokens: int = 1) -> object:
-    return ledger.try_admit(0.0, limits, tokens, model="m", batch=batch, reserve=0.1)
-
-
-def test_batch_work_may_use_the_reserve_interactive_work_took(redis_url: str) -> None:
-    ledger = fresh(redis_url, "test:reserve-taken")
-    assert isinstance(ask(ledger, RPM3, batch=False), Admitted)
-    assert isinstance(ask(ledger, RPM3, batch=True), Admitted)
-    assert isinstance(ask(ledger, RPM3, batch=True), Admitted)  # 3 in the minute: the limit
-    for batch in (True, False):
-        full = ask(ledger, RPM3, batch=batch)
-        assert isinstance(full, Wait)
-        assert full.limit == "requests-per-minute"
-        assert 0 < full.seconds <= 60 + ARRIVAL_MARGIN_S
-
-
-def test_without_interactive_work_batch_gets_only_two(redis_url: str) -> None:
-    ledger = fresh(redis_url, "test:reserve-kept")
-    assert isinstance(ask(ledger, RPM3, batch=True), Admitted)
-    assert isinstance(ask(ledger, RPM3, batch=True), Admitted)
-    kept = ask(ledger, RPM3, batch=True)
-    assert isinstance(kept, Wait)
-    assert kept.limit == "requests-per-minute"
-    assert isinstance(ask(ledger, RPM3, batch=False), Admitted)  # the set-aside was there
-
-
-def test_open_requests_are_counted_by_class(redis_url: str) -> None:
-    ledger = fresh(redis_url, "test:reserve-leases")
-    three = Limits(concurrency=3, rpm=None, tpm=None, tpd=None)  # 1 set aside
-    first = ask(ledger, three, batch=True)
-    assert isinstance(first, Admitted)
-    assert isinstance(ask(ledger, three, batch=True), Admitted)
-    assert ask(ledger, three, batch=True) == Wait(0.25, "concurrency")
-    interactive = ask(ledger, three, batch=False)
-    assert isinstance(interactive, Admitted)
-    ledger.settle(first, None)  # a batch lease back; the interactive one holds the set-aside
-    assert isinstance(ask(ledger, three, batch=True), Admitted)
-    ledger.settle(interactive, None)
-    assert ask(ledger, three, batch=True) == Wait(0.25, "concurrency")
-
-
-def test_batch_work_never_takes_the_days_set_aside(redis_url: str) -> None:
-    ledger = fresh(redis_url, "test:reserve-day")
-    day = Limits(concurrency=None, rpm=None, tpm=None, tpd=1_000)  # 100 set aside
-    assert isinstance(ask(ledger, day, batch=True, tokens=850), Admitted)
-    refused = ask(ledger, day, batch=True, tokens=100)
-    assert isinstance(refused, Never)
-    assert "batch work may use 900 of the account's tokens-per-day limit (1000)" in refused.reason
-    assert "it used 850" in refused.reason
-    assert isinstance(ask(ledger, day, batch=False, tokens=100), Admitted)
 
 
 def test_an_unreachable_redis_raises_at_once() -> None:

@@ -3,10 +3,8 @@
 Requests arrive (interactive or batch, some too big to ever fit), waiters re-check in any
 order, give up, or stop re-checking (their entry lapses and comes back, in its place, when
 they re-check again); admitted requests settle; time moves by an injected clock (SQLite;
-Redis keeps the server's time, so its machine does not move time). The one limit that binds
-is a concurrency of 3, of which 2 are set aside for interactive work: interactive requests
-fill that part first, and a batch request fits while ``batch + max(interactive, 2) + 1 <= 3``
-(so batch work holds at most one, and only while interactive work holds at most two).
+Redis keeps the server's time, so its machine does not move time). The one concurrency
+limit that binds is 3 (batch work: 1, the rest is the reserve).
 
 After every step the store agrees with the model: a request is admitted exactly when no
 live waiter is ahead of it (every interactive one before any batch one, the earlier one
@@ -48,8 +46,10 @@ RESERVE = 0.34
 SIZES = st.sampled_from([1, 2, 5]) | st.sampled_from([700, 1_001])
 
 
-def aside(limit: int) -> int:
-    return 0 if limit <= 1 else min(limit - 1, max(1, math.ceil(limit * RESERVE)))
+def cap(limit: int, batch: bool) -> int:
+    if not batch or limit <= 1:
+        return limit
+    return max(1, limit - max(1, math.ceil(limit * RESERVE)))
 
 
 @dataclass
@@ -69,7 +69,6 @@ class Waiting:
 class Lease:
     admitted: Admitted
     expires: float
-    batch: bool
 
 
 class QueueMachine(RuleBasedStateMachine):
@@ -97,20 +96,11 @@ class QueueMachine(RuleBasedStateMachine):
     def live(self) -> list[Waiting]:
         return [w for w in self.queue if not w.gone and w.expires >= self.now]
 
-    def holding(self, batch: bool | None = None) -> int:
-        return sum(
-            1
-            for lease in self.open
-            if lease.expires >= self.now and (batch is None or lease.batch == batch)
-        )
-
-    def room(self, batch: bool) -> bool:
-        """A concurrency slot for this class: interactive usage fills the set-aside first."""
-        b, i = self.holding(True), self.holding(False)
-        return b + (max(i, aside(CONC)) if batch else i) + 1 <= CONC
+    def holding(self) -> int:
+        return sum(1 for lease in self.open if lease.expires >= self.now)
 
     def never(self, tokens: int, batch: bool) -> bool:
-        return tokens > TPM - (aside(TPM) if batch else 0)
+        return tokens > cap(TPM, batch)
 
     def ask(self, tokens: int, batch: bool, entry: int | None) -> object:
         return self.ledger.try_admit(
@@ -128,7 +118,7 @@ class QueueMachine(RuleBasedStateMachine):
         assert isinstance(outcome, Admitted), outcome
         # FIFO within a priority, interactive before batch: nobody live was ahead of it.
         assert not [w.order for w in self.live() if w.order < order]
-        lease = Lease(outcome, self.now + LEASE_TTL_S, order[0])
+        lease = Lease(outcome, self.now + LEASE_TTL_S)
         self.open.append(lease)
         return lease
 
@@ -143,7 +133,7 @@ class QueueMachine(RuleBasedStateMachine):
             assert isinstance(outcome, Never), outcome  # at once, whoever is waiting
             return None
         ahead = [w for w in self.live() if w.order < (batch, math.inf)]
-        if not ahead and self.room(batch):
+        if not ahead and self.holding() < cap(CONC, batch):
             self.admitted(outcome, (batch, math.inf))
             return None
         assert isinstance(outcome, Wait), outcome
@@ -167,7 +157,7 @@ class QueueMachine(RuleBasedStateMachine):
             assert isinstance(outcome, Wait), outcome
             assert outcome.ahead == len(ahead)
             return None
-        if self.room(waiting.batch):  # the head, with room: admitted now
+        if self.holding() < cap(CONC, waiting.batch):  # the head, with room: admitted now
             waiting.gone = True
             return self.admitted(outcome, waiting.order)
         assert isinstance(outcome, Wait), outcome
@@ -186,8 +176,7 @@ class QueueMachine(RuleBasedStateMachine):
         if lease is None:
             return
         self.ledger.settle(lease.admitted, (1, 0, 1))
-        if lease in self.open:  # a lease that lapsed (advance) is gone from the model already
-            self.open.remove(lease)
+        self.open.remove(lease)
 
     @precondition(lambda self: self.moves_time)
     @rule(seconds=st.sampled_from([0.5, 2.0, QUEUE_TTL_S + 0.5, LEASE_TTL_S + 1]))
@@ -212,11 +201,6 @@ class QueueMachine(RuleBasedStateMachine):
     def open_requests_stay_within_the_limit(self) -> None:
         assert self.holding() <= CONC
         assert self.ledger.usage(self.now)["openRequests"] == self.holding()
-
-    @invariant()
-    def interactive_work_always_finds_its_set_aside(self) -> None:
-        if self.holding(False) < aside(CONC):
-            assert self.holding(True) <= CONC - aside(CONC)
 
 
 QueueMachine.TestCase.settings = settings(max_examples=60, stateful_step_count=40, deadline=None)

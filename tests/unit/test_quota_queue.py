@@ -120,8 +120,8 @@ def test_a_waiter_whose_request_stops_fitting_leaves_the_queue(ledger: SqliteLed
     head = join(ledger, limits=day, batch=True, tokens=30)
     behind = join(ledger, limits=day, batch=True, tokens=5)
     ledger.settle(held, None)
-    assert isinstance(ask(ledger, limits=day, tokens=25), Admitted)  # interactive goes first
-    refused = ask(ledger, limits=day, batch=True, tokens=30, entry=head)  # 75 + 30 > 100
+    assert isinstance(ask(ledger, limits=day, tokens=15), Admitted)  # interactive goes first
+    refused = ask(ledger, limits=day, batch=True, tokens=30, entry=head)  # 65 + 30 > 90
     assert isinstance(refused, Never)
     assert "tokens-per-day" in refused.reason
     still = ask(ledger, limits=day, batch=True, tokens=5, entry=behind)
