@@ -14,23 +14,13 @@ from pathlib import Path
 
 from bench.table import Row
 from kimi_lsp.actions import workspace
+from kimi_lsp.actions.pipeline import QuietSink
 from kimi_lsp.actions.services import Services
 from kimi_lsp.config import Settings
 from kimi_lsp.index import WorkspaceIndex
 from tests.fake_kimi import FakeKimi
 
 FILES = 50
-
-
-class _Quiet:
-    def progress(self, message: str) -> None:
-        pass
-
-    def text(self, delta: str) -> None:
-        pass
-
-    def reasoning(self, delta: str) -> None:
-        pass
 
 
 def _read(path: Path) -> str | None:
@@ -51,7 +41,7 @@ async def _run(root: Path, fake: FakeKimi, fan_out: int) -> tuple[float, int, in
         plan = workspace.plan_workspace(
             services, "rename total to amount", _read, scope=["*.py"], max_files=FILES
         )
-        result = await workspace.run_workspace(services, plan, _Quiet(), _read)
+        result = await workspace.run_workspace(services, plan, QuietSink(), _read)
     finally:
         await services.aclose()
     elapsed = time.perf_counter() - start

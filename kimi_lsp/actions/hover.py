@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from kimi_lsp.actions.explain import hover_key
+from kimi_lsp.actions.pipeline import QuietSink
 from kimi_lsp.actions.services import Services
 from kimi_lsp.actions.target import Target, slice_span
 from kimi_lsp.index import Definition
@@ -53,19 +54,6 @@ def definition_at(services: Services, path: Path, line: int, col: int) -> Defini
     return None
 
 
-class _Quiet:
-    """A sink for answers nobody watches live (hover's opt-in wait)."""
-
-    def progress(self, message: str) -> None:
-        pass
-
-    def text(self, delta: str) -> None:
-        pass
-
-    def reasoning(self, delta: str) -> None:
-        pass
-
-
 def _source_of(services: Services, defn: Definition, path: Path, text: str) -> str:
     assert services.index is not None
     found = services.index.document_text(defn.path) if defn.path != path else text
@@ -85,9 +73,8 @@ async def explain_for_hover(services: Services, path: Path, text: str, line: int
     if defn is None or services.index is None:
         return
     source = _source_of(services, defn, path, text)
-    await explain(
-        services, defn.path, source, defn.name_range.start_line, defn.name_range.start_col, _Quiet()
-    )
+    start = defn.name_range
+    await explain(services, defn.path, source, start.start_line, start.start_col, QuietSink())
 
 
 async def hover_markdown(

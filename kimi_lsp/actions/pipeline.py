@@ -49,6 +49,19 @@ class Sink(Protocol):
     def reasoning(self, delta: str) -> None: ...
 
 
+class QuietSink:
+    """A sink for answers nobody watches live (hover's opt-in wait, workspace fan-out)."""
+
+    def progress(self, message: str) -> None:
+        pass
+
+    def text(self, delta: str) -> None:
+        pass
+
+    def reasoning(self, delta: str) -> None:
+        pass
+
+
 @dataclass
 class Answer:
     text: str

@@ -26,7 +26,7 @@ from pathlib import Path
 from lsprotocol import types as T
 
 from kimi_lsp.actions.errors import NothingToWorkOn
-from kimi_lsp.actions.pipeline import Sink
+from kimi_lsp.actions.pipeline import QuietSink, Sink
 from kimi_lsp.actions.prompts import SYSTEM
 from kimi_lsp.actions.refactor import syntax_ok
 from kimi_lsp.actions.services import Services
@@ -178,23 +178,12 @@ def _messages(plan: WorkspacePlan, file: FilePlan) -> list[dict[str, str]]:
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
 
 
-class _Quiet:
-    def progress(self, message: str) -> None:
-        pass
-
-    def text(self, delta: str) -> None:
-        pass
-
-    def reasoning(self, delta: str) -> None:
-        pass
-
-
 async def _one(services: Services, plan: WorkspacePlan, file: FilePlan) -> FileResult:
     try:
         result = await services.answer(
             _messages(plan, file),
             max_completion_tokens=file.output_tokens,
-            sink=_Quiet(),
+            sink=QuietSink(),
             batch=True,
             language=language_for(file.path),
         )

@@ -5,22 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from kimi_lsp.actions.pipeline import QuietSink
 from kimi_lsp.actions.services import Services
 from kimi_lsp.config import Settings
 from tests.fake_kimi import FakeKimi, count_prompt_tokens
 
 CJK = "计算购物车的总价并加上增值税。" * 40  # the uncalibrated estimate is 4x too high here
-
-
-class Quiet:
-    def progress(self, message: str) -> None:
-        pass
-
-    def text(self, delta: str) -> None:
-        pass
-
-    def reasoning(self, delta: str) -> None:
-        pass
 
 
 async def test_live_answers_calibrate_the_next_start_not_this_session(
@@ -34,7 +24,7 @@ async def test_live_answers_calibrate_the_next_start_not_this_session(
         for i in range(4):
             messages = [{"role": "user", "content": f"{CJK} ({i})"}]
             await services.answer(
-                messages, max_completion_tokens=50, sink=Quiet(), language="python"
+                messages, max_completion_tokens=50, sink=QuietSink(), language="python"
             )
     finally:
         await services.aclose()
