@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kimi_lsp.actions.errors import NothingToWorkOn
+from kimi_lsp.edits.stream import utf16_len
 from kimi_lsp.index import Definition, Span, WorkspaceIndex, language_for
 
 
@@ -115,12 +116,8 @@ def _trim_blank_lines(text: str, span: Span) -> Span:
     # Whole lines marked: the code ends before the last line break, as definitions do.
     if span.end_col == 0 and span.start_line < span.end_line <= len(lines):
         last = lines[span.end_line - 1].rstrip("\r\n")
-        span = Span(span.start_line, span.start_col, span.end_line - 1, _utf16_len(last))
+        span = Span(span.start_line, span.start_col, span.end_line - 1, utf16_len(last))
     return span
-
-
-def _utf16_len(text: str) -> int:
-    return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
 
 
 def _contains(outer: Span, inner: Span) -> bool:
