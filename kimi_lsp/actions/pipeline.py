@@ -103,6 +103,8 @@ class AnswerStore(Protocol):
 class Ticket(Protocol):
     """One admitted request's reservation."""
 
+    async def answered(self) -> None: ...
+
     async def settle(self, usage: Usage | None) -> None: ...
 
 
@@ -165,6 +167,10 @@ async def answer(
         pending.append(ticket)
         sink.progress("sending")
 
+    async def on_response() -> None:
+        if pending:  # Kimi counts the request from its arrival, not from our admission
+            await pending[-1].answered()
+
     async def on_retry(error: KimiError, delay: float) -> None:
         await _settle_pending(None)
         if isinstance(error, RateLimited) and admission is not None:
@@ -190,6 +196,7 @@ async def answer(
             continue_rounds=continue_rounds,
             on_request=on_request,
             on_retry=on_retry,
+            on_response=on_response,
         ) as stream:
             async for event in stream:
                 if isinstance(event, ContentDelta):

@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 Message = Mapping[str, Any]
 OnRequest = Callable[[RequestStart], Awaitable[None]]
 OnRetry = Callable[[KimiError, float], Awaitable[None]]
+OnResponse = Callable[[], Awaitable[None]]
 REQUEST_ID_HEADERS = ("msh-request-id", "x-msh-trace-id", "x-request-id")
 # Above this share of the context, a local estimate is replaced by an exact count (§8).
 EXACT_COUNT_THRESHOLD = 0.85
@@ -146,6 +147,7 @@ class ChatStream:
         round_no = attempt = 0
         on_request: OnRequest | None = p["on_request"]
         on_retry: OnRetry | None = p["on_retry"]
+        on_response: OnResponse | None = p["on_response"]
         while True:
             messages = list(base)
             input_tokens = base_tokens
@@ -173,6 +175,8 @@ class ChatStream:
                 async with c._stream_request(body, model) as (response, rid):
                     if rid:
                         self.request_ids.append(rid)
+                    if on_response is not None:
+                        await on_response()
                     async for event in read_stream(response, state, request_id=rid, model=model):
                         if isinstance(event, ContentDelta):
                             self.text += event.text
@@ -300,6 +304,7 @@ class KimiClient:
         prompt_cache_key: str | None = None,
         on_request: OnRequest | None = None,
         on_retry: OnRetry | None = None,
+        on_response: OnResponse | None = None,
         check_context: bool = True,
     ) -> ChatStream:
         """Stream an answer: ``ContentDelta`` and ``ReasoningDelta`` as they arrive, one
@@ -311,6 +316,8 @@ class KimiClient:
         every HTTP request (retries and continuations included): the quota hook.
         ``on_retry(error, delay)`` is awaited before each retry's wait: the place to record a
         shared cool-down from ``RateLimited.retry_after`` (raise there to stop retrying).
+        ``on_response()`` is awaited when a request's 200 response arrives, before its
+        events: Kimi counted the request by then (the quota ledger keeps it from that time).
         Each ``on_request`` is followed by that request's ``UsageReport``, or by ``on_retry``,
         or by the exception that ends the stream.
         Raises ``ContextOverflow`` before sending when the prompt cannot fit.
@@ -329,6 +336,7 @@ class KimiClient:
             prompt_cache_key=prompt_cache_key or self.prompt_cache_key,
             on_request=on_request,
             on_retry=on_retry,
+            on_response=on_response,
             check=check_context,
         )
 

@@ -72,6 +72,8 @@ class Ledger(Protocol):
 
     def renew(self, lease_id: int, now: float) -> None: ...
 
+    def answered(self, admitted: Admitted, now: float) -> None: ...
+
     def settle(self, admitted: Admitted, actual: tuple[int, int, int] | None) -> None: ...
 
     def cool_down(self, seconds: float, now: float) -> None: ...
@@ -103,6 +105,14 @@ class Ticket:
     admitted: Admitted
     _renew: asyncio.Task[None] | None = None
     settled: bool = False
+
+    async def answered(self) -> None:
+        """Kimi's answer began: it counted the request at its arrival, some time after our
+        admission, so the ledger keeps the charge from now (else a request admitted as this
+        one ages out here could reach Kimi before it ages out there, and get a 429)."""
+        if not self.settled:
+            now = self.governor.clock()
+            await asyncio.to_thread(self.governor.ledger.answered, self.admitted, now)
 
     async def settle(self, usage: UsageLike | None) -> None:
         if self.settled:

@@ -184,6 +184,20 @@ return 1
 """
 )
 
+_ANSWERED = (
+    _NOW
+    + """
+local prefix = ARGV[1] .. ':'
+for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], now - 600, '+inf')) do
+  if string.sub(m, 1, #prefix) == prefix then
+    if tonumber(redis.call('ZSCORE', KEYS[1], m)) < now then redis.call('ZADD', KEYS[1], now, m) end
+    return 1
+  end
+end
+return 0
+"""
+)
+
 _COOL = (
     _NOW
     + """
@@ -216,6 +230,7 @@ class RedisLedger:
         self._admit = self.client.register_script(_ADMIT)
         self._renew = self.client.register_script(_RENEW)
         self._cool = self.client.register_script(_COOL)
+        self._answered = self.client.register_script(_ANSWERED)
 
     def try_admit(
         self,
@@ -285,6 +300,10 @@ class RedisLedger:
 
     def renew(self, lease_id: int, now: float) -> None:
         self._renew(keys=[self.keys[1]], args=[lease_id, self.lease_ttl])
+
+    def answered(self, admitted: Admitted, now: float) -> None:
+        """As ``SqliteLedger.answered``, on the server's clock."""
+        self._answered(keys=[self.keys[0]], args=[admitted.charge_id])
 
     def settle(self, admitted: Admitted, actual: tuple[int, int, int] | None) -> None:
         pipe = self.client.pipeline()

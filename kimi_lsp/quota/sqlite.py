@@ -240,6 +240,11 @@ class SqliteLedger:
         with self._tx() as db:
             db.execute("UPDATE leases SET expires = ? WHERE id = ?", (now + LEASE_TTL_S, lease_id))
 
+    def answered(self, admitted: Admitted, now: float) -> None:
+        """Kimi counted the request from some time before ``now``: keep its charge from then."""
+        with self._tx() as db:
+            db.execute("UPDATE charges SET at = MAX(at, ?) WHERE id = ?", (now, admitted.charge_id))
+
     def settle(self, admitted: Admitted, actual: tuple[int, int, int] | None) -> None:
         """Release the lease; record what the request really used (for cost reporting).
         The window keeps the admission charge: that is what Kimi counted."""

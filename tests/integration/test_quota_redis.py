@@ -135,3 +135,21 @@ def test_a_killed_holder_frees_its_lease_after_the_ttl(redis_url: str) -> None:
         holder.wait(10)
         if holder.stdout:
             holder.stdout.close()
+
+
+def test_an_answered_request_counts_from_its_answer(redis_url: str) -> None:
+    """Kimi counts from arrival: the charge moves to the server's time of the answer."""
+    ledger = RedisLedger(redis_url, prefix="test:answered")
+    ledger.client.flushdb()
+    one = Limits(concurrency=None, rpm=1, tpm=None, tpd=None)
+    first = ledger.try_admit(0.0, one, 10, model="m", batch=False, reserve=0.0)
+    assert isinstance(first, Admitted)
+    (admitted_at,) = [at for _, at in ledger.client.zrange(ledger.keys[0], 0, -1, withscores=True)]
+    ledger.answered(first, 0.0)
+    (answered_at,) = [at for _, at in ledger.client.zrange(ledger.keys[0], 0, -1, withscores=True)]
+    after = ledger.try_admit(0.0, one, 10, model="m", batch=False, reserve=0.0)
+    sec, usec = ledger.client.time()
+    assert answered_at > admitted_at
+    assert isinstance(after, Wait)
+    assert after.limit == "requests-per-minute"
+    assert answered_at + 60 - (sec + usec / 1e6) <= after.seconds <= 60  # from the answer

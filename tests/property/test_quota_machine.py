@@ -1,7 +1,8 @@
 """The SQLite ledger as a state machine against a simple model of the account.
 
-Requests arrive (interactive or batch), settle with their real usage, fail, or lose their
-holder (no more heartbeats); time moves by an injected clock. After every step: the ledger
+Requests arrive (interactive or batch), are answered (their charge then counts from the
+answer), settle with their real usage, fail, or lose their holder (no more heartbeats); time
+moves by an injected clock. After every step: the ledger
 admitted exactly what the model says fits (never over a limit in any window, never a
 needless refusal; batch work refused at once when it needs more than its share of TPM or
 TPD), it keeps every admission charge (settling moves no tokens), its usage
@@ -109,6 +110,15 @@ class LedgerMachine(RuleBasedStateMachine):
         if lease is not None:
             self.ledger.settle(lease.admitted, None)
             self.open.pop(lease.admitted.lease_id, None)
+
+    @rule(lease=leases)
+    def answered(self, lease: Lease | None) -> None:
+        """Kimi's response began: the charge counts from now (Kimi counted it on arrival)."""
+        if lease is None or lease.admitted.lease_id not in self.open:
+            return
+        self.ledger.answered(lease.admitted, self.now)
+        at, tokens = self.charges[lease.charge]
+        self.charges[lease.charge] = (max(at, self.now), tokens)
 
     @rule(lease=leases)
     def heartbeat(self, lease: Lease | None) -> None:
