@@ -107,6 +107,8 @@ class Ticket(Protocol):
 
     async def settle(self, usage: Usage | None) -> None: ...
 
+    async def refused(self) -> None: ...
+
 
 class Admission(Protocol):
     """The quota governor, as the pipeline needs it."""
@@ -172,6 +174,8 @@ async def answer(
             await pending[-1].answered()
 
     async def on_retry(error: KimiError, delay: float) -> None:
+        if isinstance(error, RateLimited):
+            await _refuse_pending()
         await _settle_pending(None)
         if isinstance(error, RateLimited) and admission is not None:
             await admission.rate_limited(error.retry_after, error.limit)
@@ -180,6 +184,10 @@ async def answer(
     async def _settle_pending(usage: Usage | None) -> None:
         while pending:
             await pending.pop(0).settle(usage)
+
+    async def _refuse_pending() -> None:  # a 429: Kimi turned the request away, counted nothing
+        while pending:
+            await pending.pop(0).refused()
 
     text: list[str] = []
     reasoning: list[str] = []
@@ -216,6 +224,7 @@ async def answer(
                     finish = event.finish_reason
             request_ids = list(stream.request_ids)
     except RateLimited as exc:
+        await _refuse_pending()
         if admission is not None:
             await admission.rate_limited(exc.retry_after, exc.limit)
         raise

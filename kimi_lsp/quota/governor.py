@@ -76,6 +76,8 @@ class Ledger(Protocol):
 
     def settle(self, admitted: Admitted, actual: tuple[int, int, int] | None) -> None: ...
 
+    def refund(self, admitted: Admitted) -> None: ...
+
     def cool_down(self, seconds: float, now: float) -> None: ...
 
     def set_meta(self, key: str, value: float) -> None: ...
@@ -126,6 +128,15 @@ class Ticket:
             else (usage.prompt_tokens, usage.cached_tokens, usage.completion_tokens)
         )
         await asyncio.to_thread(self.governor.ledger.settle, self.admitted, actual)
+
+    async def refused(self) -> None:
+        """Kimi turned the request away (a 429): it counted nothing, so neither does the ledger."""
+        if self.settled:
+            return
+        self.settled = True
+        if self._renew is not None:
+            self._renew.cancel()
+        await asyncio.to_thread(self.governor.ledger.refund, self.admitted)
 
     async def __aenter__(self) -> Ticket:
         return self

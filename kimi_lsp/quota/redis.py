@@ -198,6 +198,18 @@ return 0
 """
 )
 
+_REFUND = (
+    _NOW
+    + """
+local prefix = ARGV[1] .. ':'
+redis.call('HDEL', KEYS[2], ARGV[1])
+for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], now - 600, '+inf')) do
+  if string.sub(m, 1, #prefix) == prefix then redis.call('ZREM', KEYS[1], m) return 1 end
+end
+return 0
+"""
+)
+
 _COOL = (
     _NOW
     + """
@@ -231,6 +243,7 @@ class RedisLedger:
         self._renew = self.client.register_script(_RENEW)
         self._cool = self.client.register_script(_COOL)
         self._answered = self.client.register_script(_ANSWERED)
+        self._refund = self.client.register_script(_REFUND)
 
     def try_admit(
         self,
@@ -270,7 +283,7 @@ class RedisLedger:
             )
         ]
         if out[0] == "admit":
-            return Admitted(int(out[1]), int(out[1]))
+            return Admitted(int(out[1]), int(out[1]), model.replace(":", "_"))
         if out[0] == "never":
             return self._never(out[1], tokens, limits, batch, reserve, int(out[2]))
         return Wait(float(out[1]), out[2], entry=int(out[3]), ahead=int(out[4]))
@@ -309,22 +322,17 @@ class RedisLedger:
         pipe = self.client.pipeline()
         pipe.hdel(self.keys[1], admitted.lease_id)
         if actual is not None:
-            members = self.client.zrangebyscore(self.keys[0], "-inf", "+inf")
-            model = next(
-                (
-                    m.decode().split(":", 2)[2]
-                    for m in members
-                    if m.decode().startswith(f"{admitted.charge_id}:")
-                ),
-                "",
-            )
-            key = f"{self.keys[2]}:usage:{model}"
+            key = f"{self.keys[2]}:usage:{admitted.model}"
             pipe.hincrby(key, "input", actual[0])
             pipe.hincrby(key, "cached", actual[1])
             pipe.hincrby(key, "output", actual[2])
             pipe.hincrby(key, "requests", 1)
             pipe.expire(key, 86_400)
         pipe.execute()
+
+    def refund(self, admitted: Admitted) -> None:
+        """As ``SqliteLedger.refund``."""
+        self._refund(keys=self.keys[:2], args=[admitted.charge_id])
 
     def cool_down(self, seconds: float, now: float) -> None:
         self._cool(keys=[self.keys[2]], args=[seconds])

@@ -69,6 +69,7 @@ def _alive(pid: int) -> bool:
 class Admitted:
     charge_id: int
     lease_id: int
+    model: str = ""  # as the store keeps it (Redis: its usage report is by model)
 
 
 class SqliteLedger:
@@ -256,6 +257,12 @@ class SqliteLedger:
                     "WHERE id = ?",
                     (*actual, admitted.charge_id),
                 )
+
+    def refund(self, admitted: Admitted) -> None:
+        """Kimi refused the request (a 429) and counted nothing: drop its charge and lease."""
+        with self._tx() as db:
+            db.execute("DELETE FROM leases WHERE id = ?", (admitted.lease_id,))
+            db.execute("DELETE FROM charges WHERE id = ?", (admitted.charge_id,))
 
     def cool_down(self, seconds: float, now: float) -> None:
         """Every process waits until ``now + seconds`` (a later cool-down is kept)."""

@@ -81,3 +81,40 @@ async def test_the_next_request_waits_until_kimi_has_aged_out_the_last(
     with sqlite3.connect(tmp_path / DB_FILE) as db:
         kept = [at for (at,) in db.execute("SELECT at FROM charges ORDER BY id")]
     assert all(k >= a for k, a in zip(kept, arrivals, strict=True))
+
+
+async def test_a_request_kimi_turned_away_counts_for_nothing(
+    fake_kimi: FakeKimi, tmp_path: Path
+) -> None:
+    """A 429 is not admitted by Kimi: the ledger drops its charge, the retry takes its own."""
+    clock = ManualClock(1_000_000.0)
+    fake_kimi.clock = clock
+    fake_kimi.fail_next("rate_limit_rpm", retry_after=3)
+
+    async def sleep(seconds: float) -> None:
+        clock.advance(seconds)
+
+    gov = QuotaGovernor.in_state_dir(
+        tmp_path, Limits(None, 2, None, None), clock=clock, sleep=sleep
+    )
+    async with KimiClient(
+        fake_kimi.base_url,
+        fake_kimi.key,
+        model_table_path=tmp_path / "models.json",
+        max_retries=1,
+        sleep=sleep,
+    ) as client:
+        await answer(
+            client,
+            [{"role": "user", "content": "question"}],
+            model="kimi-k2.6",
+            max_completion_tokens=64,
+            sink=QuietSink(),
+            admission=gov,
+        )
+        # One request in Kimi's minute, one in the ledger's: a second still fits (RPM 2).
+        snap = gov.snapshot()
+        assert [r.status for r in fake_kimi.chat_requests] == [429, 200]
+        assert snap["requestsLastMinute"] == 1
+        assert snap["openRequests"] == 0
+        assert snap["byModel"]["kimi-k2.6"]["requests"] == 1

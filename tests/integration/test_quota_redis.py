@@ -153,3 +153,16 @@ def test_an_answered_request_counts_from_its_answer(redis_url: str) -> None:
     assert isinstance(after, Wait)
     assert after.limit == "requests-per-minute"
     assert answered_at + 60 - (sec + usec / 1e6) <= after.seconds <= 60  # from the answer
+
+
+def test_a_refused_request_leaves_no_charge(redis_url: str) -> None:
+    ledger = RedisLedger(redis_url, prefix="test:refund")
+    ledger.client.flushdb()
+    one = Limits(concurrency=1, rpm=1, tpm=None, tpd=None)
+    first = ledger.try_admit(0.0, one, 10, model="m", batch=False, reserve=0.0)
+    assert isinstance(first, Admitted)
+    ledger.refund(first)
+    usage = ledger.usage(0.0)
+    assert usage["requestsLastMinute"] == 0
+    assert usage["openRequests"] == 0
+    assert isinstance(ledger.try_admit(0.0, one, 10, model="m", batch=False, reserve=0.0), Admitted)

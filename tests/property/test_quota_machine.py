@@ -1,11 +1,11 @@
 """The SQLite ledger as a state machine against a simple model of the account.
 
 Requests arrive (interactive or batch), are answered (their charge then counts from the
-answer), settle with their real usage, fail, or lose their holder (no more heartbeats); time
-moves by an injected clock. After every step: the ledger
-admitted exactly what the model says fits (never over a limit in any window, never a
-needless refusal; batch work refused at once when it needs more than its share of TPM or
-TPD), it keeps every admission charge (settling moves no tokens), its usage
+answer) or turned away with a 429 (it counts for nothing), settle with their real usage,
+fail, or lose their holder (no more heartbeats); time moves by an injected clock. After
+every step: the ledger admitted exactly what the model says fits (never over a limit in any
+window, never a needless refusal; batch work refused at once when it needs more than its
+share of TPM or TPD), it keeps every admission charge (settling moves no tokens), its usage
 equals the model's, and every lease comes back (settled at once, abandoned after the TTL).
 """
 
@@ -110,6 +110,15 @@ class LedgerMachine(RuleBasedStateMachine):
         if lease is not None:
             self.ledger.settle(lease.admitted, None)
             self.open.pop(lease.admitted.lease_id, None)
+
+    @rule(lease=consumes(leases))
+    def refused(self, lease: Lease | None) -> None:
+        """Kimi answered 429: it counted nothing, so the charge goes with the lease."""
+        if lease is None or lease.admitted.lease_id not in self.open:
+            return
+        self.ledger.refund(lease.admitted)
+        self.open.pop(lease.admitted.lease_id)
+        self.charges[lease.charge] = (-math.inf, 0)
 
     @rule(lease=leases)
     def answered(self, lease: Lease | None) -> None:
