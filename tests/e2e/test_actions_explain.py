@@ -360,7 +360,8 @@ async def test_a_rate_limit_answer_is_retried_after_the_time_it_names_and_counte
     assert any("retrying in 1 s" in m for m in messages), messages
     quota = await execute(client, "kimi.quota", {})
     assert quota["limits"]["rpm"] == 200  # tier 1 by default
-    assert quota["requestsLastMinute"] == 2  # the refused try and the answer
+    assert [r.status for r in kimi_env.chat_requests] == [429, 200]
+    assert quota["requestsLastMinute"] == 1  # the refused try counts for nothing, as at Kimi
 
 
 async def test_a_request_that_does_not_fit_waits_and_says_for_what(
