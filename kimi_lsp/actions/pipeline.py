@@ -17,6 +17,7 @@ reservation to what Kimi would have counted.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -162,8 +163,17 @@ async def answer(
             sink.progress("sending")
             return
 
+        said = ""
+
         def on_wait(reason: str, seconds: float) -> None:
-            sink.progress(f"waiting {seconds:.0f} s for {reason}")
+            nonlocal said
+            if reason == "concurrency":  # no time to tell: it ends when an answer does
+                message = "waiting for an open request to finish (concurrency limit)"
+            else:
+                message = f"waiting {max(1, math.ceil(seconds))} s for {reason}"
+            if message != said:  # re-checks repeat themselves; the editor hears it once
+                sink.progress(message)
+                said = message
 
         ticket = await admission.admit(start, batch=batch, on_wait=on_wait)
         pending.append(ticket)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -382,6 +383,10 @@ async def test_a_request_that_does_not_fit_waits_and_says_for_what(
         getattr(r, "message", "") or "" for rs in client.progress_reports.values() for r in rs
     ]
     assert any(m.startswith("waiting") and "concurrency" in m for m in messages), messages
+    for reports in client.progress_reports.values():  # each re-check is not a new report
+        said = [getattr(r, "message", "") or "" for r in reports]
+        repeated = [a for a, b in itertools.pairwise(said) if a == b and a.startswith("waiting")]
+        assert not repeated, said
     assert max(r.at for r in kimi_env.chat_requests[:1]) <= min(
         r.at for r in kimi_env.chat_requests[1:]
     )
