@@ -184,29 +184,11 @@ return 1
 """
 )
 
-_ANSWERED = (
+_ANSWERED = (  # ZADD XX GT: only an existing charge, only ever later
     _NOW
     + """
-local prefix = ARGV[1] .. ':'
-for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], now - 600, '+inf')) do
-  if string.sub(m, 1, #prefix) == prefix then
-    if tonumber(redis.call('ZSCORE', KEYS[1], m)) < now then redis.call('ZADD', KEYS[1], now, m) end
-    return 1
-  end
-end
-return 0
-"""
-)
-
-_REFUND = (
-    _NOW
-    + """
-local prefix = ARGV[1] .. ':'
-redis.call('HDEL', KEYS[2], ARGV[1])
-for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], now - 600, '+inf')) do
-  if string.sub(m, 1, #prefix) == prefix then redis.call('ZREM', KEYS[1], m) return 1 end
-end
-return 0
+redis.call('ZADD', KEYS[1], 'XX', 'GT', now, ARGV[1])
+return 1
 """
 )
 
@@ -243,7 +225,6 @@ class RedisLedger:
         self._renew = self.client.register_script(_RENEW)
         self._cool = self.client.register_script(_COOL)
         self._answered = self.client.register_script(_ANSWERED)
-        self._refund = self.client.register_script(_REFUND)
 
     def try_admit(
         self,
@@ -283,7 +264,8 @@ class RedisLedger:
             )
         ]
         if out[0] == "admit":
-            return Admitted(int(out[1]), int(out[1]), model.replace(":", "_"))
+            charge = int(out[1])
+            return Admitted(charge, charge, f"{charge}:{tokens}:{model.replace(':', '_')}")
         if out[0] == "never":
             return self._never(out[1], tokens, limits, batch, reserve, int(out[2]))
         return Wait(float(out[1]), out[2], entry=int(out[3]), ahead=int(out[4]))
@@ -316,13 +298,13 @@ class RedisLedger:
 
     def answered(self, admitted: Admitted, now: float) -> None:
         """As ``SqliteLedger.answered``, on the server's clock."""
-        self._answered(keys=[self.keys[0]], args=[admitted.charge_id])
+        self._answered(keys=[self.keys[0]], args=[admitted.key])
 
     def settle(self, admitted: Admitted, actual: tuple[int, int, int] | None) -> None:
         pipe = self.client.pipeline()
         pipe.hdel(self.keys[1], admitted.lease_id)
         if actual is not None:
-            key = f"{self.keys[2]}:usage:{admitted.model}"
+            key = f"{self.keys[2]}:usage:{admitted.key.split(':', 2)[2]}"
             pipe.hincrby(key, "input", actual[0])
             pipe.hincrby(key, "cached", actual[1])
             pipe.hincrby(key, "output", actual[2])
@@ -332,7 +314,10 @@ class RedisLedger:
 
     def refund(self, admitted: Admitted) -> None:
         """As ``SqliteLedger.refund``."""
-        self._refund(keys=self.keys[:2], args=[admitted.charge_id])
+        pipe = self.client.pipeline()
+        pipe.zrem(self.keys[0], admitted.key)
+        pipe.hdel(self.keys[1], admitted.lease_id)
+        pipe.execute()
 
     def cool_down(self, seconds: float, now: float) -> None:
         self._cool(keys=[self.keys[2]], args=[seconds])

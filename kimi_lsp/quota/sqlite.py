@@ -69,7 +69,7 @@ def _alive(pid: int) -> bool:
 class Admitted:
     charge_id: int
     lease_id: int
-    model: str = ""  # as the store keeps it (Redis: its usage report is by model)
+    key: str = ""  # the store's own name for the charge (Redis: ``id:tokens:model``)
 
 
 class SqliteLedger:
