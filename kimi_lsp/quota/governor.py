@@ -116,12 +116,18 @@ class Ticket:
             now = self.governor.clock()
             await asyncio.to_thread(self.governor.ledger.answered, self.admitted, now)
 
-    async def settle(self, usage: UsageLike | None) -> None:
+    def _end(self) -> bool:
+        """Stop the heartbeat; False if the ticket had already ended."""
         if self.settled:
-            return
+            return False
         self.settled = True
         if self._renew is not None:
             self._renew.cancel()
+        return True
+
+    async def settle(self, usage: UsageLike | None) -> None:
+        if not self._end():
+            return
         actual = (
             None
             if usage is None
@@ -131,12 +137,8 @@ class Ticket:
 
     async def refused(self) -> None:
         """Kimi turned the request away (a 429): it counted nothing, so neither does the ledger."""
-        if self.settled:
-            return
-        self.settled = True
-        if self._renew is not None:
-            self._renew.cancel()
-        await asyncio.to_thread(self.governor.ledger.refund, self.admitted)
+        if self._end():
+            await asyncio.to_thread(self.governor.ledger.refund, self.admitted)
 
     async def __aenter__(self) -> Ticket:
         return self
