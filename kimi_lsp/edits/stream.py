@@ -109,7 +109,7 @@ class RegionWriter:
                 )
             )
         self._pending = desired
-        return edits
+        return [within_the_lines(lines, e) for e in edits]
 
     def commit(self) -> None:
         """The client applied the edits of the last ``step``."""
@@ -133,11 +133,15 @@ def offset_of(text: str, pos: T.Position) -> int:
 def apply_edits(text: str, edits: list[T.TextEdit]) -> str:
     """Apply non-overlapping edits whose ranges all refer to ``text`` (LSP semantics)."""
     spans = sorted(
-        ((offset_of(text, e.range.start), offset_of(text, e.range.end), e.new_text) for e in edits),
-        key=lambda x: (x[0], x[1]),
+        (
+            (offset_of(text, e.range.start), offset_of(text, e.range.end), i, e.new_text)
+            for i, e in enumerate(edits)
+        ),
         reverse=True,
     )
-    for a, b, new in spans:
+    # From the end; at one position the later edit first, so the earlier one's text comes
+    # before it, as the order of the list says.
+    for a, b, _, new in spans:
         text = text[:a] + new + text[b:]
     return text
 
@@ -151,6 +155,45 @@ def _pos(lines: list[str], line: int) -> T.Position:
     if last.endswith(("\n", "\r")):
         return T.Position(line=len(lines), character=0)
     return T.Position(line=len(lines) - 1, character=utf16_len(last))
+
+
+def within_the_lines(lines: list[str], edit: T.TextEdit) -> T.TextEdit:
+    """The same edit without the position past a document's final line break, where it can.
+
+    Neovim (0.10, 0.11) reads edits that reach that position its own way: an insertion there
+    is added as whole lines and keeps the text's final break as an extra empty line
+    (``"a\\n"`` + ``"x\\n"`` gave ``"a\\nx\\n\\n"``), and an edit that ends there is applied
+    as two changes, the first leaving an empty last line that looks like the user's typing.
+    Ending before that final break instead (and keeping it) is the same edit for every client.
+    """
+    start, end = edit.range.start, edit.range.end
+    n = len(lines)
+    if n == 0 or end.line < n:
+        return edit
+    content = lines[-1].rstrip("\r\n")
+    brk = lines[-1][len(content) :]
+    if not brk:
+        return edit  # no final break: the position past the last line does not occur
+    before_brk = T.Position(line=n - 1, character=utf16_len(content))
+    text = edit.new_text
+    if text.endswith(brk):
+        if start.line >= n:  # an insertion after the document
+            return T.TextEdit(
+                range=T.Range(start=before_brk, end=before_brk),
+                new_text=brk + text.removesuffix(brk),
+            )
+        return T.TextEdit(
+            range=T.Range(start=start, end=before_brk), new_text=text.removesuffix(brk)
+        )
+    if text or start.character != 0 or not 0 < start.line < n:
+        return edit
+    prev = lines[start.line - 1]
+    prev_content = prev.rstrip("\r\n")
+    if prev[len(prev_content) :] != brk:
+        return edit
+    # Deleting the last lines: take the break before them instead of the final one.
+    at = T.Position(line=start.line - 1, character=utf16_len(prev_content))
+    return T.TextEdit(range=T.Range(start=at, end=before_brk), new_text="")
 
 
 def review_block(original: list[str], answer: list[str], *, final: bool) -> list[str]:
@@ -221,7 +264,5 @@ def resolve_review(document: str, block: ReviewBlock, *, accept: bool) -> T.Text
     text = block.answer if accept else block.original
     if block.end == len(lines) - 1 and not lines[-1].endswith("\n"):
         text = text.removesuffix("\n")  # the block was the end of a file without a final newline
-    return T.TextEdit(
-        range=T.Range(start=_pos(lines, block.start), end=_pos(lines, block.end + 1)),
-        new_text=text,
-    )
+    whole = T.Range(start=_pos(lines, block.start), end=_pos(lines, block.end + 1))
+    return within_the_lines(lines, T.TextEdit(range=whole, new_text=text))

@@ -20,6 +20,67 @@ from kimi_lsp.edits.stream import (
 apply = apply_edits
 
 
+def in_neovim(text: str, edits: list[T.TextEdit]) -> str:
+    """``vim.lsp.util.apply_text_edits`` of Neovim 0.10/0.11 on its model of a document: lines
+    without breaks and 'eol' (a final newline), then the text it reports back. A port for
+    "\\n" documents and edits at line starts and ends, the only ones the writer makes; Neovim
+    is the client whose reading of edits past the last line differs from the spec's."""
+    buf = text.split("\n")
+    eol = len(buf) > 1 and buf[-1] == ""
+    if eol:
+        buf.pop()
+    has_eol_edit = False
+    order = sorted(
+        enumerate(edits),
+        key=lambda ie: (ie[1].range.start.line, ie[1].range.start.character, ie[0]),
+        reverse=True,
+    )
+    for _, edit in order:
+        new = edit.new_text.split("\n")
+        start, end = edit.range.start, edit.range.end
+        srow, erow = start.line, end.line
+        scol = utf16_index(buf[srow], start.character) if srow < len(buf) else start.character
+        ecol = utf16_index(buf[erow], end.character) if erow < len(buf) else end.character
+        size = len(buf)
+        if size <= srow:
+            buf[size:size] = new  # whole lines after the last: the text's final "" stays a line
+            continue
+        last_len = len(buf[min(erow, size - 1)])
+        if size <= erow:
+            erow, ecol, has_eol_edit = size - 1, last_len, True
+        ecol = min(ecol, last_len)
+        new[0] = buf[srow][:scol] + new[0]
+        new[-1] += buf[erow][ecol:]
+        buf[srow : erow + 1] = new
+    if has_eol_edit and buf[-1] == "" and len(buf) > 1:
+        buf.pop()  # 'fixeol': the extra empty line an edit past the end made
+    return "\n".join(buf) + ("\n" if eol else "")
+
+
+def same_in_neovim(text: str, edits: list[T.TextEdit]) -> bool:
+    """Neovim ends in the text LSP's semantics give. Not compared: an empty document (the buffer
+    keeps one empty line) and edits that add or remove the final newline ('eol' is an option
+    there, which no edit changes)."""
+    want = apply(text, edits)
+    if not text or not want or want.endswith("\n") != text.endswith("\n"):
+        return True
+    # One that ends past the last line Neovim applies in two steps, and reports the first
+    # (an empty last line) as a change of its own, which looks like the user's typing.
+    past_the_end = text.count("\n") + (not text.endswith("\n"))
+    if any(e.range.end.line >= past_the_end for e in edits):
+        return False
+    return in_neovim(text, edits) == want
+
+
+def utf16_index(line: str, units: int) -> int:
+    count = 0
+    for i, ch in enumerate(line):
+        if count >= units:
+            return i
+        count += 2 if ord(ch) > 0xFFFF else 1
+    return len(line)
+
+
 line_text = st.text(alphabet=st.sampled_from([*list("ab xy(){}:=\t"), "é", "😀", "字"]), max_size=8)
 lines_st = st.lists(line_text.map(lambda s: s + "\n"), max_size=8)
 
@@ -47,6 +108,7 @@ def test_streamed_steps_end_in_the_document_with_the_region_replaced(
     for cut in [*cuts, len(answer)]:
         edits = writer.step(text, answer[:cut])
         assert not isinstance(edits, Conflict)
+        assert same_in_neovim(text, edits)
         text = apply(text, edits)
         writer.commit()
     expected_region = "".join(answer)
@@ -127,10 +189,14 @@ def test_review_reject_restores_byte_for_byte_and_accept_keeps_the_answer(
     edits = writer.step(original, review_block(doc[start:end], answer, final=True))
     assert not isinstance(edits, Conflict)
     previewed = apply(original, edits)
+    assert same_in_neovim(original, edits)
     block = find_review_block(previewed, start)
     assert block is not None
-    assert apply(previewed, [resolve_review(previewed, block, accept=False)]) == original
-    accepted = apply(previewed, [resolve_review(previewed, block, accept=True)])
+    reject, accept = (resolve_review(previewed, block, accept=a) for a in (False, True))
+    assert apply(previewed, [reject]) == original
+    assert same_in_neovim(previewed, [reject])
+    assert same_in_neovim(previewed, [accept])
+    accepted = apply(previewed, [accept])
     want = "".join(doc[:start]) + "".join(answer) + "".join(doc[end:])
     # An answer of nothing at the end of a file leaves the line before as it was.
     if no_final_newline and doc and end == len(doc) and not doc[-1].endswith("\n") and answer:
@@ -144,3 +210,11 @@ def test_code_so_far_strips_fences_and_chatter_and_waits_for_whole_lines() -> No
     assert code_so_far("Sure:\n```py\ndef f():\n    ret", final=False) == ["def f():\n"]
     assert code_so_far("Sure, one moment", final=False) == []
     assert code_so_far("x = 1\n", final=True) == ["x = 1\n"]
+
+
+def test_inserts_at_one_position_come_in_the_order_of_the_list() -> None:
+    at = T.Range(T.Position(0, 0), T.Position(0, 0))
+    first, second = T.TextEdit(range=at, new_text="x"), T.TextEdit(range=at, new_text="y")
+    assert apply("a\n", [first, second]) == "xya\n"
+    whole = T.TextEdit(range=T.Range(T.Position(0, 0), T.Position(1, 0)), new_text="b\n")
+    assert apply("a\n", [first, whole]) == "xb\n"
