@@ -79,8 +79,10 @@ class AnswerStreamer:
         clock: Callable[[], float] = time.monotonic,
         prefix: list[str] | None = None,
         unredact: Callable[[str], str] | None = None,
+        label: str = "Kimi: refactor",
     ) -> None:
         self.editor, self.writer, self.original, self.review = editor, writer, original, review
+        self.label = label  # what the editor shows for the edit (its undo entry, a message)
         self.prefix = prefix or []  # lines written before the code (a blank separator line)
         # The prompt had the code's secrets redacted: put them back in what is written.
         self.unredact = unredact
@@ -112,7 +114,7 @@ class AnswerStreamer:
             if isinstance(edits, Conflict):
                 self.stopped = edits.reason
                 return
-            if edits and not await self.editor.apply(edits, "Kimi: refactor"):
+            if edits and not await self.editor.apply(edits, self.label):
                 self.stopped = "the editor did not apply the edit (the document changed)"
                 return
             self.writer.commit()

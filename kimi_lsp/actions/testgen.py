@@ -184,7 +184,9 @@ async def generate_tests(
         prefix = ["\n"] if lines and lines[-1].strip() else []
         if lines and not lines[-1].endswith("\n"):
             prefix = ["\n", "\n"]
-        streamer = AnswerStreamer(editor, writer, [], review=False, prefix=prefix)
+        streamer = AnswerStreamer(
+            editor, writer, [], review=False, prefix=prefix, label="Kimi: generate tests"
+        )
         editing: Sink = EditingSink(sink, streamer)
     else:
         streamer = None

@@ -210,6 +210,23 @@ def test_the_documented_plain_config_gets_actions_progress_documents_and_edits(
     assert source.read_text() == TYPED + SOURCE[len(ADD) :]
 
 
+def test_tests_stream_onto_the_end_of_an_existing_test_file(
+    fake_kimi: FakeKimi, tmp_path: Path
+) -> None:
+    """Appending is an edit at the end of a file: Neovim must get it in a form it applies as
+    written (token by token, so each line is appended on its own)."""
+    existing = "from calc import add\n\n\ndef test_add():\n    assert add(1, 2) == 3\n"
+    more = "def test_twice():\n    assert twice(2) == 4\n"
+    fake_kimi.script(f"```python\n{more}```", match="Write tests", chunk_tokens=1)
+    fake_kimi.chunk_delay = 0.03
+    out, source = run_scenario(
+        "plugin_tests_append", fake_kimi, tmp_path, files={"test_calc.py": existing}
+    )
+    assert "tests state: done" in out
+    assert "Workspace edit Kimi: generate tests" in out  # the edit's label, as Neovim shows it
+    assert (source.parent / "test_calc.py").read_text() == f"{existing}\n{more}", out
+
+
 def test_tests_and_workspace_refactor_write_their_files(
     fake_kimi: FakeKimi, tmp_path: Path
 ) -> None:
