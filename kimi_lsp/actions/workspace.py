@@ -3,9 +3,11 @@
 1. Plan (no model call): the files that reference a symbol (and the one defining it), or the
    indexed files matching scope globs; ignored files never. The plan carries each file's
    content hash, an estimate of tokens and cost, and is shown before anything is spent.
-2. Fan out: one request per file, each with only that file and the instruction, a small
-   output budget, run concurrently as batch work (the quota governor, when present, keeps
-   interactive work ahead of it).
+2. Fan out: one request per file, each with the instruction, the definition the change is
+   about (for a symbol), and that one file, a small output budget, run concurrently as batch
+   work (the quota governor, when present, keeps interactive work ahead of it). Everything
+   but the file comes first and is the same bytes for every file, so Kimi's prefix cache
+   serves it from the second request on.
 3. Validate each answer: it must parse (tree-sitter) where the original did; a file whose
    answer fails is reported, not applied.
 4. Assemble one ``WorkspaceEdit`` with a change annotation per file (``needsConfirmation``)
@@ -33,11 +35,12 @@ from kimi_lsp.actions.services import Services
 from kimi_lsp.context import redact, restore
 from kimi_lsp.edits.answer import code_so_far
 from kimi_lsp.edits.stream import RegionWriter, split_lines
-from kimi_lsp.index import language_for
+from kimi_lsp.index import Definition, language_for
 from kimi_lsp.llm import KimiError, Usage, cost_usd
 from kimi_lsp.llm.tokens import estimate_text_tokens
 
 MAX_FILE_LINES = 800  # larger files need region-wise edits (not yet): reported, not sent
+BRIEF_MAX_LINES = 80  # of the symbol's definition shown with every file; a longer one is cut
 FAN_OUT = 4  # concurrent sub-requests without a quota governor to pace them
 OUTPUT_SLACK = 1.3  # the rewritten file may grow a little
 
@@ -60,6 +63,13 @@ class WorkspacePlan:
     instruction: str
     files: list[FilePlan]
     skipped: dict[Path, str] = field(default_factory=dict)
+    # What every file's request carries besides the file: the symbol's definition, redacted.
+    brief: str = ""
+    roots: list[Path] = field(default_factory=list)
+
+    def name_of(self, path: Path) -> str:
+        """A file as the prompt names it: relative to its workspace root."""
+        return _relative(path, self.roots)
 
     @property
     def tokens(self) -> int:
@@ -125,6 +135,8 @@ def plan_workspace(
     if not instruction.strip():
         raise NothingToWorkOn("Say what to change: the instruction is empty.")
     candidates: list[Path]
+    roots = list(services.roots)
+    plan = WorkspacePlan(instruction, [], roots=roots)
     if symbol is not None:
         path, line, col = symbol
         defn = index.enclosing_definition(path, line, col)
@@ -132,19 +144,15 @@ def plan_workspace(
             raise NothingToWorkOn("There is no definition at that position to refactor.")
         uses = {ref.path for ref in index.references_to(defn)}
         candidates = sorted({defn.path, *uses})
+        if not index.is_ignored(defn.path):
+            plan.brief = _brief(defn, read(defn.path), plan.name_of(defn.path))
     elif scope:
-        roots = services.roots
-
-        def rel(p: Path) -> str:
-            for root in roots:
-                if p.is_relative_to(root):
-                    return p.relative_to(root).as_posix()
-            return p.as_posix()
-
-        candidates = [p for p in index.files() if any(fnmatch.fnmatch(rel(p), g) for g in scope)]
+        candidates = [
+            p for p in index.files() if any(fnmatch.fnmatch(_relative(p, roots), g) for g in scope)
+        ]
     else:
         raise NothingToWorkOn("Give a symbol position or a scope (glob patterns) to refactor.")
-    plan = WorkspacePlan(instruction, [])
+    shared = estimate_text_tokens(_shared_part(plan))
     for path in sorted(candidates):
         if index.is_ignored(path):
             plan.skipped[path] = "ignored"
@@ -161,19 +169,58 @@ def plan_workspace(
             continue
         tokens = estimate_text_tokens(text)
         plan.files.append(
-            FilePlan(path, text, content_hash(text), tokens + 200, int(tokens * OUTPUT_SLACK) + 64)
+            FilePlan(
+                path,
+                text,
+                content_hash(text),
+                shared + tokens + 40,
+                int(tokens * OUTPUT_SLACK) + 64,
+            )
         )
     return plan
+
+
+def _relative(path: Path, roots: list[Path]) -> str:
+    for root in roots:
+        if path.is_relative_to(root):
+            return path.relative_to(root).as_posix()
+    return path.as_posix()
+
+
+def _brief(defn: Definition, text: str | None, name: str) -> str:
+    """The symbol's definition as every file's request shows it (secrets redacted)."""
+    if text is None:
+        return ""
+    lines = split_lines(text)[defn.range.start_line : defn.range.end_line + 1]
+    more = len(lines) - BRIEF_MAX_LINES
+    code = "".join(lines[:BRIEF_MAX_LINES]).rstrip()
+    if more > 0:
+        code += f"\n… ({more} more lines)"
+    code, _ = redact(code, defn.path)
+    lang = defn.language
+    return (
+        f"The change is about `{defn.qualified_name}` ({defn.kind}), defined in {name}:\n\n"
+        f"```{lang}\n{code}\n```\n\n"
+    )
+
+
+def _shared_part(plan: WorkspacePlan) -> str:
+    """The start of every file's request: the same bytes for each, so Kimi caches it."""
+    return (
+        f"Apply this change across the project: {plan.instruction}\n\n{plan.brief}"
+        "Each file is sent on its own. Change only what the change needs in it, and reply "
+        "with the complete new file in one fenced code block, nothing else. If the file "
+        "needs no change, reply with it unchanged.\n\n"
+    )
 
 
 def _messages(plan: WorkspacePlan, file: FilePlan) -> list[dict[str, str]]:
     lang = language_for(file.path) or ""
     code, _ = redact(file.text.rstrip(), file.path)  # `_one` restores them in the answer
+    name = plan.name_of(file.path)
     user = (
-        f"File: {file.path.name} ({lang})\n\n```{lang}\n{code}\n```\n\n"
-        f"Apply this change to the file: {plan.instruction}\n"
-        "Change only what the change needs. Reply with the complete new file in one fenced "
-        "code block, nothing else. If the file needs no change, reply with it unchanged."
+        f"{_shared_part(plan)}File: {name} ({lang})\n\n```{lang}\n{code}\n```\n\n"
+        f"Reply with the whole of {name} after the change."
     )
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
 

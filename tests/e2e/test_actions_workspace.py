@@ -82,7 +82,7 @@ async def client(lsp_client: LanguageClient, fake_kimi: FakeKimi, tmp_path: Path
 def script_renames(fake: FakeKimi, root: Path) -> None:
     for path in [root / "pkg" / "core.py", *(root / "pkg").glob("user_*.py")]:
         new = path.read_text().replace("compute_total", "sum_items")
-        fake.script(f"```python\n{new}```", match=f"File: {path.name} ")
+        fake.script(f"```python\n{new}```", match=f"File: pkg/{path.name} ")
 
 
 def command(root: Path, **extra: Any) -> T.ExecuteCommandParams:
@@ -176,3 +176,46 @@ async def test_plan_only_spends_nothing(
     assert len(result["plan"]["files"]) == USERS + 1
     assert result["plan"]["estimatedTokens"] > 0
     assert fake_kimi.chat_requests == []
+
+
+async def test_every_file_is_sent_with_the_definition_in_a_prefix_kimi_caches(
+    client: LanguageClient, fake_kimi: FakeKimi, tmp_path: Path
+) -> None:
+    """The definition the rename is about goes with each file (the model sees what it renames
+    in files that only call it), before the file and byte-identical in every request, so from
+    the second request on Kimi serves it from its prefix cache. Its secret stays here."""
+    root = tmp_path / "repo"
+    core = root / "pkg" / "core.py"
+    secret = "sk-live-" + "Zq7xW2pL9mK4vB8nR3tY6uJ1"
+    doc = "".join(
+        f"    Line {i} of the notes on how totals are kept and checked.\n" for i in range(40)
+    )
+    long_core = (
+        f'def compute_total(items):\n    """Add up the items.\n\n{doc}    """\n'
+        f'    audit_key = "{secret}"\n    return sum(items)\n'
+    )
+    core.write_text(long_core)
+    client.text_document_did_open(
+        T.DidOpenTextDocumentParams(
+            T.TextDocumentItem(uri=core.as_uri(), language_id="python", version=1, text=long_core)
+        )
+    )
+    script_renames(fake_kimi, root)
+    fake_kimi.set_limits(concurrency=4, rpm=40)
+    result = await asyncio.wait_for(client.workspace_execute_command_async(command(root)), 60)
+    assert result["applied"] is True
+    prompts = [
+        r.body["messages"][-1]["content"] for r in fake_kimi.chat_requests if r.status == 200
+    ]
+    assert len(prompts) == USERS + 1
+    for prompt in prompts:
+        before_file = prompt.split("File: pkg/", 1)[0]
+        assert "def compute_total(items):" in before_file
+        assert "Line 39 of the notes" in before_file
+        assert before_file == prompts[0].split("File: pkg/", 1)[0]
+        assert secret not in prompt
+    assert all(secret not in str(r.body) for r in fake_kimi.chat_requests)
+    # all but the first find the shared part in the cache (~650 tokens; the system prompt
+    # alone would be ~30)
+    cached = sorted(r.cached_tokens for r in fake_kimi.chat_requests if r.status == 200)
+    assert min(cached[1:]) > 500, cached

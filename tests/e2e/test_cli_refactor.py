@@ -18,7 +18,7 @@ def test_refactor_prints_a_diff_and_writes_unless_dry_run(
     for name in ("a.py", "b.py"):
         (root / "src" / name).write_text(f"def old_{name[0]}():\n    return 1\n")
         fake_kimi.script(
-            f"```python\ndef new_{name[0]}():\n    return 1\n```", match=f"File: {name} "
+            f"```python\ndef new_{name[0]}():\n    return 1\n```", match=f"File: src/{name} "
         )
     (root / "src" / "c.txt").write_text("not code")
     env = {**os.environ, **fake_kimi.env()}
