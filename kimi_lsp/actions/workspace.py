@@ -3,6 +3,7 @@
 1. Plan (no model call): the files that reference a symbol (and the one defining it), or the
    indexed files matching scope globs; ignored files never. The plan carries each file's
    content hash, an estimate of tokens and cost, and is shown before anything is spent.
+   A file over ``MAX_FILE_LINES`` goes as the parts that use the symbol (``regions.py``).
 2. Fan out: one request per file, each with the instruction, the definition the change is
    about (for a symbol), and that one file, a small output budget, run concurrently as batch
    work (the quota governor, when present, keeps interactive work ahead of it). Everything
@@ -31,6 +32,7 @@ from kimi_lsp.actions.errors import NothingToWorkOn
 from kimi_lsp.actions.pipeline import QuietSink, Sink
 from kimi_lsp.actions.prompts import SYSTEM
 from kimi_lsp.actions.refactor import syntax_ok
+from kimi_lsp.actions.regions import Part, choose_parts, render_parts, splice
 from kimi_lsp.actions.services import Services
 from kimi_lsp.context import redact, restore
 from kimi_lsp.edits.answer import code_so_far
@@ -39,7 +41,7 @@ from kimi_lsp.index import Definition, language_for
 from kimi_lsp.llm import KimiError, Usage, cost_usd
 from kimi_lsp.llm.tokens import estimate_text_tokens
 
-MAX_FILE_LINES = 800  # larger files need region-wise edits (not yet): reported, not sent
+MAX_FILE_LINES = 800  # a longer file is sent as its parts that use the symbol (regions.py)
 BRIEF_MAX_LINES = 80  # of the symbol's definition shown with every file; a longer one is cut
 FAN_OUT = 4  # concurrent sub-requests without a quota governor to pace them
 OUTPUT_SLACK = 1.3  # the rewritten file may grow a little
@@ -56,6 +58,7 @@ class FilePlan:
     hash: str
     input_tokens: int
     output_tokens: int
+    parts: tuple[Part, ...] = ()  # a long file: only these are sent and rewritten
 
 
 @dataclass
@@ -66,6 +69,7 @@ class WorkspacePlan:
     # What every file's request carries besides the file: the symbol's definition, redacted.
     brief: str = ""
     roots: list[Path] = field(default_factory=list)
+    symbol: str = ""  # the name a symbol refactor is about
 
     def name_of(self, path: Path) -> str:
         """A file as the prompt names it: relative to its workspace root."""
@@ -87,6 +91,8 @@ class WorkspacePlan:
         return {
             "files": [str(f.path) for f in self.files],
             "skipped": {str(p): why for p, why in self.skipped.items()},
+            # long files sent as the parts that use the symbol: how many parts
+            "parts": {str(f.path): len(f.parts) for f in self.files if f.parts},
             "estimatedTokens": self.tokens,
             "estimatedUsd": None if cost is None else round(cost, 4),
         }
@@ -137,11 +143,13 @@ def plan_workspace(
     candidates: list[Path]
     roots = list(services.roots)
     plan = WorkspacePlan(instruction, [], roots=roots)
+    defn: Definition | None = None
     if symbol is not None:
         path, line, col = symbol
         defn = index.enclosing_definition(path, line, col)
         if defn is None:
             raise NothingToWorkOn("There is no definition at that position to refactor.")
+        plan.symbol = defn.name
         uses = {ref.path for ref in index.references_to(defn)}
         candidates = sorted({defn.path, *uses})
         if not index.is_ignored(defn.path):
@@ -164,17 +172,33 @@ def plan_workspace(
         if text is None:
             plan.skipped[path] = "unreadable"
             continue
+        parts: tuple[Part, ...] = ()
+        sent = text
         if text.count("\n") > MAX_FILE_LINES:
-            plan.skipped[path] = f"longer than {MAX_FILE_LINES} lines"
-            continue
-        tokens = estimate_text_tokens(text)
+            if defn is None:
+                plan.skipped[path] = (
+                    f"longer than {MAX_FILE_LINES} lines (a refactor about a symbol sends "
+                    "only the parts that use it)"
+                )
+                continue
+            lines = split_lines(text)
+            parts = tuple(choose_parts(index, defn, path, lines))
+            if not parts:
+                plan.skipped[path] = f"longer than {MAX_FILE_LINES} lines, and no use found"
+                continue
+            if sum(p.size for p in parts) > MAX_FILE_LINES:
+                plan.skipped[path] = f"its parts that use {defn.name} pass {MAX_FILE_LINES} lines"
+                continue
+            sent = "".join("".join(lines[p.start : p.end + 1]) for p in parts)
+        tokens = estimate_text_tokens(sent)
         plan.files.append(
             FilePlan(
                 path,
                 text,
                 content_hash(text),
-                shared + tokens + 40,
-                int(tokens * OUTPUT_SLACK) + 64,
+                shared + tokens + 40 + 20 * len(parts),
+                int(tokens * OUTPUT_SLACK) + 64 + 16 * len(parts),
+                parts,
             )
         )
     return plan
@@ -216,12 +240,23 @@ def _shared_part(plan: WorkspacePlan) -> str:
 
 def _messages(plan: WorkspacePlan, file: FilePlan) -> list[dict[str, str]]:
     lang = language_for(file.path) or ""
-    code, _ = redact(file.text.rstrip(), file.path)  # `_one` restores them in the answer
     name = plan.name_of(file.path)
-    user = (
-        f"{_shared_part(plan)}File: {name} ({lang})\n\n```{lang}\n{code}\n```\n\n"
-        f"Reply with the whole of {name} after the change."
-    )
+    if file.parts:
+        lines = split_lines(file.text)
+        shown, _ = redact(render_parts(lines, list(file.parts), lang), file.path)
+        user = (
+            f"{_shared_part(plan)}File: {name} ({lang}), {len(lines)} lines. Only its parts "
+            f"that use `{plan.symbol}` are shown; the rest stays as it is.\n\n{shown}\n"
+            f"Instead of the whole file, reply with each of the {len(file.parts)} parts after "
+            "the change, in order, each in its own fenced code block, nothing else. A part "
+            "that needs no change comes back as it is."
+        )
+    else:
+        code, _ = redact(file.text.rstrip(), file.path)  # `_one` restores them in the answer
+        user = (
+            f"{_shared_part(plan)}File: {name} ({lang})\n\n```{lang}\n{code}\n```\n\n"
+            f"Reply with the whole of {name} after the change."
+        )
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
 
 
@@ -238,7 +273,14 @@ async def _one(services: Services, plan: WorkspacePlan, file: FilePlan) -> FileR
         return FileResult(file.path, error=exc.message)
     if result.finish_reason != "stop":
         return FileResult(file.path, error=f"the answer was cut ({result.finish_reason})")
-    new = restore("".join(code_so_far(result.text, final=True)), file.text.rstrip(), file.path)
+    if file.parts:
+        spliced = splice(split_lines(file.text), list(file.parts), result.text)
+        if isinstance(spliced, str):
+            return FileResult(file.path, error=spliced)
+        new = restore("".join(spliced), file.text, file.path)
+    else:
+        code = "".join(code_so_far(result.text, final=True))
+        new = restore(code, file.text.rstrip(), file.path)
     if not new.strip():
         return FileResult(file.path, error="the answer had no code")
     if file.text.endswith("\n") and not new.endswith("\n"):

@@ -1,7 +1,8 @@
 """From a model's answer to the code that goes into the document.
 
 Models wrap code in fences and add a sentence before or after; ``code_so_far`` keeps only the
-code, and only complete lines while the answer streams. ``fit_indent`` moves the code to the
+code, and only complete lines while the answer streams; ``code_blocks`` splits an answer of
+several blocks. ``fit_indent`` moves the code to the
 indentation of the text it replaces.
 """
 
@@ -28,6 +29,25 @@ def code_so_far(answer: str, *, final: bool) -> list[str]:
             break
         body.append(ln)
     return body
+
+
+def code_blocks(answer: str) -> list[list[str]]:
+    """Every fenced code block of a finished answer, in order (lines with their breaks). An
+    unclosed last block counts: the answer ended inside it."""
+    blocks: list[list[str]] = []
+    current: list[str] | None = None
+    for ln in answer.splitlines(keepends=True):
+        if _FENCE.match(ln):
+            if current is None:
+                current = []
+            else:
+                blocks.append(current)
+                current = None
+        elif current is not None:
+            current.append(ln)
+    if current is not None:
+        blocks.append(current)
+    return blocks
 
 
 def _trim_blank_edges(lines: list[str]) -> list[str]:

@@ -219,3 +219,60 @@ async def test_every_file_is_sent_with_the_definition_in_a_prefix_kimi_caches(
     # alone would be ~30)
     cached = sorted(r.cached_tokens for r in fake_kimi.chat_requests if r.status == 200)
     assert min(cached[1:]) > 500, cached
+
+
+def long_module(uses: list[int], size: int = 900) -> str:
+    """A module of ``size`` lines: the import, small functions, and at the lines in ``uses``
+    a function that calls compute_total."""
+    lines = ["from pkg.core import compute_total\n", "\n"]
+    while len(lines) < size:
+        i = len(lines)
+        if any(i <= u < i + 3 for u in uses):
+            lines += [f"def total_{i}(rows):\n", "    return compute_total(rows) + 1\n", "\n"]
+        else:
+            lines += [f"def filler_{i}(x):\n", f"    return x * {i}\n", "\n"]
+    return "".join(lines)
+
+
+async def test_a_long_file_is_sent_as_the_parts_that_use_the_symbol(
+    client: LanguageClient, fake_kimi: FakeKimi, tmp_path: Path
+) -> None:
+    root = tmp_path / "repo"
+    big, wrong = root / "pkg" / "big.py", root / "pkg" / "wrong.py"
+    for path, uses in ((big, [450, 870]), (wrong, [300])):
+        text = long_module(uses)
+        path.write_text(text)
+        client.text_document_did_open(
+            T.DidOpenTextDocumentParams(
+                T.TextDocumentItem(uri=path.as_uri(), language_id="python", version=1, text=text)
+            )
+        )
+    script_renames(fake_kimi, root)  # the short files, whole
+    text = big.read_text()
+    lines = text.splitlines(keepends=True)
+    calls = [i - 1 for i, ln in enumerate(lines) if "return compute_total" in ln]
+    parts = [lines[:1], *(lines[i : i + 2] for i in calls)]  # the import, each function
+    answer = "".join(f"```python\n{''.join(p)}```\n\n" for p in parts)
+    fake_kimi.script(answer.replace("compute_total", "sum_items"), match="File: pkg/big.py ")
+    fake_kimi.script("```python\nfrom pkg.core import sum_items\n```", match="File: pkg/wrong.py ")
+    fake_kimi.set_limits(concurrency=4, rpm=40)
+    result = await asyncio.wait_for(client.workspace_execute_command_async(command(root)), 60)
+    assert str(big) in result["plan"]["files"]
+    assert str(big) in result["changed"]
+    assert "1 code block(s) for 2 parts" in result["failed"][str(wrong)]
+    (prompt,) = [
+        r for r in fake_kimi.chat_requests if "File: pkg/big.py " in str(r.body["messages"])
+    ]
+    sent = prompt.body["messages"][-1]["content"]
+    assert "Part 3 (lines" in sent
+    assert "Part 4" not in sent
+    assert "def filler_600" not in sent  # far from every use
+    assert prompt.prompt_tokens < len(text) // 4 // 5  # a fifth of the file, at most
+    (params,) = client.workspace_edits  # type: ignore[attr-defined]
+    (change,) = [
+        c
+        for c in params.edit.document_changes or []
+        if isinstance(c, T.TextDocumentEdit) and c.text_document.uri == big.as_uri()
+    ]
+    after = apply_edits(text, list(change.edits))  # type: ignore[arg-type]
+    assert after == text.replace("compute_total", "sum_items")
