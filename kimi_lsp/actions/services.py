@@ -13,7 +13,7 @@ from typing import Any
 from kimi_lsp.actions.errors import MissingApiKey
 from kimi_lsp.actions.pipeline import Admission, Answer, AnswerStore, Sink, answer
 from kimi_lsp.config import Settings
-from kimi_lsp.context import RepoMap, TokenEstimator
+from kimi_lsp.context import RepoMap, TokenEstimator, use_key_from
 from kimi_lsp.index import Span, WorkspaceIndex
 from kimi_lsp.llm import CACHE_FILE, KimiClient
 from kimi_lsp.llm.models import ModelTable
@@ -62,6 +62,10 @@ class Services:
     _estimator: TokenEstimator | None = None
     _calibration: TokenEstimator | None = None
     _models: ModelTable | None = None
+
+    def __post_init__(self) -> None:
+        # Placeholders for secrets stay the same bytes across restarts (cache hits).
+        use_key_from(self.settings.state_dir)
 
     def repo_map(self) -> RepoMap:
         """The repository map for the current index (it caches its own rendering)."""

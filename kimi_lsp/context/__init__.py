@@ -43,7 +43,8 @@ Parts
   ``await count(messages, limit)`` asks ``exact`` when within 10% of ``limit``; callable as
   ``estimator(text) -> int``.
 - ``redact(text, path=None) -> (text, count)``: secrets replaced before anything leaves;
-  ``restore(answer, original, path=None)`` puts them back into a rewrite of ``original``.
+  ``restore(answer, original, path=None)`` puts them back into a rewrite of ``original``;
+  ``use_key_from(state_dir)`` keeps placeholders the same across restarts.
 - ``RepoMap(index, roots, estimate).render(budget)``: the global map, cached per index state;
   ``.ranker`` is the resident ``FileRanker`` (personalised PageRank, numpy).
 - ``pagerank(graph, personalization=None)``, ``ResidentGraph``, ``Focus``,
@@ -71,7 +72,7 @@ from kimi_lsp.context.ranking import (
     pagerank,
     score_definitions,
 )
-from kimi_lsp.context.redact import redact, restore
+from kimi_lsp.context.redact import redact, restore, use_key_from
 from kimi_lsp.context.repomap import RepoMap, fit_skeleton, render_skeleton
 from kimi_lsp.context.tokens import TokenEstimator
 
@@ -98,5 +99,6 @@ __all__ = [
     "render_skeleton",
     "restore",
     "score_definitions",
+    "use_key_from",
     "used_definitions",
 ]

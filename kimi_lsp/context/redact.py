@@ -8,10 +8,11 @@ high-entropy strings assigned to names like ``password``, ``secret`` or ``token`
 replacement names what it hid, and the count is reported to the user.
 
 A placeholder is ``<redacted: what tag>``, the tag a keyed hash of the secret under a key
-that never leaves this process: the same secret gets the same placeholder in every prompt
-(so the prompt's bytes, and the response cache, stay stable), different secrets get
-different ones, and ``restore`` puts the secrets back into an answer that rewrote the code
-(a refactor must not write placeholders over the user's keys).
+that never leaves the machine (``use_key_from``: a file in the state dir, readable by the
+user alone; a process without one keeps its own): the same secret gets the same placeholder
+in every prompt, after restarts too (so the prompt's bytes, and the response cache, stay
+stable), different secrets get different ones, and ``restore`` puts the secrets back into an
+answer that rewrote the code (a refactor must not write placeholders over the user's keys).
 """
 
 from __future__ import annotations
@@ -19,13 +20,17 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import logging
 import math
+import os
 import re
 import secrets
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 # detect-secrets plugins left out: "Private Key" matches only the BEGIN line (ours hides the
 # block), and "Public IP" is not a secret. The keyword and entropy plugins are line scanners
@@ -100,7 +105,42 @@ def _hide_maintained(text: str, pattern: re.Pattern[str], hide: Callable[[str], 
     return pattern.sub(one, text)
 
 
-_KEY = secrets.token_bytes(32)  # tags placeholders; never leaves this process
+_KEY = secrets.token_bytes(32)  # tags placeholders; never leaves the machine
+KEY_FILE = "redaction.key"
+_KEY_BYTES = 32
+
+
+def use_key_from(state_dir: Path) -> None:
+    """Tag placeholders with the key kept in ``state_dir`` (made on first use, mode 0600),
+    so a prompt with a secret is the same bytes after a restart and its cached answer still
+    serves. Processes starting together agree on one key; an unreadable state dir leaves
+    this process its own (answers for prompts with secrets then miss after a restart)."""
+    global _KEY
+    path = state_dir / KEY_FILE
+    try:
+        key = path.read_bytes() if path.exists() else b""
+        if len(key) != _KEY_BYTES:  # none yet, or cut short: a new one, whole or not at all
+            state_dir.mkdir(parents=True, exist_ok=True)
+            tmp = state_dir / f".{KEY_FILE}.{os.getpid()}"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(secrets.token_bytes(_KEY_BYTES))
+            try:
+                if key:
+                    os.replace(tmp, path)
+                else:
+                    os.link(tmp, path)  # fails if another process made it meanwhile
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink(missing_ok=True)
+            key = path.read_bytes()
+    except OSError as exc:
+        log.warning("redaction key in %s unusable (%s); this process keeps its own", path, exc)
+        return
+    if len(key) == _KEY_BYTES and key != _KEY:
+        _KEY = key
+        _redact.cache_clear()
 
 
 def _placeholder(what: str, secret: str) -> str:

@@ -11,7 +11,9 @@ import pytest
 from tests.e2e.conftest import RawServer
 from tests.fake_kimi import FakeKimi
 
-SOURCE = "def add(a, b):\n    return a + b\n"
+SECRET = "sk-live-" + "Zq7xW2pL9mK4vB8nR3tY6uJ1"
+# The secret is redacted from every prompt, the same way after the restart: the cache hits.
+SOURCE = f"def add(a, b):\n    return a + b  # billing key {SECRET}\n"
 
 
 def start(fake: FakeKimi, root: Path) -> RawServer:
@@ -107,6 +109,7 @@ def test_an_answer_survives_a_restart_and_hover_shows_it(
         assert len(fake_kimi.chat_requests) == 2
     finally:
         second.close()
+    assert all(SECRET not in str(r.body) for r in fake_kimi.chat_requests)
 
 
 def test_the_cache_can_be_switched_off(
