@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kimi_lsp.edits.answer import code_blocks, fit_indent
-from kimi_lsp.index import Definition, WorkspaceIndex
+from kimi_lsp.index import Definition, Reference, WorkspaceIndex
 
 PART_MAX_LINES = 150  # a definition longer than this around a use is not sent whole
 AROUND_USE = 12  # lines before and after a use when its definition is too long (or none)
@@ -30,9 +30,10 @@ class Part:
 
 
 def choose_parts(
-    index: WorkspaceIndex, defn: Definition, path: Path, lines: list[str]
+    index: WorkspaceIndex, defn: Definition, path: Path, lines: list[str], uses: list[Reference]
 ) -> list[Part]:
-    """The parts of the file at ``path`` (its current ``lines``) that use or define ``defn``."""
+    """The parts of the file at ``path`` (its current ``lines``) that define ``defn`` or hold
+    one of its ``uses`` (``index.references_to(defn)``: the caller has them for every file)."""
     last = len(lines) - 1
     spans: list[tuple[int, int]] = []
     if defn.path == path:
@@ -42,7 +43,7 @@ def choose_parts(
     for first, end in imports:  # the imports that name it
         if any(defn.name in lines[i] for i in range(first, min(end, last) + 1)):
             spans.append((first, end))
-    for ref in index.references_to(defn):
+    for ref in uses:
         if ref.path != path:
             continue
         line = ref.range.start_line

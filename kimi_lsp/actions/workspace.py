@@ -37,7 +37,7 @@ from kimi_lsp.actions.services import Services
 from kimi_lsp.context import redact, restore
 from kimi_lsp.edits.answer import code_so_far
 from kimi_lsp.edits.stream import RegionWriter, split_lines
-from kimi_lsp.index import Definition, language_for
+from kimi_lsp.index import Definition, Reference, language_for
 from kimi_lsp.llm import KimiError, Usage, cost_usd
 from kimi_lsp.llm.tokens import estimate_text_tokens
 
@@ -144,14 +144,15 @@ def plan_workspace(
     roots = list(services.roots)
     plan = WorkspacePlan(instruction, [], roots=roots)
     defn: Definition | None = None
+    uses: list[Reference] = []
     if symbol is not None:
         path, line, col = symbol
         defn = index.enclosing_definition(path, line, col)
         if defn is None:
             raise NothingToWorkOn("There is no definition at that position to refactor.")
         plan.symbol = defn.name
-        uses = {ref.path for ref in index.references_to(defn)}
-        candidates = sorted({defn.path, *uses})
+        uses = index.references_to(defn)
+        candidates = sorted({defn.path, *(ref.path for ref in uses)})
         if not index.is_ignored(defn.path):
             plan.brief = _brief(defn, read(defn.path), plan.name_of(defn.path))
     elif scope:
@@ -182,7 +183,7 @@ def plan_workspace(
                 )
                 continue
             lines = split_lines(text)
-            parts = tuple(choose_parts(index, defn, path, lines))
+            parts = tuple(choose_parts(index, defn, path, lines, uses))
             if not parts:
                 plan.skipped[path] = f"longer than {MAX_FILE_LINES} lines, and no use found"
                 continue

@@ -32,7 +32,7 @@ def test_uses_give_their_function_the_import_and_merge_when_they_touch(tmp_path:
     )
     index, path = _index(tmp_path, text)
     defn = index.definitions("price")[0]
-    parts = choose_parts(index, defn, path, split_lines(text))
+    parts = choose_parts(index, defn, path, split_lines(text), index.references_to(defn))
     # the import naming it (not `import os`), a and b as one part, the method alone
     assert parts == [Part(1, 1), Part(63, 66), Part(129, 130)]
     shown = render_parts(split_lines(text), parts, "python")
@@ -45,7 +45,8 @@ def test_a_use_in_a_long_function_sends_the_lines_around_it(tmp_path: Path) -> N
     text = "from core import price\n\n\ndef long(x):\n" + body + "    return price(x)\n"
     index, path = _index(tmp_path, text)
     use = 4 + 200
-    parts = choose_parts(index, index.definitions("price")[0], path, split_lines(text))
+    defn = index.definitions("price")[0]
+    parts = choose_parts(index, defn, path, split_lines(text), index.references_to(defn))
     assert parts == [Part(0, 0), Part(use - AROUND_USE, use)]  # clipped at the file's end
 
 
