@@ -233,9 +233,9 @@ def _shared_part(plan: WorkspacePlan) -> str:
     """The start of every file's request: the same bytes for each, so Kimi caches it."""
     return (
         f"Apply this change across the project: {plan.instruction}\n\n{plan.brief}"
-        "Each file is sent on its own. Change only what the change needs in it, and reply "
-        "with the complete new file in one fenced code block, nothing else. If the file "
-        "needs no change, reply with it unchanged.\n\n"
+        "Each file comes on its own: whole, or a long one as the parts that matter. Change "
+        "only what the change needs and keep the rest as it is. Reply with code only, in "
+        "fenced code blocks as the file's request says.\n\n"
     )
 
 
@@ -256,7 +256,8 @@ def _messages(plan: WorkspacePlan, file: FilePlan) -> list[dict[str, str]]:
         code, _ = redact(file.text.rstrip(), file.path)  # `_one` restores them in the answer
         user = (
             f"{_shared_part(plan)}File: {name} ({lang})\n\n```{lang}\n{code}\n```\n\n"
-            f"Reply with the whole of {name} after the change."
+            f"Reply with the whole of {name} after the change, in one fenced code block, "
+            "nothing else. If it needs no change, reply with it unchanged."
         )
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
 
