@@ -13,6 +13,8 @@ from collections.abc import Sequence
 
 from kimi_lsp import __version__
 
+SKIPPED_SHOWN = 20  # `kimi-lsp index` lists this many skipped files; --json lists all
+
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     from kimi_lsp.server import serve
@@ -64,6 +66,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
         "languages": stats.languages,
         "parsed": stats.parsed,
         "skipped": stats.skipped,
+        "skipped_files": [{"path": str(f.path), "reason": f.reason} for f in index.skipped],
         "seconds": round(seconds, 3),
         "database": str(index.database_path) if index.database_path else None,
     }
@@ -77,6 +80,10 @@ def _cmd_index(args: argparse.Namespace) -> int:
     for language, count in stats.languages.items():
         print(f"  {language:<12} {count} files")
     print(f"  time         {seconds:.2f} s")
+    for f in index.skipped[:SKIPPED_SHOWN]:
+        print(f"  skipped      {f.path} ({f.reason})")
+    if len(index.skipped) > SKIPPED_SHOWN:
+        print(f"  skipped      … {len(index.skipped) - SKIPPED_SHOWN} more (--json lists all)")
     return 0
 
 

@@ -53,3 +53,17 @@ def test_index_of_a_missing_folder_says_what_to_do(tmp_path: Path) -> None:
     result = run(str(tmp_path / "nope"))
     assert result.returncode == 2
     assert "not a folder" in result.stderr
+
+
+def test_index_says_which_files_it_skipped_and_why(tmp_path: Path) -> None:
+    work = tmp_path / "ws"
+    work.mkdir()
+    (work / "ok.py").write_text("def ok():\n    pass\n")
+    (work / "blob.py").write_bytes(b"x = 1\n\x00\x01\x02" * 50)
+    (work / "bundle.min.js").write_text("var a=1;" * 4000)
+    report = json.loads(run(str(work), "--json").stdout)
+    reasons = {Path(f["path"]).name: f["reason"] for f in report["skipped_files"]}
+    assert reasons == {"blob.py": "binary", "bundle.min.js": "minified"}
+    assert report["skipped"] == 2
+    text = run(str(work)).stdout
+    assert f"skipped      {work / 'blob.py'} (binary)" in text
