@@ -41,23 +41,22 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real redis-server on a loopback port for the session; stopped afterwards.
-
-    `make test` installs Debian's redis-server. Without it the Redis tests fail under CI and
-    are skipped on a developer machine that lacks it.
-    """
+def redis_binary() -> str:
+    """Debian's redis-server, which `make test` installs. Without it the Redis tests fail
+    under CI and are skipped on a developer machine that lacks it."""
     binary = shutil.which("redis-server")
     if binary is None:
         if os.environ.get("CI"):
             pytest.fail("redis-server is not installed (make test installs it)")
         pytest.skip("redis-server is not installed (run make test)")
-    port = free_port()
-    workdir = tmp_path_factory.mktemp("redis")
+    return binary
+
+
+def start_redis(port: int, workdir: Path) -> subprocess.Popen[bytes]:
+    """A real redis-server on 127.0.0.1:``port``, answering PING when this returns."""
     proc = subprocess.Popen(
         [
-            binary,
+            redis_binary(),
             "--port",
             str(port),
             "--bind",
@@ -78,18 +77,31 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2) as s:
                 s.sendall(b"PING\r\n")
                 if s.recv(16).startswith(b"+PONG"):
-                    break
+                    return proc
         except OSError:
             pass
         if time.monotonic() > deadline or proc.poll() is not None:
             proc.kill()
             pytest.fail("redis-server did not start")
         time.sleep(0.05)
+
+
+def stop_redis(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real redis-server on a loopback port for the session; stopped afterwards."""
+    redis_binary()
+    port = free_port()
+    proc = start_redis(port, tmp_path_factory.mktemp("redis"))
     try:
         yield f"redis://127.0.0.1:{port}/0"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_redis(proc)

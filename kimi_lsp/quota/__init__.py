@@ -11,7 +11,8 @@
 A leaf: it imports nothing else from kimi_lsp. Ledgers: ``SqliteLedger`` (one file in the
 state dir, shared by all processes of the user) and ``RedisLedger`` (a team; Lua scripts on
 the server's clock), each holding the queue of waiters too; ``QuotaGovernor.from_setting``
-picks one and falls back when Redis is unreachable.
+picks one; for Redis a ``FailoverLedger`` stands in for this machine's ledger while Redis
+cannot be reached, and goes back to Redis when it answers.
 """
 
 from kimi_lsp.quota.errors import NeverFits, QuotaError

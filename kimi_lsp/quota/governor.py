@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from kimi_lsp.quota.errors import NeverFits
+from kimi_lsp.quota.failover import RETRY_S, FailoverLedger
 from kimi_lsp.quota.ledger import Never, Wait
 from kimi_lsp.quota.limits import Limits
 from kimi_lsp.quota.sqlite import DB_FILE, LEASE_TTL_S, Admitted, SqliteLedger
@@ -173,7 +174,7 @@ class QuotaGovernor:
         renew_every: float = LEASE_TTL_S / 3,
     ) -> None:
         self.ledger, self.configured, self.reserve = ledger, limits, reserve
-        self.fallback = fallback  # why a local ledger stands in for the configured one
+        self._fallback = fallback
         self.clock, self.sleep = clock, sleep
         # Real seconds between lease heartbeats (a time-scaled clock needs them more often).
         self.renew_every = renew_every
@@ -186,22 +187,34 @@ class QuotaGovernor:
         return cls(SqliteLedger(Path(state_dir) / DB_FILE), limits, **kw)
 
     @classmethod
-    def from_setting(cls, store: str, state_dir: Path, limits: Limits, **kw: Any) -> QuotaGovernor:
-        """``sqlite``, or a ``redis://`` URL; an unreachable Redis falls back to the local
-        ledger with half the limits (this machine's share), and says so in the snapshot."""
+    def from_setting(
+        cls, store: str, state_dir: Path, limits: Limits, *, retry_s: float = RETRY_S, **kw: Any
+    ) -> QuotaGovernor:
+        """``sqlite``, or a ``redis://`` URL. While Redis cannot be reached (at start or
+        later) the local ledger stands in with a share of the limits, the snapshot says so,
+        and Redis is tried again every ``retry_s`` seconds (``failover.py``)."""
         if store == "sqlite":
             return cls.in_state_dir(state_dir, limits, **kw)
-        from kimi_lsp.quota.redis import RedisLedger
+        from kimi_lsp.quota.redis import STORE_ERRORS, RedisLedger
 
-        try:
-            return cls(RedisLedger(store), limits, **kw)
-        except Exception as exc:
-            reason = f"Redis at {store} is unreachable ({exc}); using a local share of the limits"
-            return cls.in_state_dir(state_dir, limits.scaled(0.5), fallback=reason, **kw)
+        ledger = FailoverLedger(
+            lambda: RedisLedger(store),
+            lambda: SqliteLedger(Path(state_dir) / DB_FILE),
+            name=f"Redis at {store}",
+            errors=STORE_ERRORS,
+            retry_s=retry_s,
+        )
+        return cls(ledger, limits, **kw)
+
+    @property
+    def fallback(self) -> str:
+        """Why a local ledger stands in for the configured one ("" when it does not)."""
+        return getattr(self.ledger, "fallback", "") or self._fallback
 
     @property
     def limits(self) -> Limits:
         factor = self.ledger.get_meta("shrink_factor", 1.0)
+        factor *= getattr(self.ledger, "share", 1.0)
         return self.configured if factor >= 1.0 else self.configured.scaled(factor)
 
     async def admit(
@@ -305,8 +318,8 @@ class QuotaGovernor:
                 await asyncio.to_thread(self.ledger.set_meta, f"429_{i}", 0.0)
 
     def snapshot(self) -> dict[str, Any]:
-        limits = self.limits
         factor = self.ledger.get_meta("shrink_factor", 1.0)
+        limits = self.limits
         return {
             "limits": {
                 "concurrency": limits.concurrency,

@@ -207,6 +207,15 @@ def _n(limit: int | None) -> int:
     return -1 if limit is None else limit
 
 
+# What a store that cannot be reached raises (a reset connection can surface as OSError);
+# a script error is a bug to see, not a reason to go local.
+STORE_ERRORS: tuple[type[BaseException], ...] = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    OSError,
+)
+
+
 class RedisLedger:
     def __init__(
         self,

@@ -166,3 +166,52 @@ def test_a_refused_request_leaves_no_charge(redis_url: str) -> None:
     assert usage["requestsLastMinute"] == 0
     assert usage["openRequests"] == 0
     assert isinstance(ledger.try_admit(0.0, one, 10, model="m", batch=False, reserve=0.0), Admitted)
+
+
+async def test_a_redis_that_goes_away_and_comes_back(tmp_path: Path) -> None:
+    """Redis stops mid-session: requests go on through a local share, a request admitted by
+    Redis still settles, the status says why; Redis answers again: it is used again. Started
+    while Redis is down, the same."""
+    from kimi_lsp.quota import QuotaGovernor
+    from tests.conftest import free_port, start_redis, stop_redis
+
+    class Start:
+        model, input_tokens, max_completion_tokens = "m", 10, 10
+
+    port = free_port()
+    url = f"redis://127.0.0.1:{port}/0"
+    limits = Limits(concurrency=10, rpm=100, tpm=10_000, tpd=None)
+    proc = start_redis(port, tmp_path)
+    try:
+        gov = QuotaGovernor.from_setting(url, tmp_path / "state", limits, retry_s=0.0)
+        held = await gov.admit(Start())
+        assert gov.snapshot()["fallback"] == ""
+        assert gov.snapshot()["store"].startswith("redis:")
+        stop_redis(proc)
+
+        ticket = await gov.admit(Start())  # no error: the local share takes it
+        snap = gov.snapshot()
+        assert "unreachable" in snap["fallback"]
+        assert snap["store"].startswith("sqlite:")
+        assert snap["limits"]["rpm"] == 50
+        await held.settle(None)  # admitted by Redis, which is gone: nothing raises
+        await ticket.settle(None)
+
+        proc = start_redis(port, tmp_path)
+        again = await gov.admit(Start())  # tried again (retry_s=0): Redis answers
+        snap = gov.snapshot()
+        assert snap["fallback"] == ""
+        assert snap["store"].startswith("redis:")
+        assert snap["limits"]["rpm"] == 100
+        await again.settle(None)
+    finally:
+        stop_redis(proc)
+
+    late = QuotaGovernor.from_setting(url, tmp_path / "late", limits, retry_s=0.0)
+    assert "unreachable" in late.snapshot()["fallback"]
+    proc = start_redis(port, tmp_path)
+    try:
+        await (await late.admit(Start())).settle(None)
+        assert late.snapshot()["fallback"] == ""
+    finally:
+        stop_redis(proc)

@@ -1,0 +1,191 @@
+"""A team's store while it answers, this machine's while it does not, and back again.
+
+``FailoverLedger`` stands where ``QuotaGovernor`` expects a ledger. It uses the configured
+store (Redis) while it answers; when it cannot be reached — at start, or in the middle of a
+session — it says why in ``fallback``, admits through a local ledger with a conservative
+``share`` of the limits, and tries the configured store again every ``retry_s`` seconds. A
+request goes on with the store that admitted it: settling one whose store went away loses
+nothing that matters (its lease expires there by itself), and a queue place in the store that
+went away is taken anew in the other.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from kimi_lsp.quota.ledger import Wait
+from kimi_lsp.quota.limits import Limits
+from kimi_lsp.quota.sqlite import Admitted
+
+if TYPE_CHECKING:
+    from kimi_lsp.quota.governor import Ledger
+
+log = logging.getLogger(__name__)
+
+LOCAL_SHARE = 0.5  # of each limit, while the team's store cannot say what teammates use
+RETRY_S = 30.0
+
+
+class FailoverLedger:
+    def __init__(
+        self,
+        connect: Callable[[], Ledger],
+        local: Callable[[], Ledger],
+        *,
+        name: str,
+        errors: tuple[type[BaseException], ...],
+        retry_s: float = RETRY_S,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._connect, self._make_local = connect, local
+        self.name, self.errors, self.retry_s = name, errors, retry_s
+        self._monotonic = monotonic
+        self._lock = threading.RLock()  # admissions run in worker threads
+        self.primary: Ledger | None = None
+        self._local: Ledger | None = None
+        self.fallback = ""  # why the local ledger stands in; "" while the store answers
+        self._retry_at = 0.0
+        self._entries: set[int] = set()  # queue places the current store gave
+        self._owner: dict[Admitted, Ledger] = {}  # the store that admitted each open request
+        self._leases: dict[int, Ledger] = {}
+        self._reconnect()
+
+    @property
+    def share(self) -> float:
+        """The part of the account's limits this process may plan with now."""
+        return LOCAL_SHARE if self.fallback else 1.0
+
+    def _local_ledger(self) -> Ledger:
+        if self._local is None:
+            self._local = self._make_local()
+        return self._local
+
+    def _reconnect(self) -> None:
+        try:
+            primary = self._connect()
+        except self.errors as exc:
+            self._down(exc)
+            return
+        if self.fallback:
+            log.warning("quota: %s answers again; using it", self.name)
+        self.primary, self.fallback = primary, ""
+        self._entries.clear()
+
+    def _down(self, exc: BaseException) -> None:
+        if not self.fallback:
+            log.warning("quota: %s is unreachable (%s); using a local share", self.name, exc)
+        self.primary = None
+        self.fallback = f"{self.name} is unreachable ({exc}); using a local share of the limits"
+        self._retry_at = self._monotonic() + self.retry_s
+        self._entries.clear()
+
+    def _current(self, reconnect: bool = False) -> Ledger:
+        # Only admission tries the store again: it runs in a worker thread, and connecting
+        # to a host that does not answer takes seconds (status reads run on the event loop).
+        if reconnect and self.fallback and self._monotonic() >= self._retry_at:
+            self._reconnect()
+        if self.primary is not None:
+            return self.primary
+        return self._local_ledger()
+
+    def _on_current(self, call: Callable[[Ledger, bool], Any], reconnect: bool = False) -> Any:
+        """``call(ledger, switched)`` on the current store; if that is the configured one and
+        it fails, on the local one (``switched``: the limits the caller sized are too big)."""
+        with self._lock:
+            ledger = self._current(reconnect)
+            if ledger is not self.primary:
+                return call(ledger, False)
+            try:
+                return call(ledger, False)
+            except self.errors as exc:
+                self._down(exc)
+                return call(self._local_ledger(), True)
+
+    def _quietly(self, ledger: Ledger | None, call: Callable[[Ledger], None]) -> None:
+        """Bookkeeping for a request already admitted: its store may be gone; that is fine."""
+        if ledger is None:
+            return
+        try:
+            call(ledger)
+        except self.errors as exc:
+            with self._lock:
+                if ledger is self.primary:
+                    self._down(exc)
+
+    def try_admit(
+        self,
+        now: float,
+        limits: Limits,
+        tokens: int,
+        *,
+        model: str,
+        batch: bool,
+        reserve: float,
+        entry: int | None = None,
+        join: bool = False,
+        keep: Sequence[int] = (),
+    ) -> object:
+        def attempt(ledger: Ledger, switched: bool) -> object:
+            mine = entry if entry in self._entries else None
+            outcome = ledger.try_admit(
+                now,
+                limits.scaled(LOCAL_SHARE) if switched else limits,
+                tokens,
+                model=model,
+                batch=batch,
+                reserve=reserve,
+                entry=mine,
+                join=join,
+                keep=[e for e in keep if e in self._entries],
+            )
+            if isinstance(outcome, Wait) and outcome.entry:
+                self._entries.add(outcome.entry)
+            elif isinstance(outcome, Admitted):
+                self._entries.discard(mine or 0)
+                self._owner[outcome] = ledger
+                self._leases[outcome.lease_id] = ledger
+            return outcome
+
+        return self._on_current(attempt, reconnect=True)
+
+    def leave(self, entry: int) -> None:
+        with self._lock:
+            if entry not in self._entries:
+                return  # a place in a store that went away
+            self._entries.discard(entry)
+            ledger = self._current()
+        self._quietly(ledger, lambda led: led.leave(entry))
+
+    def renew(self, lease_id: int, now: float) -> None:
+        self._quietly(self._leases.get(lease_id), lambda led: led.renew(lease_id, now))
+
+    def answered(self, admitted: Admitted, now: float) -> None:
+        self._quietly(self._owner.get(admitted), lambda led: led.answered(admitted, now))
+
+    def settle(self, admitted: Admitted, actual: tuple[int, int, int] | None) -> None:
+        with self._lock:
+            ledger = self._owner.pop(admitted, None)
+            self._leases.pop(admitted.lease_id, None)
+        self._quietly(ledger, lambda led: led.settle(admitted, actual))
+
+    def refund(self, admitted: Admitted) -> None:
+        with self._lock:
+            ledger = self._owner.pop(admitted, None)
+            self._leases.pop(admitted.lease_id, None)
+        self._quietly(ledger, lambda led: led.refund(admitted))
+
+    def cool_down(self, seconds: float, now: float) -> None:
+        self._on_current(lambda led, _: led.cool_down(seconds, now))
+
+    def set_meta(self, key: str, value: float) -> None:
+        self._on_current(lambda led, _: led.set_meta(key, value))
+
+    def get_meta(self, key: str, default: float = 0.0) -> float:
+        return float(self._on_current(lambda led, _: led.get_meta(key, default)))
+
+    def usage(self, now: float) -> dict[str, Any]:
+        return dict(self._on_current(lambda led, _: led.usage(now)))
