@@ -194,6 +194,7 @@ class KimiLanguageServer(LanguageServer):
         self._services: Services | None = None
         self._cache_setting: str | None = None
         self._quota_key: tuple[object, ...] | None = None
+        self._quota_store_down = False  # what the user was last told about the quota store
 
     @property
     def settings(self) -> Settings:
@@ -229,6 +230,21 @@ class KimiLanguageServer(LanguageServer):
         self._workspace_config = result[0] if result else None
         self.reload_settings()
 
+    def say_quota_store(self, governor: QuotaGovernor) -> None:
+        """Tell the user once when the team's quota store stops answering (a local share of
+        the limits stands in), and once when it answers again."""
+        down = bool(governor.fallback)
+        if down == self._quota_store_down:
+            return
+        self._quota_store_down = down
+        if down:
+            logger.warning("quota: %s", governor.fallback)
+            message, kind = f"kimi-lsp: {governor.fallback}", T.MessageType.Warning
+        else:
+            message = "kimi-lsp: the team's quota store answers again; its limits are shared again"
+            kind = T.MessageType.Info
+        self.window_show_message(T.ShowMessageParams(type=kind, message=message))
+
     def action_services(self) -> Services:
         """The services actions use, built on first use from the current settings."""
         if self._services is None:
@@ -245,13 +261,8 @@ class KimiLanguageServer(LanguageServer):
             )
             self._services.admission = governor
             self._quota_key = quota_key
-            if governor.fallback:
-                logger.warning("quota: %s", governor.fallback)
-                self.window_show_message(
-                    T.ShowMessageParams(
-                        type=T.MessageType.Warning, message=f"kimi-lsp: {governor.fallback}"
-                    )
-                )
+            self._quota_store_down = False
+            self.say_quota_store(governor)
         if self._cache_setting != self.settings.cache:  # first use, or the setting changed
             old = self._services.store
             self._services.store = _open_store(self.settings)
@@ -480,6 +491,8 @@ class StatusPublisher:
         cache = store.stats() if isinstance(store, CacheStore) else None
         admission = services.admission if services is not None else None
         quota = admission.snapshot() if isinstance(admission, QuotaGovernor) else None
+        if isinstance(admission, QuotaGovernor):
+            self.ls.say_quota_store(admission)  # the store may have gone away, or come back
         if quota is not None:
             quota["todayUsd"] = round(total_cost_usd(quota.get("byModel", {})), 6)
         return {

@@ -97,3 +97,49 @@ async def test_the_reserve_setting_and_the_stores_queue_reach_kimi_quota_and_kim
     assert statuses[-1].quota.reserve == 0.3
     ledger.leave(waiting.entry)
     ledger.settle(held, None)
+
+
+async def test_a_team_quota_store_that_stops_answering_is_said_once_and_explain_goes_on(
+    client: LanguageClient, fake_kimi: FakeKimi, project: Path, tmp_path: Path
+) -> None:
+    from tests.conftest import free_port, redis_binary, start_redis, stop_redis
+
+    redis_binary()
+    port = free_port()
+    url = f"redis://127.0.0.1:{port}/0"
+    proc = start_redis(port, tmp_path)
+    try:
+        client.set_configuration({"quotaStore": url}, section="kimi")
+        client.workspace_did_change_configuration(T.DidChangeConfigurationParams(settings=None))
+        await wait_state(client, lambda s: s["settings"]["quota_store"]["value"] == url)
+        fake_kimi.script("It adds.", match="add")
+        uri = (project / "calc.py").as_uri()
+        client.text_document_did_open(
+            T.DidOpenTextDocumentParams(
+                T.TextDocumentItem(uri, "python", 1, (project / "calc.py").read_text())
+            )
+        )
+        start, end = {"line": 0, "character": 0}, {"line": 2, "character": 0}
+        target = {"uri": uri, "range": {"start": start, "end": end}}
+        assert (await execute(client, "kimi.explain", target))["text"] == "It adds."
+        assert (await execute(client, "kimi.quota", {}))["store"].startswith("redis:")
+    finally:
+        stop_redis(proc)
+
+    again = await execute(client, "kimi.explain", {**target, "regenerate": True})
+    assert again["text"] == "It adds."  # Redis is gone: a local share admitted it
+    quota = await execute(client, "kimi.quota", {})
+    assert "unreachable" in quota["fallback"]
+
+    def warnings() -> list[str]:
+        return [m.message for m in client.messages if "unreachable" in m.message]
+
+    for _ in range(100):  # said with the next kimi/status, a quarter second after the run
+        if warnings():
+            break
+        await asyncio.sleep(0.05)
+    await execute(client, "kimi.explain", {**target, "regenerate": True})
+    await asyncio.sleep(0.5)
+    assert len(warnings()) == 1, warnings()  # once, not per request
+    said = [m for m in client.messages if "unreachable" in m.message]
+    assert said[0].type == T.MessageType.Warning
