@@ -10,10 +10,27 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from kimi_lsp import __version__
 
+if TYPE_CHECKING:
+    from pathlib import Path
+
 SKIPPED_SHOWN = 20  # `kimi-lsp index` lists this many skipped files; --json lists all
+
+
+def _location(text: str) -> tuple[Path, int, int] | None:
+    """``FILE:LINE[:COL]`` (1-based, as editors and compilers print them) as a resolved path
+    and 0-based line and column; None when it is not one."""
+    import re
+    from pathlib import Path
+
+    found = re.fullmatch(r"(.+?):(\d+)(?::(\d+))?", text)
+    if found is None or int(found.group(2)) < 1:
+        return None
+    col = max(0, int(found.group(3) or 1) - 1)
+    return Path(found.group(1)).resolve(), int(found.group(2)) - 1, col
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -100,12 +117,11 @@ def _cmd_context(args: argparse.Namespace) -> int:
     from kimi_lsp.config import load_settings
     from kimi_lsp.index import WorkspaceIndex
 
-    parts = str(args.location).split(":")
-    if len(parts) < 2 or not all(p.isdigit() for p in parts[1:3]) or int(parts[1]) < 1:
+    where = _location(str(args.location))
+    if where is None:
         print(f"kimi-lsp context: expected FILE:LINE[:COL], got {args.location!r}", file=sys.stderr)
         return 2
-    path = Path(parts[0]).resolve()
-    line, col = int(parts[1]) - 1, (int(parts[2]) - 1 if len(parts) > 2 else 0)
+    path, line, col = where
     if args.action not in INSTRUCTIONS:
         print(f"kimi-lsp context: --action is one of {', '.join(INSTRUCTIONS)}", file=sys.stderr)
         return 2
@@ -360,8 +376,8 @@ def _cmd_quota(args: argparse.Namespace) -> int:
 
 
 def _cmd_refactor(args: argparse.Namespace) -> int:
-    """Refactor the files under the current folder that match --scope; print a unified diff
-    and write the files (unless --dry-run)."""
+    """Refactor the files that use the symbol at --symbol (or match --scope) under the current
+    folder; print a unified diff and write the files (unless --dry-run)."""
     import asyncio
     from pathlib import Path
 
@@ -374,9 +390,17 @@ def _cmd_refactor(args: argparse.Namespace) -> int:
     from kimi_lsp.index import WorkspaceIndex
     from kimi_lsp.llm import KimiError
 
-    if not args.scope:
+    symbol = _location(args.symbol) if args.symbol else None
+    if args.symbol and symbol is None:
         print(
-            "kimi-lsp refactor: say which files with --scope GLOB (e.g. 'src/**/*.py')",
+            f"kimi-lsp refactor: expected --symbol FILE:LINE[:COL], got {args.symbol!r}",
+            file=sys.stderr,
+        )
+        return 2
+    if not args.scope and symbol is None:
+        print(
+            "kimi-lsp refactor: say which files: --symbol FILE:LINE[:COL] (the symbol there "
+            "and every file that uses it) or --scope GLOB (e.g. 'src/**/*.py')",
             file=sys.stderr,
         )
         return 2
@@ -411,7 +435,7 @@ def _cmd_refactor(args: argparse.Namespace) -> int:
             store=CacheStore(open_cache(settings.cache, settings.state_dir)),
         )
         try:
-            plan = plan_workspace(services, args.instruction, read, scope=args.scope)
+            plan = plan_workspace(services, args.instruction, read, scope=args.scope, symbol=symbol)
             cost = plan.cost_usd(settings.model)
             print(
                 f"{len(plan.files)} files, ~{plan.tokens} tokens"
@@ -489,6 +513,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("refactor", help="refactor the whole workspace; prints a unified diff")
     p.add_argument("instruction")
     p.add_argument("--scope", action="append", default=None, metavar="GLOB")
+    p.add_argument(
+        "--symbol", metavar="FILE:LINE[:COL]", help="the symbol there and every file using it"
+    )
     p.add_argument("--dry-run", action="store_true")
     p.set_defaults(func=_cmd_refactor)
     return parser
