@@ -11,6 +11,7 @@ went away is taken anew in the other.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -49,7 +50,11 @@ class FailoverLedger:
         self._local: Ledger | None = None
         self.fallback = ""  # why the local ledger stands in; "" while the store answers
         self._retry_at = 0.0
-        self._entries: set[int] = set()  # queue places the current store gave
+        # Queue places, named by this wrapper (stores number theirs alike): ours -> (the
+        # store's generation, its entry). A place in a store that went away is taken anew.
+        self._places: dict[int, tuple[int, int]] = {}
+        self._generation = 0
+        self._next_place = 1
         self._owner: dict[Admitted, Ledger] = {}  # the store that admitted each open request
         self._leases: dict[int, Ledger] = {}
         self._reconnect()
@@ -73,7 +78,7 @@ class FailoverLedger:
         if self.fallback:
             log.warning("quota: %s answers again; using it", self.name)
         self.primary, self.fallback = primary, ""
-        self._entries.clear()
+        self._generation += 1
 
     def _down(self, exc: BaseException) -> None:
         if not self.fallback:
@@ -81,7 +86,7 @@ class FailoverLedger:
         self.primary = None
         self.fallback = f"{self.name} is unreachable ({exc}); using a local share of the limits"
         self._retry_at = self._monotonic() + self.retry_s
-        self._entries.clear()
+        self._generation += 1
 
     def _current(self, reconnect: bool = False) -> Ledger:
         # Only admission tries the store again: it runs in a worker thread, and connecting
@@ -130,7 +135,6 @@ class FailoverLedger:
         keep: Sequence[int] = (),
     ) -> object:
         def attempt(ledger: Ledger, switched: bool) -> object:
-            mine = entry if entry in self._entries else None
             outcome = ledger.try_admit(
                 now,
                 limits.scaled(LOCAL_SHARE) if switched else limits,
@@ -138,27 +142,39 @@ class FailoverLedger:
                 model=model,
                 batch=batch,
                 reserve=reserve,
-                entry=mine,
+                entry=self._in_store(entry),
                 join=join,
-                keep=[e for e in keep if e in self._entries],
+                keep=[e for e in map(self._in_store, keep) if e is not None],
             )
             if isinstance(outcome, Wait) and outcome.entry:
-                self._entries.add(outcome.entry)
-            elif isinstance(outcome, Admitted):
-                self._entries.discard(mine or 0)
+                place = entry if entry is not None else self._next_place
+                self._next_place = max(self._next_place, place + 1)
+                self._places[place] = (self._generation, outcome.entry)
+                return dataclasses.replace(outcome, entry=place)
+            if isinstance(outcome, Admitted):
+                if entry is not None:
+                    self._places.pop(entry, None)
                 self._owner[outcome] = ledger
                 self._leases[outcome.lease_id] = ledger
             return outcome
 
         return self._on_current(attempt, reconnect=True)
 
+    def _in_store(self, place: int | None) -> int | None:
+        """The current store's entry for one of our queue places (None: it has none)."""
+        found = self._places.get(place) if place is not None else None
+        if found is None or found[0] != self._generation:
+            return None
+        return found[1]
+
     def leave(self, entry: int) -> None:
         with self._lock:
-            if entry not in self._entries:
+            held = self._in_store(entry)
+            self._places.pop(entry, None)
+            if held is None:
                 return  # a place in a store that went away
-            self._entries.discard(entry)
             ledger = self._current()
-        self._quietly(ledger, lambda led: led.leave(entry))
+        self._quietly(ledger, lambda led: led.leave(held))
 
     def renew(self, lease_id: int, now: float) -> None:
         self._quietly(self._leases.get(lease_id), lambda led: led.renew(lease_id, now))

@@ -215,3 +215,47 @@ async def test_a_redis_that_goes_away_and_comes_back(tmp_path: Path) -> None:
         assert late.snapshot()["fallback"] == ""
     finally:
         stop_redis(proc)
+
+
+async def test_a_request_waiting_when_redis_goes_keeps_one_place_in_the_local_queue(
+    tmp_path: Path,
+) -> None:
+    """Its place in Redis is lost with Redis; it takes one in the local queue and keeps it
+    at every re-check (a new place each time would put it behind its own old ones)."""
+    import asyncio
+    import time
+
+    from kimi_lsp.quota import QuotaGovernor, SqliteLedger
+    from tests.conftest import free_port, start_redis, stop_redis
+
+    class Start:
+        model, input_tokens, max_completion_tokens = "m", 10, 10
+
+    port = free_port()
+    proc = start_redis(port, tmp_path)
+    state = tmp_path / "state"
+    two = Limits(concurrency=2, rpm=None, tpm=None, tpd=None)
+    gov = QuotaGovernor.from_setting(f"redis://127.0.0.1:{port}/0", state, two, retry_s=1e9)
+    try:
+        held = [await gov.admit(Start()), await gov.admit(Start())]
+        waiter = asyncio.ensure_future(gov.admit(Start()))
+        for _ in range(100):
+            if gov.waiting:
+                break
+            await asyncio.sleep(0.05)
+        assert gov.waiting == 1
+        local = SqliteLedger(state / "quota.sqlite3")
+        other = local.try_admit(
+            time.time(), two.scaled(0.5), 1, model="m", batch=False, reserve=0.1
+        )
+        assert isinstance(other, Admitted)  # another process holds the local share's one slot
+    finally:
+        stop_redis(proc)
+    await asyncio.sleep(3.5)  # three re-checks against the local ledger
+    assert "unreachable" in gov.fallback
+    assert not waiter.done()
+    assert local.usage(time.time())["queue"]["interactive"] == 1
+    local.settle(other, None)
+    ticket = await asyncio.wait_for(waiter, 10)
+    for t in [*held, ticket]:
+        await t.settle(None)
