@@ -56,7 +56,6 @@ class FailoverLedger:
         self._generation = 0
         self._next_place = 1
         self._owner: dict[Admitted, Ledger] = {}  # the store that admitted each open request
-        self._leases: dict[int, Ledger] = {}
         self._reconnect()
 
     @property
@@ -155,7 +154,6 @@ class FailoverLedger:
                 if entry is not None:
                     self._places.pop(entry, None)
                 self._owner[outcome] = ledger
-                self._leases[outcome.lease_id] = ledger
             return outcome
 
         return self._on_current(attempt, reconnect=True)
@@ -177,7 +175,10 @@ class FailoverLedger:
         self._quietly(ledger, lambda led: led.leave(held))
 
     def renew(self, lease_id: int, now: float) -> None:
-        self._quietly(self._leases.get(lease_id), lambda led: led.renew(lease_id, now))
+        with self._lock:  # two stores may both have given this number to a request of ours
+            owners = [led for held, led in self._owner.items() if held.lease_id == lease_id]
+        for ledger in owners:
+            self._quietly(ledger, lambda led: led.renew(lease_id, now))
 
     def answered(self, admitted: Admitted, now: float) -> None:
         self._quietly(self._owner.get(admitted), lambda led: led.answered(admitted, now))
@@ -185,13 +186,11 @@ class FailoverLedger:
     def settle(self, admitted: Admitted, actual: tuple[int, int, int] | None) -> None:
         with self._lock:
             ledger = self._owner.pop(admitted, None)
-            self._leases.pop(admitted.lease_id, None)
         self._quietly(ledger, lambda led: led.settle(admitted, actual))
 
     def refund(self, admitted: Admitted) -> None:
         with self._lock:
             ledger = self._owner.pop(admitted, None)
-            self._leases.pop(admitted.lease_id, None)
         self._quietly(ledger, lambda led: led.refund(admitted))
 
     def cool_down(self, seconds: float, now: float) -> None:
