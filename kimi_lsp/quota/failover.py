@@ -64,50 +64,57 @@ class FailoverLedger:
         return LOCAL_SHARE if self.fallback else 1.0
 
     def _local_ledger(self) -> Ledger:
-        if self._local is None:
-            self._local = self._make_local()
-        return self._local
+        with self._lock:
+            if self._local is None:
+                self._local = self._make_local()
+            return self._local
 
     def _reconnect(self) -> None:
         try:
-            primary = self._connect()
+            primary = self._connect()  # no lock held: connecting may take seconds
         except self.errors as exc:
-            self._down(exc)
+            self._down(exc, None)
             return
-        if self.fallback:
-            log.warning("quota: %s answers again; using it", self.name)
-        self.primary, self.fallback = primary, ""
-        self._generation += 1
+        with self._lock:
+            if self.fallback:
+                log.warning("quota: %s answers again; using it", self.name)
+            self.primary, self.fallback = primary, ""
+            self._generation += 1
 
-    def _down(self, exc: BaseException) -> None:
-        if not self.fallback:
-            log.warning("quota: %s is unreachable (%s); using a local share", self.name, exc)
-        self.primary = None
-        self.fallback = f"{self.name} is unreachable ({exc}); using a local share of the limits"
-        self._retry_at = self._monotonic() + self.retry_s
-        self._generation += 1
+    def _down(self, exc: BaseException, ledger: Ledger | None) -> None:
+        """The store (``ledger``, or the one a reconnection tried) does not answer."""
+        with self._lock:
+            if ledger is not self.primary:
+                return  # another thread saw it first, or it was already replaced
+            if not self.fallback:
+                log.warning("quota: %s is unreachable (%s); using a local share", self.name, exc)
+            self.primary = None
+            self.fallback = f"{self.name} is unreachable ({exc}); using a local share of the limits"
+            self._retry_at = self._monotonic() + self.retry_s
+            self._generation += 1
 
-    def _current(self, reconnect: bool = False) -> Ledger:
-        # Only admission tries the store again: it runs in a worker thread, and connecting
-        # to a host that does not answer takes seconds (status reads run on the event loop).
+    def _current(self, reconnect: bool = False) -> tuple[Ledger, bool]:
+        """The store to use, and whether it is the configured one. Only admission tries the
+        configured store again (a worker thread; status reads run on the event loop)."""
         if reconnect and self.fallback and self._monotonic() >= self._retry_at:
+            with self._lock:
+                self._retry_at = self._monotonic() + self.retry_s  # one try a period
             self._reconnect()
-        if self.primary is not None:
-            return self.primary
-        return self._local_ledger()
+        primary = self.primary
+        return (primary, True) if primary is not None else (self._local_ledger(), False)
 
     def _on_current(self, call: Callable[[Ledger, bool], Any], reconnect: bool = False) -> Any:
         """``call(ledger, switched)`` on the current store; if that is the configured one and
-        it fails, on the local one (``switched``: the limits the caller sized are too big)."""
-        with self._lock:
-            ledger = self._current(reconnect)
-            if ledger is not self.primary:
-                return call(ledger, False)
-            try:
-                return call(ledger, False)
-            except self.errors as exc:
-                self._down(exc)
-                return call(self._local_ledger(), True)
+        it fails, on the local one (``switched``: the limits the caller sized are too big).
+        No lock is held while a store works: a store that does not answer takes seconds."""
+        ledger, configured = self._current(reconnect)
+        if not configured:
+            return call(ledger, False)
+        try:
+            return call(ledger, False)
+        except self.errors as exc:
+            self._down(exc, ledger)
+            return call(self._local_ledger(), True)
 
     def _quietly(self, ledger: Ledger | None, call: Callable[[Ledger], None]) -> None:
         """Bookkeeping for a request already admitted: its store may be gone; that is fine."""
@@ -116,9 +123,7 @@ class FailoverLedger:
         try:
             call(ledger)
         except self.errors as exc:
-            with self._lock:
-                if ledger is self.primary:
-                    self._down(exc)
+            self._down(exc, ledger)
 
     def try_admit(
         self,
@@ -134,6 +139,10 @@ class FailoverLedger:
         keep: Sequence[int] = (),
     ) -> object:
         def attempt(ledger: Ledger, switched: bool) -> object:
+            with self._lock:
+                generation = self._generation  # of the store ``ledger`` is
+                mine = self._in_store(entry)
+                others = [e for e in map(self._in_store, keep) if e is not None]
             outcome = ledger.try_admit(
                 now,
                 limits.scaled(LOCAL_SHARE) if switched else limits,
@@ -141,19 +150,20 @@ class FailoverLedger:
                 model=model,
                 batch=batch,
                 reserve=reserve,
-                entry=self._in_store(entry),
+                entry=mine,
                 join=join,
-                keep=[e for e in map(self._in_store, keep) if e is not None],
+                keep=others,
             )
-            if isinstance(outcome, Wait) and outcome.entry:
-                place = entry if entry is not None else self._next_place
-                self._next_place = max(self._next_place, place + 1)
-                self._places[place] = (self._generation, outcome.entry)
-                return dataclasses.replace(outcome, entry=place)
-            if isinstance(outcome, Admitted):
-                if entry is not None:
-                    self._places.pop(entry, None)
-                self._owner[outcome] = ledger
+            with self._lock:
+                if isinstance(outcome, Wait) and outcome.entry:
+                    place = entry if entry is not None else self._next_place
+                    self._next_place = max(self._next_place, place + 1)
+                    self._places[place] = (generation, outcome.entry)
+                    return dataclasses.replace(outcome, entry=place)
+                if isinstance(outcome, Admitted):
+                    if entry is not None:
+                        self._places.pop(entry, None)
+                    self._owner[outcome] = ledger
             return outcome
 
         return self._on_current(attempt, reconnect=True)
@@ -169,9 +179,9 @@ class FailoverLedger:
         with self._lock:
             held = self._in_store(entry)
             self._places.pop(entry, None)
-            if held is None:
-                return  # a place in a store that went away
-            ledger = self._current()
+        if held is None:
+            return  # a place in a store that went away
+        ledger, _ = self._current()
         self._quietly(ledger, lambda led: led.leave(held))
 
     def renew(self, lease_id: int, now: float) -> None:
