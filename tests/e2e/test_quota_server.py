@@ -52,6 +52,19 @@ async def execute(client: LanguageClient, command: str, arg: dict[str, Any]) -> 
     )
 
 
+def open_add(client: LanguageClient, fake_kimi: FakeKimi, project: Path) -> dict[str, Any]:
+    """calc.py open in the editor, Kimi ready to explain `add`: the explain command's argument."""
+    fake_kimi.script("It adds.", match="add")
+    uri = (project / "calc.py").as_uri()
+    client.text_document_did_open(
+        T.DidOpenTextDocumentParams(
+            T.TextDocumentItem(uri, "python", 1, (project / "calc.py").read_text())
+        )
+    )
+    start, end = {"line": 0, "character": 0}, {"line": 2, "character": 0}
+    return {"uri": uri, "range": {"start": start, "end": end}}
+
+
 async def test_the_reserve_setting_and_the_stores_queue_reach_kimi_quota_and_kimi_status(
     client: LanguageClient, fake_kimi: FakeKimi, project: Path
 ) -> None:
@@ -71,15 +84,7 @@ async def test_the_reserve_setting_and_the_stores_queue_reach_kimi_quota_and_kim
     assert isinstance(waiting, Wait)
 
     # The editor's explain is interactive: it goes ahead of the other process's batch work.
-    fake_kimi.script("It adds.", match="add")
-    uri = (project / "calc.py").as_uri()
-    client.text_document_did_open(
-        T.DidOpenTextDocumentParams(
-            T.TextDocumentItem(uri, "python", 1, (project / "calc.py").read_text())
-        )
-    )
-    start, end = {"line": 0, "character": 0}, {"line": 2, "character": 0}
-    target = {"uri": uri, "range": {"start": start, "end": end}}
+    target = open_add(client, fake_kimi, project)
     result = await execute(client, "kimi.explain", target)
     assert result["text"] == "It adds."
 
@@ -112,15 +117,7 @@ async def test_a_team_quota_store_that_stops_answering_is_said_once_and_explain_
         client.set_configuration({"quotaStore": url}, section="kimi")
         client.workspace_did_change_configuration(T.DidChangeConfigurationParams(settings=None))
         await wait_state(client, lambda s: s["settings"]["quota_store"]["value"] == url)
-        fake_kimi.script("It adds.", match="add")
-        uri = (project / "calc.py").as_uri()
-        client.text_document_did_open(
-            T.DidOpenTextDocumentParams(
-                T.TextDocumentItem(uri, "python", 1, (project / "calc.py").read_text())
-            )
-        )
-        start, end = {"line": 0, "character": 0}, {"line": 2, "character": 0}
-        target = {"uri": uri, "range": {"start": start, "end": end}}
+        target = open_add(client, fake_kimi, project)
         assert (await execute(client, "kimi.explain", target))["text"] == "It adds."
         assert (await execute(client, "kimi.quota", {}))["store"].startswith("redis:")
     finally:
