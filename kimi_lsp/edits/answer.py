@@ -10,7 +10,17 @@ from __future__ import annotations
 
 import re
 
-_FENCE = re.compile(r"^\s*(```|~~~)")
+# CommonMark's fences: a run of 3+ backticks or tildes indented at most 3 spaces (an info
+# string may follow the opening one); the block ends at a line of the same character, at
+# least as long, and nothing else. So neither a "```python" line nor a docstring's indented
+# fence inside the code ends it, and an answer fenced with ```` can hold ``` blocks.
+_OPEN = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+_CLOSE = re.compile(r"^ {0,3}(`{3,}|~{3,})[ \t]*\r?$")
+
+
+def _closes(line: str, fence: str) -> bool:
+    found = _CLOSE.match(line)
+    return found is not None and found.group(1)[0] == fence[0] and len(found.group(1)) >= len(fence)
 
 
 def code_so_far(answer: str, *, final: bool) -> list[str]:
@@ -18,17 +28,24 @@ def code_so_far(answer: str, *, final: bool) -> list[str]:
     lines = answer.splitlines(keepends=True)
     if not final and lines and not lines[-1].endswith("\n"):
         lines = lines[:-1]  # a line still being written
-    opening = next((i for i, ln in enumerate(lines) if _FENCE.match(ln)), None)
+    opening = next((i for i, ln in enumerate(lines) if _OPEN.match(ln)), None)
     if opening is None:
         if "```" in answer or (not final and not lines):
             return []  # a fence may still be coming
         return _trim_blank_edges(lines)
+    fence = _fence(lines[opening])
     body: list[str] = []
     for ln in lines[opening + 1 :]:
-        if _FENCE.match(ln):
+        if _closes(ln, fence):
             break
         body.append(ln)
     return body
+
+
+def _fence(line: str) -> str:
+    found = _OPEN.match(line)
+    assert found is not None
+    return found.group(1)
 
 
 def code_blocks(answer: str) -> list[list[str]]:
@@ -36,14 +53,15 @@ def code_blocks(answer: str) -> list[list[str]]:
     unclosed last block counts: the answer ended inside it."""
     blocks: list[list[str]] = []
     current: list[str] | None = None
+    fence = ""
     for ln in answer.splitlines(keepends=True):
-        if _FENCE.match(ln):
-            if current is None:
-                current = []
-            else:
-                blocks.append(current)
-                current = None
-        elif current is not None:
+        if current is None:
+            if _OPEN.match(ln):
+                current, fence = [], _fence(ln)
+        elif _closes(ln, fence):
+            blocks.append(current)
+            current = None
+        else:
             current.append(ln)
     if current is not None:
         blocks.append(current)
