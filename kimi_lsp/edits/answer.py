@@ -2,8 +2,7 @@
 
 Models wrap code in fences and add a sentence before or after; ``code_so_far`` keeps only the
 code, and only complete lines while the answer streams; ``code_blocks`` splits an answer of
-several blocks. ``fit_indent`` moves the code to the
-indentation of the text it replaces.
+several blocks. ``fit_indent`` moves the code to the indentation of the text it replaces.
 """
 
 from __future__ import annotations
@@ -28,24 +27,12 @@ def code_so_far(answer: str, *, final: bool) -> list[str]:
     lines = answer.splitlines(keepends=True)
     if not final and lines and not lines[-1].endswith("\n"):
         lines = lines[:-1]  # a line still being written
-    opening = next((i for i, ln in enumerate(lines) if _OPEN.match(ln)), None)
-    if opening is None:
-        if "```" in answer or (not final and not lines):
-            return []  # a fence may still be coming
-        return _trim_blank_edges(lines)
-    fence = _fence(lines[opening])
-    body: list[str] = []
-    for ln in lines[opening + 1 :]:
-        if _closes(ln, fence):
-            break
-        body.append(ln)
-    return body
-
-
-def _fence(line: str) -> str:
-    found = _OPEN.match(line)
-    assert found is not None
-    return found.group(1)
+    blocks = code_blocks("".join(lines))
+    if blocks:
+        return blocks[0]
+    if "```" in answer or (not final and not lines):
+        return []  # a fence may still be coming
+    return _trim_blank_edges(lines)
 
 
 def code_blocks(answer: str) -> list[list[str]]:
@@ -56,8 +43,8 @@ def code_blocks(answer: str) -> list[list[str]]:
     fence = ""
     for ln in answer.splitlines(keepends=True):
         if current is None:
-            if _OPEN.match(ln):
-                current, fence = [], _fence(ln)
+            if opening := _OPEN.match(ln):
+                current, fence = [], opening.group(1)
         elif _closes(ln, fence):
             blocks.append(current)
             current = None
