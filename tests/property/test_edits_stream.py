@@ -6,6 +6,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from lsprotocol import types as T
 
+from kimi_lsp.actions.target import utf16_to_index
 from kimi_lsp.edits.answer import code_so_far
 from kimi_lsp.edits.stream import (
     Conflict,
@@ -39,8 +40,8 @@ def in_neovim(text: str, edits: list[T.TextEdit]) -> str:
         new = edit.new_text.split("\n")
         start, end = edit.range.start, edit.range.end
         srow, erow = start.line, end.line
-        scol = utf16_index(buf[srow], start.character) if srow < len(buf) else start.character
-        ecol = utf16_index(buf[erow], end.character) if erow < len(buf) else end.character
+        scol = utf16_to_index(buf[srow], start.character) if srow < len(buf) else start.character
+        ecol = utf16_to_index(buf[erow], end.character) if erow < len(buf) else end.character
         size = len(buf)
         if size <= srow:
             buf[size:size] = new  # whole lines after the last: the text's final "" stays a line
@@ -70,15 +71,6 @@ def same_in_neovim(text: str, edits: list[T.TextEdit]) -> bool:
     if any(e.range.end.line >= past_the_end for e in edits):
         return False
     return in_neovim(text, edits) == want
-
-
-def utf16_index(line: str, units: int) -> int:
-    count = 0
-    for i, ch in enumerate(line):
-        if count >= units:
-            return i
-        count += 2 if ord(ch) > 0xFFFF else 1
-    return len(line)
 
 
 line_text = st.text(alphabet=st.sampled_from([*list("ab xy(){}:=\t"), "é", "😀", "字"]), max_size=8)
