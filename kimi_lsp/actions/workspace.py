@@ -86,6 +86,17 @@ class WorkspacePlan:
         )
         return cost_usd(model, usage)
 
+    def confirmation(self, model: str, limit_usd: float) -> str | None:
+        """The question to ask before a run that costs more than ``limit_usd`` (the setting
+        ``workspace_confirm_usd``); None when it may go ahead unasked."""
+        cost = self.cost_usd(model) or 0.0
+        if cost <= limit_usd:
+            return None
+        return (
+            f"Kimi will rewrite up to {len(self.files)} files for about "
+            f"{self.tokens} tokens (~${cost:.2f}). Go ahead?"
+        )
+
     def summary(self, model: str) -> dict[str, object]:
         cost = self.cost_usd(model)
         return {
