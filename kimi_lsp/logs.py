@@ -1,6 +1,6 @@
 """Logging: a rotating file in the state dir, plus warnings and errors to the editor.
 
-The editor side is a plain callback so this module stays free of LSP types; server.py passes
+The editor side is a plain callback so this module stays free of LSP types; the server passes
 one that sends ``window/logMessage``.
 """
 

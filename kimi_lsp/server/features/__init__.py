@@ -1,25 +1,16 @@
 """The server's features, one module each, every one with a ``register(server)`` of short
 handlers (get the snapshot, call ``actions``, convert). A feature that fails to register is
-logged and the others still work; a listener that raises does not stop the next one."""
+logged and the others still work; a listener that raises does not stop the next one
+(``isolation.guarded``)."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ..isolation import guarded
 
 if TYPE_CHECKING:
     from ..session import KimiLanguageServer
-
-logger = logging.getLogger(__name__)
-
-
-def guarded(what: str, fn: Callable[..., Any], *args: Any) -> None:
-    """Run one listener of a notification; its failure is logged, never passed on."""
-    try:
-        fn(*args)
-    except Exception:
-        logger.exception("%s failed", what)
 
 
 def register_all(server: KimiLanguageServer) -> None:
@@ -48,7 +39,4 @@ def register_all(server: KimiLanguageServer) -> None:
         context,
         runs,
     ):
-        try:
-            feature.register(server)
-        except Exception:  # the others keep working
-            logger.exception("the %s feature could not start", feature.__name__)
+        guarded(f"the {feature.__name__} feature", feature.register, server)

@@ -12,8 +12,8 @@ from kimi_lsp.index.errors import BadDocumentChange
 
 from ..client_edits import forward_user_changes
 from ..convert import fs_path
+from ..isolation import guarded
 from ..session import KimiLanguageServer
-from . import guarded
 
 logger = logging.getLogger(__name__)
 
