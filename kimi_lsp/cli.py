@@ -510,13 +510,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_quota)
 
-    p = sub.add_parser("refactor", help="refactor the whole workspace; prints a unified diff")
-    p.add_argument("instruction")
-    p.add_argument("--scope", action="append", default=None, metavar="GLOB")
-    p.add_argument(
-        "--symbol", metavar="FILE:LINE[:COL]", help="the symbol there and every file using it"
+    p = sub.add_parser(
+        "refactor",
+        help="refactor the whole workspace; prints a unified diff",
+        description=(
+            "Refactor the files under the current folder that use a symbol (--symbol) or match "
+            "globs (--scope): one Kimi request per file, then a unified diff with paths "
+            "relative to the current folder, as git diff prints it, on stdout (progress on "
+            "stderr). The files are written unless --dry-run; "
+            "`kimi-lsp refactor ... --dry-run | git apply` applies the same change later."
+        ),
     )
-    p.add_argument("--dry-run", action="store_true")
+    p.add_argument(
+        "instruction",
+        help="what to change, in plain words, e.g. 'rename get_user to fetch_user' "
+        "or 'add type hints'",
+    )
+    p.add_argument(
+        "--scope",
+        action="append",
+        default=None,
+        metavar="GLOB",
+        help="the indexed files matching this glob, relative to the current folder "
+        "(repeatable), e.g. --scope 'src/**/*.py' --scope 'tests/*.py'",
+    )
+    p.add_argument(
+        "--symbol",
+        metavar="FILE:LINE[:COL]",
+        help="the symbol there and every file using it, e.g. --symbol crm/admin.py:12:5",
+    )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the diff, write nothing, e.g. kimi-lsp refactor 'add type hints' "
+        "--scope 'src/*.py' --dry-run | git apply",
+    )
     p.set_defaults(func=_cmd_refactor)
     return parser
 

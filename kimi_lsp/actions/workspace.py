@@ -19,7 +19,6 @@
 from __future__ import annotations
 
 import asyncio
-import difflib
 import fnmatch
 import hashlib
 from collections.abc import Callable, Mapping
@@ -28,6 +27,7 @@ from pathlib import Path
 
 from lsprotocol import types as T
 
+from kimi_lsp.actions.diff import git_diff
 from kimi_lsp.actions.errors import NothingToWorkOn
 from kimi_lsp.actions.pipeline import QuietSink, Sink
 from kimi_lsp.actions.prompts import SYSTEM
@@ -351,7 +351,7 @@ async def run_workspace(
         assert isinstance(edits, list)
         note = f"kimi-{len(annotations) + 1}"
         annotations[note] = T.ChangeAnnotation(
-            label=f"Kimi: {file.path.name}",
+            label=f"Kimi: {plan.name_of(file.path)}",
             needs_confirmation=True,
             description=plan.instruction,
         )
@@ -366,16 +366,7 @@ async def run_workspace(
                 ],
             )
         )
-        diffs.append(
-            "".join(
-                difflib.unified_diff(
-                    lines,
-                    split_lines(result.new_text),
-                    f"a/{file.path.name}",
-                    f"b/{file.path.name}",
-                )
-            )
-        )
+        diffs.append(git_diff(plan.name_of(file.path), file.text, result.new_text))
     edit = (
         T.WorkspaceEdit(document_changes=list(changes), change_annotations=annotations)
         if changes
