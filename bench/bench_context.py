@@ -2,7 +2,8 @@
 
 Recall (issue 5): on real projects from PyPI sdists (rich 13.9.4, and Django 5.2), for a few
 hundred functions, cut the file at a line inside the function body (the editor's buffer
-ends there), ask for an explain context at the cut with budgets of 2k/4k/8k tokens, and
+ends there), ask for an explain context at the cut with budgets of 2k/4k/8k tokens (the
+room for repository context, the cut file's window on top, as the baseline gets it), and
 count the cross-file definitions the removed rest of the function uses whose signature line
 appears in the context. Names defined in more than 3 files, names the cut file defines
 itself, and dunders are left out of the truth (matching them by name is a coin toss).
@@ -52,6 +53,7 @@ DJANGO_AIDER_CUTS = 20  # ~2.5 s per Aider map on Django
 SQLALCHEMY = ("sqlalchemy", "2.0.58")  # deep class hierarchies and mixins
 SQLALCHEMY_CUTS = 200
 SQLALCHEMY_AIDER_CUTS = 20
+TOTAL_CAP = 200_000  # the whole prompt's cap: far above the file window plus the budget
 KINDS = ("method", "class", "function", "constant")
 # BENCH_AIDER=0 skips the Aider reference (it installs aider-chat into a throw-away venv).
 AIDER = os.environ.get("BENCH_AIDER", "1") != "0"
@@ -186,8 +188,8 @@ def _build(
         index, list(index.roots), repo_map, estimator, system="You are Kimi.",
         path=cut.path, language=language_for(cut.path) or "text", target_span=span,
         target_code="\n".join(lines[span.start_line : span.end_line + 1]),
-        target_definition=defn, instruction="Explain it.", budget=budget, action="explain",
-        cursor_line=line,
+        target_definition=defn, instruction="Explain it.", budget=TOTAL_CAP, action="explain",
+        cursor_line=line, repository_budget=budget,
     )  # fmt: skip
 
 
@@ -205,8 +207,8 @@ def _ours_split(
     started = time.perf_counter()
     built = _build(index, repo_map, cut, budget, estimator)
     elapsed = time.perf_counter() - started
-    window = sum(s.tokens for s in built.sections if s.name == "target")
-    return "\n".join(m["content"] for m in built.messages), elapsed, (window, built.tokens - window)
+    split = (built.file_window_tokens, built.repository_tokens)
+    return "\n".join(m["content"] for m in built.messages), elapsed, split
 
 
 _AIDER_SCRIPT = r"""
@@ -386,7 +388,7 @@ def _split_rows(
         window = statistics.mean(w for w, _ in pairs) if pairs else 0.0
         repo = statistics.mean(r for _, r in pairs) if pairs else 0.0
         rows.append(
-            Row(NAME, f"{label} tokens {k}: file window / rest of prompt (mean)",
+            Row(NAME, f"{label} tokens {k}: file window / repository context (mean)",
                 f"{window:.0f} / {repo:.0f}", "tokens")
         )  # fmt: skip
     return rows

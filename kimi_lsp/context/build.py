@@ -96,6 +96,10 @@ class BuiltContext:
     tokens: int = 0
     notes: list[str] = field(default_factory=list)
     budget: int = 0
+    # The split of ``tokens``: the target file's window, and what the repository adds (the
+    # map and every part about other code); the system text and instruction make the rest.
+    file_window_tokens: int = 0
+    repository_tokens: int = 0
 
 
 def map_budget(budget: int) -> int:
@@ -423,10 +427,17 @@ def _ranked_rest(
 
 
 def _assemble(
-    req: _Request, *, system: str, instruction: str, budget: int, extra: str
+    req: _Request,
+    *,
+    system: str,
+    instruction: str,
+    budget: int,
+    extra: str,
+    repository_budget: int | None = None,
 ) -> BuiltContext:
     left_out: list[str] = []
-    map_text = req.clean(req.repo_map.render(map_budget(budget)))
+    room_for_repo = budget if repository_budget is None else repository_budget
+    map_text = req.clean(req.repo_map.render(map_budget(room_for_repo)))
     stable = system
     if map_text:
         stable += (
@@ -453,7 +464,11 @@ def _assemble(
     # lines around the cursor, two thirds of it above: what the request is about.
     all_lines = code.splitlines()
     cursor = min(max(0, req.cursor_line - req.target_span.start_line), max(0, len(all_lines) - 1))
-    share = int(TARGET_SHARE * max(0, budget - cost(required[1:])))
+    if repository_budget is None:
+        share = int(TARGET_SHARE * max(0, budget - cost(required[1:])))
+    else:  # the window is counted apart: it may take what the total cap leaves it
+        share = budget - repository_budget - cost(required[1:]) + stable_section.tokens
+        share = max(0, share - req.estimate(system))
 
     def window(n: int) -> tuple[int, Section]:
         first = max(0, min(cursor - (2 * n) // 3, len(all_lines) - n))
@@ -484,6 +499,15 @@ def _assemble(
             f"({cost(required)} tokens); raise contextBudget"
         )
 
+    if repository_budget is not None:
+        # The repository's parts (the map included) get ``repository_budget`` on top of the
+        # target, the system text and the instruction; the total cap still holds.
+        budget = min(budget, cost(required) - stable_section.tokens + repository_budget)
+        if cost(required) > budget:
+            raise ContextError(
+                f"a repository budget of {repository_budget} tokens cannot hold the "
+                f"repository map ({stable_section.tokens - req.estimate(system)} tokens)"
+            )
     optional: list[Section | str] = []  # "types": the class outlines, fitted to the room left
     shown: set[Definition] = set()
     action = req.action
@@ -548,6 +572,8 @@ def _assemble(
     user = "\n\n".join(s.text for s in volatile)
     messages = [{"role": "system", "content": stable}, {"role": "user", "content": user}]
     total = 2 * MESSAGE_OVERHEAD + req.estimate(stable) + req.estimate(user)
+    window_tokens = required[0].tokens
+    own = req.estimate(system) + sum(s.tokens for s in required[1:])
     return BuiltContext(
         messages=messages,
         sections=[stable_section, *volatile],
@@ -556,6 +582,8 @@ def _assemble(
         redactions=req.redactions,
         tokens=total,
         budget=budget,
+        file_window_tokens=window_tokens,
+        repository_tokens=max(0, total - window_tokens - own - 2 * MESSAGE_OVERHEAD),
     )
 
 
@@ -579,9 +607,12 @@ def build_context(
     open_documents: Sequence[Path] = (),
     diagnostics: Sequence[tuple[Path, Span]] = (),
     cursor_line: int | None = None,
+    repository_budget: int | None = None,
 ) -> BuiltContext:
     """The prompt for ``action`` on a target the caller has already found (the actions
-    layer's entry point); see the module docstring for the layout."""
+    layer's entry point); see the module docstring for the layout. ``budget`` caps the
+    whole prompt; ``repository_budget``, when given, is the room for repository context
+    (the map and the parts about other code), the target's window counted apart."""
     if action not in ACTIONS:
         raise UnknownAction(action, ACTIONS)
     ignored = index.is_ignored(path)
@@ -606,7 +637,14 @@ def build_context(
         focus,
         cursor_line=target_span.start_line if cursor_line is None else cursor_line,
     )
-    built = _assemble(req, system=system, instruction=instruction, budget=budget, extra=extra)
+    built = _assemble(
+        req,
+        system=system,
+        instruction=instruction,
+        budget=budget,
+        extra=extra,
+        repository_budget=repository_budget,
+    )
     if ignored:
         built.left_out.insert(0, f"{path.name} itself: it is ignored (.gitignore/.kimiignore)")
     return built
