@@ -2,7 +2,8 @@
 
 Recall (issue 5): on real projects from PyPI sdists (rich 13.9.4, and Django 5.2), for a few
 hundred functions, cut the file at a line inside the function body (the editor's buffer
-ends there), ask for an explain context at the cut with budgets of 2k/4k/8k tokens, and
+ends there), ask for an explain context at the cut with budgets of 2k/4k/8k tokens (the
+room for repository context, the cut file's window on top, as the baseline gets it), and
 count the cross-file definitions the removed rest of the function uses whose signature line
 appears in the context. Names defined in more than 3 files, names the cut file defines
 itself, and dunders are left out of the truth (matching them by name is a coin toss).
@@ -17,13 +18,16 @@ each build, as an editor would have it.
 Prefix cache: 20 mixed actions (explain, refactor, tests) on different symbols of one
 workspace sent to the Kimi emulator; the share of input tokens it reports as cached.
 
-``python -m bench.bench_context [rich|django|latency|cache]`` runs parts.
+``python -m bench.bench_context [rich|django|sqlalchemy|latency|cache]`` runs parts;
+``BENCH_AIDER=0`` skips the Aider reference.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import random
+import re
 import shutil
 import statistics
 import subprocess
@@ -36,8 +40,8 @@ from pathlib import Path
 import httpx
 
 from bench.table import Row
-from kimi_lsp.context import RepoMap, TokenEstimator, build_action_context
-from kimi_lsp.index import Definition, DefinitionKind, WorkspaceIndex
+from kimi_lsp.context import BuiltContext, RepoMap, TokenEstimator, build_context
+from kimi_lsp.index import Definition, DefinitionKind, Span, WorkspaceIndex, language_for
 
 NAME = "context"
 CORPUS = ("rich", "13.9.4")
@@ -46,6 +50,13 @@ CUTS = 300
 AIDER_CUTS = 120  # Aider re-ranks the whole repo per call: a subset keeps the bench short
 DJANGO_CUTS = 200
 DJANGO_AIDER_CUTS = 20  # ~2.5 s per Aider map on Django
+SQLALCHEMY = ("sqlalchemy", "2.0.58")  # deep class hierarchies and mixins
+SQLALCHEMY_CUTS = 200
+SQLALCHEMY_AIDER_CUTS = 20
+TOTAL_CAP = 200_000  # the whole prompt's cap: far above the file window plus the budget
+KINDS = ("method", "class", "function", "constant")
+# BENCH_AIDER=0 skips the Aider reference (it installs aider-chat into a throw-away venv).
+AIDER = os.environ.get("BENCH_AIDER", "1") != "0"
 LATENCY_CUTS = 120
 MAX_NAME_DEFS = 3
 TOP_LEVEL_ONLY = False
@@ -58,6 +69,24 @@ class Cut:
     col: int
     text: str  # the cut buffer
     truth: dict[str, list[str]]  # used name -> its definitions' signature lines elsewhere
+    kinds: dict[str, str]  # used name -> method / class / function / constant
+    named: frozenset[str]  # the used names the visible buffer already names
+
+
+def _kind_of(defs: list[Definition]) -> str:
+    """What a used name is, for the split: the kind most of its definitions have."""
+    votes: dict[str, int] = {}
+    for d in defs:
+        if d.kind in (DefinitionKind.CLASS, DefinitionKind.INTERFACE, DefinitionKind.STRUCT):
+            k = "class"
+        elif d.scope is not None:
+            k = "method"
+        elif d.kind == DefinitionKind.FUNCTION:
+            k = "function"
+        else:
+            k = "constant"
+        votes[k] = votes.get(k, 0) + 1
+    return max(KINDS, key=lambda k: votes.get(k, 0))
 
 
 def _download(work: Path, name: str, version: str) -> Path:
@@ -94,6 +123,7 @@ def _cuts(index: WorkspaceIndex, package: Path, n: int, seed: int = 0) -> list[C
                 continue
             cut = d.range.start_line + max(2, body // 3)
             truth: dict[str, list[str]] = {}
+            kinds: dict[str, str] = {}
             for r in tags.references:
                 if not (cut <= r.range.start_line <= d.range.end_line) or r.name.startswith("__"):
                     continue
@@ -105,10 +135,12 @@ def _cuts(index: WorkspaceIndex, package: Path, n: int, seed: int = 0) -> list[C
                 if any(x.path == path for x in index.definitions(r.name)):
                     continue  # defined in the cut file itself: not a cross-file need
                 truth[r.name] = sorted({x.signature.strip() for x in defs})
+                kinds[r.name] = _kind_of(defs)
             if truth:
                 text = "".join(lines[:cut])
                 col = len(lines[cut - 1]) - len(lines[cut - 1].lstrip())
-                found.append(Cut(path, cut, col, text, truth))
+                named = frozenset(n for n in truth if re.search(rf"\b{re.escape(n)}\b", text))
+                found.append(Cut(path, cut, col, text, truth, kinds, named))
     rng = random.Random(seed)
     rng.shuffle(found)
     return sorted(found[:n], key=lambda c: (str(c.path), c.line))
@@ -117,6 +149,14 @@ def _cuts(index: WorkspaceIndex, package: Path, n: int, seed: int = 0) -> list[C
 def _recall(cut: Cut, context: str) -> tuple[int, int]:
     hits = sum(any(sig in context for sig in sigs) for sigs in cut.truth.values())
     return hits, len(cut.truth)
+
+
+def _hits(cut: Cut, context: str) -> list[tuple[str, bool, bool]]:
+    """(kind, named by the visible code, found) per used name."""
+    return [
+        (cut.kinds[n], n in cut.named, any(sig in context for sig in sigs))
+        for n, sigs in cut.truth.items()
+    ]
 
 
 def _import_baseline(
@@ -135,16 +175,40 @@ def _import_baseline(
     return "\n".join(lines[:lo])
 
 
+def _build(
+    index: WorkspaceIndex, repo_map: RepoMap, cut: Cut, budget: int, estimator: TokenEstimator
+) -> BuiltContext:
+    """An explain at the cut, as the server builds it: the target is the definition there,
+    ``budget`` the room for repository context (the cut file's window on top)."""
+    line = cut.line - 1
+    defn = index.enclosing_definition(cut.path, line, cut.col)
+    span = defn.range if defn is not None else Span(line, 0, line + 1, 0)
+    lines = cut.text.splitlines()
+    return build_context(
+        index, list(index.roots), repo_map, estimator, system="You are Kimi.",
+        path=cut.path, language=language_for(cut.path) or "text", target_span=span,
+        target_code="\n".join(lines[span.start_line : span.end_line + 1]),
+        target_definition=defn, instruction="Explain it.", budget=TOTAL_CAP, action="explain",
+        cursor_line=line, repository_budget=budget,
+    )  # fmt: skip
+
+
 def _ours(
     index: WorkspaceIndex, repo_map: RepoMap, cut: Cut, budget: int, estimator: TokenEstimator
 ) -> tuple[str, float]:
+    text, elapsed, _ = _ours_split(index, repo_map, cut, budget, estimator)
+    return text, elapsed
+
+
+def _ours_split(
+    index: WorkspaceIndex, repo_map: RepoMap, cut: Cut, budget: int, estimator: TokenEstimator
+) -> tuple[str, float, tuple[int, int]]:
+    """The context's text, build seconds, and (file window, repository context) tokens."""
     started = time.perf_counter()
-    built = build_action_context(
-        index, cut.path, cut.line - 1, cut.col, action="explain", model_context=256_000,
-        output_budget=4_000, budget=budget, estimator=estimator, repo_map=repo_map,
-    )  # fmt: skip
+    built = _build(index, repo_map, cut, budget, estimator)
     elapsed = time.perf_counter() - started
-    return "\n".join(m["content"] for m in built.messages), elapsed
+    split = (built.file_window_tokens, built.repository_tokens)
+    return "\n".join(m["content"] for m in built.messages), elapsed, split
 
 
 _AIDER_SCRIPT = r"""
@@ -239,16 +303,23 @@ def recall_rows(
     rows = [Row(NAME, f"recall corpus {label}", f"{len(cuts)} cuts, {truth} used names")]
     ours: dict[int, list[tuple[int, int]]] = {b: [] for b in BUDGETS}
     base: dict[int, list[tuple[int, int]]] = {b: [] for b in BUDGETS}
+    split: dict[int, list[tuple[str, bool, bool]]] = {b: [] for b in BUDGETS}
+    base_split: dict[int, list[tuple[str, bool, bool]]] = {b: [] for b in BUDGETS}
+    tokens: dict[int, list[tuple[int, int]]] = {b: [] for b in BUDGETS}
     for cut in cuts:
         _with_cut(index, cut)
         try:
             for b in BUDGETS:
-                text, _ = _ours(index, repo_map, cut, b, estimator)
+                text, _, used = _ours_split(index, repo_map, cut, b, estimator)
                 ours[b].append(_recall(cut, text))
-                base[b].append(_recall(cut, _import_baseline(index, cut.path, b, estimator)))
+                split[b] += _hits(cut, text)
+                tokens[b].append(used)
+                baseline = _import_baseline(index, cut.path, b, estimator)
+                base[b].append(_recall(cut, baseline))
+                base_split[b] += _hits(cut, baseline)
         finally:
             index.close_document(cut.path)
-    aider_cuts = cuts[:aider_n]
+    aider_cuts = cuts[:aider_n] if AIDER else []
     files = [p for p in index.files() if p.suffix == ".py"]
     aider: list[list[str]] | str = "not run"
     if aider_cuts:
@@ -275,6 +346,51 @@ def recall_rows(
                     round(subset, 3), "", round(r_aider, 3), "Aider", "ahead of Aider",
                     ok=subset > r_aider)
             )  # fmt: skip
+    rows += _split_rows(label, split, base_split, tokens)
+    return rows
+
+
+def _share(hits: list[tuple[str, bool, bool]]) -> str:
+    return f"{sum(h for *_, h in hits) / len(hits):.3f} of {len(hits)}" if hits else "-"
+
+
+def _split_rows(
+    label: str,
+    split: dict[int, list[tuple[str, bool, bool]]],
+    base_split: dict[int, list[tuple[str, bool, bool]]],
+    tokens: dict[int, list[tuple[int, int]]],
+) -> list[Row]:
+    """Recall by kind of definition and by whether the visible code names it; tokens spent
+    on the file window and on repository context."""
+    rows: list[Row] = []
+    for b in BUDGETS:
+        k = f"@{b // 1000}k"
+        for kind in KINDS:
+            ours = [h for h in split[b] if h[0] == kind]
+            theirs = [h for h in base_split[b] if h[0] == kind]
+            target = ok = None
+            if kind == "method" and b == 4_000 and ours:
+                target = ">= 0.70"
+                ok = sum(h for *_, h in ours) / len(ours) >= 0.70
+            rows.append(
+                Row(NAME, f"{label} {kind} recall {k}", _share(ours), "", _share(theirs),
+                    "imports", target or "", ok=ok)
+            )  # fmt: skip
+        for named in (True, False):
+            ours = [h for h in split[b] if h[1] == named]
+            theirs = [h for h in base_split[b] if h[1] == named]
+            what = "named by the visible code" if named else "not named yet"
+            rows.append(
+                Row(NAME, f"{label} recall {k}, {what}", _share(ours), "", _share(theirs),
+                    "imports")
+            )  # fmt: skip
+        pairs = tokens[b]
+        window = statistics.mean(w for w, _ in pairs) if pairs else 0.0
+        repo = statistics.mean(r for _, r in pairs) if pairs else 0.0
+        rows.append(
+            Row(NAME, f"{label} tokens {k}: file window / repository context (mean)",
+                f"{window:.0f} / {repo:.0f}", "tokens")
+        )  # fmt: skip
     return rows
 
 
@@ -286,6 +402,13 @@ def rich_recall_rows(work: Path) -> list[Row]:
 def django_recall_rows(work: Path) -> list[Row]:
     root = _django(work)
     return recall_rows(work, root.name, root, root / "django", DJANGO_CUTS, DJANGO_AIDER_CUTS)
+
+
+def sqlalchemy_recall_rows(work: Path) -> list[Row]:
+    root = _download(work, *SQLALCHEMY)
+    package = root / "lib" / "sqlalchemy"
+    label = f"{SQLALCHEMY[0]} {SQLALCHEMY[1]}"
+    return recall_rows(work, label, root, package, SQLALCHEMY_CUTS, SQLALCHEMY_AIDER_CUTS)
 
 
 def latency_rows(work: Path) -> list[Row]:
@@ -334,10 +457,13 @@ def cache_rows(work: Path) -> list[Row]:
     with FakeKimi() as fake, httpx.Client(base_url=fake.base_url, timeout=30) as http:
         for i, d in enumerate(targets[:20]):
             action = ("explain", "refactor", "tests")[i % 3]
-            built = build_action_context(
-                index, d.path, d.name_range.start_line, d.name_range.start_col, action=action,
-                model_context=256_000, output_budget=4_000, estimator=estimator,
-                repo_map=repo_map,
+            lines = index.document_text(d.path) or d.path.read_text(encoding="utf-8")
+            code = "\n".join(lines.splitlines()[d.range.start_line : d.range.end_line + 1])
+            built = build_context(
+                index, [root], repo_map, estimator, system="You are Kimi.", path=d.path,
+                language=d.language, target_span=d.range, target_code=code,
+                target_definition=d, instruction=f"{action} `{d.name}`.", budget=12_000,
+                action=action,
             )  # fmt: skip
             reply = http.post(
                 "/chat/completions",
@@ -358,16 +484,23 @@ def cache_rows(work: Path) -> list[Row]:
 
 
 def run(work: Path) -> list[Row]:
-    return rich_recall_rows(work) + django_recall_rows(work) + latency_rows(work) + cache_rows(work)
+    return (
+        rich_recall_rows(work)
+        + django_recall_rows(work)
+        + sqlalchemy_recall_rows(work)
+        + latency_rows(work)
+        + cache_rows(work)
+    )
 
 
-if __name__ == "__main__":  # python -m bench.bench_context [rich|django|latency|cache]
+if __name__ == "__main__":  # python -m bench.bench_context [rich|django|sqlalchemy|...]
     from bench.table import render
 
     here = Path(__file__).resolve().parent / ".work"
     part = {
         "rich": rich_recall_rows,
         "django": django_recall_rows,
+        "sqlalchemy": sqlalchemy_recall_rows,
         "latency": latency_rows,
         "cache": cache_rows,
     }

@@ -154,6 +154,8 @@ def _cmd_context(args: argparse.Namespace) -> int:
                     "leftOut": built.left_out,
                     "tokens": built.tokens,
                     "stablePrefixTokens": built.stable_prefix_tokens,
+                    "fileWindowTokens": built.file_window_tokens,
+                    "repositoryTokens": built.repository_tokens,
                     "redactions": built.redactions,
                 },
                 indent=2,

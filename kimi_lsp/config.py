@@ -136,6 +136,15 @@ class Settings(BaseSettings):
             "the model's context minus the answer's budget caps it too."
         ),
     )
+    context_repository_budget: int | None = Field(
+        default=None,
+        ge=500,
+        description=(
+            "Room for repository context in one prompt (the map, the definitions the code "
+            "uses, class outlines, callers), the target file's window counted apart; "
+            "contextBudget still caps the whole prompt. Unset: what contextBudget leaves."
+        ),
+    )
     workspace_confirm_usd: float = Field(
         default=0.5,
         ge=0,

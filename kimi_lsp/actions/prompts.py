@@ -124,4 +124,5 @@ def build(
         selection=target.span if target.selected else None,
         open_documents=[p for p in view.open_documents() if p != target.path],
         diagnostics=view.diagnostics_in(target.path, target.span),
+        repository_budget=services.settings.context_repository_budget,
     )

@@ -32,7 +32,15 @@ from kimi_lsp.context.errors import ContextError, NothingAtPosition, UnknownActi
 from kimi_lsp.context.ranking import Focus, score_definitions
 from kimi_lsp.context.redact import redact
 from kimi_lsp.context.repomap import RepoMap, fit_skeleton, relative
-from kimi_lsp.index import Definition, Reference, Span, WorkspaceIndex, language_for
+from kimi_lsp.context.typeflow import class_members, typed_classes
+from kimi_lsp.index import (
+    Definition,
+    DefinitionKind,
+    Reference,
+    Span,
+    WorkspaceIndex,
+    language_for,
+)
 
 ACTIONS = ("explain", "refactor", "tests", "workspace")
 # The repository map (stable prefix) gets 3/4 of the budget beyond the first 6k tokens, up
@@ -53,6 +61,7 @@ RANKED_SHARE = {"explain": 0.5, "refactor": 0.3, "tests": 0.3}  # kept for the r
 CALLERS = 5
 CALL_SITES = 30
 EXAMPLE_SHARE = 0.25  # of the budget, at most, for the example test file
+TYPES_SHARE = 0.5  # of the room left, at most, for the outlines of the classes the code uses
 MESSAGE_OVERHEAD = 4  # tokens per message for role markers
 
 DEFAULT_SYSTEM = (
@@ -87,6 +96,10 @@ class BuiltContext:
     tokens: int = 0
     notes: list[str] = field(default_factory=list)
     budget: int = 0
+    # The split of ``tokens``: the target file's window, and what the repository adds (the
+    # map and every part about other code); the system text and instruction make the rest.
+    file_window_tokens: int = 0
+    repository_tokens: int = 0
 
 
 def map_budget(budget: int) -> int:
@@ -175,6 +188,13 @@ class _Request:
     focus: Focus
     cursor_line: int = 0
     redactions: int = 0
+    _ranks: dict[Path, float] | None = None
+
+    def ranks(self) -> dict[Path, float]:
+        """Personalised PageRank of the files for this request (computed once)."""
+        if self._ranks is None:
+            self._ranks = self.repo_map.ranker.ranks(self.focus)
+        return self._ranks
 
     def clean(self, text: str, origin: Path | None = None) -> str:
         text, n = redact(text, origin)
@@ -247,6 +267,78 @@ def _enclosing_outline(req: _Request) -> list[Section]:
     return [req.section("file outline", f"{title}:\n```\n" + "\n".join(lines) + "\n```", req.path)]
 
 
+def _type_outlines(
+    req: _Request, room: int, exclude: set[Definition]
+) -> tuple[Section | None, list[Definition]]:
+    """Outlines of the classes the target's code reaches through (``typeflow``): the class
+    line, then the signatures of the members likeliest to be used next, best first until
+    ``room`` is spent; shown grouped per class, in source order. Returns what it shows."""
+    source = _source(req.index, req.path)
+    typed = typed_classes(req.index, req.path, source, req.target_span, req.target_definition)
+    if not typed or room <= 0:
+        return None, []
+    groups = class_members(req.index, req.path, typed)
+    ranks = req.ranks()
+    top = max(ranks.values(), default=1.0) or 1.0
+    allowed = req.repo_map.ranker.allowed
+    scored: list[tuple[float, int, int, Definition]] = []
+    for gi, (cls, members, weight) in enumerate(groups):
+        if not allowed(cls.path):
+            continue
+        file_w = 0.5 + ranks.get(cls.path, 0.0) / top
+        for mi, d in enumerate(members):
+            dunder = d.name.startswith("__") and d.name.endswith("__")
+            if (dunder and d.name != "__init__") or d in exclude:
+                continue
+            w = weight * file_w * _MEMBER_WEIGHT.get(d.kind, 0.3)
+            if d.name.startswith("_") and not dunder:
+                w *= 0.3
+            scored.append((w, gi, mi, d))
+    scored.sort(key=lambda t: (-t[0], t[1], t[2]))
+    header = "Classes the code works with (members' signatures; bodies elided):\n"
+
+    def render(k: int) -> str:
+        chosen: dict[int, list[tuple[int, Definition]]] = {}
+        for _, gi, mi, d in scored[:k]:
+            chosen.setdefault(gi, []).append((mi, d))
+        blocks = []
+        for gi in sorted(chosen):
+            cls = groups[gi][0]
+            lines = [f"{req.rel(cls.path)}:{cls.range.start_line + 1}:", cls.signature.strip()]
+            members = sorted(chosen[gi], key=lambda t: t[0])
+            lines += ["    " + d.signature.strip() for _, d in members]
+            blocks.append("\n".join(lines))
+        return header + "```python\n" + "\n\n".join(blocks) + "\n```"
+
+    lo, hi = 0, len(scored)
+    while lo < hi:  # the most members whose outline fits
+        mid = (lo + hi + 1) // 2
+        if req.estimate(render(mid)) <= room:
+            lo = mid
+        else:
+            hi = mid - 1
+    if lo == 0:
+        return None, []
+    section = req.section("class outlines", render(lo))
+    if section.tokens > room:  # redaction lengthened it: one step back is enough in practice
+        section = req.section("class outlines", render(max(1, lo * 3 // 4)))
+    shown = [d for *_, d in scored[:lo]]
+    shown += [groups[gi][0] for _, gi, _, _ in scored[:lo]]
+    return section, shown
+
+
+_MEMBER_WEIGHT = {
+    DefinitionKind.METHOD: 1.0,
+    DefinitionKind.PROPERTY: 0.9,
+    DefinitionKind.CONSTRUCTOR: 0.6,
+    DefinitionKind.FUNCTION: 1.0,
+    DefinitionKind.FIELD: 0.5,
+    DefinitionKind.CONSTANT: 0.4,
+    DefinitionKind.VARIABLE: 0.3,
+    DefinitionKind.CLASS: 0.5,
+}
+
+
 def _tests_of_target(req: _Request) -> list[Section]:
     refs = [r for r in req.refs() if _is_test_file(r.path)]
     if not refs or req.target_definition is None:
@@ -314,7 +406,7 @@ def _fixtures(req: _Request) -> list[Section]:
 def _ranked_rest(
     req: _Request, budget: int, exclude: set[Definition]
 ) -> tuple[Section | None, int]:
-    ranks = req.repo_map.ranker.ranks(req.focus)
+    ranks = req.ranks()
     scored = score_definitions(
         req.index, ranks, req.focus, exclude=exclude, allowed=req.repo_map.ranker.allowed
     )
@@ -335,10 +427,17 @@ def _ranked_rest(
 
 
 def _assemble(
-    req: _Request, *, system: str, instruction: str, budget: int, extra: str
+    req: _Request,
+    *,
+    system: str,
+    instruction: str,
+    budget: int,
+    extra: str,
+    repository_budget: int | None = None,
 ) -> BuiltContext:
     left_out: list[str] = []
-    map_text = req.clean(req.repo_map.render(map_budget(budget)))
+    room_for_repo = budget if repository_budget is None else repository_budget
+    map_text = req.clean(req.repo_map.render(map_budget(room_for_repo)))
     stable = system
     if map_text:
         stable += (
@@ -365,7 +464,11 @@ def _assemble(
     # lines around the cursor, two thirds of it above: what the request is about.
     all_lines = code.splitlines()
     cursor = min(max(0, req.cursor_line - req.target_span.start_line), max(0, len(all_lines) - 1))
-    share = int(TARGET_SHARE * max(0, budget - cost(required[1:])))
+    if repository_budget is None:
+        share = int(TARGET_SHARE * max(0, budget - cost(required[1:])))
+    else:  # the window is counted apart: it may take what the total cap leaves it
+        share = budget - repository_budget - cost(required[1:]) + stable_section.tokens
+        share = max(0, share - req.estimate(system))
 
     def window(n: int) -> tuple[int, Section]:
         first = max(0, min(cursor - (2 * n) // 3, len(all_lines) - n))
@@ -396,13 +499,23 @@ def _assemble(
             f"({cost(required)} tokens); raise contextBudget"
         )
 
-    optional: list[Section] = []
+    if repository_budget is not None:
+        # The repository's parts (the map included) get ``repository_budget`` on top of the
+        # target, the system text and the instruction; the total cap still holds.
+        budget = min(budget, cost(required) - stable_section.tokens + repository_budget)
+        if cost(required) > budget:
+            raise ContextError(
+                f"a repository budget of {repository_budget} tokens cannot hold the "
+                f"repository map ({stable_section.tokens - req.estimate(system)} tokens)"
+            )
+    optional: list[Section | str] = []  # "types": the class outlines, fitted to the room left
     shown: set[Definition] = set()
     action = req.action
     if action == "explain":
         for s, d in _used(req, whole=True):
             optional.append(s)
             shown.add(d)
+        optional.append("types")
         optional += _enclosing_outline(req)
         optional += _callers(req, CALLERS, "is used at")
     elif action == "refactor":
@@ -411,10 +524,12 @@ def _assemble(
         for s, d in _used(req, whole=False):
             optional.append(s)
             shown.add(d)
+        optional.append("types")
     elif action == "tests":
         for s, d in _used(req, whole=False):
             optional.append(s)
             shown.add(d)
+        optional.append("types")
         optional += _example_test(req, budget)
         optional += _fixtures(req)
     elif action == "workspace":
@@ -427,7 +542,18 @@ def _assemble(
     chosen: list[Section] = []
     used = cost(required)
     reserve = int(RANKED_SHARE.get(action, 0.0) * max(0, budget - used))
-    for s in optional:
+    for part in optional:
+        if isinstance(part, str):
+            if req.language != "python" or req.target_definition is None:
+                continue
+            room = budget - reserve - used - sep
+            room = min(room, int(TYPES_SHARE * max(0, budget - cost(required))))
+            types, members = _type_outlines(req, room, shown)
+            if types is None:
+                continue
+            shown.update(members)
+            part = types
+        s = part
         if used + s.tokens + sep <= budget - reserve:
             chosen.append(s)
             used += s.tokens + sep
@@ -446,6 +572,8 @@ def _assemble(
     user = "\n\n".join(s.text for s in volatile)
     messages = [{"role": "system", "content": stable}, {"role": "user", "content": user}]
     total = 2 * MESSAGE_OVERHEAD + req.estimate(stable) + req.estimate(user)
+    window_tokens = required[0].tokens
+    own = req.estimate(system) + sum(s.tokens for s in required[1:])
     return BuiltContext(
         messages=messages,
         sections=[stable_section, *volatile],
@@ -454,6 +582,8 @@ def _assemble(
         redactions=req.redactions,
         tokens=total,
         budget=budget,
+        file_window_tokens=window_tokens,
+        repository_tokens=max(0, total - window_tokens - own - 2 * MESSAGE_OVERHEAD),
     )
 
 
@@ -477,9 +607,12 @@ def build_context(
     open_documents: Sequence[Path] = (),
     diagnostics: Sequence[tuple[Path, Span]] = (),
     cursor_line: int | None = None,
+    repository_budget: int | None = None,
 ) -> BuiltContext:
     """The prompt for ``action`` on a target the caller has already found (the actions
-    layer's entry point); see the module docstring for the layout."""
+    layer's entry point); see the module docstring for the layout. ``budget`` caps the
+    whole prompt; ``repository_budget``, when given, is the room for repository context
+    (the map and the parts about other code), the target's window counted apart."""
     if action not in ACTIONS:
         raise UnknownAction(action, ACTIONS)
     ignored = index.is_ignored(path)
@@ -504,7 +637,14 @@ def build_context(
         focus,
         cursor_line=target_span.start_line if cursor_line is None else cursor_line,
     )
-    built = _assemble(req, system=system, instruction=instruction, budget=budget, extra=extra)
+    built = _assemble(
+        req,
+        system=system,
+        instruction=instruction,
+        budget=budget,
+        extra=extra,
+        repository_budget=repository_budget,
+    )
     if ignored:
         built.left_out.insert(0, f"{path.name} itself: it is ignored (.gitignore/.kimiignore)")
     return built

@@ -1,0 +1,382 @@
+"""Type flow, cheaply, from tree-sitter: the classes a Python function's names stand for.
+
+Half of what the rest of a function uses are methods reached through an object
+(``self.session.fetch(...)``, ``shape.contains(...)``): matching names cannot find them
+before the code is written. Here the target's code is parsed and its receivers typed by a
+few local rules, each of which only names a class the index knows:
+
+- ``self`` / ``cls``: the enclosing class; its bases follow across files (MRO order);
+- parameters annotated with project classes (``X``, ``Optional[X]``, ``X | None``,
+  ``"X"``, ``type[X]``; every name in the annotation that is a project class);
+- attributes: class-level annotations (``session: Session``), ``self.x: X = ...`` and
+  ``self.x = X(...)`` in the class's methods, and properties' return annotations;
+- locals assigned from a constructor (``q = Query(...)``) or from a call whose return
+  annotation names a class (``q = self.query()``, ``q = make_query()``), ``with X() as x``;
+- ``super()``: the enclosing class's bases.
+
+``typed_classes`` returns the classes with how often the code reaches through them;
+``class_members`` their members in MRO order; the packing into outlines is in build.py.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from tree_sitter import Node
+
+from kimi_lsp.index import Definition, DefinitionKind, Span, WorkspaceIndex
+from kimi_lsp.index.languages import new_parser
+
+CLASS_KINDS = (DefinitionKind.CLASS, DefinitionKind.INTERFACE, DefinitionKind.STRUCT)
+MAX_CANDIDATES = 3  # a class name defined in more files than this is not resolved
+MRO_DEPTH = 6
+HEADER_LINES = 12  # a signature spread over more lines than this loses its annotation
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
+_RETURNS = re.compile(r"->\s*(.+?)\s*:\s*(?:#.*)?$", re.S)
+_SELF_ANNOTATED = re.compile(r"\bself\.(\w+)\s*:\s*([^=\n]+)")
+_SELF_BUILT = re.compile(r"\bself\.(\w+)\s*=\s*([A-Za-z_][\w.]*)\(")
+# Names in annotations that are never project classes (skips a lookup each).
+_TYPING = frozenset(
+    ("Optional", "Union", "List", "Dict", "Set", "Tuple", "Type", "Sequence", "Mapping",
+     "Iterable", "Iterator", "Callable", "Any", "None", "Literal", "ClassVar", "Final",
+     "Annotated", "Self", "TypeVar", "Generic", "Protocol")
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class TypedClass:
+    """A class the target's code reaches through, and how much (uses, plus 1 per rule)."""
+
+    definition: Definition
+    weight: float
+
+
+@lru_cache(maxsize=8)
+def _parse(source: str) -> Node:
+    return new_parser("python").parse(source.encode("utf-8")).root_node
+
+
+def _text(node: Node | None) -> str:
+    if node is None or node.text is None:
+        return ""
+    return node.text.decode("utf-8", errors="replace")
+
+
+def _walk(node: Node) -> Iterator[Node]:
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        yield n
+        stack.extend(reversed(n.children))
+
+
+class _Resolver:
+    """Names to the index's classes and members, from one file's point of view."""
+
+    def __init__(self, index: WorkspaceIndex, path: Path) -> None:
+        self.index = index
+        self.path = path
+        self._classes: dict[tuple[str, Path], list[Definition]] = {}
+        self._mro: dict[Definition, list[Definition]] = {}
+        self._attrs: dict[Definition, dict[str, list[Definition]]] = {}
+
+    def classes(self, name: str, near: Path | None = None) -> list[Definition]:
+        """The project classes ``name`` (bare or dotted: the last part) may stand for."""
+        name = name.rsplit(".", 1)[-1]
+        near = near or self.path
+        key = (name, near)
+        if key not in self._classes:
+            found = []
+            if name and name not in _TYPING and not name.islower():
+                found = [d for d in self.index.definitions(name) if d.kind in CLASS_KINDS]
+                found = [d for d in found if d.name == name]
+            local = [d for d in found if d.path == near]
+            if local:
+                found = local
+            elif len({d.path for d in found}) > MAX_CANDIDATES:
+                found = []
+            found.sort(key=lambda d: (str(d.path), d.range.start_line))
+            self._classes[key] = found[:2]
+        return self._classes[key]
+
+    def in_annotation(self, text: str, near: Path | None = None) -> list[Definition]:
+        """The project classes an annotation names (``Optional[X]``, ``"X | None"``...)."""
+        out: list[Definition] = []
+        for m in _NAME.finditer(text.replace("'", " ").replace('"', " ")):
+            for c in self.classes(m.group(0), near):
+                if c not in out:
+                    out.append(c)
+        return out
+
+    def header(self, d: Definition) -> str:
+        """The definition's header up to its colon (a signature may span lines)."""
+        lines = _source(self.index, d.path).splitlines()[
+            d.range.start_line : d.range.start_line + HEADER_LINES
+        ]
+        out = []
+        for line in lines:
+            out.append(line.strip())
+            if line.rstrip().endswith(":"):
+                break
+        return " ".join(out)
+
+    def bases(self, cls: Definition) -> list[Definition]:
+        head = self.header(cls)
+        start, end = head.find("("), head.rfind(")")
+        if start < 0 or end < start:
+            return []
+        out: list[Definition] = []
+        for part in head[start + 1 : end].split(","):
+            part = part.strip()
+            if "=" in part:  # metaclass=..., keyword arguments
+                continue
+            m = _NAME.match(part)
+            if m:
+                out += [b for b in self.classes(m.group(0), cls.path) if b != cls]
+        return out
+
+    def mro(self, cls: Definition) -> list[Definition]:
+        """The class, then its bases depth-first left to right, each once (C3 agrees on
+        the common shapes; the differences do not matter for what to show)."""
+        if cls not in self._mro:
+            order: list[Definition] = []
+
+            def visit(c: Definition, depth: int) -> None:
+                if c in order or depth > MRO_DEPTH:
+                    return
+                order.append(c)
+                for b in self.bases(c):
+                    visit(b, depth + 1)
+
+            visit(cls, 0)
+            self._mro[cls] = order
+        return self._mro[cls]
+
+    def members(self, cls: Definition) -> list[Definition]:
+        """The class's own members (direct children), in source order."""
+        qualified = cls.qualified_name
+        return [d for d in self.index.outline(cls.path) if d.scope == qualified]
+
+    def member(self, cls: Definition, name: str) -> Definition | None:
+        for c in self.mro(cls):
+            for d in self.members(c):
+                if d.name == name:
+                    return d
+        return None
+
+    def attribute_types(self, cls: Definition) -> dict[str, list[Definition]]:
+        """Attribute name -> classes, from the class body and ``self.x`` in its methods."""
+        if cls not in self._attrs:
+            table: dict[str, list[Definition]] = {}
+            for c in reversed(self.mro(cls)):  # the subclass's word wins
+                lines = _source(self.index, c.path).splitlines()
+                body = "\n".join(lines[c.range.start_line : c.range.end_line + 1])
+                for m in _SELF_BUILT.finditer(body):
+                    found = self.classes(m.group(2), c.path)
+                    if found:
+                        table[m.group(1)] = found
+                for m in _SELF_ANNOTATED.finditer(body):
+                    found = self.in_annotation(m.group(2), c.path)
+                    if found:
+                        table[m.group(1)] = found
+                for d in self.members(c):
+                    if d.kind in (DefinitionKind.FIELD, DefinitionKind.VARIABLE) and ":" in (
+                        d.signature
+                    ):
+                        annotation = d.signature.split(":", 1)[1].split("=", 1)[0]
+                        found = self.in_annotation(annotation, c.path)
+                        if found:
+                            table[d.name] = found
+            self._attrs[cls] = table
+        return self._attrs[cls]
+
+    def returns(self, d: Definition) -> list[Definition]:
+        """The classes a function's or property's return annotation names."""
+        m = _RETURNS.search(self.header(d))
+        return self.in_annotation(m.group(1), d.path) if m else []
+
+
+def _source(index: WorkspaceIndex, path: Path) -> str:
+    text = index.document_text(path)
+    if text is None:
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            text = ""
+    return text
+
+
+def _function_node(root: Node, span: Span) -> Node | None:
+    """The innermost function definition starting on the span's first line."""
+    best = None
+    for n in _walk(root):
+        if n.type == "function_definition" and n.start_point[0] == span.start_line:
+            best = n
+    return best
+
+
+def _enclosing_class(index: WorkspaceIndex, target: Definition) -> Definition | None:
+    if not target.scope:
+        return None
+    owner = target.scope.rsplit(".", 1)[-1]
+    for d in index.outline(target.path):
+        if d.name == owner and d.kind in CLASS_KINDS and d.range.encloses(target.range):
+            return d
+    return None
+
+
+def typed_classes(
+    index: WorkspaceIndex, path: Path, source: str, span: Span, target: Definition | None
+) -> list[TypedClass]:
+    """The project classes the code of ``span`` (Python) reaches through, most used first
+    (ties in order of first use)."""
+    if not path.suffix.startswith(".py"):
+        return []
+    node = _function_node(_parse(source), span)
+    if node is None:
+        return []
+    r = _Resolver(index, path)
+    owner = _enclosing_class(index, target) if target is not None else None
+    env: dict[str, list[Definition]] = {}
+    if owner is not None:
+        params = node.child_by_field_name("parameters")
+        first = next((c for c in (params.named_children if params else []) if c), None)
+        decorators = _decorators(node)
+        if first is not None and "staticmethod" not in decorators:
+            env[_text(first).split(":")[0].strip()] = [owner]
+        env["self"] = env.get("self", [owner])
+    weights: dict[Definition, float] = {}
+    order: list[Definition] = []
+
+    def note(classes: list[Definition], w: float) -> None:
+        for c in classes:
+            if c not in weights:
+                order.append(c)
+                weights[c] = 0.0
+            weights[c] += w
+
+    def type_of(expr: Node | None, depth: int = 0) -> list[Definition]:
+        if expr is None or depth > 6:
+            return []
+        if expr.type == "identifier":
+            name = _text(expr)
+            if name in env:
+                return env[name]
+            return r.classes(name) if name[:1].isupper() else []
+        if expr.type == "call":
+            func = expr.child_by_field_name("function")
+            if func is not None and func.type == "identifier":
+                name = _text(func)
+                if name == "super":
+                    return [b for c in env.get("self", []) for b in r.mro(c)[1:]]
+                built = r.classes(name)
+                if built:
+                    return built
+                fns = [d for d in index.definitions(name) if d.name == name and d.scope is None]
+                return [c for d in fns[:MAX_CANDIDATES] for c in r.returns(d)]
+            if func is not None and func.type == "attribute":
+                m = _member_of(func, depth)
+                return r.returns(m) if m is not None else []
+            return []
+        if expr.type == "attribute":
+            receivers = type_of(expr.child_by_field_name("object"), depth + 1)
+            name = _text(expr.child_by_field_name("attribute"))
+            for c in receivers:
+                found = r.attribute_types(c).get(name)
+                if found:
+                    return found
+                m = r.member(c, name)
+                if m is not None and m.kind in (DefinitionKind.METHOD, DefinitionKind.PROPERTY):
+                    return r.returns(m)  # a property: what it returns
+            return []
+        if expr.type in ("parenthesized_expression", "await"):
+            inner = expr.named_children
+            return type_of(inner[0], depth + 1) if inner else []
+        return []
+
+    def _member_of(attr: Node, depth: int) -> Definition | None:
+        receivers = type_of(attr.child_by_field_name("object"), depth + 1)
+        name = _text(attr.child_by_field_name("attribute"))
+        for c in receivers:
+            m = r.member(c, name)
+            if m is not None:
+                return m
+        return None
+
+    params = node.child_by_field_name("parameters")
+    for p in params.named_children if params else []:
+        if p.type in ("typed_parameter", "typed_default_parameter"):
+            ann = _text(p.child_by_field_name("type"))
+            name_node = p.child_by_field_name("name") or next(
+                (c for c in p.named_children if c.type == "identifier"), None
+            )
+            found = r.in_annotation(ann)
+            if name_node is not None and found:
+                env[_text(name_node)] = found
+                note(found, 1.0)
+    if owner is not None:
+        note([owner], 1.0)
+    body = node.child_by_field_name("body")
+    for n in _walk(body) if body is not None else []:
+        if n.type == "assignment":
+            left, right = n.child_by_field_name("left"), n.child_by_field_name("right")
+            if left is None or left.type != "identifier":
+                continue
+            typ = n.child_by_field_name("type")
+            found = r.in_annotation(_text(typ)) if typ is not None else type_of(right)
+            if found:
+                env[_text(left)] = found
+                note(found, 1.0)
+        elif n.type == "as_pattern" or n.type == "with_item":
+            value = n.named_children[0] if n.named_children else None
+            alias = n.child_by_field_name("alias")
+            if value is not None and alias is not None:
+                found = type_of(value)
+                target_name = _text(alias).strip()
+                if found and target_name.isidentifier():
+                    env[target_name] = found
+        elif n.type == "attribute":
+            note(type_of(n.child_by_field_name("object")), 1.0)
+            note(type_of(n), 0.5)  # `self.session` stands for a Session the code may use
+    return [TypedClass(c, weights[c]) for c in sorted(order, key=lambda c: -weights[c])]
+
+
+def _decorators(node: Node) -> set[str]:
+    parent = node.parent
+    if parent is None or parent.type != "decorated_definition":
+        return set()
+    return {_text(c).lstrip("@").strip() for c in parent.children if c.type == "decorator"}
+
+
+def class_members(
+    index: WorkspaceIndex, path: Path, classes: list[TypedClass]
+) -> list[tuple[Definition, list[Definition], float]]:
+    """For each typed class and then its bases (MRO order, each class once): the class,
+    its members, and the weight it inherits (halved per step away from the typed class)."""
+    r = _Resolver(index, path)
+    seen: dict[Definition, int] = {}
+    out: list[tuple[Definition, list[Definition], float]] = []
+    for tc in classes:
+        for depth, c in enumerate(r.mro(tc.definition)):
+            w = tc.weight / (1.0 + depth)
+            if c in seen:
+                i = seen[c]
+                cls, members, old = out[i]
+                out[i] = (cls, members, old + w)
+                continue
+            seen[c] = len(out)
+            out.append((c, r.members(c), w))
+    return out
+
+
+def base_names(index: WorkspaceIndex, cls: Definition) -> list[str]:
+    """The names of the class's bases as written (for the outline's class line)."""
+    head = _Resolver(index, cls.path).header(cls)
+    start, end = head.find("("), head.rfind(")")
+    if start < 0 or end < start:
+        return []
+    return [p.strip() for p in head[start + 1 : end].split(",") if p.strip()]

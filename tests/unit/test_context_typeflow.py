@@ -1,0 +1,211 @@
+"""Type flow: each rule types a receiver, so the methods the rest of the code will call
+(and does not name yet) reach the prompt."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kimi_lsp.context import RepoMap, build_context
+from kimi_lsp.context.typeflow import class_members, typed_classes
+from kimi_lsp.index import WorkspaceIndex
+from kimi_lsp.llm.tokens import estimate_text_tokens
+
+MODELS = """\
+class Base:
+    def save(self):
+        pass
+
+    def base_only(self):
+        pass
+
+
+class Row:
+    def keys(self):
+        return []
+
+
+class Session:
+    def fetch(self, q) -> "Row":
+        return Row()
+
+    def close(self):
+        pass
+
+
+class Query:
+    def filter(self, x):
+        return self
+
+    def all(self):
+        return []
+
+
+class Shape:
+    def contains(self, p):
+        return True
+
+    def area(self):
+        return 0
+
+
+def make_query() -> Query:
+    return Query()
+"""
+
+SERVICE = """\
+from typing import Optional
+
+from models import Base, Query, Row, Session, Shape, make_query
+
+
+class Service(Base):
+    session: Session
+
+    def __init__(self):
+        self.helper = Query()
+        self.typed: Optional[Shape] = None
+
+    @property
+    def current(self) -> Row:
+        return Row()
+
+    def via_self(self):
+        x = 1
+        return x
+
+    def via_optional(self, s: Optional[Shape]):
+        return s
+
+    def via_union(self, s: Shape | None):
+        return s
+
+    def via_string(self, s: "Shape"):
+        return s
+
+    def via_type(self, s: type[Shape]):
+        return s
+
+    def via_class_annotation(self):
+        return self.session
+
+    def via_init_constructor(self):
+        return self.helper
+
+    def via_self_annotation(self):
+        return self.typed
+
+    def via_local_constructor(self):
+        q = Query()
+        return q
+
+    def via_return_annotation(self):
+        q = make_query()
+        return q
+
+    def via_method_return(self):
+        row = self.session.fetch(1)
+        return row
+
+    def via_property(self):
+        return self.current.keys
+
+    def via_super(self):
+        return super().save
+
+    def untyped(self, s):
+        return s
+
+
+def plain(s):
+    return s.contains(1)
+"""
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[WorkspaceIndex, Path]:
+    root = tmp_path_factory.mktemp("typeflow")
+    (root / "models.py").write_text(MODELS)
+    (root / "service.py").write_text(SERVICE)
+    index = WorkspaceIndex([root], state_dir=None)
+    index.update()
+    return index, root
+
+
+def classes_in(project: tuple[WorkspaceIndex, Path], function: str) -> list[str]:
+    index, root = project
+    path = root / "service.py"
+    target = next(d for d in index.outline(path) if d.name == function)
+    typed = typed_classes(index, path, path.read_text(), target.range, target)
+    return [t.definition.name for t in typed]
+
+
+@pytest.mark.parametrize(
+    ("function", "expected"),
+    [
+        ("via_optional", "Shape"),
+        ("via_union", "Shape"),
+        ("via_string", "Shape"),
+        ("via_type", "Shape"),
+        ("via_class_annotation", "Session"),
+        ("via_init_constructor", "Query"),
+        ("via_self_annotation", "Shape"),
+        ("via_local_constructor", "Query"),
+        ("via_return_annotation", "Query"),
+        ("via_method_return", "Row"),
+        ("via_property", "Row"),
+        ("via_super", "Base"),
+    ],
+)
+def test_each_rule_types_its_receiver(
+    project: tuple[WorkspaceIndex, Path], function: str, expected: str
+) -> None:
+    assert expected in classes_in(project, function)
+
+
+def test_self_stands_for_the_enclosing_class_and_its_bases_in_mro_order(
+    project: tuple[WorkspaceIndex, Path],
+) -> None:
+    index, root = project
+    path = root / "service.py"
+    target = next(d for d in index.outline(path) if d.name == "via_self")
+    typed = typed_classes(index, path, path.read_text(), target.range, target)
+    assert [t.definition.name for t in typed] == ["Service"]
+    groups = class_members(index, path, typed)
+    assert [cls.name for cls, _, _ in groups] == ["Service", "Base"]
+    assert "base_only" in [m.name for m in groups[1][1]]
+
+
+def test_names_without_evidence_stand_for_nothing(project: tuple[WorkspaceIndex, Path]) -> None:
+    assert classes_in(project, "untyped") == ["Service"]  # self only: `s` is not typed
+    assert classes_in(project, "plain") == []
+
+
+def test_the_outline_carries_methods_the_code_does_not_name_yet(
+    project: tuple[WorkspaceIndex, Path],
+) -> None:
+    index, root = project
+    path = root / "service.py"
+    target = next(d for d in index.outline(path) if d.name == "via_method_return")
+    lines = path.read_text().splitlines()
+    built = build_context(
+        index,
+        [root],
+        RepoMap(index, [root], estimate_text_tokens),
+        estimate_text_tokens,
+        system="SYSTEM",
+        path=path,
+        language="python",
+        target_span=target.range,
+        target_code="\n".join(lines[target.range.start_line : target.range.end_line + 1]),
+        target_definition=target,
+        instruction="Explain it.",
+        budget=2_000,
+    )
+    outlines = next(s for s in built.sections if s.name == "class outlines")
+    assert "class Session:" in outlines.text
+    assert "def close(self):" in outlines.text  # named nowhere in the target
+    assert "class Row:" in outlines.text
+    assert "def keys(self):" in outlines.text
+    assert built.tokens <= 2_000
