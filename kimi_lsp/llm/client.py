@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import random
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -45,7 +46,7 @@ from kimi_lsp.llm.events import (
 )
 from kimi_lsp.llm.models import ModelSpec, ModelTable, shape_request
 from kimi_lsp.llm.sse import StreamState, assemble_tool_calls, read_stream
-from kimi_lsp.llm.tokens import estimate_messages_tokens
+from kimi_lsp.llm.tokens import estimate_messages_tokens, estimate_text_tokens
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +148,8 @@ class ChatStream:
             if p["check"]
             else estimate_messages_tokens(base)
         )
+        if p.get("tools"):  # the definitions are part of the prompt Kimi counts
+            base_tokens += estimate_text_tokens(json.dumps(list(p["tools"])))
         round_no = attempt = 0
         on_request: OnRequest | None = p["on_request"]
         on_retry: OnRetry | None = p["on_retry"]

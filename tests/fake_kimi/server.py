@@ -940,6 +940,8 @@ class FakeKimi:
         thinks = self._validate(body, model)
         self._validate_tools(body, model, thinks)
         text = prompt_text(messages)
+        if body.get("tools"):  # tool definitions are part of the prompt, ahead of the messages
+            text = "<|tools|>" + json.dumps(body["tools"], sort_keys=True) + text
         prompt_tokens = count_tokens(text)
         max_ct = (
             body.get("max_completion_tokens") or body.get("max_tokens") or DEFAULT_MAX_COMPLETION
