@@ -76,6 +76,16 @@ class Exchange:
         return list(seen)
 
 
+TOOL_ACTIONS = frozenset({"explain", "refactor", "tests"})  # fix is a refactor; not presets
+
+
+def tools_offered(tools_setting: str, action: str, *, preset: str | None = None) -> list[Any]:
+    """The function definitions an action offers Kimi (empty: the packed context alone)."""
+    if tools_setting != "on" or action not in TOOL_ACTIONS or preset is not None:
+        return []
+    return tool_specs()
+
+
 def assistant_message(content: str, reasoning: str, calls: Sequence[ToolCall]) -> dict[str, Any]:
     """The assistant's tool-call message as the next request must carry it: the ids verbatim,
     ``reasoning_content`` always (an empty one too: thinking models 400 without it), and no
