@@ -114,6 +114,7 @@ def _cmd_context(args: argparse.Namespace) -> int:
     from kimi_lsp.actions.prompts import INSTRUCTIONS, build
     from kimi_lsp.actions.services import Services
     from kimi_lsp.actions.target import find_target
+    from kimi_lsp.actions.toolloop import tools_offered
     from kimi_lsp.config import load_settings
     from kimi_lsp.index import WorkspaceIndex
 
@@ -157,6 +158,7 @@ def _cmd_context(args: argparse.Namespace) -> int:
                     "fileWindowTokens": built.file_window_tokens,
                     "repositoryTokens": built.repository_tokens,
                     "redactions": built.redactions,
+                    "tools": tools_offered(settings.tools, args.action),
                 },
                 indent=2,
             )
@@ -173,6 +175,8 @@ def _cmd_context(args: argparse.Namespace) -> int:
     )
     for item in built.left_out:
         print(f"  left out: {item}")
+    offered = [t["function"]["name"] for t in tools_offered(settings.tools, args.action)]
+    print(f"  tools offered: {', '.join(offered) if offered else 'none'}")
     return 0
 
 

@@ -161,6 +161,31 @@ class Settings(BaseSettings):
         gt=0,
         description="Longest silence allowed between two chunks of a streamed answer.",
     )
+    tools: Literal["on", "off"] = Field(
+        default="on",
+        description=(
+            "Index tools: on explain, fix, refactor with your own instruction and generate "
+            "tests, Kimi may look up definitions, references, outlines and file lines in the "
+            "workspace index when the packed context is not enough (ignored files and secrets "
+            "stay out, as in the packed context). `off`: the packed context alone."
+        ),
+    )
+    tool_rounds: int = Field(
+        default=3,
+        ge=1,
+        le=10,
+        description=(
+            "Most rounds of lookups one action may make before Kimi must answer with what it has."
+        ),
+    )
+    tool_tokens: int = Field(
+        default=60_000,
+        ge=1_000,
+        description=(
+            "Most tokens (input and output, every round together) one action with index tools "
+            "may be charged; when the next round would exceed it, Kimi answers at once."
+        ),
+    )
 
     @field_validator("base_url")
     @classmethod
@@ -191,6 +216,13 @@ class Settings(BaseSettings):
     def _check_limits(cls, v: str) -> str:
         parse_limits(v)
         return v
+
+    @field_validator("tools", mode="before")
+    @classmethod
+    def _on_off_tools(cls, v: Any) -> Any:
+        if isinstance(v, bool):
+            return "on" if v else "off"
+        return v.strip().lower() if isinstance(v, str) else v
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -30,7 +30,9 @@ class Explanation:
         head = f"# {self.target.name}\n\n_{rel}:{self.target.span.start_line + 1}_"
         if self.answer.cached:
             head += " · _cached answer_"
-        return f"{head}\n\n{self.answer.text.strip()}\n"
+        body = f"{head}\n\n{self.answer.text.strip()}\n"
+        note = self.answer.note if self.answer.note and self.answer.note not in body else None
+        return body + sources_section(self.answer.sources, note)
 
 
 async def explain(
@@ -52,10 +54,21 @@ async def explain(
         sink=sink,
         regenerate=regenerate,
         language=target.language,
+        tools=True,
     )
     if services.store is not None and result.text:
         await remember_for_hover(services, target, result)
     return Explanation(target, result, messages)
+
+
+def sources_section(sources: Sequence[str], note: str | None = None) -> str:
+    """The end of an explain document: what the index lookups drew on (and any note)."""
+    out = ""
+    if note:
+        out += f"\n_{note}_\n"
+    if sources:
+        out += "\n## Sources\n\n" + "".join(f"- `{s}`\n" for s in sources)
+    return out
 
 
 def hover_key(services: Services, target: Target) -> str:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from kimi_lsp.llm import (
@@ -30,6 +30,8 @@ from kimi_lsp.llm import (
     RateLimited,
     ReasoningDelta,
     RequestStart,
+    ToolCall,
+    ToolCalls,
     Usage,
     UsageReport,
     cost_usd,
@@ -75,6 +77,11 @@ class Answer:
     # The input tokens Kimi counted for the first request, which sent exactly the messages
     # given (later rounds of a continued answer send more): what calibrates estimates.
     first_prompt_tokens: int = 0
+    # With index tools (actions/toolloop.py): the calls of a round that ended in tool_calls,
+    # the ``path:line`` sources the lookups drew on, and a note for the user.
+    tool_calls: tuple[ToolCall, ...] = ()
+    sources: list[str] = field(default_factory=list)
+    note: str | None = None
 
 
 @dataclass
@@ -138,6 +145,8 @@ async def answer(
     thinking: bool | None = None,
     continue_rounds: int = 3,
     on_cached: Callable[[CachedAnswer], Awaitable[None]] | None = None,
+    tools: Sequence[Mapping[str, Any]] | None = None,
+    tool_choice: str | None = None,
 ) -> Answer:
     """Stream one answer into ``sink`` and return it whole."""
     key = None
@@ -205,6 +214,7 @@ async def answer(
     first_prompt_tokens = 0
     finish: str | None = None
     received = 0
+    calls: tuple[ToolCall, ...] = ()
     try:
         async with client.stream_chat(
             messages,
@@ -215,6 +225,8 @@ async def answer(
             on_request=on_request,
             on_retry=on_retry,
             on_response=on_response,
+            tools=tools,
+            tool_choice=tool_choice,
         ) as stream:
             async for event in stream:
                 if isinstance(event, ContentDelta):
@@ -232,6 +244,8 @@ async def answer(
                         await pending.pop(0).settle(event.usage)
                 elif isinstance(event, Finished):
                     finish = event.finish_reason
+                elif isinstance(event, ToolCalls):
+                    calls = event.calls
             request_ids = list(stream.request_ids)
     except RateLimited as exc:
         await _refuse_pending()
@@ -255,6 +269,7 @@ async def answer(
         model=model,
         request_ids=request_ids,
         first_prompt_tokens=first_prompt_tokens,
+        tool_calls=calls,
     )
     if store is not None and key is not None and finish == "stop" and result.text:
         try:

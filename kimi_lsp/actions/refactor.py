@@ -203,6 +203,7 @@ async def refactor(
             sink=editing,
             regenerate=regenerate,
             language=target.language,
+            tools=preset is None,  # a free instruction (or a fix), not a mechanical preset
         )
         if editing.tasks:
             await asyncio.gather(*editing.tasks)

@@ -12,6 +12,8 @@ from typing import Any
 
 from kimi_lsp.actions.errors import MissingApiKey
 from kimi_lsp.actions.pipeline import Admission, Answer, AnswerStore, Sink, answer
+from kimi_lsp.actions.toolloop import Exchange, answer_with_tools
+from kimi_lsp.actions.tools import IndexTools
 from kimi_lsp.config import Settings
 from kimi_lsp.context import RepoMap, TokenEstimator, use_key_from
 from kimi_lsp.index import Span, WorkspaceIndex
@@ -135,9 +137,20 @@ class Services:
         regenerate: bool = False,
         batch: bool = False,
         language: str | None = None,
+        tools: bool = False,
     ) -> Answer:
         """One answer with this workspace's client, model, cache and quota; a live answer
-        of one request calibrates the token estimates for ``language``."""
+        of one request calibrates the token estimates for ``language``. ``tools``: the
+        action may let Kimi call the index tools (when the ``tools`` setting is on)."""
+        if tools and self.settings.tools == "on" and self.index is not None:
+            return await self.answer_with_tools(
+                messages,
+                max_completion_tokens=max_completion_tokens,
+                sink=sink,
+                regenerate=regenerate,
+                batch=batch,
+                language=language,
+            )
         result = await answer(
             self.client(),
             messages,
@@ -148,6 +161,43 @@ class Services:
             admission=self.admission,
             regenerate=regenerate,
             batch=batch,
+        )
+        if result.first_prompt_tokens and not result.cached:
+            await asyncio.to_thread(self.observe, messages, result.first_prompt_tokens, language)
+        return result
+
+    def index_tools(self) -> IndexTools:
+        """The index tools over this workspace's index (results budgeted like the context)."""
+        assert self.index is not None
+        return IndexTools(self.index, self.roots, self.estimator())
+
+    async def answer_with_tools(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        max_completion_tokens: int,
+        sink: Sink,
+        regenerate: bool = False,
+        batch: bool = False,
+        language: str | None = None,
+        exchange: Exchange | None = None,
+    ) -> Answer:
+        """``answer`` in rounds where Kimi may look things up (``actions/toolloop.py``)."""
+        s = self.settings
+        result = await answer_with_tools(
+            self.client(),
+            messages,
+            self.index_tools(),
+            model=s.model,
+            max_completion_tokens=max_completion_tokens,
+            sink=sink,
+            store=self.store,
+            admission=self.admission,
+            regenerate=regenerate,
+            batch=batch,
+            rounds=s.tool_rounds,
+            token_allowance=s.tool_tokens,
+            exchange=exchange,
         )
         if result.first_prompt_tokens and not result.cached:
             await asyncio.to_thread(self.observe, messages, result.first_prompt_tokens, language)

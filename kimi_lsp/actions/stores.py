@@ -13,6 +13,7 @@ from kimi_lsp.llm import Usage, cost_usd
 log = logging.getLogger(__name__)
 
 HOVER_PREFIX = "hover:"  # hover's lookups by symbol: not counted as hits or misses
+PLAN_PREFIX = "plan:"  # an index-tools exchange's plan (actions/toolloop.py): not counted
 
 
 class CacheStore:
@@ -35,7 +36,7 @@ class CacheStore:
         return request_key(model, messages, max_completion_tokens, extra)
 
     async def get(self, key: str) -> CachedAnswer | None:
-        counted = not key.startswith(HOVER_PREFIX)
+        counted = not key.startswith((HOVER_PREFIX, PLAN_PREFIX))
         hit = await self.cache.get(key, record=counted)
         if counted:
             if hit is None:

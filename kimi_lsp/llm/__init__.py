@@ -54,6 +54,8 @@ from kimi_lsp.llm.events import (
     ReasoningDelta,
     RequestStart,
     StreamEvent,
+    ToolCall,
+    ToolCalls,
     Usage,
     UsageReport,
 )
@@ -90,6 +92,8 @@ __all__ = [
     "ServerError",
     "StreamEvent",
     "StreamTimeout",
+    "ToolCall",
+    "ToolCalls",
     "Usage",
     "UsageReport",
     "cost_usd",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import random
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -38,12 +39,14 @@ from kimi_lsp.llm.events import (
     Finished,
     RequestStart,
     StreamEvent,
+    ToolCall,
+    ToolCalls,
     Usage,
     UsageReport,
 )
 from kimi_lsp.llm.models import ModelSpec, ModelTable, shape_request
-from kimi_lsp.llm.sse import StreamState, read_stream
-from kimi_lsp.llm.tokens import estimate_messages_tokens
+from kimi_lsp.llm.sse import StreamState, assemble_tool_calls, read_stream
+from kimi_lsp.llm.tokens import estimate_messages_tokens, estimate_text_tokens
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +97,7 @@ class ChatStream:
         self.request_ids: list[str] = []
         self.finish_reason: str | None = None
         self.rounds = 0
+        self.tool_calls: tuple[ToolCall, ...] = ()  # of the last request
         self._gen = self._run()
 
     @property
@@ -144,6 +148,8 @@ class ChatStream:
             if p["check"]
             else estimate_messages_tokens(base)
         )
+        if p.get("tools"):  # the definitions are part of the prompt Kimi counts
+            base_tokens += estimate_text_tokens(json.dumps(list(p["tools"])))
         round_no = attempt = 0
         on_request: OnRequest | None = p["on_request"]
         on_retry: OnRetry | None = p["on_retry"]
@@ -163,6 +169,7 @@ class ChatStream:
                     reasoning_effort=p["reasoning_effort"],
                     temperature=p["temperature"],
                     prompt_cache_key=p["prompt_cache_key"],
+                    extra=_tool_fields(p.get("tools"), p.get("tool_choice")),
                 )
             except ValueError as exc:
                 raise InvalidRequest(f"Not sent: {exc}.") from None
@@ -206,6 +213,9 @@ class ChatStream:
                     await on_retry(err, delay)
                 await c._sleep(delay)
                 continue
+            if state.tool_parts:
+                self.tool_calls = assemble_tool_calls(state.tool_parts)
+                yield ToolCalls(self.tool_calls)
             if state.usage is not None:
                 self.usage = self.usage + state.usage
                 yield UsageReport(state.usage, rid, round_no)
@@ -306,6 +316,8 @@ class KimiClient:
         on_retry: OnRetry | None = None,
         on_response: OnResponse | None = None,
         check_context: bool = True,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        tool_choice: str | Mapping[str, Any] | None = None,
     ) -> ChatStream:
         """Stream an answer: ``ContentDelta`` and ``ReasoningDelta`` as they arrive, one
         ``UsageReport`` per HTTP request, then ``Finished``.
@@ -321,6 +333,8 @@ class KimiClient:
         Each ``on_request`` is followed by that request's ``UsageReport``, or by ``on_retry``,
         or by the exception that ends the stream.
         Raises ``ContextOverflow`` before sending when the prompt cannot fit.
+        ``tools`` (function definitions) and ``tool_choice`` are sent as given; the calls of a
+        request that ends in ``tool_calls`` arrive whole as one ``ToolCalls`` event.
         """
         if max_completion_tokens < 1:
             raise ValueError("max_completion_tokens must be at least 1")
@@ -338,6 +352,8 @@ class KimiClient:
             on_retry=on_retry,
             on_response=on_response,
             check=check_context,
+            tools=tools,
+            tool_choice=tool_choice,
         )
 
     async def chat(self, messages: Sequence[Message], **kwargs: Any) -> ChatResult:
@@ -495,6 +511,18 @@ class KimiClient:
                 context_length=context,
             )
         return tokens
+
+
+def _tool_fields(
+    tools: Sequence[Mapping[str, Any]] | None, tool_choice: str | Mapping[str, Any] | None
+) -> dict[str, Any] | None:
+    """The request fields for tools (kimi-api.md §3.1): only what the caller set."""
+    out: dict[str, Any] = {}
+    if tools:
+        out["tools"] = [dict(t) for t in tools]
+    if tool_choice is not None:
+        out["tool_choice"] = tool_choice if isinstance(tool_choice, str) else dict(tool_choice)
+    return out or None
 
 
 def currency_for(base_url: str) -> str:

@@ -89,7 +89,35 @@ class Finished:
     rounds: int = 1
 
 
-StreamEvent = ContentDelta | ReasoningDelta | UsageReport | Finished
+@dataclass(frozen=True)
+class ToolCall:
+    """One whole tool call the model asked for. ``id`` is kept verbatim (K2.x sends
+    ``functions.<name>:<idx>``; echo it back unchanged, kimi-api.md §3.2); ``arguments`` is the
+    JSON text as the model wrote it (it may not parse: the caller answers that in the tool
+    message)."""
+
+    id: str
+    name: str
+    arguments: str
+
+    def message(self) -> dict[str, Any]:
+        """The entry of an assistant message's ``tool_calls`` list."""
+        return {
+            "id": self.id,
+            "type": "function",
+            "function": {"name": self.name, "arguments": self.arguments},
+        }
+
+
+@dataclass(frozen=True)
+class ToolCalls:
+    """The tool calls of one request, assembled from their streamed fragments; sent once,
+    just before that request's ``UsageReport`` (its ``finish_reason`` is ``tool_calls``)."""
+
+    calls: tuple[ToolCall, ...]
+
+
+StreamEvent = ContentDelta | ReasoningDelta | UsageReport | Finished | ToolCalls
 
 
 @dataclass

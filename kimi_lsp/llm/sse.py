@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 from httpx_sse import EventSource, SSEError
 
 from kimi_lsp.llm.errors import ProtocolError, error_from_response
-from kimi_lsp.llm.events import ContentDelta, ReasoningDelta, Usage
+from kimi_lsp.llm.events import ContentDelta, ReasoningDelta, ToolCall, Usage
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,7 @@ class Chunk:
     reasoning: str | None = None
     finish_reason: str | None = None
     usage: Usage | None = None
+    tool_calls: tuple[dict[str, Any], ...] = ()  # the raw ``delta.tool_calls`` fragments
 
 
 def parse_chunk(data: Any) -> Chunk:
@@ -47,7 +48,50 @@ def parse_chunk(data: Any) -> Chunk:
         finish = fr if isinstance(fr, str) else None
         choice_usage = choice.get("usage")
     usage = Usage.from_api(data.get("usage")) or Usage.from_api(choice_usage)
-    return Chunk(content, reasoning, finish, usage)
+    fragments: tuple[dict[str, Any], ...] = ()
+    if isinstance(choice, dict) and isinstance(choice.get("delta"), dict):
+        raw = choice["delta"].get("tool_calls")
+        if isinstance(raw, list):
+            fragments = tuple(f for f in raw if isinstance(f, dict))
+    return Chunk(content, reasoning, finish, usage, fragments)
+
+
+@dataclass
+class ToolCallParts:
+    """One tool call while its fragments arrive: id and name first, arguments in pieces."""
+
+    id: str = ""
+    name: str = ""
+    arguments: str = ""
+
+
+def add_tool_fragments(
+    parts: dict[int, ToolCallParts], fragments: tuple[dict[str, Any], ...]
+) -> None:
+    """Fold streamed ``tool_calls`` fragments into ``parts`` by their ``index`` (§3.4)."""
+    for frag in fragments:
+        index = frag.get("index")
+        key = index if isinstance(index, int) else len(parts)
+        part = parts.setdefault(key, ToolCallParts())
+        if isinstance(frag.get("id"), str) and frag["id"]:
+            part.id = frag["id"]
+        fn = frag.get("function")
+        if isinstance(fn, dict):
+            if isinstance(fn.get("name"), str) and fn["name"]:
+                part.name = fn["name"]
+            if isinstance(fn.get("arguments"), str):
+                part.arguments += fn["arguments"]
+
+
+def assemble_tool_calls(parts: dict[int, ToolCallParts]) -> tuple[ToolCall, ...]:
+    """The whole calls, in index order. A call without a name is a broken stream."""
+    calls = []
+    for index in sorted(parts):
+        p = parts[index]
+        if not p.name:
+            raise ProtocolError(f"Kimi sent a tool call without a name (index {index})")
+        calls.append(ToolCall(p.id or f"{p.name}:{index}", p.name, p.arguments))
+    return tuple(calls)
 
 
 @dataclass
@@ -57,6 +101,7 @@ class StreamState:
     finish_reason: str | None = None
     usage: Usage | None = None
     done: bool = False  # saw ``[DONE]``
+    tool_parts: dict[int, ToolCallParts] = field(default_factory=dict)
 
 
 async def read_stream(
@@ -96,6 +141,8 @@ async def read_stream(
                 state.usage = chunk.usage
             if chunk.finish_reason is not None:
                 state.finish_reason = chunk.finish_reason
+            if chunk.tool_calls:
+                add_tool_fragments(state.tool_parts, chunk.tool_calls)
             # Empty reasoning deltas are kept: preserved thinking needs them (§3.4).
             if chunk.reasoning is not None:
                 yield ReasoningDelta(chunk.reasoning)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import threading
 import time
 import uuid
@@ -83,6 +84,8 @@ class Reply:
     match: str | None = None
     times: int | None = None  # None: forever when matched by substring, once when queued
     chunk_tokens: int | None = None
+    # Tool calls to answer with: (name, arguments) pairs; arguments a dict or a JSON string.
+    tool_calls: list[tuple[str, Any]] | None = None
 
 
 @dataclass
@@ -193,6 +196,10 @@ class FakeKimi:
         self.keepalive_comments = False  # send ": keep-alive" comment lines between chunks
         self.default_reply: Callable[[str], str] = lambda q: f"Fake Kimi answer to: {q[:200]}"
         self.default_reasoning = "Thinking it over step by step."
+        # A test's own model: sees the messages (and the request body), returns a Reply, a
+        # text, a list of (name, arguments) tool calls, or None for the scripted replies.
+        self.responder: Callable[[list[dict[str, Any]], dict[str, Any]], Any] | None = None
+        self.tools_supported = True  # False: any request with `tools` is a 400
         self.balance = {"available_balance": 49.58894, "voucher_balance": 46.58893}
         self.balance["cash_balance"] = 3.00001
         self.models: dict[str, FakeModel] = {m.id: m for m in default_models()}
@@ -292,6 +299,24 @@ class FakeKimi:
         """Answer with ``content``: whenever the last user message contains ``match``, or
         (without ``match``) once, for the next request, in FIFO order."""
         reply = Reply(content, reasoning, match, times, chunk_tokens)
+        with self._lock:
+            if match is None:
+                self._queue.append(reply)
+            else:
+                self._replies.append(reply)
+        return reply
+
+    def script_tools(
+        self,
+        calls: list[tuple[str, Any]],
+        *,
+        content: str = "",
+        match: str | None = None,
+        reasoning: str | None = None,
+        times: int | None = None,
+    ) -> Reply:
+        """Answer with tool calls (``finish_reason: "tool_calls"``), like :meth:`script`."""
+        reply = Reply(content, reasoning, match, times, None, [(n, a) for n, a in calls])
         with self._lock:
             if match is None:
                 self._queue.append(reply)
@@ -550,6 +575,9 @@ class FakeKimi:
         body = body if isinstance(body, dict) else {}
         if path == "/_fake/script":
             self.script(**body)
+        elif path == "/_fake/script_tools":
+            calls = [(str(c[0]), c[1]) for c in body.pop("calls", [])]
+            self.script_tools(calls, **body)
         elif path == "/_fake/fault":
             self.fail_next(**body)
         elif path == "/_fake/limits":
@@ -655,6 +683,90 @@ class FakeKimi:
                         f"invalid {name}: only {value} is allowed for this model",
                     )
         return thinks
+
+    def _validate_tools(self, body: Mapping[str, Any], model: FakeModel, thinks: bool) -> None:
+        """The 400s around tools (kimi-api.md §3.1, §3.5)."""
+        tools = body.get("tools")
+        if tools is not None:
+            if not self.tools_supported:
+                raise _HTTPError(
+                    400, "invalid_request_error", "Invalid request: tools are not supported"
+                )
+            if not isinstance(tools, list) or len(tools) > 128:
+                raise _HTTPError(400, "invalid_request_error", "Invalid request: tools")
+            for t in tools:
+                fn = t.get("function") if isinstance(t, dict) else None
+                name = fn.get("name") if isinstance(fn, dict) else None
+                if not isinstance(name, str) or not _TOOL_NAME.match(name):
+                    raise _HTTPError(
+                        400, "invalid_request_error", f"Invalid request: tool name {name!r}"
+                    )
+                params = fn.get("parameters") if isinstance(fn, dict) else None
+                if params is not None and (
+                    not isinstance(params, dict) or params.get("type") != "object"
+                ):
+                    raise _HTTPError(
+                        400,
+                        "invalid_request_error",
+                        f"Invalid request: parameters of tool {name} must be an object",
+                    )
+        choice = body.get("tool_choice")
+        if choice == "required" and thinks and model.reasoning_control == "thinking":
+            raise _HTTPError(
+                400,
+                "invalid_request_error",
+                "tool_choice 'required' is incompatible with thinking enabled",
+            )
+        if thinks:
+            for i, m in enumerate(body.get("messages") or []):
+                if (
+                    isinstance(m, dict)
+                    and m.get("role") == "assistant"
+                    and m.get("tool_calls")
+                    and "reasoning_content" not in m
+                ):
+                    raise _HTTPError(
+                        400,
+                        "invalid_request_error",
+                        "thinking is enabled but reasoning_content is missing in assistant "
+                        f"tool call message at index {i}",
+                    )
+
+    def _respond(self, messages: list[dict[str, Any]], body: dict[str, Any]) -> Reply | None:
+        """The test's own responder, if any, turned into a Reply."""
+        responder = self.responder
+        if responder is None:
+            return None
+        out = responder(messages, body)
+        if out is None or isinstance(out, Reply):
+            return out
+        if isinstance(out, str):
+            return Reply(out)
+        return Reply("", tool_calls=[(n, a) for n, a in out])
+
+    @staticmethod
+    def _tool_calls(reply: Reply, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The reply's tool calls with K2.x ids: ``functions.<name>:<idx>``, idx counting
+        every tool call of the conversation so far (kimi-api.md §3.2)."""
+        if not reply.tool_calls:
+            return []
+        idx = sum(
+            len(m.get("tool_calls") or [])
+            for m in messages
+            if isinstance(m, dict) and m.get("role") == "assistant"
+        )
+        out = []
+        for name, args in reply.tool_calls:
+            text = args if isinstance(args, str) else json.dumps(args)
+            out.append(
+                {
+                    "id": f"functions.{name}:{idx}",
+                    "type": "function",
+                    "function": {"name": name, "arguments": text},
+                }
+            )
+            idx += 1
+        return out
 
     def _take_fault(self, last_user: str) -> Fault | None:
         with self._lock:
@@ -826,7 +938,10 @@ class FakeKimi:
             raise err
         model = self._model(body)
         thinks = self._validate(body, model)
+        self._validate_tools(body, model, thinks)
         text = prompt_text(messages)
+        if body.get("tools"):  # tool definitions are part of the prompt, ahead of the messages
+            text = "<|tools|>" + json.dumps(body["tools"], sort_keys=True) + text
         prompt_tokens = count_tokens(text)
         max_ct = (
             body.get("max_completion_tokens") or body.get("max_tokens") or DEFAULT_MAX_COMPLETION
@@ -854,7 +969,10 @@ class FakeKimi:
             record.cached_tokens = self._cached_tokens(account, text, prompt_tokens)
             last = messages[-1]
             partial = last.get("role") == "assistant" and bool(last.get("partial"))
-            reply = self._pick_reply(messages, partial)
+            reply = self._respond(messages, body) or self._pick_reply(messages, partial)
+            if not body.get("tools") or body.get("tool_choice") == "none":
+                reply = Reply(reply.content, reply.reasoning) if reply.tool_calls else reply
+            calls = self._tool_calls(reply, messages)
             content = reply.content
             reasoning = "" if not thinks or partial else (reply.reasoning or self.default_reasoning)
             if partial:
@@ -870,6 +988,13 @@ class FakeKimi:
                 content, finish = content[: c_budget * CHARS_PER_TOKEN], "length"
             record.reasoning_tokens = r_tokens
             record.completion_tokens = r_tokens + count_tokens(content)
+            if calls and finish == "stop":
+                finish = "tool_calls"
+                record.completion_tokens += sum(
+                    count_tokens(c["function"]["name"] + c["function"]["arguments"]) for c in calls
+                )
+            else:
+                calls = []
             record.finish_reason = finish
             usage = self._usage(record)
             step = (reply.chunk_tokens or self.chunk_tokens) * CHARS_PER_TOKEN
@@ -887,11 +1012,14 @@ class FakeKimi:
                     include,
                     step,
                     fault,
+                    calls,
                 )
             else:
                 message: dict[str, Any] = {"role": "assistant", "content": content}
                 if thinks:
                     message["reasoning_content"] = reasoning
+                if calls:
+                    message["tool_calls"] = calls
                 resp = {
                     "id": f"chatcmpl-{uuid.uuid4()}",
                     "object": "chat.completion",
@@ -931,6 +1059,7 @@ class FakeKimi:
         include_usage: bool,
         step: int,
         fault: Fault | None,
+        tool_calls: list[dict[str, Any]] | None = None,
     ) -> None:
         cid, created = f"chatcmpl-{uuid.uuid4()}", int(time.time())
 
@@ -955,6 +1084,7 @@ class FakeKimi:
             pieces.append(("reasoning_content", ""))  # the boundary delta seen live
         pieces += [("content", content[i : i + step]) for i in range(0, len(content), step)]
         events += [delta({k: v}) for k, v in pieces]
+        events += [delta({"tool_calls": [d]}) for d in _tool_call_deltas(tool_calls or [], step)]
         final = delta({}, finish)
         if self.usage_placement in ("choice", "both"):
             final["choices"][0]["usage"] = usage
@@ -1022,6 +1152,31 @@ class FakeKimi:
         data = text.encode()
         writer.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
         await writer.drain()
+
+
+_TOOL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9-_]{2,63}$")
+
+
+def _tool_call_deltas(calls: list[dict[str, Any]], step: int) -> list[dict[str, Any]]:
+    """Streamed tool calls: id, type and name in the first fragment of each (with empty
+    arguments), then the arguments in pieces, each fragment naming its ``index``."""
+    out: list[dict[str, Any]] = []
+    for i, call in enumerate(calls):
+        fn = call["function"]
+        out.append(
+            {
+                "index": i,
+                "id": call["id"],
+                "type": "function",
+                "function": {"name": fn["name"], "arguments": ""},
+            }
+        )
+        args = fn["arguments"]
+        out += [
+            {"index": i, "function": {"arguments": args[j : j + step]}}
+            for j in range(0, len(args), max(1, step))
+        ]
+    return out
 
 
 _REASONS = {
