@@ -62,6 +62,7 @@ from kimi_lsp.index.model import Span as IndexSpan
 from kimi_lsp.index.workspace import WorkspaceIndex
 from kimi_lsp.llm import KimiClient, KimiError, total_cost_usd
 from kimi_lsp.logs import attach_client_log, setup_logging
+from kimi_lsp.pipe import ClientPipe
 from kimi_lsp.quota import NeverFits, QuotaGovernor, limits_for
 
 logger = logging.getLogger(__name__)
@@ -156,6 +157,10 @@ class KimiProtocol(LanguageServerProtocol):
                 error = error.to_response_error()
                 result = None
         super()._send_response(msg_id, result=result, error=error)
+
+    def set_writer(self, writer: Any, include_headers: bool = True) -> None:
+        # An editor that quits closes the pipe: one INFO line, not a traceback per message.
+        super().set_writer(ClientPipe(writer), include_headers)
 
     def handle_message(self, message: Any) -> None:
         if isinstance(message, _UnreadableRequest):
