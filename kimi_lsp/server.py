@@ -52,6 +52,7 @@ from kimi_lsp.actions.testgen import generate_tests
 from kimi_lsp.actions.workspace import plan_workspace, run_workspace
 from kimi_lsp.cache import DisabledCache, ResponseCache, open_cache
 from kimi_lsp.config import CONFIG_SECTION, LoadedSettings, Settings, load_settings
+from kimi_lsp.edits.confirm import confirmation_edit, supports_confirmation
 from kimi_lsp.edits.stream import RegionWriter, apply_edits, find_review_block, resolve_review
 from kimi_lsp.index import Span
 from kimi_lsp.index.discovery import IGNORE_FILES  # --- index ---
@@ -762,12 +763,21 @@ class LspEditor:
             self._unreported = None  # the client reported again: its text is the truth
         return str(doc.source)
 
-    async def apply(self, edits: list[T.TextEdit], label: str) -> bool:
+    @property
+    def confirms_edits(self) -> bool:  # refactor.ConfirmingEditor: VS Code's Refactor Preview
+        return supports_confirmation(self.ls.client_capabilities)
+
+    async def propose(self, edits: list[T.TextEdit], label: str, description: str) -> bool:
+        return await self.apply(edits, label, confirm=description)
+
+    async def apply(self, edits: list[T.TextEdit], label: str, confirm: str | None = None) -> bool:
         doc = self.ls.workspace.get_text_document(self.uri)
         current = self.text()
         caps = self.ls.client_capabilities.workspace
         versioned = bool(caps and caps.workspace_edit and caps.workspace_edit.document_changes)
-        if versioned and doc.version is not None:
+        if confirm is not None:
+            change = confirmation_edit(self.uri, doc.version, edits, label, confirm)
+        elif versioned and doc.version is not None:
             # Unreported edits moved the client's version past what we know: send none.
             version = doc.version if self._unreported is None else None
             change = T.WorkspaceEdit(
@@ -950,6 +960,7 @@ def register_actions(server: KimiLanguageServer) -> None:
             code_action_kinds=[
                 T.CodeActionKind.QuickFix,
                 T.CodeActionKind.RefactorRewrite,
+                T.CodeActionKind.Refactor,  # explain, tests (actions/code_actions.py)
                 T.CodeActionKind.Source,
             ]
         ),
