@@ -17,9 +17,12 @@ REFACTOR_PRESETS: dict[str, str] = {
     "idiomatic": "make it idiomatic",
 }
 
-KIND_EXPLAIN = "source.kimi.explain"
+# Explain and tests are `refactor.*` kinds, not `source.*`: VS Code's lightbulb (Ctrl+.) lists
+# quick fixes and refactors and hides source actions under "Source Action…", where nobody
+# looked for them. Clients that show every action (Helix, Neovim, eglot) are unaffected.
+KIND_EXPLAIN = "refactor.kimi.explain"
 KIND_REFACTOR = "refactor.rewrite.kimi"
-KIND_TESTS = "source.kimi.tests"
+KIND_TESTS = "refactor.kimi.tests"
 KIND_FIX = "quickfix.kimi"
 
 

@@ -47,6 +47,16 @@ class Editor(Protocol):
     async def apply(self, edits: list[T.TextEdit], label: str) -> bool: ...
 
 
+class ConfirmingEditor(Editor, Protocol):
+    """An editor that can show a whole edit for the user to accept first (VS Code's Refactor
+    Preview, from ``needsConfirmation`` change annotations): then a long refactor is proposed
+    once, at the end, instead of a review block written into the file."""
+
+    confirms_edits: bool
+
+    async def propose(self, edits: list[T.TextEdit], label: str, description: str) -> bool: ...
+
+
 @dataclass
 class RefactorResult:
     applied: bool
@@ -87,6 +97,10 @@ class AnswerStreamer:
         # The prompt had the code's secrets redacted: put them back in what is written.
         self.unredact = unredact
         self.answer = ""
+        # Set when the editor confirms edits: the answer is proposed once, at the end, as
+        # one edit to accept (its description); nothing is written while it streams.
+        self.propose: str | None = None
+        self.declined = False
         self.stopped: str | None = None
         self._written: list[str] | None = None
         self._clock = clock
@@ -97,7 +111,7 @@ class AnswerStreamer:
         code = fit_indent(code_so_far(self.answer, final=final), self.original)
         if self.unredact is not None:
             code = [self.unredact(line) for line in code]
-        if self.review:
+        if self.review and self.propose is None:
             return review_block(self.original, code, final=final)
         return [*self.prefix, *code] if code else []
 
@@ -105,6 +119,8 @@ class AnswerStreamer:
         async with self._lock:
             if self.stopped is not None:
                 return
+            if self.propose is not None and not final:
+                return  # proposed whole at the end; the stream shows it meanwhile
             want = desired if desired is not None else self.desired(final)
             if not want and not final:
                 return  # nothing to show yet; keep the original in place meanwhile
@@ -114,7 +130,11 @@ class AnswerStreamer:
             if isinstance(edits, Conflict):
                 self.stopped = edits.reason
                 return
-            if edits and not await self.editor.apply(edits, self.label):
+            if edits and self.propose is not None:
+                if not await _propose(self.editor, edits, self.label, self.propose):
+                    self.stopped, self.declined = "discarded in the preview", True
+                    return
+            elif edits and not await self.editor.apply(edits, self.label):
                 self.stopped = "the editor did not apply the edit (the document changed)"
                 return
             self.writer.commit()
@@ -123,6 +143,16 @@ class AnswerStreamer:
 
     def due(self) -> bool:
         return self._clock() - self._last >= WRITE_INTERVAL_S
+
+
+def _confirms(editor: Editor) -> bool:
+    return bool(getattr(editor, "confirms_edits", False)) and hasattr(editor, "propose")
+
+
+async def _propose(editor: Editor, edits: list[T.TextEdit], label: str, description: str) -> bool:
+    assert _confirms(editor)
+    confirming: ConfirmingEditor = editor  # type: ignore[assignment]
+    return await confirming.propose(edits, label, description)
 
 
 class EditingSink:
@@ -195,6 +225,8 @@ async def refactor(
         review,
         unredact=lambda line: restore(line, target.code, target.path),
     )
+    if review and _confirms(editor):
+        streamer.propose = f"{target.name}: {words}"
     editing = EditingSink(sink, streamer)
     try:
         result = await services.answer(
@@ -226,7 +258,9 @@ async def refactor(
     finally:
         if sessions is not None:
             sessions.pop(session_key, None)
-    preview = None if streamer.stopped is None else "".join(final_code) or result.text
+    # Discarded in the client's preview: the user saw it all and said no; nothing to show.
+    held = streamer.stopped is not None and not streamer.declined
+    preview = "".join(final_code) or result.text if held else None
     return RefactorResult(
         applied=streamer.stopped is None,
         review=streamer.review,

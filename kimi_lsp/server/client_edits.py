@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from lsprotocol import types as T
 
+from kimi_lsp.edits.confirm import confirmation_edit, supports_confirmation
 from kimi_lsp.edits.stream import apply_edits
 
 if TYPE_CHECKING:
@@ -53,10 +54,20 @@ class LspEditor:
             document_changes=[T.TextDocumentEdit(text_document=identifier, edits=list(edits))]
         )
 
-    async def apply(self, edits: list[T.TextEdit], label: str) -> bool:
+    @property
+    def confirms_edits(self) -> bool:  # refactor.ConfirmingEditor: VS Code's Refactor Preview
+        return supports_confirmation(self.ls.client_capabilities)
+
+    async def propose(self, edits: list[T.TextEdit], label: str, description: str) -> bool:
+        return await self.apply(edits, label, confirm=description)
+
+    async def apply(self, edits: list[T.TextEdit], label: str, confirm: str | None = None) -> bool:
         doc = self.ls.workspace.get_text_document(self.uri)
         current = self.text()
-        change = self._workspace_edit(edits, doc.version)
+        if confirm is not None:
+            change = confirmation_edit(self.uri, doc.version, edits, label, confirm)
+        else:
+            change = self._workspace_edit(edits, doc.version)
         before = doc.version
         expected = apply_edits(current, edits)
         self.ls.expected_text[self.uri] = expected

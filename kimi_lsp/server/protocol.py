@@ -19,6 +19,8 @@ from pygls.exceptions import JsonRpcException, JsonRpcInternalError, JsonRpcInva
 from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
 
+from kimi_lsp.pipe import ClientPipe
+
 logger = logging.getLogger(__name__)
 
 # The client's workDoneToken of the command being run (set before its handler starts).
@@ -112,6 +114,10 @@ class KimiProtocol(LanguageServerProtocol):
                 error = error.to_response_error()
                 result = None
         super()._send_response(msg_id, result=result, error=error)
+
+    def set_writer(self, writer: Any, include_headers: bool = True) -> None:
+        # An editor that quits closes the pipe: one INFO line, not a traceback per message.
+        super().set_writer(ClientPipe(writer), include_headers)
 
     def handle_message(self, message: Any) -> None:
         if isinstance(message, _UnreadableRequest):

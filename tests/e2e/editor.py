@@ -64,7 +64,11 @@ class EditorModel:
             assert isinstance(change, T.TextDocumentEdit)
             if change.text_document.version not in (None, self.version):
                 return T.ApplyWorkspaceEditResult(applied=False, failure_reason="stale version")
-            edits += [e for e in change.edits if isinstance(e, T.TextEdit)]
+            edits += [
+                T.TextEdit(range=e.range, new_text=e.new_text)  # annotated ones too
+                for e in change.edits
+                if isinstance(e, T.TextEdit | T.AnnotatedTextEdit)
+            ]
         for uri, more in (edit.changes or {}).items():
             assert uri == self.uri
             edits += list(more)

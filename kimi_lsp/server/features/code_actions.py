@@ -19,7 +19,12 @@ from kimi_lsp.edits.stream import find_review_block, resolve_review
 from ..convert import fs_path, index_span
 from ..session import KimiLanguageServer
 
-KINDS = [T.CodeActionKind.QuickFix, T.CodeActionKind.RefactorRewrite, T.CodeActionKind.Source]
+KINDS = [
+    T.CodeActionKind.QuickFix,
+    T.CodeActionKind.RefactorRewrite,
+    T.CodeActionKind.Refactor,  # explain, tests (actions/code_actions.py)
+    T.CodeActionKind.Source,
+]
 
 
 def register(server: KimiLanguageServer) -> None:

@@ -302,9 +302,12 @@ function M.quota()
   end)
 end
 
---- The window/showDocument handler: skips the explanation/context documents the float shows.
+--- The window/showDocument handler: skips the explanation/context documents the float shows,
+--- however the run was started (:KimiExplain, `<leader>ke` or the code-action menu).
 function M.show_document(err, params, ctx, cfg)
-  if M.shown_in_float > 0 and params and not params.takeFocus and not params.external then
+  local quiet = params and not params.takeFocus and not params.external
+  local run = stream.runs[stream.running_for(ctx.client_id) or ""]
+  if quiet and (M.shown_in_float > 0 or (run and config.options.float.actions[run.action])) then
     return { success = true }
   end
   return vim.lsp.handlers["window/showDocument"](err, params, ctx, cfg)

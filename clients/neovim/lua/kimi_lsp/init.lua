@@ -15,6 +15,7 @@ function M.client_config()
   local stream = require("kimi_lsp.stream")
   local status = require("kimi_lsp.status")
   local commands = require("kimi_lsp.commands")
+  local messages = require("kimi_lsp.messages")
   return {
     name = M.name,
     cmd = o.cmd,
@@ -29,6 +30,8 @@ function M.client_config()
       ["kimi/stream"] = stream.handler,
       ["kimi/status"] = status.handler,
       ["window/showDocument"] = commands.show_document,
+      ["window/showMessage"] = messages.show_message,
+      ["workspace/applyEdit"] = messages.apply_edit,
     },
   }
 end

@@ -10,7 +10,8 @@ M.running = {}
 local function refresh()
   vim.schedule(function()
     pcall(vim.api.nvim_exec_autocmds, "User", { pattern = "KimiStatus", modeline = false })
-    vim.cmd("redrawstatus")
+    -- `!`: every window's; with the focus in the float, the source window's is the one to redraw.
+    vim.cmd("redrawstatus!")
   end)
 end
 

@@ -15,6 +15,7 @@ local M = {}
 ---@field state "running"|"done"|"cancelled"|"error"
 ---@field message string?
 ---@field buf integer?
+---@field seq integer the order the runs started in
 
 ---@type table<string, kimi_lsp.Run>
 M.runs = {}
@@ -167,6 +168,21 @@ function M.cancel(id)
   end
 end
 
+--- The run client `client_id` streams now (the latest started), or nil.
+---@param client_id integer
+---@return string?
+function M.running_for(client_id)
+  local found
+  for id, run in pairs(M.runs) do
+    if run.client_id == client_id and run.state == "running" and (found == nil or run.seq > M.runs[found].seq) then
+      found = id
+    end
+  end
+  return found
+end
+
+local seq = 0
+
 --- The kimi/stream handler: {runId, action, kind, text?, title?, cached?, uri?, message?}.
 function M.handler(_, result, ctx)
   if type(result) ~= "table" or type(result.runId) ~= "string" then
@@ -183,7 +199,9 @@ function M.handler(_, result, ctx)
       text = "",
       reasoning = "",
       state = "running",
+      seq = seq,
     }
+    seq = seq + 1
     M.runs[id] = run
     status.run_started(id, run.action)
     if config.options.float.actions[run.action] then

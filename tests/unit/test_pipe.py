@@ -1,0 +1,37 @@
+"""kimi_lsp.pipe: an editor that closes the pipe is one INFO line, and nothing more is sent."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import pytest
+
+from kimi_lsp.pipe import ClientPipe
+
+
+def test_a_closed_pipe_is_one_info_line_and_later_writes_are_dropped(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    read, write = os.pipe()
+    os.close(read)  # the editor went away
+    out = os.fdopen(write, "wb", buffering=0)
+    pipe = ClientPipe(out)
+    with caplog.at_level(logging.INFO, logger="kimi_lsp.pipe"):
+        pipe.write(b"Content-Length: 2\r\n\r\n{}")
+        pipe.write(b"Content-Length: 2\r\n\r\n{}")
+        pipe.close()
+    assert pipe.gone
+    records = [r for r in caplog.records if r.name == "kimi_lsp.pipe"]
+    assert [r.levelno for r in records] == [logging.INFO]
+    assert "closed the connection" in records[0].getMessage()
+
+
+def test_writes_reach_an_open_pipe() -> None:
+    read, write = os.pipe()
+    pipe = ClientPipe(os.fdopen(write, "wb", buffering=0))
+    pipe.write(b"hello")
+    assert os.read(read, 5) == b"hello"
+    assert not pipe.gone
+    pipe.close()
+    os.close(read)
