@@ -198,7 +198,8 @@ export class AnswerPanel implements vscode.Disposable {
       );
     }
     const html = parts.join("") || `<p class="empty">Answers from Kimi stream here.</p>`;
-    panel.title = this.runs[0] ? `Kimi: ${this.runs[0].title}` : "Kimi";
+    const latest = this.runs[0]?.title;
+    panel.title = !latest ? "Kimi" : latest.startsWith("Kimi") ? latest : `Kimi: ${latest}`;
     await panel.webview.postMessage({ type: "render", html });
   }
 

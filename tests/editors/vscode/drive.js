@@ -567,15 +567,15 @@ async function main() {
     await runCommand(page, "Kimi: Explain");
     await waitFor(async () => {
       const t = await panelText(page);
-      return t && /Kimi: Explain streaming/.test(t) && t.includes("slow") ? t : null;
+      return t && /Explain `twice` streaming/.test(t) && t.includes("slow") ? t : null;
     }, 30000, "the slow answer streaming");
     await runCommand(page, "Kimi: Cancel");
     const text = await waitFor(async () => {
       const t = await panelText(page);
-      return t && /Kimi: Explain cancelled/.test(t) ? t : null;
+      return t && /Explain `twice` cancelled/.test(t) ? t : null;
     }, 20000, "the run marked cancelled in the panel");
     await screenshot(page, "cancel");
-    const words = (text.split("Kimi: Explain cancelled")[1] || "").split("Kimi:")[0].match(/slow/g) || [];
+    const words = (text.split("Explain `twice` cancelled")[1] || "").split("Kimi:")[0].match(/slow/g) || [];
     return `cancelled after ${words.length} of 400 pieces`;
   });
 
