@@ -60,7 +60,9 @@ vscode-deps:
 	scripts/vscode-deps
 
 vsix: vscode-deps
-	cd $(VSCODE) && npx tsc -p . && npx vsce package --allow-missing-repository --skip-license -o kimi-lsp.vsix
+	# vsce runs `vscode:prepublish`: esbuild bundles src/ and vscode-languageclient into
+	# dist/extension.js, the only code in the .vsix (.vscodeignore), so no node_modules.
+	cd $(VSCODE) && npx tsc -p . --noEmit && npx vsce package --no-dependencies --allow-missing-repository --skip-license -o kimi-lsp.vsix
 
 # Type-check and lint the TypeScript, build the .vsix, drive it in code-server + Chromium.
 test-vscode: install vscode-deps

@@ -4,7 +4,8 @@
 builds the .vsix and runs this with KIMI_VSCODE_UI=1; a plain `pytest` run skips it, so
 `make test` does not run it twice. tests/editors/vscode/drive.js does the clicking and prints
 one JSON line per step; a step whose server feature does not exist yet is reported as
-skipped with the missing command's name, never passed. Screenshots: test-artifacts/vscode/.
+skipped with the missing command's name, never passed. Screenshots and steps.txt: the test's
+tmp_path (artifacts/), kept by pytest for the last runs.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent / "vscode"
 CODE_SERVER = REPO / ".cache" / "code-server" / "node_modules" / ".bin" / "code-server"
 VSIX = REPO / "clients" / "vscode" / "kimi-lsp.vsix"
-ARTIFACTS = REPO / "test-artifacts" / "vscode"
 API_KEY = "sk-test"
 EXPLANATION = (
     "`add` returns the sum of `a` and `b`. "
@@ -40,6 +40,8 @@ EXPLANATION = (
 TYPED = "def add(a: int, b: int) -> int:\n    return a + b\n"
 TESTS = "```python\nfrom calc import twice\n\n\ndef test_twice():\n    assert twice(2) == 4\n```"
 GREET_NEW = 'def greet(name):\n    return f"Hello, {name}"\n'
+MEAN_NEW = "def mean(values):\n    return sum(values) / len(values)\n"
+THINKING = "Let me look at what add does with its two arguments. " * 30
 # Steps whose server feature may be missing; all others must pass.
 MAY_SKIP = {
     "hover",
@@ -122,8 +124,16 @@ def _end_session(proc: subprocess.Popen[bytes] | subprocess.Popen[str]) -> list[
 
 
 @pytest.fixture
-def code_server(tmp_path: Path, fake_kimi: FakeKimi) -> Iterator[tuple[str, Path, Path, Path]]:
-    """code-server with the .vsix installed into throw-away dirs, the fixture workspace open."""
+def trusted() -> bool:
+    return True  # a test overrides it with @pytest.mark.parametrize("trusted", [False])
+
+
+@pytest.fixture
+def code_server(
+    tmp_path: Path, fake_kimi: FakeKimi, trusted: bool
+) -> Iterator[tuple[str, Path, Path, Path]]:
+    """code-server with the .vsix installed into throw-away dirs, the fixture workspace open
+    (trusted, or in Restricted Mode)."""
     if not CODE_SERVER.exists() or not VSIX.exists():
         pytest.fail("code-server or the .vsix is missing: run `make test-vscode`")
     workspace = tmp_path / "ws"
@@ -134,11 +144,12 @@ def code_server(tmp_path: Path, fake_kimi: FakeKimi) -> Iterator[tuple[str, Path
     settings = {
         "kimi.pythonPath": sys.executable,
         "kimi.baseUrl": fake_kimi.base_url,
-        "kimi.reviewMode": False,
+        "kimi.reviewMode": True,  # long refactors: VS Code's Refactor Preview
         "workbench.startupEditor": "none",
         "workbench.tips.enabled": False,
         "workbench.enableExperiments": False,
-        "security.workspace.trust.enabled": False,
+        "security.workspace.trust.enabled": not trusted,
+        "security.workspace.trust.startupPrompt": "never",  # no modal: stay in Restricted Mode
         "extensions.autoCheckUpdates": False,
         "extensions.autoUpdate": False,
         "telemetry.telemetryLevel": "off",
@@ -170,7 +181,7 @@ def code_server(tmp_path: Path, fake_kimi: FakeKimi) -> Iterator[tuple[str, Path
             *base,
             "--disable-telemetry",
             "--disable-update-check",
-            "--disable-workspace-trust",
+            *(["--disable-workspace-trust"] if trusted else []),
             "--disable-getting-started-override",
             str(workspace),
         ],
@@ -199,23 +210,95 @@ def code_server(tmp_path: Path, fake_kimi: FakeKimi) -> Iterator[tuple[str, Path
 
 
 @ui_test
+@pytest.mark.timeout(480)  # a real workbench on a shared machine: minutes, not seconds
 def test_vscode_extension_drives_kimi_in_a_real_editor(
     code_server: tuple[str, Path, Path, Path], fake_kimi: FakeKimi, tmp_path: Path
 ) -> None:
     url, workspace, user_data, state = code_server
-    fake_kimi.script(EXPLANATION, match="Explain what `add`", chunk_tokens=1)
+    fake_kimi.script(EXPLANATION, match="Explain what `add`", chunk_tokens=1, reasoning=THINKING)
+    fake_kimi.script(f"```python\n{MEAN_NEW}```", match="use sum")
     fake_kimi.script(f"```python\n{TYPED}```", match="add type hints")
     fake_kimi.script(f"```python\n{GREET_NEW}```", match="File: greet.py ")
     fake_kimi.script(TESTS, match="Write tests for `twice`")
     fake_kimi.script("slow " * 400, match="Explain what `twice`", chunk_tokens=1)
     fake_kimi.chunk_delay = 0.03  # the explanation streams for a few seconds
-    shutil.rmtree(ARTIFACTS, ignore_errors=True)
-    ARTIFACTS.mkdir(parents=True)
+    _out, err, steps = _drive(url, workspace, user_data, state, tmp_path)
+    summary = "\n".join(f"{s['status']:5} {name}: {s['detail'][:300]}" for name, s in steps.items())
+    print(summary)  # shown with -rA / on failure: which steps were skipped and why
+    failed = {n: s["detail"] for n, s in steps.items() if s["status"] == "fail"}
+    assert not failed, summary + "\n" + err[-3000:]
+    for required in (
+        "workbench",
+        "activation",  # one --stdio in the server's argv
+        "set-api-key",
+        "lightbulb",  # Explain and Generate tests in Ctrl+.
+        "explain-streams-into-panel",  # thinking… N tokens, titled with add, no .md tab
+        "refactor-preview",  # Refactor Preview, nothing on disk before Apply
+    ):
+        assert steps.get(required, {}).get("status") == "pass", summary
+    for name, s in steps.items():
+        if s["status"] == "skip":
+            assert name in MAY_SKIP, f"{name} may not be skipped: {s['detail']}"
+            assert "kimi." in s["detail"] or "hoverProvider" in s["detail"], s["detail"]
+    shots = sorted(p.name for p in (tmp_path / "artifacts").glob("*.png"))
+    for name in ("lightbulb", "explain-thinking", "refactor-preview-pending", "refactor-preview"):
+        assert any(f"-{name}.png" in s for s in shots), shots
+    # The key came from SecretStorage: the emulator saw it on the explain request.
+    if steps.get("cancel", {}).get("status") == "pass":
+        assert fake_kimi.wait_until(lambda: fake_kimi.in_flight() == 0, timeout=5)
+        slow = [r for r in fake_kimi.chat_requests if "Explain what `twice`" in str(r.body)]
+        assert slow
+        assert slow[-1].client_closed  # the stream was cut, not run to the end
+    assert any(
+        r.headers.get("authorization") == f"Bearer {API_KEY}" for r in fake_kimi.chat_requests
+    )
+
+
+@ui_test
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("trusted", [False])
+def test_restricted_mode_says_why_kimi_is_off_and_starts_nothing(
+    code_server: tuple[str, Path, Path, Path], fake_kimi: FakeKimi, tmp_path: Path
+) -> None:
+    url, workspace, user_data, state = code_server
+    manifest = json.loads((REPO / "clients" / "vscode" / "package.json").read_text())
+    untrusted = manifest["capabilities"]["untrustedWorkspaces"]
+    assert untrusted["supported"] == "limited"
+    assert "Restricted Mode" in untrusted["description"]
+    assert "kimi.pythonPath" in untrusted["restrictedConfigurations"]
+    _out, err, steps = _drive(url, workspace, user_data, state, tmp_path, mode="restricted")
+    summary = "\n".join(f"{s['status']:5} {name}: {s['detail'][:300]}" for name, s in steps.items())
+    print(summary)
+    assert steps.get("trust-message", {}).get("status") == "pass", summary + "\n" + err[-3000:]
+    assert list((tmp_path / "artifacts").glob("*-restricted-mode.png"))
+    assert not fake_kimi.chat_requests
+
+
+def test_the_vsix_is_one_bundled_file_under_200_kb() -> None:
+    if not VSIX.exists():
+        pytest.skip("no .vsix built (make vsix)")
+    import zipfile
+
+    with zipfile.ZipFile(VSIX) as z:
+        names = z.namelist()
+    code = [n for n in names if n.endswith(".js")]
+    assert code == ["extension/dist/extension.js"], names
+    assert not any("node_modules" in n for n in names), names
+    assert VSIX.stat().st_size < 200_000
+
+
+def _drive(
+    url: str, workspace: Path, user_data: Path, state: Path, tmp_path: Path, mode: str = "full"
+) -> tuple[str, str, dict[str, dict[str, str]]]:
+    """Runs drive.js against code-server; its steps by name, screenshots in tmp_path."""
+    artifacts = tmp_path / "artifacts"
+    artifacts.mkdir(exist_ok=True)
     env = {
         **os.environ,
         "KIMI_UI_URL": url,
         "KIMI_UI_WORKSPACE": str(workspace),
-        "KIMI_UI_ARTIFACTS": str(ARTIFACTS),
+        "KIMI_UI_ARTIFACTS": str(artifacts),
+        "KIMI_UI_MODE": mode,
         "KIMI_UI_USER_DATA": str(user_data),
         "KIMI_UI_STATE_DIR": str(state),
         "KIMI_UI_API_KEY": API_KEY,
@@ -231,7 +314,7 @@ def test_vscode_extension_drives_kimi_in_a_real_editor(
         start_new_session=True,  # Chromium and its helpers live in this session
     )
     try:
-        out, err = driver.communicate(timeout=240)
+        out, err = driver.communicate(timeout=420)
     except subprocess.TimeoutExpired:
         _end_session(driver)
         out, err = driver.communicate()
@@ -239,30 +322,11 @@ def test_vscode_extension_drives_kimi_in_a_real_editor(
     finally:
         left = _end_session(driver)
     assert not left, f"Chromium processes left running: {left}"
-
     steps: dict[str, dict[str, str]] = {}
     for line in out.splitlines():
         if line.startswith("{"):
             rec = json.loads(line)
             steps[rec["step"]] = rec
     summary = "\n".join(f"{s['status']:5} {name}: {s['detail'][:300]}" for name, s in steps.items())
-    (ARTIFACTS / "steps.txt").write_text(summary + "\n\n--- stderr ---\n" + err)
-    print(summary)  # shown with -rA / on failure: which steps were skipped and why
-    failed = {n: s["detail"] for n, s in steps.items() if s["status"] == "fail"}
-    assert not failed, summary + "\n" + err[-3000:]
-    for required in ("workbench", "activation", "set-api-key"):
-        assert steps.get(required, {}).get("status") == "pass", summary
-    for name, s in steps.items():
-        if s["status"] == "skip":
-            assert name in MAY_SKIP, f"{name} may not be skipped: {s['detail']}"
-            assert "kimi." in s["detail"] or "hoverProvider" in s["detail"], s["detail"]
-    # The key came from SecretStorage: the emulator saw it on the explain request.
-    if steps.get("cancel", {}).get("status") == "pass":
-        assert fake_kimi.wait_until(lambda: fake_kimi.in_flight() == 0, timeout=5)
-        slow = [r for r in fake_kimi.chat_requests if "Explain what `twice`" in str(r.body)]
-        assert slow
-        assert slow[-1].client_closed  # the stream was cut, not run to the end
-    if steps.get("explain-streams-into-panel", {}).get("status") == "pass":
-        assert any(
-            r.headers.get("authorization") == f"Bearer {API_KEY}" for r in fake_kimi.chat_requests
-        )
+    (artifacts / "steps.txt").write_text(summary + "\n\n--- stderr ---\n" + err)
+    return out, err, steps

@@ -1,8 +1,8 @@
 // The palette and context-menu commands: each gathers its argument object and calls the
 // server's command of the same name (docs/architecture.md, "Commands and notifications").
 import * as vscode from "vscode";
-import { AnswerPanel } from "./panel";
-import { KimiServer, MissingServerCommand, SECRET_KEY } from "./server";
+import { AnswerPanel, explainTitle } from "./panel";
+import { KimiServer, MissingServerCommand, SECRET_KEY, symbolAt } from "./server";
 
 const RECENT_KEY = "kimi.recentInstructions";
 const RECENT_MAX = 10;
@@ -120,7 +120,11 @@ export function registerCommands(context: vscode.ExtensionContext, server: KimiS
     const editor = activeEditor();
     if (!editor) return undefined;
     panel.show(true);
-    return server.execute<{ text?: string }>("kimi.explain", editorTarget(editor));
+    const target = editorTarget(editor);
+    panel.expect("explain", explainTitle(symbolAt(target)));
+    const result = await server.execute<{ text?: string; runId?: string; symbol?: string }>("kimi.explain", target);
+    server.retitleExplain(result);
+    return result;
   });
 
   register("kimi.client.refactor", async (given?: unknown) => {

@@ -22,6 +22,7 @@ interface Run {
   uri?: string;
   text: string;
   reasoning: string;
+  reasoningTokens: number; // kimi/stream `reasoning` events seen: one per streamed token
   state: RunState;
   message?: string;
   cached: boolean;
@@ -46,9 +47,38 @@ async function renderMarkdown(text: string): Promise<string> {
   return `<pre>${escapeHtml(text)}</pre>`;
 }
 
+/** `Explain \`add\``: the panel's title for an explanation of `symbol`. */
+export function explainTitle(symbol: string | undefined): string {
+  return symbol ? `Explain \`${symbol}\`` : "Explain";
+}
+
 export class AnswerPanel implements vscode.Disposable {
   private panel: vscode.WebviewPanel | undefined;
   private readonly runs: Run[] = [];
+  // Titles for the next runs of an action, noted when the command is sent (the stream's
+  // `start` names only the action).
+  private readonly expected = new Map<string, string[]>();
+
+  /** The next run of `action` to start is titled `title` (e.g. the symbol it explains). */
+  expect(action: string, title: string): void {
+    const queue = this.expected.get(action) ?? [];
+    queue.push(title);
+    this.expected.set(action, queue);
+  }
+
+  /** Once the result names it: the run's real title (the server's target may be wider). */
+  retitle(runId: string | undefined, title: string): void {
+    const run = this.runs.find((r) => r.id === runId);
+    if (!run || run.title === title) return;
+    run.title = title;
+    run.html = undefined;
+    this.schedule();
+  }
+
+  /** Is a run of `action` streaming now? (its window/showDocument is the panel's to show) */
+  streaming(action: string): boolean {
+    return this.runs.some((r) => r.action === action && r.state === "streaming");
+  }
   private timer: NodeJS.Timeout | undefined;
   private readonly disposables: vscode.Disposable[] = [];
 
@@ -68,9 +98,10 @@ export class AnswerPanel implements vscode.Disposable {
       run = {
         id: event.runId,
         action: event.action,
-        title: event.title ?? event.action,
+        title: this.expected.get(event.action)?.shift() ?? event.title ?? event.action,
         text: "",
         reasoning: "",
+        reasoningTokens: 0,
         state: "streaming",
         cached: false,
       };
@@ -79,7 +110,6 @@ export class AnswerPanel implements vscode.Disposable {
     }
     switch (event.kind) {
       case "start":
-        run.title = event.title ?? run.title;
         run.uri = event.uri ?? undefined;
         if (reveal) this.show(true);
         break;
@@ -88,6 +118,7 @@ export class AnswerPanel implements vscode.Disposable {
         break;
       case "reasoning":
         run.reasoning += event.text ?? "";
+        run.reasoningTokens += 1;
         break;
       case "end":
         run.state = "done";
@@ -143,7 +174,13 @@ export class AnswerPanel implements vscode.Disposable {
     for (const run of this.runs) {
       let body = run.html;
       if (body === undefined) {
-        body = await renderMarkdown(run.text || (run.state === "streaming" ? "…" : ""));
+        const thinking = `<p class="thinking">thinking… ${run.reasoningTokens} tokens</p>`;
+        body =
+          run.text || run.state !== "streaming"
+            ? await renderMarkdown(run.text)
+            : run.reasoningTokens > 0
+              ? thinking
+              : `<p class="thinking">waiting for the model…</p>`;
         if (run.state !== "streaming") run.html = body;
       }
       const reasoning = run.reasoning
@@ -161,6 +198,8 @@ export class AnswerPanel implements vscode.Disposable {
       );
     }
     const html = parts.join("") || `<p class="empty">Answers from Kimi stream here.</p>`;
+    const latest = this.runs[0]?.title;
+    panel.title = !latest ? "Kimi" : latest.startsWith("Kimi") ? latest : `Kimi: ${latest}`;
     await panel.webview.postMessage({ type: "render", html });
   }
 
@@ -178,6 +217,7 @@ export class AnswerPanel implements vscode.Disposable {
   .badge.live { background: var(--vscode-progressBar-background); }
   .badge.error { background: var(--vscode-inputValidation-errorBackground); }
   .reasoning { opacity: .7; }
+  .thinking { opacity: .8; font-style: italic; }
   pre, code { font-family: var(--vscode-editor-font-family); }
   pre { white-space: pre-wrap; }
 </style></head>

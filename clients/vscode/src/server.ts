@@ -10,8 +10,8 @@ import {
   State,
   TransportKind,
 } from "vscode-languageclient/node";
-import { AnswerPanel, StreamEvent } from "./panel";
-import { SECTION, resolveServerCommand, serverSettings } from "./settings";
+import { AnswerPanel, StreamEvent, explainTitle } from "./panel";
+import { RESTRICTED, SECTION, resolveServerCommand, serverSettings } from "./settings";
 import { KimiStatus, StatusBar } from "./status";
 
 export const SECRET_KEY = "kimi.apiKey";
@@ -44,7 +44,7 @@ const RequestCancelled = -32800;
 
 export class MissingServerCommand extends Error {
   constructor(command: string) {
-    super(`The running kimi-lsp does not offer \`${command}\` yet; update kimi-lsp (pip install -U kimi-lsp).`);
+    super(`The running kimi-lsp does not offer \`${command}\` yet; update kimi-lsp (git pull and make install in its clone).`);
   }
 }
 
@@ -67,10 +67,11 @@ export class KimiServer implements vscode.Disposable {
   }
 
   private async doStart(): Promise<void> {
+    if (!vscode.workspace.isTrusted) return; // activate() shows why; trust starts it
     const cmd = resolveServerCommand();
     if (!cmd) {
       const msg =
-        "Kimi: cannot find kimi-lsp. Install it (pip install kimi-lsp), or set kimi.serverPath or kimi.pythonPath.";
+        "Kimi: cannot find kimi-lsp. Run `make install` in your kimi-lsp clone and set kimi.serverPath to its .venv/bin/kimi-lsp (or kimi.pythonPath).";
       this.status.stopped(msg);
       const choice = await vscode.window.showErrorMessage(msg, "Open Settings");
       if (choice) await vscode.commands.executeCommand("workbench.action.openSettings", "kimi.");
@@ -81,7 +82,8 @@ export class KimiServer implements vscode.Disposable {
     if (key) env[KEY_ENV] = key;
     const stateDir = vscode.workspace.getConfiguration(SECTION).get<string>("stateDir", "");
     if (stateDir) env.KIMI_LSP_STATE_DIR = stateDir;
-    this.output.info(`starting ${cmd.command} ${cmd.args.join(" ")} (from ${cmd.origin})`);
+    // TransportKind.stdio appends `--stdio` itself.
+    this.output.info(`starting ${cmd.command} ${cmd.args.join(" ")} --stdio (from ${cmd.origin})`);
     const serverOptions: ServerOptions = {
       command: cmd.command,
       args: cmd.args,
@@ -93,6 +95,22 @@ export class KimiServer implements vscode.Disposable {
       outputChannel: this.output,
       initializationOptions: () => serverSettings(),
       middleware: {
+        // Code actions run the server's commands through here: note Explain's symbol so its
+        // panel entry is titled with it from the first streamed token.
+        executeCommand: async (command, args: unknown[], next) => {
+          if (command === "kimi.explain") this.panel.expect("explain", explainTitle(symbolAt(args[0])));
+          const result: unknown = await next(command, args);
+          if (command === "kimi.explain") this.retitleExplain(result);
+          return result;
+        },
+        window: {
+          // One Explain view: the panel. The explanation's Markdown file would replace the
+          // user's preview tab; the other documents (tests, context, quota) open as asked.
+          showDocument: async (params, token, next) => {
+            if (!params.takeFocus && !params.external && this.panel.streaming("explain")) return { success: true };
+            return next(params, token);
+          },
+        },
         workspace: {
           // Answer `workspace/configuration` for `kimi` with what the user set, nothing else.
           configuration: (params): unknown[] =>
@@ -156,10 +174,17 @@ export class KimiServer implements vscode.Disposable {
   }
 
   async ready(): Promise<LanguageClient> {
+    if (!vscode.workspace.isTrusted) throw new Error(RESTRICTED);
     if (this.starting) await this.starting;
     if (!this.client || this.client.state !== State.Running) await this.start();
     if (!this.client || this.client.state !== State.Running) throw new Error("Kimi: the server is not running.");
     return this.client;
+  }
+
+  /** The explained symbol as the server's result names it (`{runId, symbol}`). */
+  retitleExplain(result: unknown): void {
+    const r = result as { runId?: string; symbol?: string } | undefined;
+    if (r && typeof r.symbol === "string") this.panel.retitle(r.runId, explainTitle(r.symbol));
   }
 
   /** `workspace/executeCommand` with the contract's single object argument. */
@@ -179,4 +204,16 @@ export class KimiServer implements vscode.Disposable {
   dispose(): void {
     void this.stop();
   }
+}
+
+/** The identifier at a command argument's `position` (or its range's start), if open. */
+export function symbolAt(arg: unknown): string | undefined {
+  const a = arg as { uri?: string; position?: { line: number; character: number }; range?: { start: { line: number; character: number } } } | undefined;
+  const pos = a?.position ?? a?.range?.start;
+  if (!a?.uri || !pos) return undefined;
+  const doc = vscode.workspace.textDocuments.find((d) => d.uri.toString() === a.uri);
+  if (!doc) return undefined;
+  const at = new vscode.Position(pos.line, pos.character);
+  const word = doc.getWordRangeAtPosition(at);
+  return word ? doc.getText(word) : undefined;
 }

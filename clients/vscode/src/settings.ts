@@ -5,6 +5,10 @@ import * as vscode from "vscode";
 
 export const SECTION = "kimi";
 
+// Why nothing runs in Restricted Mode (package.json's untrustedWorkspaces says the same).
+export const RESTRICTED =
+  "Kimi is off in Restricted Mode: it would start the kimi-lsp program the workspace's settings name and send this workspace's code to the Kimi API. Trust the workspace to turn it on.";
+
 // Keys only the extension uses: never sent to the server (it would report them as unknown).
 const CLIENT_ONLY = new Set(["serverPath", "pythonPath", "refactorScope", "trace"]);
 
@@ -82,14 +86,14 @@ export function resolveServerCommand(): ServerCommand | undefined {
   const cfg = vscode.workspace.getConfiguration(SECTION);
   const serverPath = cfg.get<string>("serverPath", "").trim();
   if (serverPath) {
-    return { command: expandHome(serverPath), args: ["serve", "--stdio"], origin: "kimi.serverPath" };
+    return { command: expandHome(serverPath), args: ["serve"], origin: "kimi.serverPath" };
   }
   const python = cfg.get<string>("pythonPath", "").trim();
   if (python) {
-    return { command: expandHome(python), args: ["-m", "kimi_lsp", "serve", "--stdio"], origin: "kimi.pythonPath" };
+    return { command: expandHome(python), args: ["-m", "kimi_lsp", "serve"], origin: "kimi.pythonPath" };
   }
   const onPath = findOnPath("kimi-lsp");
-  if (onPath) return { command: onPath, args: ["serve", "--stdio"], origin: "PATH" };
+  if (onPath) return { command: onPath, args: ["serve"], origin: "PATH" };
   return undefined;
 }
 

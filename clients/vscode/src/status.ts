@@ -114,6 +114,20 @@ export class StatusBar implements vscode.Disposable {
     this.item.backgroundColor = new vscode.ThemeColor("statusBarItem.errorBackground");
   }
 
+  /** Restricted Mode: Kimi does not start; the item says so and opens the trust editor. */
+  restricted(why: string): void {
+    this.streaming.clear();
+    this.item.text = "$(shield) Kimi: off in Restricted Mode";
+    this.item.tooltip = new vscode.MarkdownString(`${why}\n\n[Manage Workspace Trust](command:workbench.trust.manage)`, true);
+    this.item.command = "workbench.trust.manage";
+    this.item.backgroundColor = new vscode.ThemeColor("statusBarItem.warningBackground");
+  }
+
+  trusted(): void {
+    this.item.command = "kimi.client.showQuota";
+    this.render();
+  }
+
   private render(): void {
     const busy = this.streaming.size > 0 || (this.status.runs ?? 0) > 0;
     this.item.text = statusText(this.status, busy);

@@ -14,6 +14,8 @@ const USER_DATA = process.env.KIMI_UI_USER_DATA;
 const STATE_DIR = process.env.KIMI_UI_STATE_DIR;
 const API_KEY = process.env.KIMI_UI_API_KEY;
 const CHROMIUM = process.env.KIMI_UI_CHROMIUM || "/usr/bin/chromium";
+// "restricted": the workspace is not trusted; only check that Kimi says why it is off.
+const MODE = process.env.KIMI_UI_MODE || "full";
 
 // The code editor of the active editor group (not the answers panel or another group).
 const EDITOR = ".editor-group-container.active .editor-instance .monaco-editor";
@@ -124,7 +126,7 @@ async function openFile(page, name, expect) {
     const label = await tab.evaluate((t) => (t.querySelector(".label-name") || t).textContent.trim());
     if (label === name) {
       await tab.click();
-      await waitFor(async () => (await editorText(page)).includes(expect), 15000, `${name} in the editor`);
+      await waitFor(async () => (await editorText(page)).includes(expect), 45000, `${name} in the editor`);
       return;
     }
   }
@@ -138,7 +140,7 @@ async function openFile(page, name, expect) {
     `${name} in Quick Open`,
   );
   await page.keyboard.press("Enter");
-  await waitFor(async () => (await editorText(page)).includes(expect), 15000, `${name} in the editor`);
+  await waitFor(async () => (await editorText(page)).includes(expect), 45000, `${name} in the editor`);
 }
 
 async function statusBarKimi(page) {
@@ -165,6 +167,32 @@ async function panelText(page) {
 
 async function hoverText(page) {
   return page.$$eval(".monaco-hover", (els) => els.map((e) => e.innerText).filter(Boolean).join("\n"));
+}
+
+/** The argv of every kimi-lsp server process on this machine started from this state dir. */
+function serverArgvs() {
+  const out = [];
+  for (const pid of fs.readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
+    try {
+      const argv = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean);
+      const env = fs.readFileSync(`/proc/${pid}/environ`, "utf8");
+      if (argv.includes("kimi_lsp") && argv.includes("serve") && env.includes(`KIMI_LSP_STATE_DIR=${STATE_DIR}`)) out.push(argv);
+    } catch {
+      // gone meanwhile, or not ours to read
+    }
+  }
+  return out;
+}
+
+/** The labels of the code-action menu (Ctrl+.) that is open. */
+async function actionMenuLabels(page) {
+  return page.$$eval(">>> .action-widget .monaco-list-row", (rows) =>
+    rows.map((r) => (r.querySelector(".title") || r).textContent.trim()).filter(Boolean),
+  );
+}
+
+async function tabLabels(page) {
+  return page.$$eval(".tabs-container .tab", (tabs) => tabs.map((t) => (t.querySelector(".label-name") || t).textContent.trim()));
 }
 
 function parseCapabilities(log) {
@@ -204,21 +232,46 @@ async function main() {
   await step("workbench", async () => {
     await page.goto(`${URL_BASE}/?folder=${encodeURIComponent(WORKSPACE)}`, { waitUntil: "domcontentloaded", timeout: 60000 });
     await page.waitForSelector(".monaco-workbench", { timeout: 60000 });
-    await page.waitForSelector('.explorer-folders-view .monaco-list-row[aria-label*="calc.py"]', { timeout: 30000 });
+    await page.waitForSelector('.explorer-folders-view .monaco-list-row[aria-label*="calc.py"]', { timeout: 60000 });
     await openFile(page, "calc.py", "def add");
     await screenshot(page, "workbench");
     return "calc.py open";
   });
 
+  if (MODE === "restricted") {
+    await step("trust-message", async () => {
+      const text = await waitFor(async () => {
+        const t = await statusBarKimi(page);
+        return t && /Restricted Mode/.test(t) ? t : null;
+      }, 90000, "the Kimi status item saying Restricted Mode");
+      const toast = await waitFor(async () => {
+        const msgs = await page.$$eval(".notifications-toasts .notification-list-item-message", (els) => els.map((e) => e.textContent));
+        return msgs.find((m) => m.includes("Kimi is off in Restricted Mode")) || null;
+      }, 20000, "the notification saying why Kimi is off");
+      await screenshot(page, "restricted-mode");
+      await sleep(1000);
+      if (serverArgvs().length) throw new Error("kimi-lsp was started in Restricted Mode");
+      if (serverLog()) throw new Error("the server wrote a log in Restricted Mode");
+      return `status bar "${text}"; notification "${toast.slice(0, 120)}"`;
+    });
+    report("page-errors", "pass", JSON.stringify(pageErrors.slice(0, 5)));
+    await browser.close();
+    process.exitCode = failures.length ? 1 : 0;
+    return;
+  }
+
   await step("activation", async () => {
-    const text = await waitFor(() => statusBarKimi(page), 30000, "the Kimi status bar item");
+    const text = await waitFor(() => statusBarKimi(page), 90000, "the Kimi status bar item");
     caps = await waitFor(async () => {
       const c = parseCapabilities(extensionLog());
       return c.starts > 0 ? c : null;
-    }, 30000, "'kimi-lsp started' in the extension's log");
+    }, 90000, "'kimi-lsp started' in the extension's log");
     const log = await waitFor(async () => (serverLog().includes("initialize") ? serverLog() : null), 15000, "the server's log file");
     await screenshot(page, "activated");
-    return `status bar "${text}"; server log ${log.length} bytes; hover=${caps.hover}; commands=${caps.commands.join(",")}`;
+    const argvs = await waitFor(async () => (serverArgvs().length ? serverArgvs() : null), 10000, "the kimi-lsp process");
+    const doubled = argvs.filter((a) => a.filter((x) => x === "--stdio").length !== 1);
+    if (doubled.length) throw new Error(`kimi-lsp started with ${JSON.stringify(doubled[0])}`);
+    return `status bar "${text}"; server ${argvs[0].slice(1).join(" ")}; server log ${log.length} bytes; hover=${caps.hover}; commands=${caps.commands.join(",")}`;
   });
 
   await step("set-api-key", async () => {
@@ -230,7 +283,7 @@ async function main() {
     caps = await waitFor(async () => {
       const c = parseCapabilities(extensionLog());
       return c.starts >= 2 ? c : null;
-    }, 30000, "the server restarted with the key");
+    }, 60000, "the server restarted with the key");
     const leaked = walk(USER_DATA).filter((f) => /\.json$/.test(f) && fs.readFileSync(f, "utf8").includes(API_KEY));
     if (leaked.length) throw new Error(`the API key was written to ${leaked.join(", ")}`);
     return "key stored in SecretStorage; no settings file holds it";
@@ -265,6 +318,22 @@ async function main() {
     return ours.join(", ");
   });
 
+  await step("lightbulb", async () => {
+    await page.keyboard.press("Escape");
+    await clickWord("def add", "add");
+    await page.keyboard.down("Control");
+    await page.keyboard.press("Period");
+    await page.keyboard.up("Control");
+    const labels = await waitFor(async () => {
+      const ls = await actionMenuLabels(page);
+      return ls.includes("Kimi: Explain") ? ls : null;
+    }, 15000, "Kimi: Explain in the Ctrl+. menu");
+    await screenshot(page, "lightbulb");
+    await page.keyboard.press("Escape");
+    if (!labels.includes("Kimi: Generate tests")) throw new Error(`no Generate tests in Ctrl+.: ${labels.join(", ")}`);
+    return labels.filter((l) => l.startsWith("Kimi")).join(", ");
+  });
+
   await step("hover", async () => {
     if (!caps.hover) return { skip: "the server has no hoverProvider" };
     const box = await clickWord("def add", "add");
@@ -284,7 +353,15 @@ async function main() {
     if (!caps.commands.includes("kimi.explain")) return { skip: "the server does not offer kimi.explain" };
     await page.keyboard.press("Escape");
     await clickWord("def add", "add");
+    const tabsBefore = await tabLabels(page);
     await runCommand(page, "Kimi: Explain");
+    // The model reasons first: the panel counts its tokens live instead of showing "…".
+    const thinking = await waitFor(async () => {
+      const t = await panelText(page);
+      const m = t && /thinking… (\d+) tokens/.exec(t);
+      return m && Number(m[1]) > 0 ? m[0] : null;
+    }, 30000, "thinking… N tokens in the Kimi panel");
+    await screenshot(page, "explain-thinking");
     // Mid-stream: part of the answer is there while the run is still streaming.
     const partial = await waitFor(async () => {
       const t = await panelText(page);
@@ -300,7 +377,14 @@ async function main() {
       return t && t.includes("Explained by the emulator.") && !/streaming/.test(t) ? t : null;
     }, 60000, "the whole answer in the Kimi panel");
     await screenshot(page, "explain-done");
-    return `partial ${partial.length} chars, final ${done.length} chars`;
+    if (!done.includes("Explain `add`") && !done.includes("Explain add")) throw new Error(`the panel entry does not name add:\n${done.slice(0, 300)}`);
+    await sleep(1000); // the server's window/showDocument ask has come and gone
+    const opened = (await tabLabels(page)).filter((l) => !tabsBefore.includes(l));
+    // One place: the panel (its tab), no Markdown document replacing the preview tab.
+    if (opened.some((l) => /\.md$/.test(l))) throw new Error(`Explain opened a document too: ${opened.join(", ")}`);
+    const panelTab = opened.find((l) => l.startsWith("Kimi"));
+    if (panelTab !== undefined && !panelTab.includes("add")) throw new Error(`the panel's tab does not name add: ${panelTab}`);
+    return `${thinking}; partial ${partial.length} chars, final ${done.length} chars; new tabs: ${opened.join(", ")}`;
   });
 
   await step("hover-shows-cached-explanation", async () => {
@@ -350,6 +434,53 @@ async function main() {
     await screenshot(page, "refactor");
     if (!text.includes("def twice(x):")) throw new Error(`the rest of the file is gone:\n${text}`);
     return text.split("\n")[0];
+  });
+
+  await step("refactor-preview", async () => {
+    if (!caps.commands.includes("kimi.refactor")) return { skip: "the server does not offer kimi.refactor" };
+    const file = path.join(WORKSPACE, "stats.py");
+    const before = fs.readFileSync(file, "utf8");
+    await openFile(page, "stats.py", "def mean");
+    await clickWord("def mean", "mean");
+    await runCommand(page, "Kimi: Refactor…");
+    await page.waitForSelector(".quick-input-widget .quick-input-box input", { visible: true, timeout: 10000 });
+    await page.keyboard.type("use sum", { delay: 5 });
+    await sleep(300);
+    await page.keyboard.press("Enter");
+    // A long target: one needsConfirmation edit, shown in VS Code's Refactor Preview.
+    const apply = await waitFor(async () => {
+      for (const b of await page.$$(".monaco-button")) {
+        const t = await b.evaluate((el) => el.textContent.trim());
+        if (t === "Apply") return b;
+      }
+      return null;
+    }, 60000, "the Refactor Preview's Apply button");
+    await sleep(500);
+    const shown = await editorText(page);
+    const onDisk = fs.readFileSync(file, "utf8");
+    await screenshot(page, "refactor-preview-pending");
+    if (onDisk !== before) throw new Error(`stats.py changed on disk before Apply:\n${onDisk}`);
+    if (/<<<<<<<|>>>>>>>/.test(shown) || /<<<<<<<|>>>>>>>/.test(onDisk)) throw new Error("conflict markers in the file");
+    const box = await waitFor(async () => {
+      for (const row of await page.$$(".monaco-list-row")) {
+        const hit = await row.evaluate((el) => el.textContent.includes("stats.py") && !!el.querySelector(".monaco-custom-toggle, input[type=checkbox]"));
+        if (hit) return row.$(".monaco-custom-toggle, input[type=checkbox]");
+      }
+      return null;
+    }, 10000, "stats.py's checkbox in the Refactor Preview");
+    const checked = await box.evaluate((el) => el.classList.contains("checked") || el.checked === true);
+    if (!checked) await box.click();
+    await sleep(300);
+    await screenshot(page, "refactor-preview");
+    await apply.click();
+    await openFile(page, "stats.py", "def mean");
+    const text = await waitFor(async () => {
+      const t = await editorText(page);
+      return t.includes("return sum(values) / len(values)") ? t : null;
+    }, 20000, "the accepted refactor in stats.py");
+    await screenshot(page, "refactor-preview-applied");
+    if (/<<<<<<<|>>>>>>>/.test(text)) throw new Error("conflict markers after Apply");
+    return `disk unchanged until Apply; then: ${text.split("\n")[1].trim()}`;
   });
 
   await step("show-context", async () => {
@@ -436,15 +567,15 @@ async function main() {
     await runCommand(page, "Kimi: Explain");
     await waitFor(async () => {
       const t = await panelText(page);
-      return t && /Kimi: Explain streaming/.test(t) && t.includes("slow") ? t : null;
+      return t && /Explain `twice` streaming/.test(t) && t.includes("slow") ? t : null;
     }, 30000, "the slow answer streaming");
     await runCommand(page, "Kimi: Cancel");
     const text = await waitFor(async () => {
       const t = await panelText(page);
-      return t && /Kimi: Explain cancelled/.test(t) ? t : null;
+      return t && /Explain `twice` cancelled/.test(t) ? t : null;
     }, 20000, "the run marked cancelled in the panel");
     await screenshot(page, "cancel");
-    const words = (text.split("Kimi: Explain cancelled")[1] || "").split("Kimi:")[0].match(/slow/g) || [];
+    const words = (text.split("Explain `twice` cancelled")[1] || "").split("Kimi:")[0].match(/slow/g) || [];
     return `cancelled after ${words.length} of 400 pieces`;
   });
 
