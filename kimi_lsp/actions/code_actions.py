@@ -17,6 +17,9 @@ REFACTOR_PRESETS: dict[str, str] = {
     "idiomatic": "make it idiomatic",
 }
 
+# A fix is a refactor whose instruction starts so (the thinking policy tells it apart).
+FIX_INSTRUCTION = "fix this problem reported by the editor: "
+
 KIND_EXPLAIN = "source.kimi.explain"
 KIND_REFACTOR = "refactor.rewrite.kimi"
 KIND_TESTS = "source.kimi.tests"
@@ -50,7 +53,7 @@ def offers(
         if "kimi.refactor" not in available:
             break
         message = str(diag.get("message", "")).splitlines()[0][:80]
-        instruction = f"fix this problem reported by the editor: {diag.get('message', '')}"
+        instruction = f"{FIX_INSTRUCTION}{diag.get('message', '')}"
         out.append(
             Offer(
                 f"Kimi: Fix “{message}”",

@@ -52,6 +52,7 @@ async def explain(
         sink=sink,
         regenerate=regenerate,
         language=target.language,
+        action="explain",
     )
     if services.store is not None and result.text:
         await remember_for_hover(services, target, result)

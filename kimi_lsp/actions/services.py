@@ -12,6 +12,7 @@ from typing import Any
 
 from kimi_lsp.actions.errors import MissingApiKey
 from kimi_lsp.actions.pipeline import Admission, Answer, AnswerStore, Sink, answer
+from kimi_lsp.actions.thinking import ThinkingPlan, plan_thinking
 from kimi_lsp.config import Settings
 from kimi_lsp.context import RepoMap, TokenEstimator, use_key_from
 from kimi_lsp.index import Span, WorkspaceIndex
@@ -104,6 +105,17 @@ class Services:
             self._models = ModelTable.load(self.settings.state_dir / CACHE_FILE)
         return self._models.get(self.settings.model).context_length
 
+    def thinking_plan(self, action: str, answer_tokens: int) -> ThinkingPlan:
+        """The thinking policy's plan for ``action`` with the configured model."""
+        s = self.settings
+        if self._client is not None:
+            spec = self._client.models.get(s.model)
+        else:
+            if self._models is None:
+                self._models = ModelTable.load(s.state_dir / CACHE_FILE)
+            spec = self._models.get(s.model)
+        return plan_thinking(action, spec, s.thinking, s.thinking_allowance, answer_tokens)
+
     def client(self) -> KimiClient:
         """The shared client (one connection pool); raises MissingApiKey with what to do."""
         if self._client is None:
@@ -135,11 +147,16 @@ class Services:
         regenerate: bool = False,
         batch: bool = False,
         language: str | None = None,
+        action: str | None = None,
     ) -> Answer:
         """One answer with this workspace's client, model, cache and quota; a live answer
-        of one request calibrates the token estimates for ``language``."""
+        of one request calibrates the token estimates for ``language``. With ``action`` the
+        thinking policy decides whether to think, and ``max_completion_tokens`` (the answer's
+        size) gets the reasoning allowance on top."""
+        client = self.client()
+        plan = None if action is None else self.thinking_plan(action, max_completion_tokens)
         result = await answer(
-            self.client(),
+            client,
             messages,
             model=self.settings.model,
             max_completion_tokens=max_completion_tokens,
@@ -148,6 +165,7 @@ class Services:
             admission=self.admission,
             regenerate=regenerate,
             batch=batch,
+            plan=plan,
         )
         if result.first_prompt_tokens and not result.cached:
             await asyncio.to_thread(self.observe, messages, result.first_prompt_tokens, language)

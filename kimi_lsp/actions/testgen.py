@@ -197,6 +197,7 @@ async def generate_tests(
         sink=editing,
         regenerate=regenerate,
         language=target.language,
+        action="tests",
     )
     code = "".join(code_so_far(result.text, final=True))
     if not code.strip():

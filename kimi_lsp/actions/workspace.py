@@ -70,6 +70,9 @@ class WorkspacePlan:
     brief: str = ""
     roots: list[Path] = field(default_factory=list)
     symbol: str = ""  # the name a symbol refactor is about
+    # Reasoning tokens each file's request asks for on top of its answer (the thinking
+    # policy: none on K2.6, the allowance on a model that always thinks).
+    reasoning_allowance: int = 0
 
     def name_of(self, path: Path) -> str:
         """A file as the prompt names it: relative to its workspace root."""
@@ -77,12 +80,12 @@ class WorkspacePlan:
 
     @property
     def tokens(self) -> int:
-        return sum(f.input_tokens + f.output_tokens for f in self.files)
+        return sum(f.input_tokens + f.output_tokens + self.reasoning_allowance for f in self.files)
 
     def cost_usd(self, model: str) -> float | None:
         usage = Usage(
             prompt_tokens=sum(f.input_tokens for f in self.files),
-            completion_tokens=sum(f.output_tokens for f in self.files),
+            completion_tokens=sum(f.output_tokens + self.reasoning_allowance for f in self.files),
         )
         return cost_usd(model, usage)
 
@@ -202,6 +205,7 @@ def plan_workspace(
                 parts,
             )
         )
+    plan.reasoning_allowance = services.thinking_plan("workspace", 0).allowance
     return plan
 
 
@@ -270,6 +274,7 @@ async def _one(services: Services, plan: WorkspacePlan, file: FilePlan) -> FileR
             sink=QuietSink(),
             batch=True,
             language=language_for(file.path),
+            action="workspace",
         )
     except KimiError as exc:
         return FileResult(file.path, error=exc.message)
