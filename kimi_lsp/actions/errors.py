@@ -41,14 +41,25 @@ class UnsupportedFile(ActionError):
 class ThinkingBudgetSpent(ActionError):
     """The reply ended (``length``) inside its reasoning, and so did the one retry."""
 
-    def __init__(self, model: str, max_completion_tokens: int, retried: str | None) -> None:
+    def __init__(
+        self,
+        model: str,
+        max_completion_tokens: int,
+        retried: str | None,
+        action: str = "explain",
+        can_disable: bool = True,
+    ) -> None:
         again = f", and again after {retried}" if retried else ""
+        off = (
+            f", or turn thinking off for it with the `thinking` setting (e.g. `auto,{action}=off`)"
+            if can_disable
+            else ""
+        )
         super().__init__(
             f"{model} used its whole output budget ({max_completion_tokens:,} tokens) thinking "
             f"and gave no answer{again}. Raise the reasoning allowance with the "
-            "`thinkingAllowance` setting (KIMI_LSP_THINKING_ALLOWANCE, e.g. 16384), or turn "
-            "thinking off for this action with the `thinking` setting (e.g. "
-            "`auto,explain=off`) on a model that allows it, or select less code."
+            f"`thinkingAllowance` setting (KIMI_LSP_THINKING_ALLOWANCE, e.g. 16384){off}, "
+            "or select less code."
         )
         self.model = model
         self.max_completion_tokens = max_completion_tokens

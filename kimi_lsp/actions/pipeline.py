@@ -266,7 +266,13 @@ async def answer(
             # Cut inside the reasoning: no answer at all. Ask once more, differently.
             fallback = current.fallback() if current is not None and retried is None else None
             if fallback is None or current is None:
-                raise ThinkingBudgetSpent(model, max_completion_tokens, retried)
+                raise ThinkingBudgetSpent(
+                    model,
+                    max_completion_tokens,
+                    retried,
+                    plan.action if plan is not None else "explain",
+                    plan.can_disable if plan is not None else True,
+                )
             sink.progress(
                 f"Kimi spent all {max_completion_tokens:,} tokens thinking; {current.retry_words()}"
             )

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from lsprotocol import types as T
 
-from kimi_lsp.actions.errors import NothingToWorkOn
+from kimi_lsp.actions.errors import NothingToWorkOn, ThinkingBudgetSpent
 from kimi_lsp.actions.pipeline import QuietSink, Sink
 from kimi_lsp.actions.prompts import SYSTEM
 from kimi_lsp.actions.refactor import syntax_ok
@@ -276,7 +276,7 @@ async def _one(services: Services, plan: WorkspacePlan, file: FilePlan) -> FileR
             language=language_for(file.path),
             action="workspace",
         )
-    except KimiError as exc:
+    except (KimiError, ThinkingBudgetSpent) as exc:  # one file's failure is that file's
         return FileResult(file.path, error=exc.message)
     if result.finish_reason != "stop":
         return FileResult(file.path, error=f"the answer was cut ({result.finish_reason})")

@@ -237,3 +237,25 @@ async def test_a_reply_cut_inside_its_reasoning_twice_is_reported_in_words(
     said = messages_of(client)
     assert "twice the room to think" in said
     assert "thinkingAllowance" in said
+
+
+async def test_a_workspace_file_that_only_thinks_fails_alone_and_says_why(
+    client: LanguageClient, fake_kimi: FakeKimi, tmp_path: Path
+) -> None:
+    await configure(client, model="kimi-k2.7-code")
+    root = tmp_path / "proj"
+    paths = [root / "pkg" / "core.py", *sorted((root / "pkg").glob("user_*.py"))]
+    for path in paths:
+        new = path.read_text().replace("total", "sum_all")
+        endless = 50_000 if path.name == "user_3.py" else REASONING
+        fake_kimi.script(
+            f"```python\n{new}```", match=f"File: pkg/{path.name} ", reasoning_tokens=endless
+        )
+    arg = {
+        "instruction": "rename total to sum_all",
+        "symbol": {"uri": paths[0].as_uri(), "position": {"line": 0, "character": 6}},
+    }
+    result = await asyncio.wait_for(execute(client, "kimi.refactorWorkspace", arg), 60)
+    stuck = str(root / "pkg" / "user_3.py")
+    assert "whole output budget" in result["failed"][stuck]
+    assert sorted(result["changed"]) == sorted(str(p) for p in paths if str(p) != stuck)
