@@ -171,12 +171,23 @@ async def test_k26_auto_delivers_every_answer_whole_in_at_most_two_requests(
 ) -> None:
     counts = await run_every_action(client, fake_kimi, tmp_path / "proj")
     assert all(n <= 2 for n in counts.values()), counts
-    bodies = [r.body for r in fake_kimi.chat_requests]
+
     # explain, the free-form refactor and the fix think within an allowance; the workspace
     # files and the test boilerplate do not think at all.
-    assert bodies[0]["thinking"] == {"type": "enabled"}
-    assert bodies[0]["max_completion_tokens"] > REASONING
-    assert bodies[-1]["thinking"] == {"type": "disabled"}
+    def thinking_of(words: str) -> set[str]:
+        return {
+            r.body["thinking"]["type"]
+            for r in fake_kimi.chat_requests
+            if words in r.body["messages"][-1]["content"]
+        }
+
+    for words in ("Explain what `add`", "make it return ints", "fix this problem"):
+        assert thinking_of(words) == {"enabled"}, words
+    for words in ("Write tests", "Apply this change across the project"):
+        assert thinking_of(words) == {"disabled"}, words
+    explain = fake_kimi.chat_requests[0]
+    assert explain.body["max_completion_tokens"] == 1500 + 4096  # answer + room to think
+    assert explain.reasoning_tokens == REASONING
     assert all(r.finish_reason == "stop" for r in fake_kimi.chat_requests)
 
 
