@@ -51,6 +51,43 @@ def parse_limits(text: str) -> dict[str, int | None]:
     return out
 
 
+ThinkingMode = Literal["auto", "on", "off"]
+THINKING_MODES: tuple[ThinkingMode, ...] = ("auto", "on", "off")
+# The actions the thinking policy (actions/thinking.py) tells apart.
+THINKING_ACTIONS = (
+    "explain",
+    "fix",
+    "refactor",
+    "simplify",
+    "idiomatic",
+    "names",
+    "types",
+    "docstring",
+    "tests",
+    "workspace",
+)
+_THINKING_PAIR_RE = re.compile(r"^([a-z]+)\s*=\s*([a-z]+)$")
+
+
+def parse_thinking(text: str) -> tuple[ThinkingMode, dict[str, ThinkingMode]]:
+    """Parse ``auto|on|off`` then ``ACTION=MODE`` pairs, comma-separated (each optional)."""
+    default: ThinkingMode = "auto"
+    overrides: dict[str, ThinkingMode] = {}
+    for i, part in enumerate(p.strip().lower() for p in text.split(",")):
+        if not part:
+            continue
+        if i == 0 and part in THINKING_MODES:
+            default = part
+            continue
+        m = _THINKING_PAIR_RE.match(part)
+        if not m or m.group(2) not in THINKING_MODES:
+            raise ValueError(f"{part!r} is not MODE or ACTION=MODE (MODE: auto, on or off)")
+        if m.group(1) not in THINKING_ACTIONS:
+            raise ValueError(f"unknown action {m.group(1)!r}; one of {', '.join(THINKING_ACTIONS)}")
+        overrides[m.group(1)] = m.group(2)  # type: ignore[assignment]
+    return default, overrides
+
+
 class Settings(BaseSettings):
     """Everything a user can set. Field descriptions become docs/configuration.md."""
 
@@ -156,6 +193,26 @@ class Settings(BaseSettings):
     max_file_bytes: int = Field(
         default=1_000_000, ge=1_000, description="Files larger than this are not indexed."
     )
+    thinking: str = Field(
+        default="auto",
+        description=(
+            "Whether Kimi thinks before answering: `auto` (mechanical edits such as names, "
+            "types, docstrings, tests and a workspace refactor's files without thinking where "
+            "the model allows it; explain, fix and free-form refactors with it), `on` or `off`, "
+            "then per-action overrides, e.g. `auto,explain=off,workspace=on`. Actions: "
+            + ", ".join(THINKING_ACTIONS)
+            + ". Models that always think (kimi-k2.7-code, kimi-k3) think anyway."
+        ),
+    )
+    thinking_allowance: int = Field(
+        default=4096,
+        ge=256,
+        le=131_072,
+        description=(
+            "Reasoning tokens a thinking request may spend before its answer; they are added "
+            "to the answer's output budget (and to what TPM admission charges)."
+        ),
+    )
     request_timeout_s: float = Field(
         default=60.0,
         gt=0,
@@ -210,6 +267,12 @@ class Settings(BaseSettings):
         if v.startswith(("redis://", "rediss://", "unix://")):
             return v
         raise ValueError("must be 'on', 'off' or a redis:// URL")
+
+    @field_validator("thinking")
+    @classmethod
+    def _check_thinking(cls, v: str) -> str:
+        parse_thinking(v)
+        return v.strip().lower()
 
     @field_validator("limits")
     @classmethod
@@ -366,4 +429,5 @@ __all__ = [
     "default_state_dir",
     "load_settings",
     "parse_limits",
+    "parse_thinking",
 ]

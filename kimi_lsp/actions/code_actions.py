@@ -17,6 +17,9 @@ REFACTOR_PRESETS: dict[str, str] = {
     "idiomatic": "make it idiomatic",
 }
 
+# A fix is a refactor whose instruction starts so (the thinking policy tells it apart).
+FIX_INSTRUCTION = "fix this problem reported by the editor: "
+
 # Explain and tests are `refactor.*` kinds, not `source.*`: VS Code's lightbulb (Ctrl+.) lists
 # quick fixes and refactors and hides source actions under "Source Action…", where nobody
 # looked for them. Clients that show every action (Helix, Neovim, eglot) are unaffected.
@@ -53,7 +56,7 @@ def offers(
         if "kimi.refactor" not in available:
             break
         message = str(diag.get("message", "")).splitlines()[0][:80]
-        instruction = f"fix this problem reported by the editor: {diag.get('message', '')}"
+        instruction = f"{FIX_INSTRUCTION}{diag.get('message', '')}"
         out.append(
             Offer(
                 f"Kimi: Fix “{message}”",

@@ -5,7 +5,8 @@
     ActionError                 something the user asked for cannot be done; says what to do
     ├── MissingApiKey           no key configured
     ├── NothingToWorkOn         no symbol or selection at the position
-    └── UnsupportedFile         the file's language is not indexed, or the file is ignored
+    ├── UnsupportedFile         the file's language is not indexed, or the file is ignored
+    └── ThinkingBudgetSpent     Kimi spent the whole output budget thinking, even on a retry
 
 Errors of the Kimi client (``kimi_lsp.llm.errors``) pass through unchanged: their messages
 already say what happened and what to do.
@@ -35,3 +36,30 @@ class NothingToWorkOn(ActionError):
 
 class UnsupportedFile(ActionError):
     pass
+
+
+class ThinkingBudgetSpent(ActionError):
+    """The reply ended (``length``) inside its reasoning, and so did the one retry."""
+
+    def __init__(
+        self,
+        model: str,
+        max_completion_tokens: int,
+        retried: str | None,
+        action: str = "explain",
+        can_disable: bool = True,
+    ) -> None:
+        again = f", and again after {retried}" if retried else ""
+        off = (
+            f", or turn thinking off for it with the `thinking` setting (e.g. `auto,{action}=off`)"
+            if can_disable
+            else ""
+        )
+        super().__init__(
+            f"{model} used its whole output budget ({max_completion_tokens:,} tokens) thinking "
+            f"and gave no answer{again}. Raise the reasoning allowance with the "
+            f"`thinkingAllowance` setting (KIMI_LSP_THINKING_ALLOWANCE, e.g. 16384){off}, "
+            "or select less code."
+        )
+        self.model = model
+        self.max_completion_tokens = max_completion_tokens

@@ -55,6 +55,7 @@ async def explain(
         regenerate=regenerate,
         language=target.language,
         tools=True,
+        action="explain",
     )
     if services.store is not None and result.text:
         await remember_for_hover(services, target, result)

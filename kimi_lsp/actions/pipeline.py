@@ -8,7 +8,11 @@
    Kimi charges at admission) and may make the request wait, reported through the sink;
 3. the stream: content and reasoning deltas go to the sink as they arrive; each request's
    usage settles its reservation; a rate-limit answer writes a shared cool-down;
-4. a complete answer (``finish_reason`` stop) is stored in the cache.
+4. a complete answer (``finish_reason`` stop) is stored in the cache;
+5. never an empty answer: a reply cut (``length``) while still reasoning is asked again once
+   with the thinking plan's fallback (thinking off, or twice the allowance), said through the
+   sink; cut again, ``ThinkingBudgetSpent`` tells the user in words. While the model reasons,
+   the sink hears "thinking… N tokens" (at most every ``THINKING_PROGRESS_STEP`` tokens).
 
 Cancelling the task closes the HTTP stream (leaving ``async with`` does) and settles the
 reservation to what Kimi would have counted.
@@ -22,6 +26,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from kimi_lsp.actions.errors import ThinkingBudgetSpent
+from kimi_lsp.actions.thinking import ThinkingPlan
 from kimi_lsp.llm import (
     ContentDelta,
     Finished,
@@ -36,6 +42,7 @@ from kimi_lsp.llm import (
     UsageReport,
     cost_usd,
 )
+from kimi_lsp.llm.tokens import estimate_text_tokens
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +136,7 @@ class Admission(Protocol):
 
 
 REPLAY_CHUNK = 64  # characters per replayed delta: small enough to look like a stream
+THINKING_PROGRESS_STEP = 250  # "thinking… N tokens" changes at most this often (in tokens)
 
 
 async def answer(
@@ -147,11 +155,19 @@ async def answer(
     on_cached: Callable[[CachedAnswer], Awaitable[None]] | None = None,
     tools: Sequence[Mapping[str, Any]] | None = None,
     tool_choice: str | None = None,
+    plan: ThinkingPlan | None = None,
 ) -> Answer:
-    """Stream one answer into ``sink`` and return it whole."""
+    """Stream one answer into ``sink`` and return it whole. A ``plan`` (actions/thinking.py)
+    sets thinking, reasoning effort and ``max_completion_tokens`` (allowance + answer)."""
+    reasoning_effort: str | None = None
+    if plan is not None:
+        thinking, reasoning_effort = plan.thinking, plan.reasoning_effort
+        max_completion_tokens = plan.max_completion_tokens
     key = None
     if store is not None:
-        extra = {"thinking": thinking, "continue_rounds": continue_rounds}
+        extra: dict[str, Any] = {"thinking": thinking, "continue_rounds": continue_rounds}
+        if reasoning_effort is not None:
+            extra["reasoning_effort"] = reasoning_effort
         key = store.key(model, messages, max_completion_tokens, extra)
         hit = None if regenerate else await store.get(key)
         if hit is not None:
@@ -214,39 +230,70 @@ async def answer(
     first_prompt_tokens = 0
     finish: str | None = None
     received = 0
+    request_ids: list[str] = []
     calls: tuple[ToolCall, ...] = ()
+    current, retried = plan, None
     try:
-        async with client.stream_chat(
-            messages,
-            model=model,
-            max_completion_tokens=max_completion_tokens,
-            thinking=thinking,
-            continue_rounds=continue_rounds,
-            on_request=on_request,
-            on_retry=on_retry,
-            on_response=on_response,
-            tools=tools,
-            tool_choice=tool_choice,
-        ) as stream:
-            async for event in stream:
-                if isinstance(event, ContentDelta):
-                    text.append(event.text)
-                    received += len(event.text)
-                    sink.text(event.text)
-                elif isinstance(event, ReasoningDelta):
-                    reasoning.append(event.text)
-                    sink.reasoning(event.text)
-                elif isinstance(event, UsageReport):
-                    if not usage.prompt_tokens:
-                        first_prompt_tokens = event.usage.prompt_tokens
-                    usage = usage + event.usage
-                    if pending:
-                        await pending.pop(0).settle(event.usage)
-                elif isinstance(event, Finished):
-                    finish = event.finish_reason
-                elif isinstance(event, ToolCalls):
-                    calls = event.calls
-            request_ids = list(stream.request_ids)
+        while True:
+            thought = shown = 0  # reasoning tokens of this attempt, and the last count shown
+            async with client.stream_chat(
+                messages,
+                model=model,
+                max_completion_tokens=max_completion_tokens,
+                thinking=thinking,
+                reasoning_effort=reasoning_effort,
+                continue_rounds=continue_rounds,
+                on_request=on_request,
+                on_retry=on_retry,
+                on_response=on_response,
+                tools=tools,
+                tool_choice=tool_choice,
+            ) as stream:
+                async for event in stream:
+                    if isinstance(event, ContentDelta):
+                        if thought > shown and not received:  # the reasoning's whole length
+                            sink.progress(f"thought for {thought:,} tokens; answering")
+                            shown = thought
+                        text.append(event.text)
+                        received += len(event.text)
+                        sink.text(event.text)
+                    elif isinstance(event, ReasoningDelta):
+                        reasoning.append(event.text)
+                        sink.reasoning(event.text)
+                        thought += estimate_text_tokens(event.text) if event.text else 0
+                        if thought - shown >= THINKING_PROGRESS_STEP and not received:
+                            sink.progress(f"thinking… {thought:,} tokens")
+                            shown = thought
+                    elif isinstance(event, UsageReport):
+                        if not usage.prompt_tokens:
+                            first_prompt_tokens = event.usage.prompt_tokens
+                        usage = usage + event.usage
+                        if pending:
+                            await pending.pop(0).settle(event.usage)
+                    elif isinstance(event, Finished):
+                        finish = event.finish_reason
+                    elif isinstance(event, ToolCalls):
+                        calls = event.calls
+                request_ids += stream.request_ids
+            if finish != "length" or received or not (thought or stream.reasoning):
+                break
+            # Cut inside the reasoning: no answer at all. Ask once more, differently.
+            fallback = current.fallback() if current is not None and retried is None else None
+            if fallback is None or current is None:
+                raise ThinkingBudgetSpent(
+                    model,
+                    max_completion_tokens,
+                    retried,
+                    plan.action if plan is not None else "explain",
+                    plan.can_disable if plan is not None else True,
+                )
+            sink.progress(
+                f"Kimi spent all {max_completion_tokens:,} tokens thinking; {current.retry_words()}"
+            )
+            retried = "a retry " + current.retry_words().removeprefix("asking again ")
+            current = fallback
+            thinking, reasoning_effort = current.thinking, current.reasoning_effort
+            max_completion_tokens = current.max_completion_tokens
     except RateLimited as exc:
         await _refuse_pending()
         if admission is not None:

@@ -20,7 +20,7 @@ from typing import Protocol
 
 from lsprotocol import types as T
 
-from kimi_lsp.actions.code_actions import REFACTOR_PRESETS
+from kimi_lsp.actions.code_actions import FIX_INSTRUCTION, REFACTOR_PRESETS
 from kimi_lsp.actions.errors import NothingToWorkOn
 from kimi_lsp.actions.pipeline import Sink
 from kimi_lsp.actions.prompts import OUTPUT_TOKENS, build_messages
@@ -177,6 +177,15 @@ class EditingSink:
             task.add_done_callback(self.tasks.discard)
 
 
+def thinking_action(instruction: str, preset: str | None) -> str:
+    """Which action the thinking policy sees: a fix, a preset, or a free-form refactor."""
+    if instruction.strip().lower().startswith(FIX_INSTRUCTION.strip()):
+        return "fix"
+    if not instruction.strip() and preset in REFACTOR_PRESETS:
+        return preset
+    return "refactor"
+
+
 async def refactor(
     services: Services,
     editor: Editor,
@@ -236,6 +245,7 @@ async def refactor(
             regenerate=regenerate,
             language=target.language,
             tools=preset is None,  # a free instruction (or a fix), not a mechanical preset
+            action=thinking_action(instruction, preset),
         )
         if editing.tasks:
             await asyncio.gather(*editing.tasks)

@@ -12,6 +12,7 @@ from typing import Any
 
 from kimi_lsp.actions.errors import MissingApiKey
 from kimi_lsp.actions.pipeline import Admission, Answer, AnswerStore, Sink, answer
+from kimi_lsp.actions.thinking import ThinkingPlan, plan_thinking
 from kimi_lsp.actions.toolloop import Exchange, answer_with_tools
 from kimi_lsp.actions.tools import IndexTools
 from kimi_lsp.config import Settings
@@ -106,6 +107,17 @@ class Services:
             self._models = ModelTable.load(self.settings.state_dir / CACHE_FILE)
         return self._models.get(self.settings.model).context_length
 
+    def thinking_plan(self, action: str, answer_tokens: int) -> ThinkingPlan:
+        """The thinking policy's plan for ``action`` with the configured model."""
+        s = self.settings
+        if self._client is not None:
+            spec = self._client.models.get(s.model)
+        else:
+            if self._models is None:
+                self._models = ModelTable.load(s.state_dir / CACHE_FILE)
+            spec = self._models.get(s.model)
+        return plan_thinking(action, spec, s.thinking, s.thinking_allowance, answer_tokens)
+
     def client(self) -> KimiClient:
         """The shared client (one connection pool); raises MissingApiKey with what to do."""
         if self._client is None:
@@ -138,10 +150,15 @@ class Services:
         batch: bool = False,
         language: str | None = None,
         tools: bool = False,
+        action: str | None = None,
     ) -> Answer:
         """One answer with this workspace's client, model, cache and quota; a live answer
-        of one request calibrates the token estimates for ``language``. ``tools``: the
-        action may let Kimi call the index tools (when the ``tools`` setting is on)."""
+        of one request calibrates the token estimates for ``language``. With ``action`` the
+        thinking policy decides whether to think, and ``max_completion_tokens`` (the answer's
+        size) gets the reasoning allowance on top. ``tools``: the action may let Kimi call
+        the index tools (when the ``tools`` setting is on)."""
+        client = self.client()
+        plan = None if action is None else self.thinking_plan(action, max_completion_tokens)
         if tools and self.settings.tools == "on" and self.index is not None:
             return await self.answer_with_tools(
                 messages,
@@ -150,9 +167,10 @@ class Services:
                 regenerate=regenerate,
                 batch=batch,
                 language=language,
+                plan=plan,
             )
         result = await answer(
-            self.client(),
+            client,
             messages,
             model=self.settings.model,
             max_completion_tokens=max_completion_tokens,
@@ -161,6 +179,7 @@ class Services:
             admission=self.admission,
             regenerate=regenerate,
             batch=batch,
+            plan=plan,
         )
         if result.first_prompt_tokens and not result.cached:
             await asyncio.to_thread(self.observe, messages, result.first_prompt_tokens, language)
@@ -181,6 +200,7 @@ class Services:
         batch: bool = False,
         language: str | None = None,
         exchange: Exchange | None = None,
+        plan: ThinkingPlan | None = None,
     ) -> Answer:
         """``answer`` in rounds where Kimi may look things up (``actions/toolloop.py``)."""
         s = self.settings
@@ -198,6 +218,7 @@ class Services:
             rounds=s.tool_rounds,
             token_allowance=s.tool_tokens,
             exchange=exchange,
+            plan=plan,
         )
         if result.first_prompt_tokens and not result.cached:
             await asyncio.to_thread(self.observe, messages, result.first_prompt_tokens, language)

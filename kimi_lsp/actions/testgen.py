@@ -198,6 +198,7 @@ async def generate_tests(
         regenerate=regenerate,
         language=target.language,
         tools=True,
+        action="tests",
     )
     code = "".join(code_so_far(result.text, final=True))
     if not code.strip():

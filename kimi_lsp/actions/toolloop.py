@@ -38,6 +38,7 @@ from kimi_lsp.actions.pipeline import (
     Sink,
     answer,
 )
+from kimi_lsp.actions.thinking import ThinkingPlan
 from kimi_lsp.actions.tools import IndexTools, ToolResult, tool_specs
 from kimi_lsp.llm import ContextOverflow, InvalidRequest, KimiClient, ToolCall, Usage
 from kimi_lsp.llm.tokens import estimate_messages_tokens
@@ -153,13 +154,19 @@ async def answer_with_tools(
     token_allowance: int = 60_000,
     exchange: Exchange | None = None,
     on_cached: Callable[[CachedAnswer], Awaitable[None]] | None = None,
+    plan: ThinkingPlan | None = None,
 ) -> Answer:
-    """An answer to ``messages`` for which Kimi may call the index tools (see the module)."""
+    """An answer to ``messages`` for which Kimi may call the index tools (see the module).
+    A thinking ``plan`` (actions/thinking.py) shapes every round like a single answer."""
     ex = exchange if exchange is not None else Exchange()
     specs = tool_specs()
     base = [dict(m) for m in messages]
+    if plan is not None:
+        thinking = plan.thinking
     extra = {
         "thinking": thinking,
+        "reasoning_effort": plan.reasoning_effort if plan is not None else None,
+        "allowance": plan.max_completion_tokens if plan is not None else None,
         "tools": [s["function"]["name"] for s in specs],
         "tool_rounds": rounds,
         "exchange": PLAN_VERSION,
@@ -222,6 +229,7 @@ async def answer_with_tools(
                 thinking=thinking,
                 tools=specs if offered else None,
                 tool_choice=("none" if last else "auto") if offered else None,
+                plan=plan,
             )
         except ContextOverflow:
             raise
@@ -286,9 +294,9 @@ async def answer_with_tools(
     if store is not None and plan_key is not None and finish == "stop" and text and offered:
         try:
             answer_key = store.key(model, conversation, max_completion_tokens, extra)
-            plan = CachedAnswer(_plan_text(ex.rounds), "", Usage(), model)
+            lookups = CachedAnswer(_plan_text(ex.rounds), "", Usage(), model)
             await store.put(answer_key, CachedAnswer(text, final.reasoning, ex.usage, model))
-            await store.put(plan_key, plan)
+            await store.put(plan_key, lookups)
         except Exception:  # a cache write may be skipped; the answer is what matters
             log.warning("could not store the answer in the cache", exc_info=True)
     return final

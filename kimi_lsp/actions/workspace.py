@@ -28,7 +28,7 @@ from pathlib import Path
 from lsprotocol import types as T
 
 from kimi_lsp.actions.diff import git_diff
-from kimi_lsp.actions.errors import NothingToWorkOn
+from kimi_lsp.actions.errors import NothingToWorkOn, ThinkingBudgetSpent
 from kimi_lsp.actions.pipeline import QuietSink, Sink
 from kimi_lsp.actions.prompts import SYSTEM
 from kimi_lsp.actions.refactor import syntax_ok
@@ -70,6 +70,9 @@ class WorkspacePlan:
     brief: str = ""
     roots: list[Path] = field(default_factory=list)
     symbol: str = ""  # the name a symbol refactor is about
+    # Reasoning tokens each file's request asks for on top of its answer (the thinking
+    # policy: none on K2.6, the allowance on a model that always thinks).
+    reasoning_allowance: int = 0
 
     def name_of(self, path: Path) -> str:
         """A file as the prompt names it: relative to its workspace root."""
@@ -77,12 +80,12 @@ class WorkspacePlan:
 
     @property
     def tokens(self) -> int:
-        return sum(f.input_tokens + f.output_tokens for f in self.files)
+        return sum(f.input_tokens + f.output_tokens + self.reasoning_allowance for f in self.files)
 
     def cost_usd(self, model: str) -> float | None:
         usage = Usage(
             prompt_tokens=sum(f.input_tokens for f in self.files),
-            completion_tokens=sum(f.output_tokens for f in self.files),
+            completion_tokens=sum(f.output_tokens + self.reasoning_allowance for f in self.files),
         )
         return cost_usd(model, usage)
 
@@ -213,6 +216,7 @@ def plan_workspace(
                 parts,
             )
         )
+    plan.reasoning_allowance = services.thinking_plan("workspace", 0).allowance
     return plan
 
 
@@ -281,8 +285,9 @@ async def _one(services: Services, plan: WorkspacePlan, file: FilePlan) -> FileR
             sink=QuietSink(),
             batch=True,
             language=language_for(file.path),
+            action="workspace",
         )
-    except KimiError as exc:
+    except (KimiError, ThinkingBudgetSpent) as exc:  # one file's failure is that file's
         return FileResult(file.path, error=exc.message)
     if result.finish_reason != "stop":
         return FileResult(file.path, error=f"the answer was cut ({result.finish_reason})")

@@ -45,6 +45,22 @@ class ModelSpec:
 
 _K2_NEW = re.compile(r"^kimi-k2\.(\d+)")
 
+# Thinking (kimi-api.md §2-3): reasoning counts against max_completion_tokens, so a thinking
+# request asks for this many tokens of reasoning on top of its answer. K2.6 spends hundreds to
+# a few thousand on a code question; K3 at reasoning_effort "low" a fraction of that.
+REASONING_ALLOWANCE = 4096
+LOW_EFFORT_SHARE = 0.5  # the allowance kept for K3 at reasoning_effort "low"
+
+
+def can_disable_thinking(spec: ModelSpec) -> bool:
+    """Whether ``thinking: {"type": "disabled"}`` is accepted (K2.5/K2.6, not K2.7)."""
+    return spec.thinks and spec.reasoning_control == "thinking" and spec.thinking_optional
+
+
+def has_reasoning_effort(spec: ModelSpec) -> bool:
+    """Whether the model always thinks but takes ``reasoning_effort`` (K3)."""
+    return spec.thinks and spec.reasoning_control == "reasoning_effort"
+
 
 def infer_spec(model_id: str, listing: Mapping[str, Any] | None = None) -> ModelSpec:
     """A spec from the model's name and (optionally) its ``/models`` entry."""

@@ -93,7 +93,10 @@ async def test_explain_selection_streams_and_reports_progress(
     target = user.split("The code (calc.py, line 1):", 1)[1]
     assert "def add(a, b):\n    return a + b\n```" in target
     assert "def twice(x):\n    return add(x, x)" not in user  # its code never went
-    assert chats[0].body["max_completion_tokens"] <= 2000
+    # The answer's budget plus room to think: the emulator's K2.6 reasons first.
+    assert chats[0].body["max_completion_tokens"] == 1500 + 4096
+    assert chats[0].body["thinking"] == {"type": "enabled"}
+    assert chats[0].reasoning_tokens >= 300
     # Rich clients got the text live; every client got progress.
     streamed = client.streamed  # type: ignore[attr-defined]
     kinds = [getattr(p, "kind", None) for p in streamed]
@@ -101,12 +104,16 @@ async def test_explain_selection_streams_and_reports_progress(
     assert kinds[-1] == "end"
     text = "".join(p.text for p in streamed if getattr(p, "kind", None) == "text")
     assert text == result["text"]
+    # The reasoning streamed separately, before the answer, for rich clients to fold away.
+    assert "reasoning" in kinds
+    assert kinds.index("reasoning") < kinds.index("text")
     (reports,) = [
         r for r in client.progress_reports.values() if getattr(r[0], "title", "") == "Kimi: Explain"
     ]
     assert reports[0].kind == "begin"
     assert reports[-1].kind == "end"
     assert "tokens in" in reports[-1].message  # done, with what it cost
+    assert any((r.message or "").startswith("thought for ") for r in reports)
     assert "$" in reports[-1].message
     # Plain clients (no showDocument) see the answer as a message.
     assert any("sum" in m.message for m in client.messages)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import re
 import threading
@@ -36,6 +37,13 @@ from tests.fake_kimi.tokens import (
 DEFAULT_KEY = "sk-test"
 DEFAULT_ACCOUNT = "org-test"
 DEFAULT_MAX_COMPLETION = 1024  # what the API uses when max_completion_tokens is omitted
+# How long a thinking model reasons when a test does not say: a length per prompt in this
+# range (deterministic: a hash of the prompt), what real K2.6/K2.7/K3 spend on code questions.
+REASONING_RANGE = (300, 3000)
+REASONING_CHUNK_TOKENS = 256  # reasoning streams in big deltas: realistic totals, few chunks
+# K3's reasoning_effort shortens the reasoning: low a quarter, high a half, max all of it.
+EFFORT_SHARE = {"low": 0.25, "high": 0.5, "max": 1.0}
+_THOUGHT = "Let me think about what the code does, which names it uses and what could break. "
 TIERS: dict[int, tuple[int, int, int, int | None]] = {  # concurrency, rpm, tpm, tpd (§6)
     0: (1, 3, 500_000, 1_500_000),
     1: (50, 200, 2_000_000, None),
@@ -86,6 +94,7 @@ class Reply:
     chunk_tokens: int | None = None
     # Tool calls to answer with: (name, arguments) pairs; arguments a dict or a JSON string.
     tool_calls: list[tuple[str, Any]] | None = None
+    reasoning_tokens: int | None = None  # generated reasoning of this length (beats the default)
 
 
 @dataclass
@@ -195,11 +204,17 @@ class FakeKimi:
         self.chunk_delay = 0.0  # seconds between chunks (slow streams)
         self.keepalive_comments = False  # send ": keep-alive" comment lines between chunks
         self.default_reply: Callable[[str], str] = lambda q: f"Fake Kimi answer to: {q[:200]}"
-        self.default_reasoning = "Thinking it over step by step."
         # A test's own model: sees the messages (and the request body), returns a Reply, a
         # text, a list of (name, arguments) tool calls, or None for the scripted replies.
         self.responder: Callable[[list[dict[str, Any]], dict[str, Any]], Any] | None = None
         self.tools_supported = True  # False: any request with `tools` is a 400
+        # Reasoning of thinking models: an explicit text (a test that needs tiny reasoning says
+        # so here or in script(reasoning=...)), else generated text of ``reasoning_tokens``
+        # tokens, else a length per prompt in REASONING_RANGE.
+        self.default_reasoning: str | None = None
+        self.reasoning_tokens: int | None = None
+        self.reasoning_range = REASONING_RANGE
+        self.reasoning_chunk_tokens = REASONING_CHUNK_TOKENS
         self.balance = {"available_balance": 49.58894, "voucher_balance": 46.58893}
         self.balance["cash_balance"] = 3.00001
         self.models: dict[str, FakeModel] = {m.id: m for m in default_models()}
@@ -295,10 +310,12 @@ class FakeKimi:
         reasoning: str | None = None,
         times: int | None = None,
         chunk_tokens: int | None = None,
+        reasoning_tokens: int | None = None,
     ) -> Reply:
         """Answer with ``content``: whenever the last user message contains ``match``, or
-        (without ``match``) once, for the next request, in FIFO order."""
-        reply = Reply(content, reasoning, match, times, chunk_tokens)
+        (without ``match``) once, for the next request, in FIFO order. ``reasoning`` (a text)
+        or ``reasoning_tokens`` (a length) sets what a thinking model reasons first."""
+        reply = Reply(content, reasoning, match, times, chunk_tokens, reasoning_tokens)
         with self._lock:
             if match is None:
                 self._queue.append(reply)
@@ -583,7 +600,14 @@ class FakeKimi:
         elif path == "/_fake/limits":
             self.set_limits(**body)
         elif path == "/_fake/config":
-            for name in ("usage_placement", "cached_spelling", "chunk_tokens", "chunk_delay"):
+            for name in (
+                "usage_placement",
+                "cached_spelling",
+                "chunk_tokens",
+                "chunk_delay",
+                "reasoning_tokens",
+                "default_reasoning",
+            ):
                 if name in body:
                     setattr(self, name, body[name])
         elif path == "/_fake/reset":
@@ -974,7 +998,8 @@ class FakeKimi:
                 reply = Reply(reply.content, reply.reasoning) if reply.tool_calls else reply
             calls = self._tool_calls(reply, messages)
             content = reply.content
-            reasoning = "" if not thinks or partial else (reply.reasoning or self.default_reasoning)
+            # A continuation in partial mode goes on with the answer: it does not think again.
+            reasoning = "" if not thinks or partial else self._reasoning(reply, body, text)
             if partial:
                 prefix = content_text(last.get("content"))
                 if content.startswith(prefix):
@@ -998,6 +1023,7 @@ class FakeKimi:
             record.finish_reason = finish
             usage = self._usage(record)
             step = (reply.chunk_tokens or self.chunk_tokens) * CHARS_PER_TOKEN
+            r_step = max(self.reasoning_chunk_tokens, 1) * CHARS_PER_TOKEN
             if body.get("stream"):
                 include = bool((body.get("stream_options") or {}).get("include_usage"))
                 await self._stream(
@@ -1013,6 +1039,7 @@ class FakeKimi:
                     step,
                     fault,
                     calls,
+                    r_step,
                 )
             else:
                 message: dict[str, Any] = {"role": "assistant", "content": content}
@@ -1031,6 +1058,23 @@ class FakeKimi:
                 await self._send_json(writer, record, 200, resp)
         finally:
             self._release(account)
+
+    def _reasoning(self, reply: Reply, body: Mapping[str, Any], prompt: str) -> str:
+        """What a thinking model reasons before this answer (see ``default_reasoning``)."""
+        explicit = reply.reasoning if reply.reasoning is not None else self.default_reasoning
+        if reply.reasoning_tokens is None and explicit is not None:
+            return explicit
+        with self._lock:
+            n = reply.reasoning_tokens
+            if n is None:
+                n = self.reasoning_tokens
+            if n is None:
+                lo, hi = self.reasoning_range
+                digest = hashlib.sha256(prompt.encode("utf-8", "surrogatepass")).digest()
+                n = lo + int.from_bytes(digest[:4], "big") % (hi - lo + 1)
+        n = int(n * EFFORT_SHARE.get(str(body.get("reasoning_effort") or "max"), 1.0))
+        chars = n * CHARS_PER_TOKEN
+        return (_THOUGHT * (chars // len(_THOUGHT) + 1))[:chars]
 
     def _usage(self, record: RequestRecord) -> dict[str, Any]:
         usage: dict[str, Any] = {
@@ -1060,6 +1104,7 @@ class FakeKimi:
         step: int,
         fault: Fault | None,
         tool_calls: list[dict[str, Any]] | None = None,
+        r_step: int = 0,
     ) -> None:
         cid, created = f"chatcmpl-{uuid.uuid4()}", int(time.time())
 
@@ -1078,7 +1123,8 @@ class FakeKimi:
 
         events: list[dict[str, Any] | str] = [delta({"role": "assistant", "content": ""})]
         pieces = [
-            ("reasoning_content", reasoning[i : i + step]) for i in range(0, len(reasoning), step)
+            ("reasoning_content", reasoning[i : i + (r_step or step)])
+            for i in range(0, len(reasoning), r_step or step)
         ]
         if reasoning:
             pieces.append(("reasoning_content", ""))  # the boundary delta seen live

@@ -24,7 +24,11 @@ async def test_live_answers_calibrate_the_next_start_not_this_session(
         for i in range(4):
             messages = [{"role": "user", "content": f"{CJK} ({i})"}]
             await services.answer(
-                messages, max_completion_tokens=50, sink=QuietSink(), language="python"
+                messages,
+                max_completion_tokens=50,
+                sink=QuietSink(),
+                language="python",
+                action="explain",  # the thinking policy adds room for K2.6's reasoning
             )
     finally:
         await services.aclose()

@@ -335,7 +335,8 @@ async def test_retryable_errors_are_retried_with_the_right_delay(
 ) -> None:
     fake_kimi.fail_next(fault, **options)
     fake_kimi.script("Recovered.")
-    result = await client.chat(USER, model="kimi-k2.6", max_completion_tokens=100)
+    # Room for the reasoning (300-3,000 tokens) before the answer, as on the real API.
+    result = await client.chat(USER, model="kimi-k2.6", max_completion_tokens=4096)
     assert result.text == "Recovered."
     assert sleeps.delays == pytest.approx(delays)
     assert len(fake_kimi.chat_requests) == 2

@@ -368,7 +368,11 @@ def test_runs_as_a_subprocess_and_is_scripted_over_http(fake_kimi_process: str) 
         c.post(f"{root}/_fake/script", json={"content": "scripted remotely", "match": "remote"})
         resp = c.post(
             "/chat/completions",
-            json={"model": "kimi-k2.6", "messages": [{"role": "user", "content": "remote?"}]},
+            json={
+                "model": "kimi-k2.6",
+                "messages": [{"role": "user", "content": "remote?"}],
+                "max_completion_tokens": 4096,  # the default 1024 may all go to reasoning
+            },
         )
         assert resp.json()["choices"][0]["message"]["content"] == "scripted remotely"
         log = c.get(f"{root}/_fake/log").json()["requests"]

@@ -68,6 +68,7 @@ async def test_the_next_request_waits_until_kimi_has_aged_out_the_last(
                 [{"role": "user", "content": f"question {n}"}],
                 model="kimi-k2.6",
                 max_completion_tokens=64,
+                thinking=False,  # 64 tokens of answer, no room to think: as the policy sends it
                 sink=QuietSink(),
                 admission=admission,
             )
@@ -109,6 +110,7 @@ async def test_a_request_kimi_turned_away_counts_for_nothing(
             [{"role": "user", "content": "question"}],
             model="kimi-k2.6",
             max_completion_tokens=64,
+            thinking=False,  # 64 tokens of answer, no room to think: as the policy sends it
             sink=QuietSink(),
             admission=gov,
         )
