@@ -57,6 +57,7 @@ class Services:
     store: AnswerStore | None = None
     admission: Admission | None = None
     editor: EditorView = field(default_factory=EditorView)
+    owns_index: bool = False  # opened by ``factory.open_services``: closed with the services
     _client: KimiClient | None = None
     _repo_map: RepoMap | None = None
     _estimator: TokenEstimator | None = None
@@ -154,6 +155,12 @@ class Services:
         return result
 
     async def aclose(self) -> None:
+        """Close the client, the store and (when this opened it) the index."""
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+        closing = getattr(self.store, "aclose", None)
+        if closing is not None:
+            await closing()
+        if self.owns_index and self.index is not None:
+            self.index.close()
