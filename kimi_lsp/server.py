@@ -40,17 +40,16 @@ from kimi_lsp import __version__
 from kimi_lsp.actions.code_actions import KIND_REFACTOR, offers
 from kimi_lsp.actions.errors import ActionError
 from kimi_lsp.actions.explain import explain, has_cached_explanation, safe_file_name
+from kimi_lsp.actions.factory import open_governor, open_store, quota_key
 from kimi_lsp.actions.hover import NO_EXPLANATION, explain_for_hover, hover_markdown
 from kimi_lsp.actions.prompts import INSTRUCTIONS
 from kimi_lsp.actions.prompts import build as build_prompt
 from kimi_lsp.actions.refactor import refactor
 from kimi_lsp.actions.runs import RunRegistry
-from kimi_lsp.actions.services import Services
-from kimi_lsp.actions.stores import CacheStore
+from kimi_lsp.actions.services import Answerer, EditorView, QuotaSource, Services
 from kimi_lsp.actions.target import find_target
 from kimi_lsp.actions.testgen import generate_tests
 from kimi_lsp.actions.workspace import plan_workspace, run_workspace
-from kimi_lsp.cache import DisabledCache, ResponseCache, open_cache
 from kimi_lsp.config import CONFIG_SECTION, LoadedSettings, Settings, load_settings
 from kimi_lsp.edits.stream import RegionWriter, apply_edits, find_review_block, resolve_review
 from kimi_lsp.index import Span
@@ -62,7 +61,7 @@ from kimi_lsp.index.model import Span as IndexSpan
 from kimi_lsp.index.workspace import WorkspaceIndex
 from kimi_lsp.llm import KimiClient, KimiError, total_cost_usd
 from kimi_lsp.logs import attach_client_log, setup_logging
-from kimi_lsp.quota import NeverFits, QuotaGovernor, limits_for
+from kimi_lsp.quota import NeverFits
 
 logger = logging.getLogger(__name__)
 
@@ -191,7 +190,7 @@ class KimiLanguageServer(LanguageServer):
         # last edit, to tell its own didChange from the user's.
         self.edit_sessions: dict[str, dict[str, RegionWriter]] = {}
         self.expected_text: dict[str, str] = {}
-        self._services: Services | None = None
+        self._answerer: Answerer | None = None  # the long-lived half of every request's Services
         self._cache_setting: str | None = None
         self._quota_key: tuple[object, ...] | None = None
         self._quota_store_down = False  # what the user was last told about the quota store
@@ -211,8 +210,8 @@ class KimiLanguageServer(LanguageServer):
                 self.window_show_message(
                     T.ShowMessageParams(type=T.MessageType.Warning, message=f"kimi-lsp: {problem}")
                 )
-        if self._services is not None and self._services.settings != self.settings:
-            old = self._services.reconfigure(self.settings)
+        if self._answerer is not None and self._answerer.settings != self.settings:
+            old = self._answerer.reconfigure(self.settings)
             if old is not None:
                 self.spawn(_close_later(old), name="close-old-client")
 
@@ -230,7 +229,7 @@ class KimiLanguageServer(LanguageServer):
         self._workspace_config = result[0] if result else None
         self.reload_settings()
 
-    def say_quota_store(self, governor: QuotaGovernor) -> None:
+    def say_quota_store(self, governor: QuotaSource) -> None:
         """Tell the user once when the team's quota store stops answering (a local share of
         the limits stands in), and once when it answers again."""
         down = bool(governor.fallback)
@@ -245,32 +244,29 @@ class KimiLanguageServer(LanguageServer):
             kind = T.MessageType.Info
         self.window_show_message(T.ShowMessageParams(type=kind, message=message))
 
-    def action_services(self) -> Services:
-        """The services actions use, built on first use from the current settings."""
-        if self._services is None:
-            self._services = Services(self.settings, _index_roots(self))
-            self._services.editor.open_documents = self.open_paths
-        s = self.settings
-        quota_key = (s.tier, s.limits, str(s.state_dir), s.quota_store, s.quota_reserve)
-        if self._quota_key != quota_key:  # first use, or the limits changed
-            governor = QuotaGovernor.from_setting(
-                self.settings.quota_store,
-                self.settings.state_dir,
-                limits_for(self.settings.tier, self.settings.parsed_limits),
-                reserve=self.settings.quota_reserve,
-            )
-            self._services.admission = governor
-            self._quota_key = quota_key
+    def action_services(self, params: dict[str, Any] | None = None) -> Services:
+        """One request's services: the current settings, index and editor view (with the
+        diagnostics ``params`` carry), answered by the session's long-lived answerer, built
+        on first use (``actions.factory``); its governor and store reopen when their
+        settings change."""
+        if self._answerer is None:
+            self._answerer = Answerer(self.settings, _index_roots(self))
+        a, s = self._answerer, self.settings
+        if self._quota_key != quota_key(s):  # first use, or the limits changed
+            a.admission = open_governor(s)
+            self._quota_key = quota_key(s)
             self._quota_store_down = False
-            self.say_quota_store(governor)
-        if self._cache_setting != self.settings.cache:  # first use, or the setting changed
-            old = self._services.store
-            self._services.store = _open_store(self.settings)
-            self._cache_setting = self.settings.cache
-            if isinstance(old, CacheStore):
+            self.say_quota_store(a.admission)
+        if self._cache_setting != s.cache:  # first use, or the setting changed
+            old, a.store = a.store, open_store(s)
+            self._cache_setting = s.cache
+            if old is not None:
                 self.spawn(old.aclose(), name="close-cache")
-        self._services.index = self.index
-        return self._services
+        p = params or {}
+        view = EditorView.for_request(
+            self.open_paths(), _fs_path(str(p.get("uri", ""))), p.get("diagnostics") or []
+        )
+        return Services(s, a.roots, self.index, view, a)
 
     def open_paths(self) -> list[Path]:
         """The files open in the editor (for ranking what a prompt carries)."""
@@ -347,16 +343,6 @@ async def _close_later(client: KimiClient, grace_s: float = 120.0) -> None:
         await asyncio.sleep(grace_s)
     finally:
         await client.aclose()
-
-
-def _open_store(settings: Settings) -> CacheStore:
-    """The response cache the setting names; a cache that cannot open is reported, not fatal."""
-    try:
-        cache: ResponseCache = open_cache(settings.cache, settings.state_dir)
-    except Exception as exc:
-        logger.warning("the response cache is off: %s", exc)
-        cache = DisabledCache(problem=str(exc))
-    return CacheStore(cache)
 
 
 def _watch_parent(ls: KimiLanguageServer, pid: int) -> Coroutine[Any, Any, None]:
@@ -486,13 +472,10 @@ class StatusPublisher:
         self.changed()
 
     def payload(self) -> dict[str, Any]:
-        services = self.ls._services
-        store = services.store if services is not None else None
-        cache = store.stats() if isinstance(store, CacheStore) else None
-        admission = services.admission if services is not None else None
-        quota = admission.snapshot() if isinstance(admission, QuotaGovernor) else None
-        if isinstance(admission, QuotaGovernor):
-            self.ls.say_quota_store(admission)  # the store may have gone away, or come back
+        answerer = self.ls._answerer
+        quota, cache = answerer.status() if answerer is not None else (None, None)
+        if answerer is not None and answerer.admission is not None:
+            self.ls.say_quota_store(answerer.admission)  # the store may have gone, or come back
         if quota is not None:
             quota["todayUsd"] = round(total_cost_usd(quota.get("byModel", {})), 6)
         return {
@@ -886,7 +869,7 @@ def register_actions(server: KimiLanguageServer) -> None:
         async def work(params: dict[str, Any], sink: LspSink) -> dict[str, Any]:
             _uri, path, text = _document(ls, params)
             line, col, selection = _position(params)
-            services = ls.action_services()
+            services = ls.action_services(params)
             result = await explain(
                 services,
                 path,
@@ -954,12 +937,6 @@ def register_actions(server: KimiLanguageServer) -> None:
         path = _fs_path(uri)
         rng = params.range
         services = ls.action_services()
-        if path is not None:  # what the client shows there: ranks context for the actions
-            services.editor.diagnostics[path] = [
-                IndexSpan(d.range.start.line, d.range.start.character, d.range.end.line,
-                          d.range.end.character)
-                for d in params.context.diagnostics
-            ]  # fmt: skip
         selected = (rng.start.line, rng.start.character) != (rng.end.line, rng.end.character)
         has_target = selected or (
             path is not None
@@ -1018,7 +995,7 @@ def register_actions(server: KimiLanguageServer) -> None:
             sessions = ls.edit_sessions.setdefault(uri, {})
             try:
                 result = await refactor(
-                    ls.action_services(),
+                    ls.action_services(params),
                     LspEditor(ls, uri),
                     path,
                     line,
@@ -1065,7 +1042,7 @@ def register_actions(server: KimiLanguageServer) -> None:
             _uri, path, text = _document(ls, params)
             line, col, selection = _position(params)
             result = await generate_tests(
-                ls.action_services(),
+                ls.action_services(params),
                 path,
                 text,
                 line,
@@ -1163,7 +1140,7 @@ def register_actions(server: KimiLanguageServer) -> None:
         action = str(params.get("action") or "explain")
         if action not in INSTRUCTIONS:
             raise JsonRpcInvalidParams(f"unknown action {action!r}; one of {sorted(INSTRUCTIONS)}")
-        services = ls.action_services()
+        services = ls.action_services(params)
         try:
             target = find_target(services.index, path, text, line, col, selection)
         except ActionError as exc:
@@ -1193,13 +1170,8 @@ def register_actions(server: KimiLanguageServer) -> None:
     @server.command("kimi.quota")
     def cmd_quota(ls: KimiLanguageServer, *args: Any) -> dict[str, Any]:
         """Limits, usage in the current windows, waiting requests, cool-down; cache savings."""
-        services = ls.action_services()
-        assert isinstance(services.admission, QuotaGovernor)
-        store = services.store
-        return {
-            **services.admission.snapshot(),
-            "cache": store.stats() if isinstance(store, CacheStore) else None,
-        }
+        quota, cache = ls.action_services().answers.status()
+        return {**(quota or {}), "cache": cache}
 
     @server.command("kimi.cancel")
     def cmd_cancel(ls: KimiLanguageServer, *args: Any) -> dict[str, Any]:
@@ -1387,8 +1359,6 @@ def register_index(server: KimiLanguageServer) -> None:
     @server.feature(T.TEXT_DOCUMENT_DID_CLOSE)
     async def index_did_close(ls: KimiLanguageServer, params: T.DidCloseTextDocumentParams) -> None:
         path = _fs_path(params.text_document.uri)
-        if path is not None and ls._services is not None:
-            ls._services.editor.diagnostics.pop(path, None)
         if ls.index is not None and path is not None:
             await asyncio.to_thread(ls.index.close_document, path)
 

@@ -44,7 +44,9 @@ def offers(
     """What to offer; ``available`` names the commands this server provides."""
     if not has_target:
         return []
-    base = {"uri": uri, "range": range_}
+    base: dict[str, Any] = {"uri": uri, "range": range_}
+    if diagnostics:  # the command's view of the editor: they rank the context it sends
+        base["diagnostics"] = [d["range"] for d in diagnostics if "range" in d]
     out: list[Offer] = []
     for diag in diagnostics:
         if "kimi.refactor" not in available:

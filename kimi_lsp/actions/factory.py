@@ -10,10 +10,9 @@ and reopens the store or the governor when their settings change.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from kimi_lsp.actions.services import Services
+from kimi_lsp.actions.services import Answerer, EditorView, Services
 from kimi_lsp.actions.stores import CacheStore
 from kimi_lsp.cache import DisabledCache, ResponseCache, open_cache
 from kimi_lsp.config import Settings
@@ -63,24 +62,23 @@ def open_services(
     roots: list[Path],
     *,
     with_index: bool = True,
-    index: WorkspaceIndex | None = None,
-    editor_view: Callable[[], Sequence[Path]] | None = None,
+    editor_view: EditorView | None = None,
 ) -> Services:
-    """Everything an action needs: the index (opened and updated here ``with_index``, or
-    the caller's ``index``), the response cache, the quota governor and, on first use, the
-    client. ``editor_view`` gives each request a snapshot of what the editor shows (none for
-    the command line). Close with ``await services.aclose()``."""
-    owns_index = index is None and with_index and bool(roots)
-    if owns_index:
-        index = open_index(settings, roots)
-    services = Services(
+    """Everything an action needs: the index of ``roots`` (opened and updated here
+    ``with_index``), the response cache, the quota governor and, on first use, the client.
+    ``editor_view`` is what the editor shows (nothing, for the command line). Close with
+    ``await services.aclose()``."""
+    owns_index = with_index and bool(roots)
+    return Services(
         settings,
         list(roots),
-        index=index,
-        store=open_store(settings),
-        admission=open_governor(settings),
-        owns_index=owns_index,
+        open_index(settings, roots) if owns_index else None,
+        editor_view or EditorView(),
+        open_answerer(settings, roots),
+        owns_index,
     )
-    if editor_view is not None:
-        services.editor.open_documents = editor_view
-    return services
+
+
+def open_answerer(settings: Settings, roots: list[Path]) -> Answerer:
+    """The long-lived part: cache store and quota governor now, the client on first use."""
+    return Answerer(settings, roots, store=open_store(settings), admission=open_governor(settings))

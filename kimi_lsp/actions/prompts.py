@@ -122,6 +122,6 @@ def build(
         extra=extra,
         action=action,
         selection=target.span if target.selected else None,
-        open_documents=[p for p in view.open_documents() if p != target.path],
+        open_documents=[p for p in view.open_documents if p != target.path],
         diagnostics=view.diagnostics_in(target.path, target.span),
     )
