@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from kimi_lsp.context.recipes import FIX_INSTRUCTION
+
 REFACTOR_PRESETS: dict[str, str] = {
     "simplify": "simplify it",
     "names": "improve the names",
@@ -52,7 +54,7 @@ def offers(
         if "kimi.refactor" not in available:
             break
         message = str(diag.get("message", "")).splitlines()[0][:80]
-        instruction = f"fix this problem reported by the editor: {diag.get('message', '')}"
+        instruction = FIX_INSTRUCTION.format(message=diag.get("message", ""))
         out.append(
             Offer(
                 f"Kimi: Fix “{message}”",

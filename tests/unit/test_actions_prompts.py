@@ -153,3 +153,34 @@ def test_a_code_actions_diagnostics_reach_its_commands_view_not_the_services() -
     assert EditorView.for_request([a], a, []).diagnostics == {}
     quiet = offers("file:///a.py", rng, diagnostics=[], available={"kimi.explain"}, has_target=True)
     assert "diagnostics" not in quiet[0].argument
+
+
+@pytest.mark.parametrize("action", ["explain", "refactor", "tests"])
+def test_the_context_engines_entry_sends_the_words_users_get(
+    shop: tuple[Services, Path], action: str
+) -> None:
+    from kimi_lsp.context import build_action_context
+    from kimi_lsp.context.recipes import SYSTEM, instruction
+
+    services, root = shop
+    path = root / "shop" / "cart.py"
+    text = path.read_text()
+    target = find_target(services.index, path, text, 13, 8)
+    users = build(services, action, target, text).messages
+    assert services.index is not None
+    engine = build_action_context(
+        services.index,
+        path,
+        13,
+        8,
+        action=action,
+        model_context=services.model_context(),
+        output_budget=OUTPUT_TOKENS[action],
+        estimator=services.estimator(),
+        roots=services.roots,
+        repo_map=services.repo_map(),
+    ).messages
+    for messages in (users, engine):
+        assert messages[0]["content"].startswith(SYSTEM)
+        assert messages[-1]["content"].endswith(instruction(action, target.name))
+    assert engine[0] == users[0]  # one system text and repository map: one cached prefix
