@@ -37,7 +37,7 @@ from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
 
 from kimi_lsp import __version__
-from kimi_lsp.actions.code_actions import KIND_REFACTOR, offers
+from kimi_lsp.actions.code_actions import KIND_REFACTOR, offers, preset_list
 from kimi_lsp.actions.errors import ActionError
 from kimi_lsp.actions.explain import explain, has_cached_explanation, safe_file_name
 from kimi_lsp.actions.factory import open_governor, open_store, quota_key
@@ -1166,6 +1166,11 @@ def register_actions(server: KimiLanguageServer) -> None:
             "tokens": built.tokens,
             "redactions": built.redactions,
         }
+
+    @server.command("kimi.refactorPresets")
+    def cmd_refactor_presets(ls: KimiLanguageServer, *args: Any) -> dict[str, Any]:
+        """The refactor presets (``preset`` of kimi.refactor), for the clients' pickers."""
+        return {"presets": preset_list()}
 
     @server.command("kimi.quota")
     def cmd_quota(ls: KimiLanguageServer, *args: Any) -> dict[str, Any]:

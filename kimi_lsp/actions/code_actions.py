@@ -19,6 +19,20 @@ REFACTOR_PRESETS: dict[str, str] = {
     "idiomatic": "make it idiomatic",
 }
 
+
+def refactor_title(words: str) -> str:
+    return f"Kimi: Refactor… {words}"
+
+
+def preset_list() -> list[dict[str, str]]:
+    """The presets as clients list them (``kimi.refactorPresets``): the one list, so the
+    editors' pickers need no copy of their own."""
+    return [
+        {"preset": p, "instruction": words, "title": refactor_title(words)}
+        for p, words in REFACTOR_PRESETS.items()
+    ]
+
+
 KIND_EXPLAIN = "source.kimi.explain"
 KIND_REFACTOR = "refactor.rewrite.kimi"
 KIND_TESTS = "source.kimi.tests"
@@ -79,7 +93,7 @@ def offers(
         for preset, words in REFACTOR_PRESETS.items():
             out.append(
                 Offer(
-                    f"Kimi: Refactor… {words}",
+                    refactor_title(words),
                     KIND_REFACTOR,
                     "kimi.refactor",
                     {**base, "preset": preset},
