@@ -38,7 +38,7 @@ from pygls.protocol.language_server import lsp_method
 
 from kimi_lsp import __version__
 from kimi_lsp.actions.code_actions import KIND_REFACTOR, offers, preset_list
-from kimi_lsp.actions.errors import ActionError
+from kimi_lsp.actions.errors import ActionError, user_errors
 from kimi_lsp.actions.explain import explain, has_cached_explanation, safe_file_name
 from kimi_lsp.actions.factory import open_governor, open_store, quota_key
 from kimi_lsp.actions.hover import NO_EXPLANATION, explain_for_hover, hover_markdown
@@ -59,9 +59,8 @@ from kimi_lsp.index.languages import LANGUAGES
 from kimi_lsp.index.model import Definition, DefinitionKind
 from kimi_lsp.index.model import Span as IndexSpan
 from kimi_lsp.index.workspace import WorkspaceIndex
-from kimi_lsp.llm import KimiClient, KimiError, total_cost_usd
+from kimi_lsp.llm import KimiClient, total_cost_usd
 from kimi_lsp.logs import attach_client_log, setup_logging
-from kimi_lsp.quota import NeverFits
 
 logger = logging.getLogger(__name__)
 
@@ -648,8 +647,8 @@ async def run_command(
     except asyncio.CancelledError:
         sink.end("cancelled")
         raise
-    except (ActionError, KimiError, NeverFits) as exc:
-        message = exc.message
+    except user_errors() as exc:  # ActionError, ContextError, KimiError, NeverFits
+        message = getattr(exc, "message", str(exc))
         sink.fail(message)
         ls.window_show_message(
             T.ShowMessageParams(type=T.MessageType.Error, message=f"Kimi: {message}")

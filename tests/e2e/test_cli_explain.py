@@ -191,3 +191,40 @@ def test_the_cli_refactor_and_an_editor_share_one_quota_ledger(
         out, err = refactor.communicate(timeout=90)
     assert refactor.returncode == 0, err
     assert "+    return x + x" in out
+
+
+def test_a_prompt_too_big_for_context_budget_is_a_readable_error_in_the_editor(
+    fake_kimi: FakeKimi, tmp_path: Path
+) -> None:
+    root = project(tmp_path)
+    server = RawServer(env=fake_kimi.env())
+    try:
+        server.request(
+            1,
+            "initialize",
+            {
+                "processId": None,
+                "rootUri": root.as_uri(),
+                "capabilities": {},
+                "initializationOptions": {"contextBudget": 1000},
+            },
+            timeout=30,
+        )
+        server.send({"method": "initialized", "params": {}})
+        selected = {"start": {"line": 4, "character": 0}, "end": {"line": 7, "character": 0}}
+        arg = {
+            "uri": (root / "client.py").as_uri(),
+            "range": selected,
+            "instruction": "rename every variable to something clearer " * 200,
+        }
+        reply = server.request(
+            5,
+            "workspace/executeCommand",
+            {"command": "kimi.refactor", "arguments": [arg]},
+            timeout=60,
+        )
+    finally:
+        server.close()
+    assert reply["error"]["code"] != -32603, reply  # not "internal error"
+    assert "contextBudget" in reply["error"]["message"], reply
+    assert fake_kimi.chat_requests == []
