@@ -101,10 +101,15 @@ def _cmd_index(args: argparse.Namespace) -> int:
 
 def _workspace_root(path: Path) -> Path:
     """The workspace a file belongs to, as an editor would open it: the nearest folder
-    above it holding ``.git``, else the current folder."""
+    above it holding ``.git``, else the current folder when the file is inside it, else the
+    file's own folder."""
     from pathlib import Path
 
-    return next((p for p in [path.parent, *path.parents] if (p / ".git").exists()), Path.cwd())
+    repo = next((p for p in [path.parent, *path.parents] if (p / ".git").exists()), None)
+    if repo is not None:
+        return repo
+    cwd = Path.cwd().resolve()
+    return cwd if cwd in path.parents else path.parent
 
 
 def _read_target(command: str, location: str) -> tuple[Path, int, int, str] | None:
@@ -118,6 +123,10 @@ def _read_target(command: str, location: str) -> tuple[Path, int, int, str] | No
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         print(f"kimi-lsp {command}: cannot read {path}: {exc}", file=sys.stderr)
+        return None
+    lines = len(text.splitlines())
+    if line >= lines:
+        print(f"kimi-lsp {command}: {path} has only {lines} lines", file=sys.stderr)
         return None
     return path, line, col, text
 
@@ -149,7 +158,7 @@ def _cmd_context(args: argparse.Namespace) -> int:
         target = find_target(services.index, path, text, line, col)
         built = build(services, args.action, target, text)
     except user_errors() as exc:
-        print(f"kimi-lsp context: {getattr(exc, 'message', exc)}", file=sys.stderr)
+        print(f"kimi-lsp context: {exc}", file=sys.stderr)
         return 1
     finally:
         asyncio.run(services.aclose())
@@ -217,7 +226,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     the editor's Explain runs it (context engine, cache, quota, redaction, ignore rules)."""
     import asyncio
 
-    from kimi_lsp.actions.errors import user_errors
+    from kimi_lsp.actions.errors import MissingApiKey, user_errors
     from kimi_lsp.actions.explain import explain
     from kimi_lsp.actions.factory import open_services
     from kimi_lsp.config import load_settings
@@ -227,6 +236,9 @@ def _cmd_explain(args: argparse.Namespace) -> int:
         return 2
     path, line, col, text = found
     settings = load_settings().settings
+    if not settings.has_api_key:
+        print(f"kimi-lsp explain: {MissingApiKey().message}", file=sys.stderr)
+        return 2
     sink = _StdoutSink(show_reasoning=args.show_reasoning)
 
     async def run() -> int:
@@ -247,7 +259,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     except user_errors() as exc:
         if sink.wrote:
             sys.stdout.write("\n")
-        print(f"kimi-lsp explain: {getattr(exc, 'message', exc)}", file=sys.stderr)
+        print(f"kimi-lsp explain: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
@@ -388,7 +400,7 @@ def _cmd_refactor(args: argparse.Namespace) -> int:
             )
             result = await run_workspace(services, plan, Progress(), read)
         except user_errors() as exc:
-            print(f"\nkimi-lsp refactor: {getattr(exc, 'message', exc)}", file=sys.stderr)
+            print(f"\nkimi-lsp refactor: {exc}", file=sys.stderr)
             return 1
         finally:
             await services.aclose()
