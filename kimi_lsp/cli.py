@@ -45,11 +45,6 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     return run_doctor(json_output=args.json, out=sys.stdout)
 
 
-def _not_yet(name: str) -> int:
-    print(f"kimi-lsp {name}: not yet available in this version", file=sys.stderr)
-    return 2
-
-
 def _cmd_index(args: argparse.Namespace) -> int:
     import json
     import time
@@ -104,48 +99,70 @@ def _cmd_index(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_context(args: argparse.Namespace) -> int:
-    """Print exactly the messages an action would send, with the token estimate per section
-    and what did not fit. Nothing is sent."""
-    import json
+def _workspace_root(path: Path) -> Path:
+    """The workspace a file belongs to, as an editor would open it: the nearest folder
+    above it holding ``.git``, else the current folder when the file is inside it, else the
+    file's own folder."""
     from pathlib import Path
 
-    from kimi_lsp.actions.errors import ActionError
-    from kimi_lsp.actions.prompts import INSTRUCTIONS, build
-    from kimi_lsp.actions.services import Services
-    from kimi_lsp.actions.target import find_target
-    from kimi_lsp.actions.toolloop import tools_offered
-    from kimi_lsp.config import load_settings
-    from kimi_lsp.index import WorkspaceIndex
+    repo = next((p for p in [path.parent, *path.parents] if (p / ".git").exists()), None)
+    if repo is not None:
+        return repo
+    cwd = Path.cwd().resolve()
+    return cwd if cwd in path.parents else path.parent
 
-    where = _location(str(args.location))
+
+def _read_target(command: str, location: str) -> tuple[Path, int, int, str] | None:
+    """``FILE:LINE[:COL]`` and the file's text; None (after saying why) when it is not."""
+    where = _location(location)
     if where is None:
-        print(f"kimi-lsp context: expected FILE:LINE[:COL], got {args.location!r}", file=sys.stderr)
-        return 2
+        print(f"kimi-lsp {command}: expected FILE:LINE[:COL], got {location!r}", file=sys.stderr)
+        return None
     path, line, col = where
-    if args.action not in INSTRUCTIONS:
-        print(f"kimi-lsp context: --action is one of {', '.join(INSTRUCTIONS)}", file=sys.stderr)
-        return 2
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        print(f"kimi-lsp context: cannot read {path}: {exc}", file=sys.stderr)
+        print(f"kimi-lsp {command}: cannot read {path}: {exc}", file=sys.stderr)
+        return None
+    lines = len(text.splitlines())
+    if line >= lines:
+        print(f"kimi-lsp {command}: {path} has only {lines} lines", file=sys.stderr)
+        return None
+    return path, line, col, text
+
+
+def _cmd_context(args: argparse.Namespace) -> int:
+    """Print exactly the messages an action would send, with the token estimate per section
+    and what did not fit. Nothing is sent."""
+    import asyncio
+    import json
+
+    from kimi_lsp.actions.errors import user_errors
+    from kimi_lsp.actions.factory import open_services
+    from kimi_lsp.actions.prompts import INSTRUCTIONS, build
+    from kimi_lsp.actions.target import find_target
+    from kimi_lsp.actions.toolloop import tools_offered
+    from kimi_lsp.config import load_settings
+
+    found = _read_target("context", str(args.location))
+    if found is None:
         return 2
-    root = next((p for p in [path.parent, *path.parents] if (p / ".git").exists()), Path.cwd())
+    path, line, col, text = found
+    if args.action not in INSTRUCTIONS:
+        print(f"kimi-lsp context: --action is one of {', '.join(INSTRUCTIONS)}", file=sys.stderr)
+        return 2
     settings = load_settings().settings
     if args.budget:
         settings = settings.model_copy(update={"context_budget": args.budget})
-    index = WorkspaceIndex(
-        [root], state_dir=settings.state_dir, max_file_bytes=settings.max_file_bytes
-    )
-    index.update()
-    services = Services(settings, [root], index=index)
+    services = open_services(settings, [_workspace_root(path)])
     try:
-        target = find_target(index, path, text, line, col)
-    except ActionError as exc:
-        print(f"kimi-lsp context: {exc.message}", file=sys.stderr)
+        target = find_target(services.index, path, text, line, col)
+        built = build(services, args.action, target, text)
+    except user_errors() as exc:
+        print(f"kimi-lsp context: {exc}", file=sys.stderr)
         return 1
-    built = build(services, args.action, target, text)
+    finally:
+        asyncio.run(services.aclose())
     if args.json:
         print(
             json.dumps(
@@ -180,115 +197,73 @@ def _cmd_context(args: argparse.Namespace) -> int:
     return 0
 
 
+class _StdoutSink:
+    """An answer as it streams: the text on stdout; progress and (asked for) reasoning on
+    stderr, dimmed on a terminal."""
+
+    def __init__(self, *, show_reasoning: bool) -> None:
+        self.show_reasoning = show_reasoning
+        self.dim = ("\x1b[2m", "\x1b[0m") if sys.stderr.isatty() else ("", "")
+        self.reasoned = False
+        self.wrote = False
+
+    def progress(self, message: str) -> None:
+        if sys.stderr.isatty():
+            print(f"\r{self.dim[0]}{message}{self.dim[1]}\x1b[K", end="", file=sys.stderr)
+
+    def text(self, delta: str) -> None:
+        if not self.wrote and self.reasoned:
+            sys.stderr.write("\n")  # reasoning done: end its line
+        elif not self.wrote and sys.stderr.isatty():
+            sys.stderr.write("\r\x1b[K")  # the progress line gives way to the answer
+        self.wrote = True
+        sys.stdout.write(delta)
+        sys.stdout.flush()
+
+    def reasoning(self, delta: str) -> None:
+        if self.show_reasoning:
+            self.reasoned = True
+            sys.stderr.write(f"{self.dim[0]}{delta}{self.dim[1]}")
+            sys.stderr.flush()
+
+
 def _cmd_explain(args: argparse.Namespace) -> int:
-    """Stream an explanation of the definition around FILE:LINE (context: that definition
-    only, by indentation, until the context engine lands)."""
+    """Stream an explanation of the definition at FILE:LINE[:COL]: ``actions.explain``, as
+    the editor's Explain runs it (context engine, cache, quota, redaction, ignore rules)."""
     import asyncio
-    import hashlib
-    import re
-    from pathlib import Path
 
-    from kimi_lsp.config import API_KEY_ENV, load_settings
-    from kimi_lsp.llm import CACHE_FILE, ContentDelta, KimiClient, KimiError, ReasoningDelta
+    from kimi_lsp.actions.errors import MissingApiKey, user_errors
+    from kimi_lsp.actions.explain import explain
+    from kimi_lsp.actions.factory import open_services
+    from kimi_lsp.config import load_settings
 
-    file_part, _, line_part = str(args.location).rpartition(":")
-    path = Path(file_part)
-    if not file_part or not line_part.isdigit() or int(line_part) < 1:
-        print(f"kimi-lsp explain: expected FILE:LINE, got {args.location!r}", file=sys.stderr)
+    found = _read_target("explain", str(args.location))
+    if found is None:
         return 2
-    try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError as exc:
-        print(f"kimi-lsp explain: cannot read {path}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
-    target = int(line_part) - 1
-    if target >= len(lines):
-        print(f"kimi-lsp explain: {path} has only {len(lines)} lines", file=sys.stderr)
-        return 2
+    path, line, col, text = found
     settings = load_settings().settings
-    if not settings.has_api_key or settings.api_key is None:
-        print(
-            "kimi-lsp explain: no API key. Set MOONSHOT_API_KEY=sk-... (also accepted: "
-            f"{', '.join(API_KEY_ENV)}); `kimi-lsp doctor` checks the setup.",
-            file=sys.stderr,
-        )
+    if not settings.has_api_key:
+        print(f"kimi-lsp explain: {MissingApiKey().message}", file=sys.stderr)
         return 2
-
-    # The enclosing definition: the nearest line above (or at) the target that starts a
-    # definition at a lower-or-equal indentation, down to where the indentation returns.
-    def indent(text: str) -> int:
-        return len(text) - len(text.lstrip())
-
-    starts = re.compile(
-        r"^\s*(async\s+def|def|class|(export\s+)?(async\s+)?function|func|(pub\s+)?fn|"
-        r"impl|struct|interface|module|local\s+function|(public|private|protected|static)\b)"
-    )
-    limit = indent(lines[target]) if lines[target].strip() else 10**6
-    begin = target
-    for i in range(target, max(-1, target - 400), -1):
-        if lines[i].strip() and indent(lines[i]) <= limit and starts.match(lines[i]):
-            begin = i
-            break
-        if lines[i].strip():
-            limit = min(limit, indent(lines[i]))
-    end = begin + 1
-    while end < len(lines) and end - begin < 300:
-        text = lines[end]
-        if text.strip() and indent(text) <= indent(lines[begin]):
-            if text.strip()[0] in "}])" or text.strip() in ("end", "end)"):
-                end += 1  # a closing brace or `end` belongs to the definition
-            break
-        end += 1
-    while end - 1 > target and not lines[end - 1].strip():
-        end -= 1
-    end = max(end, target + 1)
-    snippet = "\n".join(f"{n + 1:>5}  {lines[n]}" for n in range(begin, end))
-    messages = [
-        {
-            "role": "system",
-            "content": "You are Kimi, explaining code to a developer in their editor. Be "
-            "concise and concrete: what the code does, how, and anything surprising.",
-        },
-        {
-            "role": "user",
-            "content": f"File: {path}\n```\n{snippet}\n```\n"
-            f"Explain the symbol at line {target + 1}: {lines[target].strip()}",
-        },
-    ]
-    dim = ("\x1b[2m", "\x1b[0m") if sys.stderr.isatty() else ("", "")
-    workspace = hashlib.sha256(str(path.resolve().parent).encode()).hexdigest()[:16]
+    sink = _StdoutSink(show_reasoning=args.show_reasoning)
 
     async def run() -> int:
-        assert settings.api_key is not None
-        async with KimiClient(
-            settings.base_url,
-            settings.api_key.get_secret_value(),
-            model_table_path=settings.state_dir / CACHE_FILE,
-            timeout=settings.request_timeout_s,
-            prompt_cache_key=f"kimi-lsp-{workspace}",
-        ) as client:
-            stream = client.stream_chat(
-                messages, model=settings.model, max_completion_tokens=2048, continue_rounds=3
-            )
-            async with stream:
-                async for event in stream:
-                    if isinstance(event, ContentDelta):
-                        if stream.reasoning and args.show_reasoning and event.text == stream.text:
-                            sys.stderr.write("\n")  # reasoning done: end its line
-                        sys.stdout.write(event.text)
-                        sys.stdout.flush()
-                    elif isinstance(event, ReasoningDelta) and args.show_reasoning:
-                        sys.stderr.write(f"{dim[0]}{event.text}{dim[1]}")
-                        sys.stderr.flush()
-            sys.stdout.write("\n")
-            if stream.finish_reason == "length":
-                print("(the answer was cut short at the output budget)", file=sys.stderr)
+        services = await asyncio.to_thread(open_services, settings, [_workspace_root(path)])
+        try:
+            result = await explain(services, path, text, line, col, sink)
+        finally:
+            await services.aclose()
+        sys.stdout.write("\n")
+        if result.answer.cached:
+            print("(a cached answer: nothing was sent)", file=sys.stderr)
+        elif result.answer.finish_reason == "length":
+            print("(the answer was cut short at the output budget)", file=sys.stderr)
         return 0
 
     try:
         return asyncio.run(run())
-    except KimiError as exc:
-        if exc.delivered_text:
+    except user_errors() as exc:
+        if sink.wrote:
             sys.stdout.write("\n")
         print(f"kimi-lsp explain: {exc}", file=sys.stderr)
         return 1
@@ -303,19 +278,13 @@ def _cmd_quota(args: argparse.Namespace) -> int:
     import asyncio
     import json
 
+    from kimi_lsp.actions.factory import open_governor
     from kimi_lsp.cache import open_cache
     from kimi_lsp.config import load_settings
     from kimi_lsp.llm import total_cost_usd
-    from kimi_lsp.quota import QuotaGovernor, limits_for
 
     settings = load_settings().settings
-    governor = QuotaGovernor.from_setting(
-        settings.quota_store,
-        settings.state_dir,
-        limits_for(settings.tier, settings.parsed_limits),
-        reserve=settings.quota_reserve,
-    )
-    snap = governor.snapshot()
+    snap = open_governor(settings).snapshot()
     snap["costUsdLastDay"] = round(total_cost_usd(snap["byModel"]), 6)
 
     async def cache_stats() -> dict[str, object]:
@@ -387,14 +356,10 @@ def _cmd_refactor(args: argparse.Namespace) -> int:
     import asyncio
     from pathlib import Path
 
-    from kimi_lsp.actions.errors import ActionError
-    from kimi_lsp.actions.services import Services
-    from kimi_lsp.actions.stores import CacheStore
+    from kimi_lsp.actions.errors import user_errors
+    from kimi_lsp.actions.factory import open_services
     from kimi_lsp.actions.workspace import plan_workspace, run_workspace
-    from kimi_lsp.cache import open_cache
     from kimi_lsp.config import load_settings
-    from kimi_lsp.index import WorkspaceIndex
-    from kimi_lsp.llm import KimiError
 
     symbol = _location(args.symbol) if args.symbol else None
     if args.symbol and symbol is None:
@@ -430,16 +395,7 @@ def _cmd_refactor(args: argparse.Namespace) -> int:
             pass
 
     async def run() -> int:
-        index = WorkspaceIndex(
-            [root], state_dir=settings.state_dir, max_file_bytes=settings.max_file_bytes
-        )
-        await asyncio.to_thread(index.update)
-        services = Services(
-            settings,
-            [root],
-            index=index,
-            store=CacheStore(open_cache(settings.cache, settings.state_dir)),
-        )
+        services = await asyncio.to_thread(open_services, settings, [root])
         try:
             plan = plan_workspace(services, args.instruction, read, scope=args.scope, symbol=symbol)
             cost = plan.cost_usd(settings.model)
@@ -449,8 +405,8 @@ def _cmd_refactor(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             result = await run_workspace(services, plan, Progress(), read)
-        except (ActionError, KimiError) as exc:
-            print(f"\nkimi-lsp refactor: {exc.message}", file=sys.stderr)
+        except user_errors() as exc:
+            print(f"\nkimi-lsp refactor: {exc}", file=sys.stderr)
             return 1
         finally:
             await services.aclose()
@@ -508,7 +464,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_context)
 
     p = sub.add_parser("explain", help="stream an explanation of the symbol at FILE:LINE")
-    p.add_argument("location", metavar="FILE:LINE")
+    p.add_argument("location", metavar="FILE:LINE[:COL]")
     p.add_argument("--show-reasoning", action="store_true", help="show reasoning on stderr")
     p.set_defaults(func=_cmd_explain)
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from kimi_lsp.context.recipes import FIX_INSTRUCTION
+
 REFACTOR_PRESETS: dict[str, str] = {
     "simplify": "simplify it",
     "names": "improve the names",
@@ -17,8 +19,19 @@ REFACTOR_PRESETS: dict[str, str] = {
     "idiomatic": "make it idiomatic",
 }
 
-# A fix is a refactor whose instruction starts so (the thinking policy tells it apart).
-FIX_INSTRUCTION = "fix this problem reported by the editor: "
+
+def refactor_title(words: str) -> str:
+    return f"Kimi: Refactor… {words}"
+
+
+def preset_list() -> list[dict[str, str]]:
+    """The presets as clients list them (``kimi.refactorPresets``): the one list, so the
+    editors' pickers need no copy of their own."""
+    return [
+        {"preset": p, "instruction": words, "title": refactor_title(words)}
+        for p, words in REFACTOR_PRESETS.items()
+    ]
+
 
 # Explain and tests are `refactor.*` kinds, not `source.*`: VS Code's lightbulb (Ctrl+.) lists
 # quick fixes and refactors and hides source actions under "Source Action…", where nobody
@@ -50,13 +63,15 @@ def offers(
     """What to offer; ``available`` names the commands this server provides."""
     if not has_target:
         return []
-    base = {"uri": uri, "range": range_}
+    base: dict[str, Any] = {"uri": uri, "range": range_}
+    if diagnostics:  # the command's view of the editor: they rank the context it sends
+        base["diagnostics"] = [d["range"] for d in diagnostics if "range" in d]
     out: list[Offer] = []
     for diag in diagnostics:
         if "kimi.refactor" not in available:
             break
         message = str(diag.get("message", "")).splitlines()[0][:80]
-        instruction = f"{FIX_INSTRUCTION}{diag.get('message', '')}"
+        instruction = FIX_INSTRUCTION.format(message=diag.get("message", ""))
         out.append(
             Offer(
                 f"Kimi: Fix “{message}”",
@@ -81,7 +96,7 @@ def offers(
         for preset, words in REFACTOR_PRESETS.items():
             out.append(
                 Offer(
-                    f"Kimi: Refactor… {words}",
+                    refactor_title(words),
                     KIND_REFACTOR,
                     "kimi.refactor",
                     {**base, "preset": preset},

@@ -6,6 +6,7 @@
     ├── MissingApiKey           no key configured
     ├── NothingToWorkOn         no symbol or selection at the position
     ├── UnsupportedFile         the file's language is not indexed, or the file is ignored
+    │   └── IgnoredFile         an ignore rule keeps the file out of every prompt; names it
     └── ThinkingBudgetSpent     Kimi spent the whole output budget thinking, even on a retry
 
 Errors of the Kimi client (``kimi_lsp.llm.errors``) pass through unchanged: their messages
@@ -13,6 +14,8 @@ already say what happened and what to do.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 
 class ActionError(Exception):
@@ -63,3 +66,25 @@ class ThinkingBudgetSpent(ActionError):
         )
         self.model = model
         self.max_completion_tokens = max_completion_tokens
+
+
+class IgnoredFile(UnsupportedFile):
+    def __init__(self, path: Path, rule: str | None) -> None:
+        by = f"by {rule}" if rule else "by the ignore rules (.gitignore/.kimiignore)"
+        super().__init__(
+            f"{path.name} is ignored {by}, so it never leaves this machine: kimi-lsp sends "
+            "nothing of it. Remove that rule to work on it with Kimi."
+        )
+        self.path = path
+        self.rule = rule
+
+
+def user_errors() -> tuple[type[Exception], ...]:
+    """Every error whose ``.message`` is written for the user (the actions', the context
+    engine's, the Kimi client's, the quota governor's): what a command or a handler catches
+    to show a readable message instead of a traceback."""
+    from kimi_lsp.context.errors import ContextError
+    from kimi_lsp.llm.errors import KimiError
+    from kimi_lsp.quota.errors import NeverFits
+
+    return (ActionError, ContextError, KimiError, NeverFits)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kimi_lsp.actions.errors import NothingToWorkOn
+from kimi_lsp.actions.errors import ActionError
 from kimi_lsp.actions.pipeline import Answer, Sink
 from kimi_lsp.actions.prompts import OUTPUT_TOKENS, build_messages
 from kimi_lsp.actions.services import Services
@@ -100,6 +100,6 @@ async def has_cached_explanation(
         return False
     try:
         target = find_target(services.index, path, text, line, col)
-    except NothingToWorkOn:
+    except ActionError:  # nothing there, or an ignored file
         return False
     return await services.store.get(hover_key(services, target)) is not None

@@ -1,4 +1,5 @@
-"""The messages an action sends.
+"""The messages an action sends: the recipe's words (``kimi_lsp.context.recipes``: system
+text, instruction and output size per action) around what the context engine packs.
 
 Stable parts first (the system text), volatile parts last (the code and the instruction), so
 Kimi's automatic prefix cache serves repeated requests cheaply. The context engine
@@ -15,31 +16,11 @@ from typing import Any
 from kimi_lsp.actions.services import Services
 from kimi_lsp.actions.target import Target
 from kimi_lsp.context import BuiltContext, Section, build_context, prompt_budget, redact
+from kimi_lsp.context.recipes import INSTRUCTIONS, OUTPUT_TOKENS, SYSTEM
+from kimi_lsp.context.recipes import instruction as instruction_for
+
+__all__ = ["INSTRUCTIONS", "OUTPUT_TOKENS", "SYSTEM", "build", "build_messages"]
 from kimi_lsp.llm.tokens import estimate_text_tokens
-
-SYSTEM = (
-    "You are Kimi, working inside the user's code editor through kimi-lsp. "
-    "Answer about the code you are shown; be precise and brief."
-)
-
-# The output budget each action asks for (TPM admission charges every token asked for);
-# the prompt's budget is what the model's context leaves after it, capped by contextBudget.
-OUTPUT_TOKENS = {"explain": 1500, "refactor": 2048, "tests": 3000}
-
-INSTRUCTIONS = {
-    "explain": (
-        "Explain what `{name}` does, how it does it, and anything surprising a reader should "
-        "know. Use Markdown; no preamble."
-    ),
-    "refactor": (
-        "Rewrite the code below: {instruction}. Keep its behaviour. Reply with the new code "
-        "only, in one fenced code block, nothing else."
-    ),
-    "tests": (
-        "Write tests for `{name}` with {framework}, following the project's style. Reply with "
-        "the test code only, in one fenced code block, nothing else."
-    ),
-}
 
 
 def build_messages(
@@ -74,9 +55,7 @@ def build(
     extra: str = "",
 ) -> BuiltContext:
     """The prompt, from the context engine when the workspace is indexed."""
-    words = INSTRUCTIONS[action].format(
-        name=target.name, instruction=instruction or "improve it", framework=framework
-    )
+    words = instruction_for(action, target.name, request=instruction, framework=framework)
     index = services.index
     if index is None:  # no workspace folder: the target alone
         code, n = redact(target.code.rstrip(), target.path)
@@ -122,7 +101,7 @@ def build(
         extra=extra,
         action=action,
         selection=target.span if target.selected else None,
-        open_documents=[p for p in view.open_documents() if p != target.path],
+        open_documents=[p for p in view.open_documents if p != target.path],
         diagnostics=view.diagnostics_in(target.path, target.span),
         repository_budget=services.settings.context_repository_budget,
     )

@@ -20,13 +20,14 @@ from typing import Protocol
 
 from lsprotocol import types as T
 
-from kimi_lsp.actions.code_actions import FIX_INSTRUCTION, REFACTOR_PRESETS
+from kimi_lsp.actions.code_actions import REFACTOR_PRESETS
 from kimi_lsp.actions.errors import NothingToWorkOn
 from kimi_lsp.actions.pipeline import Sink
 from kimi_lsp.actions.prompts import OUTPUT_TOKENS, build_messages
 from kimi_lsp.actions.services import Services
 from kimi_lsp.actions.target import find_target
 from kimi_lsp.context import restore
+from kimi_lsp.context.recipes import FIX_INSTRUCTION
 from kimi_lsp.edits.answer import code_so_far, fit_indent
 from kimi_lsp.edits.stream import Conflict, RegionWriter, review_block, split_lines
 from kimi_lsp.index import Span, language_for
@@ -179,7 +180,7 @@ class EditingSink:
 
 def thinking_action(instruction: str, preset: str | None) -> str:
     """Which action the thinking policy sees: a fix, a preset, or a free-form refactor."""
-    if instruction.strip().lower().startswith(FIX_INSTRUCTION.strip()):
+    if instruction.strip().lower().startswith(FIX_INSTRUCTION.split("{")[0].strip()):
         return "fix"
     if not instruction.strip() and preset in REFACTOR_PRESETS:
         return preset

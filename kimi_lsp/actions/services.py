@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from kimi_lsp.actions.errors import MissingApiKey
 from kimi_lsp.actions.pipeline import Admission, Answer, AnswerStore, Sink, answer
@@ -31,18 +31,26 @@ def workspace_id(roots: list[Path]) -> str:
     return "kimi-lsp-" + hashlib.sha256(joined.encode()).hexdigest()[:16]
 
 
-def _no_documents() -> Sequence[Path]:
-    return ()
-
-
-@dataclass
+@dataclass(frozen=True)
 class EditorView:
-    """What the editor shows besides the target, for ranking: the open documents, and the
-    diagnostics the client last sent with a code-action request for each (standard LSP
-    gives a server no other view of another server's diagnostics)."""
+    """A snapshot of what the editor shows besides the target, for ranking: the open
+    documents, and the diagnostics the client sent with the request for each (standard LSP
+    gives a server no other view of another server's diagnostics). Taken per request."""
 
-    open_documents: Callable[[], Sequence[Path]] = _no_documents
-    diagnostics: dict[Path, list[Span]] = field(default_factory=dict)
+    open_documents: tuple[Path, ...] = ()
+    diagnostics: Mapping[Path, Sequence[Span]] = field(default_factory=dict)
+
+    @classmethod
+    def for_request(
+        cls,
+        open_documents: Sequence[Path],
+        path: Path | None = None,
+        diagnostics: Sequence[Mapping[str, Any]] = (),
+    ) -> EditorView:
+        """The snapshot for one request: the open documents now, and the diagnostics the
+        request carries for its file (a code action passes them on to its command)."""
+        shown = {path: spans_of(diagnostics)} if path is not None and diagnostics else {}
+        return cls(tuple(open_documents), shown)
 
     def diagnostics_in(self, path: Path, span: Span) -> list[tuple[Path, Span]]:
         return [
@@ -52,29 +60,67 @@ class EditorView:
         ]
 
 
-@dataclass
-class Services:
-    settings: Settings
-    roots: list[Path] = field(default_factory=list)
-    index: WorkspaceIndex | None = None
-    store: AnswerStore | None = None
-    admission: Admission | None = None
-    editor: EditorView = field(default_factory=EditorView)
-    _client: KimiClient | None = None
-    _repo_map: RepoMap | None = None
-    _estimator: TokenEstimator | None = None
-    _calibration: TokenEstimator | None = None
-    _models: ModelTable | None = None
+class QuotaSource(Admission, Protocol):
+    """The quota governor as status readers see it: no downcast needed."""
 
-    def __post_init__(self) -> None:
+    @property
+    def fallback(self) -> str:
+        """Why a local ledger stands in for the configured one ("" when it does not)."""
+        ...
+
+    def snapshot(self) -> dict[str, Any]: ...
+
+
+class CountingStore(AnswerStore, Protocol):
+    """The response cache as status readers see it."""
+
+    def stats(self) -> dict[str, Any]: ...
+
+    async def aclose(self) -> None: ...
+
+
+def spans_of(ranges: Sequence[Mapping[str, Any]]) -> tuple[Span, ...]:
+    """LSP ranges (``{"start": {"line", "character"}, "end": ...}``) as spans; malformed
+    ones are dropped (they only rank context)."""
+    out = []
+    for r in ranges:
+        try:
+            start, end = r["start"], r["end"]
+            out.append(Span(start["line"], start["character"], end["line"], end["character"]))
+        except (KeyError, TypeError):
+            continue
+    return tuple(out)
+
+
+class Answerer:
+    """What outlives a request: the client (one connection pool), the response cache, the
+    quota governor, the token calibration and the model table. The server keeps one and
+    swaps its parts when their settings change; a CLI command opens one."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        roots: Sequence[Path] = (),
+        *,
+        store: CountingStore | None = None,
+        admission: QuotaSource | None = None,
+    ) -> None:
+        self.settings = settings
+        self.roots = list(roots)
+        self.store = store
+        self.admission = admission
+        self._client: KimiClient | None = None
+        self._repo_map: RepoMap | None = None
+        self._estimator: TokenEstimator | None = None
+        self._calibration: TokenEstimator | None = None
+        self._models: ModelTable | None = None
         # Placeholders for secrets stay the same bytes across restarts (cache hits).
-        use_key_from(self.settings.state_dir)
+        use_key_from(settings.state_dir)
 
-    def repo_map(self) -> RepoMap:
-        """The repository map for the current index (it caches its own rendering)."""
-        assert self.index is not None
-        if self._repo_map is None or self._repo_map.index is not self.index:
-            self._repo_map = RepoMap(self.index, self.roots, estimate_text_tokens)
+    def repo_map(self, index: WorkspaceIndex, roots: list[Path]) -> RepoMap:
+        """The repository map for ``index`` (it caches its own rendering)."""
+        if self._repo_map is None or self._repo_map.index is not index:
+            self._repo_map = RepoMap(index, roots, estimate_text_tokens)
         return self._repo_map
 
     def estimator(self) -> TokenEstimator:
@@ -149,19 +195,20 @@ class Services:
         regenerate: bool = False,
         batch: bool = False,
         language: str | None = None,
-        tools: bool = False,
+        tools: IndexTools | None = None,
         action: str | None = None,
     ) -> Answer:
         """One answer with this workspace's client, model, cache and quota; a live answer
         of one request calibrates the token estimates for ``language``. With ``action`` the
         thinking policy decides whether to think, and ``max_completion_tokens`` (the answer's
-        size) gets the reasoning allowance on top. ``tools``: the action may let Kimi call
-        the index tools (when the ``tools`` setting is on)."""
+        size) gets the reasoning allowance on top. With ``tools`` Kimi may call the index
+        tools in rounds (``actions/toolloop.py``)."""
         client = self.client()
         plan = None if action is None else self.thinking_plan(action, max_completion_tokens)
-        if tools and self.settings.tools == "on" and self.index is not None:
+        if tools is not None:
             return await self.answer_with_tools(
                 messages,
+                tools,
                 max_completion_tokens=max_completion_tokens,
                 sink=sink,
                 regenerate=regenerate,
@@ -185,14 +232,10 @@ class Services:
             await asyncio.to_thread(self.observe, messages, result.first_prompt_tokens, language)
         return result
 
-    def index_tools(self) -> IndexTools:
-        """The index tools over this workspace's index (results budgeted like the context)."""
-        assert self.index is not None
-        return IndexTools(self.index, self.roots, self.estimator())
-
     async def answer_with_tools(
         self,
         messages: Sequence[Mapping[str, Any]],
+        tools: IndexTools,
         *,
         max_completion_tokens: int,
         sink: Sink,
@@ -207,7 +250,7 @@ class Services:
         result = await answer_with_tools(
             self.client(),
             messages,
-            self.index_tools(),
+            tools,
             model=s.model,
             max_completion_tokens=max_completion_tokens,
             sink=sink,
@@ -224,7 +267,111 @@ class Services:
             await asyncio.to_thread(self.observe, messages, result.first_prompt_tokens, language)
         return result
 
+    def status(self) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        """The quota governor's snapshot and the cache's counts (None where there is none)."""
+        quota = self.admission.snapshot() if self.admission is not None else None
+        return quota, self.store.stats() if self.store is not None else None
+
     async def aclose(self) -> None:
+        """Close the client and the store."""
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+        closing = getattr(self.store, "aclose", None)
+        if closing is not None:
+            await closing()
+
+
+@dataclass(frozen=True)
+class Services:
+    """One request's inputs (settings, roots, index, the editor view's snapshot) and the
+    long-lived ``Answerer`` that answers it. Built by ``factory.open_services`` (CLI) or
+    per request by the server; ``with_view`` gives a request its own editor snapshot."""
+
+    settings: Settings
+    roots: list[Path] = field(default_factory=list)
+    index: WorkspaceIndex | None = None
+    editor: EditorView = field(default_factory=EditorView)
+    answerer: Answerer | None = None  # None: a fresh one for these settings and roots
+    owns_index: bool = False  # opened by ``factory.open_services``: closed with the services
+
+    def __post_init__(self) -> None:
+        if self.answerer is None:
+            object.__setattr__(self, "answerer", Answerer(self.settings, self.roots))
+
+    @property
+    def answers(self) -> Answerer:
+        assert self.answerer is not None  # set in __post_init__
+        return self.answerer
+
+    @property
+    def store(self) -> CountingStore | None:
+        return self.answers.store
+
+    @property
+    def admission(self) -> QuotaSource | None:
+        return self.answers.admission
+
+    def with_view(self, editor: EditorView) -> Services:
+        """The same request inputs and answerer with another editor snapshot."""
+        return replace(self, editor=editor, owns_index=False)
+
+    def repo_map(self) -> RepoMap:
+        """The repository map for the current index (it caches its own rendering)."""
+        assert self.index is not None
+        return self.answers.repo_map(self.index, self.roots)
+
+    def estimator(self) -> TokenEstimator:
+        return self.answers.estimator()
+
+    def observe(
+        self, messages: Sequence[Mapping[str, Any]], prompt_tokens: int, language: str | None
+    ) -> None:
+        self.answers.observe(messages, prompt_tokens, language)
+
+    def model_context(self) -> int:
+        return self.answers.model_context()
+
+    def client(self) -> KimiClient:
+        return self.answers.client()
+
+    def thinking_plan(self, action: str, answer_tokens: int) -> ThinkingPlan:
+        return self.answers.thinking_plan(action, answer_tokens)
+
+    def index_tools(self) -> IndexTools | None:
+        """The index tools over this request's index (results budgeted like the context),
+        when the ``tools`` setting is on and there is an index."""
+        if self.settings.tools != "on" or self.index is None:
+            return None
+        return IndexTools(self.index, self.roots, self.estimator())
+
+    async def answer(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        max_completion_tokens: int,
+        sink: Sink,
+        regenerate: bool = False,
+        batch: bool = False,
+        language: str | None = None,
+        tools: bool = False,
+        action: str | None = None,
+    ) -> Answer:
+        """``tools``: the action may let Kimi call the index tools (when the setting is on);
+        ``action``: the thinking policy sizes and shapes the request."""
+        return await self.answers.answer(
+            messages,
+            max_completion_tokens=max_completion_tokens,
+            sink=sink,
+            regenerate=regenerate,
+            batch=batch,
+            language=language,
+            tools=self.index_tools() if tools else None,
+            action=action,
+        )
+
+    async def aclose(self) -> None:
+        """Close the answerer and (when this opened it) the index."""
+        await self.answers.aclose()
+        if self.owns_index and self.index is not None:
+            self.index.close()

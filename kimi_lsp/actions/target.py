@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from kimi_lsp.actions.errors import NothingToWorkOn
+from kimi_lsp.actions.errors import IgnoredFile, NothingToWorkOn
 from kimi_lsp.edits.stream import utf16_len
 from kimi_lsp.index import Definition, Span, WorkspaceIndex, language_for
 
@@ -66,7 +66,9 @@ def find_target(
 ) -> Target:
     """The selection when there is one, else the innermost definition at the position.
     A selection of one name (what some clients send for the cursor on a word) is the cursor;
-    blank lines at a selection's edges are not part of it."""
+    blank lines at a selection's edges are not part of it. An ignored file is refused
+    (``IgnoredFile``, naming the rule): nothing of it may enter a prompt."""
+    refuse_ignored(index, path)
     lang = language_for(path) or "text"
     if selection is not None and (
         selection.start_line != selection.end_line or selection.start_col != selection.end_col
@@ -98,6 +100,12 @@ def find_target(
         )
     span = Span(defn.range.start_line, 0, defn.range.end_line, defn.range.end_col)
     return Target(path, lang, span, slice_span(text, span), defn.name, defn)
+
+
+def refuse_ignored(index: WorkspaceIndex | None, path: Path) -> None:
+    """Raise ``IgnoredFile`` naming the rule when the ignore rules keep ``path`` out."""
+    if index is not None and index.is_ignored(path):
+        raise IgnoredFile(path, index.rules.why_ignored(path))
 
 
 _NAME = re.compile(r"[^\W\d]\w*")

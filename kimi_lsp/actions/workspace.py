@@ -30,11 +30,16 @@ from lsprotocol import types as T
 from kimi_lsp.actions.diff import git_diff
 from kimi_lsp.actions.errors import NothingToWorkOn, ThinkingBudgetSpent
 from kimi_lsp.actions.pipeline import QuietSink, Sink
-from kimi_lsp.actions.prompts import SYSTEM
 from kimi_lsp.actions.refactor import syntax_ok
 from kimi_lsp.actions.regions import Part, choose_parts, render_parts, splice
 from kimi_lsp.actions.services import Services
 from kimi_lsp.context import redact, restore
+from kimi_lsp.context.recipes import (
+    SYSTEM,
+    WORKSPACE_FILE_PARTS,
+    WORKSPACE_FILE_WHOLE,
+    WORKSPACE_SHARED,
+)
 from kimi_lsp.edits.answer import code_so_far
 from kimi_lsp.edits.stream import RegionWriter, split_lines
 from kimi_lsp.index import Definition, Reference, language_for
@@ -246,12 +251,7 @@ def _brief(defn: Definition, text: str | None, name: str) -> str:
 
 def _shared_part(plan: WorkspacePlan) -> str:
     """The start of every file's request: the same bytes for each, so Kimi caches it."""
-    return (
-        f"Apply this change across the project: {plan.instruction}\n\n{plan.brief}"
-        "Each file comes on its own: whole, or a long one as the parts that matter. Change "
-        "only what the change needs and keep the rest as it is. Reply with code only, in "
-        "fenced code blocks as the file's request says.\n\n"
-    )
+    return WORKSPACE_SHARED.format(instruction=plan.instruction, brief=plan.brief)
 
 
 def _messages(plan: WorkspacePlan, file: FilePlan) -> list[dict[str, str]]:
@@ -260,19 +260,19 @@ def _messages(plan: WorkspacePlan, file: FilePlan) -> list[dict[str, str]]:
     if file.parts:
         lines = split_lines(file.text)
         shown, _ = redact(render_parts(lines, list(file.parts), lang), file.path)
-        user = (
-            f"{_shared_part(plan)}File: {name} ({lang}), {len(lines)} lines. Only its parts "
-            f"that use `{plan.symbol}` are shown; the rest stays as it is.\n\n{shown}\n"
-            f"Instead of the whole file, reply with each of the {len(file.parts)} parts after "
-            "the change, in order, each in its own fenced code block, nothing else. A part "
-            "that needs no change comes back as it is."
+        user = WORKSPACE_FILE_PARTS.format(
+            shared=_shared_part(plan),
+            name=name,
+            lang=lang,
+            lines=len(lines),
+            symbol=plan.symbol,
+            shown=shown,
+            count=len(file.parts),
         )
     else:
         code, _ = redact(file.text.rstrip(), file.path)  # `_one` restores them in the answer
-        user = (
-            f"{_shared_part(plan)}File: {name} ({lang})\n\n```{lang}\n{code}\n```\n\n"
-            f"Reply with the whole of {name} after the change, in one fenced code block, "
-            "nothing else. If it needs no change, reply with it unchanged."
+        user = WORKSPACE_FILE_WHOLE.format(
+            shared=_shared_part(plan), name=name, lang=lang, code=code
         )
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
 

@@ -30,6 +30,8 @@ from typing import Any
 from kimi_lsp.context.budget import prompt_budget
 from kimi_lsp.context.errors import ContextError, NothingAtPosition, UnknownAction
 from kimi_lsp.context.ranking import Focus, score_definitions
+from kimi_lsp.context.recipes import INSTRUCTIONS, SYSTEM, WORKSPACE_INSTRUCTION
+from kimi_lsp.context.recipes import instruction as recipe_instruction
 from kimi_lsp.context.redact import redact
 from kimi_lsp.context.repomap import RepoMap, fit_skeleton, relative
 from kimi_lsp.context.typeflow import class_members, typed_classes
@@ -64,16 +66,9 @@ EXAMPLE_SHARE = 0.25  # of the budget, at most, for the example test file
 TYPES_SHARE = 0.5  # of the room left, at most, for the outlines of the classes the code uses
 MESSAGE_OVERHEAD = 4  # tokens per message for role markers
 
-DEFAULT_SYSTEM = (
-    "You are Kimi, working inside the user's code editor through kimi-lsp. "
-    "Answer about the code you are shown; be precise and brief."
-)
-DEFAULT_INSTRUCTIONS = {
-    "explain": "Explain what `{name}` does, how it does it, and anything surprising.",
-    "refactor": "Refactor `{name}`; keep its behaviour. Reply with the new code only.",
-    "tests": "Write tests for `{name}` following the project's style. Reply with code only.",
-    "workspace": "Change `{name}` across the workspace as asked; list every edit per file.",
-}
+# The words around the context are the recipes' (recipes.py): what users' requests send.
+DEFAULT_SYSTEM = SYSTEM
+DEFAULT_INSTRUCTIONS = {**INSTRUCTIONS, "workspace": WORKSPACE_INSTRUCTION}
 
 
 @dataclass(frozen=True)
@@ -690,7 +685,7 @@ def build_action_context(
         span, name = Span(line, 0, line + 1, 0), f"line {line + 1}"
     lines = _source(index, path).splitlines()
     code = "\n".join(lines[span.start_line : span.end_line + 1])
-    words = (instruction or DEFAULT_INSTRUCTIONS[action]).format(name=name)
+    words = instruction.format(name=name) if instruction else recipe_instruction(action, name)
     return build_context(
         index,
         roots,

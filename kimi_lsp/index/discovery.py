@@ -154,6 +154,46 @@ class IgnoreRules:
                 return True
         return False
 
+    def why_ignored(self, path: str | Path) -> str | None:
+        """The rule that ignores `path`, for a message (``.kimiignore:2 `secret/` `` or the
+        default-skipped folder); None when `path` is not ignored. Reads the rule files again:
+        meant for one refusal, not for walks."""
+        p = Path(os.path.abspath(path))
+        root = self.root_of(p)
+        if root is None:
+            return None
+        rel_parts = p.relative_to(root).parts
+        folders: list[Path] = []
+        current = root
+        for i, part in enumerate(rel_parts):
+            if self.rules_in(current) is not None:
+                folders.append(current)
+            current = current / part
+            is_dir = i < len(rel_parts) - 1 or p.is_dir()
+            if is_dir and part in self.skipped_dirs:
+                return f"the folder {part}/ (skipped by default)"
+            found = self._last_rule(folders, current, is_dir)
+            if found is not None:
+                return found
+        return None
+
+    def _last_rule(self, folders: list[Path], path: Path, is_dir: bool) -> str | None:
+        """The last rule deciding `path` in `folders` (outermost first) when it ignores."""
+        verdict: tuple[bool, str] | None = None
+        for folder in folders:
+            files = [folder / name for name in IGNORE_FILES]
+            if folder in self.roots:
+                files.append(folder / ".git" / "info" / "exclude")
+            rel = path.relative_to(folder).as_posix() + ("/" if is_dir else "")
+            for file in files:
+                lines = _read_lines(file)
+                result = GitIgnoreSpec.from_lines(lines).check_file(rel) if lines else None
+                if result is not None and result.include is not None and result.index is not None:
+                    shown = file.relative_to(self.root_of(file) or folder).as_posix()
+                    rule = lines[result.index].strip()
+                    verdict = (result.include, f"{shown}:{result.index + 1} `{rule}`")
+        return verdict[1] if verdict is not None and verdict[0] else None
+
 
 def _read_lines(path: Path) -> list[str]:
     try:

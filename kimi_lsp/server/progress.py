@@ -14,10 +14,7 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types as T
 from pygls.exceptions import JsonRpcException
 
-from kimi_lsp.actions.errors import ActionError
-from kimi_lsp.context import ContextError
-from kimi_lsp.llm import KimiError
-from kimi_lsp.quota import NeverFits
+from kimi_lsp.actions.errors import user_errors
 
 from .convert import command_arg
 from .protocol import WORK_DONE_TOKEN, RequestFailed
@@ -31,7 +28,7 @@ STREAM_NOTIFICATION = "kimi/stream"
 STREAM_THROTTLE_S = 0.1  # at most ~10 progress reports a second while text streams
 
 # The errors whose message is meant for the user (every package's errors.py).
-USER_ERRORS: tuple[type[Exception], ...] = (ActionError, ContextError, KimiError, NeverFits)
+USER_ERRORS: tuple[type[Exception], ...] = user_errors()
 
 Work = Callable[[dict[str, Any], "LspSink"], Coroutine[Any, Any, dict[str, Any]]]
 

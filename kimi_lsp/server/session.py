@@ -17,15 +17,13 @@ from lsprotocol import types as T
 from pygls.lsp.server import LanguageServer
 
 from kimi_lsp import __version__
+from kimi_lsp.actions.factory import open_governor, open_store, quota_key
 from kimi_lsp.actions.runs import RunRegistry
-from kimi_lsp.actions.services import Services
-from kimi_lsp.actions.stores import CacheStore
-from kimi_lsp.cache import DisabledCache, ResponseCache, open_cache
+from kimi_lsp.actions.services import Answerer, EditorView, QuotaSource, Services
 from kimi_lsp.config import CONFIG_SECTION, LoadedSettings, Settings, load_settings
 from kimi_lsp.edits.stream import RegionWriter
 from kimi_lsp.index.workspace import WorkspaceIndex
 from kimi_lsp.llm import KimiClient
-from kimi_lsp.quota import QuotaGovernor, limits_for
 
 from .convert import fs_path, workspace_roots
 from .protocol import KimiProtocol
@@ -54,7 +52,7 @@ class KimiLanguageServer(LanguageServer):
         self.index: WorkspaceIndex | None = None  # built at `initialized`
         self.status = StatusPublisher(
             self.notify_status,
-            self.services_snapshot,
+            self.answerer_snapshot,
             runs=lambda: len(self.runs),
             on_quota=self.say_quota_store,
         )
@@ -63,7 +61,7 @@ class KimiLanguageServer(LanguageServer):
         # last edit, to tell its own didChange from the user's.
         self.edit_sessions: dict[str, dict[str, RegionWriter]] = {}
         self.expected_text: dict[str, str] = {}
-        self._services: Services | None = None
+        self._answerer: Answerer | None = None  # the long-lived half of every request's Services
         self._cache_setting: str | None = None
         self._quota_key: tuple[object, ...] | None = None
         self._quota_store_down = False  # what the user was last told about the quota store
@@ -81,8 +79,8 @@ class KimiLanguageServer(LanguageServer):
                 self._reported.add(problem)
                 logger.warning("Settings: %s", problem)
                 self.show(f"kimi-lsp: {problem}", T.MessageType.Warning)
-        if self._services is not None and self._services.settings != self.settings:
-            old = self._services.reconfigure(self.settings)
+        if self._answerer is not None and self._answerer.settings != self.settings:
+            old = self._answerer.reconfigure(self.settings)
             if old is not None:
                 self.spawn(_close_later(old), name="close-old-client")
 
@@ -102,7 +100,7 @@ class KimiLanguageServer(LanguageServer):
 
     # -- the services actions use -----------------------------------------------------------
 
-    def say_quota_store(self, governor: QuotaGovernor) -> None:
+    def say_quota_store(self, governor: QuotaSource) -> None:
         """Tell the user once when the team's quota store stops answering (a local share of
         the limits stands in), and once when it answers again."""
         down = bool(governor.fallback)
@@ -116,36 +114,33 @@ class KimiLanguageServer(LanguageServer):
             message = "kimi-lsp: the team's quota store answers again; its limits are shared again"
             self.show(message, T.MessageType.Info)
 
-    def action_services(self) -> Services:
-        """The services actions use, built on first use from the current settings."""
-        if self._services is None:
-            self._services = Services(self.settings, workspace_roots(self.workspace))
-            self._services.editor.open_documents = self.open_paths
-        s = self.settings
-        quota_key = (s.tier, s.limits, str(s.state_dir), s.quota_store, s.quota_reserve)
-        if self._quota_key != quota_key:  # first use, or the limits changed
-            governor = QuotaGovernor.from_setting(
-                s.quota_store,
-                s.state_dir,
-                limits_for(s.tier, s.parsed_limits),
-                reserve=s.quota_reserve,
-            )
-            self._services.admission = governor
-            self._quota_key = quota_key
+    def action_services(self, params: dict[str, Any] | None = None) -> Services:
+        """One request's services: the current settings, index and editor view (with the
+        diagnostics ``params`` carry), answered by the session's long-lived answerer, built
+        on first use (``actions.factory``); its governor and store reopen when their
+        settings change."""
+        if self._answerer is None:
+            self._answerer = Answerer(self.settings, workspace_roots(self.workspace))
+        a, s = self._answerer, self.settings
+        if self._quota_key != quota_key(s):  # first use, or the limits changed
+            a.admission = open_governor(s)
+            self._quota_key = quota_key(s)
             self._quota_store_down = False
-            self.say_quota_store(governor)
+            self.say_quota_store(a.admission)
         if self._cache_setting != s.cache:  # first use, or the setting changed
-            old = self._services.store
-            self._services.store = _open_store(s)
+            old, a.store = a.store, open_store(s)
             self._cache_setting = s.cache
-            if isinstance(old, CacheStore):
+            if old is not None:
                 self.spawn(old.aclose(), name="close-cache")
-        self._services.index = self.index
-        return self._services
+        p = params or {}
+        view = EditorView.for_request(
+            self.open_paths(), fs_path(str(p.get("uri", ""))), p.get("diagnostics") or []
+        )
+        return Services(s, a.roots, self.index, view, a)
 
-    def services_snapshot(self) -> Services | None:
-        """The services if any action built them (status reads them, never builds them)."""
-        return self._services
+    def answerer_snapshot(self) -> Answerer | None:
+        """The answerer if any action built it (status reads it, never builds it)."""
+        return self._answerer
 
     def open_paths(self) -> list[Path]:
         """The files open in the editor (for ranking what a prompt carries)."""
@@ -228,13 +223,3 @@ async def _close_later(client: KimiClient, grace_s: float = 120.0) -> None:
         await asyncio.sleep(grace_s)
     finally:
         await client.aclose()
-
-
-def _open_store(settings: Settings) -> CacheStore:
-    """The response cache the setting names; a cache that cannot open is reported, not fatal."""
-    try:
-        cache: ResponseCache = open_cache(settings.cache, settings.state_dir)
-    except Exception as exc:
-        logger.warning("the response cache is off: %s", exc)
-        cache = DisabledCache(problem=str(exc))
-    return CacheStore(cache)

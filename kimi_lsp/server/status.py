@@ -8,10 +8,8 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
-from kimi_lsp.actions.services import Services
-from kimi_lsp.actions.stores import CacheStore
+from kimi_lsp.actions.services import Answerer, QuotaSource
 from kimi_lsp.llm import total_cost_usd
-from kimi_lsp.quota import QuotaGovernor
 
 STATUS_NOTIFICATION = "kimi/status"
 STATUS_DELAY_S = 0.25  # kimi/status at most four times a second
@@ -21,12 +19,12 @@ class StatusPublisher:
     def __init__(
         self,
         notify: Callable[[str, dict[str, Any]], None],
-        services: Callable[[], Services | None],
+        answerer: Callable[[], Answerer | None],
         *,
         runs: Callable[[], int],
-        on_quota: Callable[[QuotaGovernor], None] | None = None,
+        on_quota: Callable[[QuotaSource], None] | None = None,
     ) -> None:
-        self._notify, self._services, self._runs, self._on_quota = notify, services, runs, on_quota
+        self._notify, self._answerer, self._runs, self._on_quota = notify, answerer, runs, on_quota
         self.index: dict[str, Any] = {"files": 0, "indexing": False, "done": 0, "total": 0}
         self._pending: asyncio.TimerHandle | None = None
 
@@ -37,13 +35,10 @@ class StatusPublisher:
         self.changed()
 
     def payload(self) -> dict[str, Any]:
-        services = self._services()
-        store = services.store if services is not None else None
-        cache = store.stats() if isinstance(store, CacheStore) else None
-        admission = services.admission if services is not None else None
-        quota = admission.snapshot() if isinstance(admission, QuotaGovernor) else None
-        if isinstance(admission, QuotaGovernor) and self._on_quota is not None:
-            self._on_quota(admission)  # the store may have gone away, or come back
+        answerer = self._answerer()
+        quota, cache = answerer.status() if answerer is not None else (None, None)
+        if answerer is not None and answerer.admission is not None and self._on_quota:
+            self._on_quota(answerer.admission)  # the store may have gone, or come back
         if quota is not None:
             quota["todayUsd"] = round(total_cost_usd(quota.get("byModel", {})), 6)
         return {"quota": quota, "index": dict(self.index), "runs": self._runs(), "cache": cache}

@@ -252,3 +252,25 @@ async def test_secrets_stay_home_and_come_back_into_the_rewritten_code(
     assert secret not in body
     assert "<redacted: API key" in body
     assert editor.text == code.replace("def connect", "def open_connection")
+
+
+async def test_the_server_lists_the_refactor_presets_its_code_actions_offer(
+    client: LanguageClient, tmp_path: Path
+) -> None:
+    from kimi_lsp.actions.code_actions import REFACTOR_PRESETS
+
+    listed = await client.workspace_execute_command_async(
+        T.ExecuteCommandParams(command="kimi.refactorPresets", arguments=[{}])
+    )
+    assert [p["preset"] for p in listed["presets"]] == list(REFACTOR_PRESETS)
+    editor = make_doc(client, tmp_path, "p.py", LONG)
+    actions = await client.text_document_code_action_async(
+        T.CodeActionParams(
+            text_document=T.TextDocumentIdentifier(editor.uri),
+            range=T.Range(T.Position(3, 0), T.Position(8, 0)),  # a selection: a target
+            context=T.CodeActionContext(diagnostics=[]),
+        )
+    )
+    assert actions is not None
+    offered = {a.title for a in actions}
+    assert {p["title"] for p in listed["presets"]} <= offered

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from kimi_lsp.context.recipes import OUTPUT_TOKENS
 from tests.fake_kimi import FakeKimi
 
 SOURCE = """import os
@@ -58,12 +59,10 @@ def test_explain_streams_the_answer_and_sends_the_enclosing_definition(
     (request,) = fake_kimi.chat_requests
     prompt = request.body["messages"][-1]["content"]
     assert "def greet(self, name):" in prompt
-    assert "return msg" in prompt
-    assert "def other" not in prompt
-    assert "class Greeter" not in prompt
-    assert 'line 6: msg = f"hi {name}"' in prompt
+    assert '    msg = f"hi {name}"\n        return msg' in prompt  # the definition, whole
+    assert "Explain what `greet` does" in prompt  # the editor's recipe
     assert request.body["model"] == "kimi-k2.6"
-    assert request.body["max_completion_tokens"] == 2048
+    assert request.body["max_completion_tokens"] == OUTPUT_TOKENS["explain"]
     assert request.body["prompt_cache_key"].startswith("kimi-lsp-")
 
 

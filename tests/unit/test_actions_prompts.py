@@ -79,8 +79,8 @@ def test_open_documents_bring_their_files_into_the_ranking(
     services = Services(Settings(state_dir=tmp_path, context_budget=2_000), [root], shared.index)
     loose = root / "shop" / "loose.py"
     assert "orphan_helper" not in _prompt(services, root, "explain")  # nothing links to it
-    services.editor = EditorView(open_documents=lambda: [loose])
-    assert "def orphan_helper(x: int) -> int:" in _prompt(services, root, "explain")
+    viewed = services.with_view(EditorView(open_documents=(loose,)))
+    assert "def orphan_helper(x: int) -> int:" in _prompt(viewed, root, "explain")
 
 
 def test_diagnostics_count_only_where_they_touch_the_target(tmp_path: Path) -> None:
@@ -133,3 +133,54 @@ def test_a_selected_name_is_the_cursor_and_blank_edges_are_trimmed(
     assert marked.span.start_line == row
     assert marked.name == "total"
     assert marked.code.startswith("    def total")
+
+
+def test_a_code_actions_diagnostics_reach_its_commands_view_not_the_services() -> None:
+    from kimi_lsp.actions.code_actions import offers
+
+    rng = {"start": {"line": 1, "character": 15}, "end": {"line": 1, "character": 16}}
+    found = offers(
+        "file:///a.py",
+        rng,
+        diagnostics=[{"range": rng, "message": "undefined name 'c'"}],
+        available={"kimi.refactor", "kimi.explain"},
+        has_target=True,
+    )
+    assert all(o.argument["diagnostics"] == [rng] for o in found)
+    a = Path("/a.py")
+    view = EditorView.for_request([a], a, found[0].argument["diagnostics"])
+    assert view.diagnostics_in(a, Span(0, 0, 3, 0)) == [(a, Span(1, 15, 1, 16))]
+    assert EditorView.for_request([a], a, []).diagnostics == {}
+    quiet = offers("file:///a.py", rng, diagnostics=[], available={"kimi.explain"}, has_target=True)
+    assert "diagnostics" not in quiet[0].argument
+
+
+@pytest.mark.parametrize("action", ["explain", "refactor", "tests"])
+def test_the_context_engines_entry_sends_the_words_users_get(
+    shop: tuple[Services, Path], action: str
+) -> None:
+    from kimi_lsp.context import build_action_context
+    from kimi_lsp.context.recipes import SYSTEM, instruction
+
+    services, root = shop
+    path = root / "shop" / "cart.py"
+    text = path.read_text()
+    target = find_target(services.index, path, text, 13, 8)
+    users = build(services, action, target, text).messages
+    assert services.index is not None
+    engine = build_action_context(
+        services.index,
+        path,
+        13,
+        8,
+        action=action,
+        model_context=services.model_context(),
+        output_budget=OUTPUT_TOKENS[action],
+        estimator=services.estimator(),
+        roots=services.roots,
+        repo_map=services.repo_map(),
+    ).messages
+    for messages in (users, engine):
+        assert messages[0]["content"].startswith(SYSTEM)
+        assert messages[-1]["content"].endswith(instruction(action, target.name))
+    assert engine[0] == users[0]  # one system text and repository map: one cached prefix

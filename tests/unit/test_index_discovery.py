@@ -71,6 +71,25 @@ def test_is_ignored_answers_for_single_paths(tree: Path, rel: str, ignored: bool
     assert WorkspaceIndex([tree]).is_ignored(str(tree / rel)) is ignored
 
 
+@pytest.mark.parametrize(
+    ("rel", "rule"),
+    [
+        ("app/main.py", None),
+        ("app/local_keep.py", None),  # re-included by `!local_keep.py`
+        ("app/schema.gen.py", ".gitignore:1 `*.gen.py`"),
+        ("app/deep/local_x.py", "app/.gitignore:1 `local_*.py`"),
+        ("secrets/keys.py", ".gitignore:3 `secrets/`"),
+        ("private/plan.py", ".kimiignore:1 `private/`"),
+        ("web/a.internal.ts", ".kimiignore:2 `*.internal.ts`"),
+        ("node_modules/lib/index.js", "the folder node_modules/ (skipped by default)"),
+    ],
+)
+def test_why_ignored_names_the_rule(tree: Path, rel: str, rule: str | None) -> None:
+    rules = IgnoreRules([tree])
+    assert rules.why_ignored(tree / rel) == rule
+    assert (rule is not None) is rules.is_ignored(tree / rel)
+
+
 def test_paths_outside_the_workspace_are_not_judged(
     tree: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:

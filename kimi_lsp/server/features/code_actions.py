@@ -16,7 +16,7 @@ from kimi_lsp.actions.explain import has_cached_explanation
 from kimi_lsp.actions.services import Services
 from kimi_lsp.edits.stream import find_review_block, resolve_review
 
-from ..convert import fs_path, index_span
+from ..convert import fs_path
 from ..session import KimiLanguageServer
 
 KINDS = [
@@ -33,10 +33,6 @@ def register(server: KimiLanguageServer) -> None:
         uri, rng = params.text_document.uri, params.range
         path = fs_path(uri)
         services = ls.action_services()
-        if path is not None:  # what the client shows there: ranks context for the actions
-            services.editor.diagnostics[path] = [
-                index_span(d.range) for d in params.context.diagnostics
-            ]
         converter = ls.protocol._converter
         found = offers(
             uri,

@@ -29,7 +29,7 @@ def register(server: KimiLanguageServer) -> None:
         action = str(params.get("action") or "explain")
         if action not in INSTRUCTIONS:
             raise JsonRpcInvalidParams(f"unknown action {action!r}; one of {sorted(INSTRUCTIONS)}")
-        services = ls.action_services()
+        services = ls.action_services(params)
         try:
             target = find_target(services.index, path, text, line, col, selection)
             built = build_prompt(services, action, target, text)

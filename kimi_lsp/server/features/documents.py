@@ -33,9 +33,6 @@ def register(server: KimiLanguageServer) -> None:
     @server.feature(T.TEXT_DOCUMENT_DID_CLOSE)
     async def did_close(ls: KimiLanguageServer, params: T.DidCloseTextDocumentParams) -> None:
         path = fs_path(params.text_document.uri)
-        services = ls.services_snapshot()
-        if path is not None and services is not None:
-            services.editor.diagnostics.pop(path, None)
         if ls.index is not None and path is not None:
             await asyncio.to_thread(ls.index.close_document, path)
 

@@ -26,7 +26,7 @@ def register(server: KimiLanguageServer) -> None:
             line, col, selection = position(params)
             regenerate = bool(params.get("regenerate"))
             result = await explain(
-                ls.action_services(), path, text, line, col, sink,
+                ls.action_services(params), path, text, line, col, sink,
                 selection=selection, regenerate=regenerate,
             )  # fmt: skip
             name = safe_file_name(result.target.name) + ".md"

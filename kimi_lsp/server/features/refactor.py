@@ -27,7 +27,7 @@ def register(server: KimiLanguageServer) -> None:
             sessions = ls.edit_sessions.setdefault(uri, {})
             try:
                 result = await refactor(
-                    ls.action_services(), LspEditor(ls, uri), path, line, col, sink,
+                    ls.action_services(params), LspEditor(ls, uri), path, line, col, sink,
                     selection=selection,
                     instruction=str(params.get("instruction") or ""),
                     preset=str(preset) if preset else None,

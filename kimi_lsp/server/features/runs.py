@@ -7,24 +7,23 @@ from typing import Any
 
 from lsprotocol import types as T
 
-from kimi_lsp.actions.stores import CacheStore
-from kimi_lsp.quota import QuotaGovernor
+from kimi_lsp.actions.code_actions import preset_list
 
 from ..convert import command_arg
 from ..session import KimiLanguageServer
 
 
 def register(server: KimiLanguageServer) -> None:
+    @server.command("kimi.refactorPresets")
+    def cmd_refactor_presets(ls: KimiLanguageServer, *args: Any) -> dict[str, Any]:
+        """The refactor presets (``preset`` of kimi.refactor), for the clients' pickers."""
+        return {"presets": preset_list()}
+
     @server.command("kimi.quota")
     def cmd_quota(ls: KimiLanguageServer, *args: Any) -> dict[str, Any]:
         """Limits, usage in the current windows, waiting requests, cool-down; cache savings."""
-        services = ls.action_services()
-        assert isinstance(services.admission, QuotaGovernor)
-        store = services.store
-        return {
-            **services.admission.snapshot(),
-            "cache": store.stats() if isinstance(store, CacheStore) else None,
-        }
+        quota, cache = ls.action_services().answers.status()
+        return {**(quota or {}), "cache": cache}
 
     @server.command("kimi.cancel")
     def cmd_cancel(ls: KimiLanguageServer, *args: Any) -> dict[str, Any]:

@@ -22,7 +22,7 @@ def register(server: KimiLanguageServer) -> None:
             _uri, path, text = document(ls.workspace, params)
             line, col, selection = position(params)
             result = await generate_tests(
-                ls.action_services(), path, text, line, col, sink,
+                ls.action_services(params), path, text, line, col, sink,
                 open_test_file=lambda p: LspEditor(ls, p.as_uri()),
                 creator=LspFileCreator(ls),
                 selection=selection,
