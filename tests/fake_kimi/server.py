@@ -19,6 +19,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -315,7 +316,9 @@ class FakeKimi:
         """Answer with ``content``: whenever the last user message contains ``match``, or
         (without ``match``) once, for the next request, in FIFO order. ``reasoning`` (a text)
         or ``reasoning_tokens`` (a length) sets what a thinking model reasons first."""
-        reply = Reply(content, reasoning, match, times, chunk_tokens, reasoning_tokens)
+        reply = Reply(
+            content, reasoning, match, times, chunk_tokens, reasoning_tokens=reasoning_tokens
+        )
         with self._lock:
             if match is None:
                 self._queue.append(reply)
@@ -333,7 +336,7 @@ class FakeKimi:
         times: int | None = None,
     ) -> Reply:
         """Answer with tool calls (``finish_reason: "tool_calls"``), like :meth:`script`."""
-        reply = Reply(content, reasoning, match, times, None, [(n, a) for n, a in calls])
+        reply = Reply(content, reasoning, match, times, None, tool_calls=[(n, a) for n, a in calls])
         with self._lock:
             if match is None:
                 self._queue.append(reply)
@@ -995,7 +998,7 @@ class FakeKimi:
             partial = last.get("role") == "assistant" and bool(last.get("partial"))
             reply = self._respond(messages, body) or self._pick_reply(messages, partial)
             if not body.get("tools") or body.get("tool_choice") == "none":
-                reply = Reply(reply.content, reply.reasoning) if reply.tool_calls else reply
+                reply = dataclasses.replace(reply, tool_calls=None) if reply.tool_calls else reply
             calls = self._tool_calls(reply, messages)
             content = reply.content
             # A continuation in partial mode goes on with the answer: it does not think again.

@@ -67,6 +67,9 @@ async def client(fake_kimi: FakeKimi, tmp_path: Path) -> AsyncIterator[KimiClien
     async def no_sleep(_: float) -> None:
         return None
 
+    # The loop's mechanics, not the budget: these rounds think briefly on purpose (the
+    # thinking policy and its allowance are tested in test_actions_thinking.py).
+    fake_kimi.default_reasoning = "Thinking it over step by step."
     async with KimiClient(
         fake_kimi.base_url, fake_kimi.key, model_table_path=tmp_path / "m.json", sleep=no_sleep
     ) as c:

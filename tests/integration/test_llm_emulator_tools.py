@@ -27,6 +27,7 @@ TOOLS = [
 @pytest.fixture
 def fake() -> Iterator[FakeKimi]:
     with FakeKimi() as f:
+        f.default_reasoning = "Thinking it over."  # the wire format, not the budget: brief
         yield f
 
 
