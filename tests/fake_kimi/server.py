@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import json
 import re
@@ -19,7 +20,6 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
