@@ -38,7 +38,6 @@ from pygls.protocol.language_server import lsp_method
 
 from kimi_lsp import __version__
 from kimi_lsp.actions.code_actions import KIND_REFACTOR, offers
-from kimi_lsp.actions.errors import ActionError
 from kimi_lsp.actions.explain import explain, has_cached_explanation, safe_file_name
 from kimi_lsp.actions.hover import NO_EXPLANATION, explain_for_hover, hover_markdown
 from kimi_lsp.actions.prompts import INSTRUCTIONS
@@ -53,6 +52,7 @@ from kimi_lsp.actions.workspace import plan_workspace, run_workspace
 from kimi_lsp.cache import DisabledCache, ResponseCache, open_cache
 from kimi_lsp.config import CONFIG_SECTION, LoadedSettings, Settings, load_settings
 from kimi_lsp.edits.stream import RegionWriter, apply_edits, find_review_block, resolve_review
+from kimi_lsp.errors import KimiLspError
 from kimi_lsp.index import Span
 from kimi_lsp.index.discovery import IGNORE_FILES  # --- index ---
 from kimi_lsp.index.errors import BadDocumentChange
@@ -60,9 +60,9 @@ from kimi_lsp.index.languages import LANGUAGES
 from kimi_lsp.index.model import Definition, DefinitionKind
 from kimi_lsp.index.model import Span as IndexSpan
 from kimi_lsp.index.workspace import WorkspaceIndex
-from kimi_lsp.llm import KimiClient, KimiError, total_cost_usd
+from kimi_lsp.llm import KimiClient, total_cost_usd
 from kimi_lsp.logs import attach_client_log, setup_logging
-from kimi_lsp.quota import NeverFits, QuotaGovernor, limits_for
+from kimi_lsp.quota import QuotaGovernor, limits_for
 
 logger = logging.getLogger(__name__)
 
@@ -665,7 +665,7 @@ async def run_command(
     except asyncio.CancelledError:
         sink.end("cancelled")
         raise
-    except (ActionError, KimiError, NeverFits) as exc:
+    except KimiLspError as exc:  # every package's error: its message is for the user
         message = exc.message
         sink.fail(message)
         ls.window_show_message(
@@ -1166,9 +1166,9 @@ def register_actions(server: KimiLanguageServer) -> None:
         services = ls.action_services()
         try:
             target = find_target(services.index, path, text, line, col, selection)
-        except ActionError as exc:
+            built = build_prompt(services, action, target, text)
+        except KimiLspError as exc:
             raise RequestFailed(exc.message) from exc
-        built = build_prompt(services, action, target, text)
         messages = built.messages
         shown = "\n\n".join(f"## {m['role']}\n\n{m['content']}" for m in messages)
         table = "\n".join(f"| {s.name} | {s.tokens} |" for s in built.sections)

@@ -2,6 +2,7 @@
 
 ::
 
+    KimiLspError (kimi_lsp.errors: carries the user-facing ``message``)
     ActionError                 something the user asked for cannot be done; says what to do
     ├── MissingApiKey           no key configured
     ├── NothingToWorkOn         no symbol or selection at the position
@@ -13,11 +14,11 @@ already say what happened and what to do.
 
 from __future__ import annotations
 
+from kimi_lsp.errors import KimiLspError
 
-class ActionError(Exception):
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+
+class ActionError(KimiLspError):
+    pass
 
 
 class MissingApiKey(ActionError):
