@@ -2,6 +2,7 @@
 
 ::
 
+    KimiLspError (kimi_lsp.errors: carries the user-facing ``message``)
     ActionError                 something the user asked for cannot be done; says what to do
     ├── MissingApiKey           no key configured
     ├── NothingToWorkOn         no symbol or selection at the position
@@ -17,11 +18,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from kimi_lsp.errors import KimiLspError
 
-class ActionError(Exception):
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+
+class ActionError(KimiLspError):
+    pass
 
 
 class MissingApiKey(ActionError):
@@ -80,11 +81,7 @@ class IgnoredFile(UnsupportedFile):
 
 
 def user_errors() -> tuple[type[Exception], ...]:
-    """Every error whose ``.message`` is written for the user (the actions', the context
-    engine's, the Kimi client's, the quota governor's): what a command or a handler catches
-    to show a readable message instead of a traceback."""
-    from kimi_lsp.context.errors import ContextError
-    from kimi_lsp.llm.errors import KimiError
-    from kimi_lsp.quota.errors import NeverFits
-
-    return (ActionError, ContextError, KimiError, NeverFits)
+    """Every error whose ``.message`` is written for the user: every package's errors derive
+    from ``KimiLspError``; what a command or a handler catches to show a readable message
+    instead of a traceback."""
+    return (KimiLspError,)

@@ -2,6 +2,7 @@
 
 ::
 
+    KimiLspError (kimi_lsp.errors: carries the user-facing ``message``)
     CacheError                 base; the cache never breaks an answer, so callers rarely see these
     ├── CacheSettingError      the `cache` setting is not `on`, `off` or a redis:// URL
     └── CacheUnavailable       the store cannot be used at all (state dir not writable,
@@ -14,8 +15,10 @@ keeps the last such problem in ``problem`` so `kimi-lsp doctor` and `kimi/status
 
 from __future__ import annotations
 
+from kimi_lsp.errors import KimiLspError
 
-class CacheError(Exception):
+
+class CacheError(KimiLspError):
     """Base of every response-cache error."""
 
 

@@ -2,6 +2,7 @@
 
 ::
 
+    KimiLspError (kimi_lsp.errors: carries the user-facing ``message``)
     ContextError                  base: a prompt could not be built
     ├── UnknownAction             an action name no recipe exists for
     └── NothingAtPosition         the position is outside any file the index knows
@@ -11,13 +12,11 @@ Ignored files are not errors: they are left out and listed in ``BuiltContext.lef
 
 from __future__ import annotations
 
+from kimi_lsp.errors import KimiLspError
 
-class ContextError(Exception):
+
+class ContextError(KimiLspError):
     """A prompt could not be built; ``message`` says why and what to do."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 class UnknownAction(ContextError):

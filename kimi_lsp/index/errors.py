@@ -2,6 +2,7 @@
 
 ::
 
+    KimiLspError (kimi_lsp.errors: carries the user-facing ``message``)
     IndexError_ (base: anything the index reports to a user)
      ├── LanguageUnavailable   a grammar wheel is missing or incompatible
      ├── NotInWorkspace        a path outside every workspace folder
@@ -15,8 +16,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from kimi_lsp.errors import KimiLspError
 
-class IndexError_(Exception):
+
+class IndexError_(KimiLspError):
     """Base class of every error the index raises."""
 
 

@@ -2,6 +2,7 @@
 
 ::
 
+    KimiLspError (kimi_lsp.errors: carries the user-facing ``message``)
     KimiError                      retryable? request_id, status, error_type, delivered_text
     ├── AuthenticationError        no   401 invalid_authentication_error / incorrect_api_key_error
     ├── PermissionDenied           no   403 permission_denied_error / access_terminated_error
@@ -29,11 +30,13 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from kimi_lsp.errors import KimiLspError
+
 _AFTER_RE = re.compile(r"after\s+(\d+(?:\.\d+)?)\s*s(?:ec(?:ond)?s?)?\b", re.IGNORECASE)
 _LIMIT_RE = re.compile(r"\b(concurrency|RPM|TPM|TPD)\b")
 
 
-class KimiError(Exception):
+class KimiError(KimiLspError):
     """Base of every client error."""
 
     retryable: bool = False

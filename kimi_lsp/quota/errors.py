@@ -2,6 +2,7 @@
 
 ::
 
+    KimiLspError (kimi_lsp.errors: carries the user-facing ``message``)
     QuotaError
     └── NeverFits       the request can never be admitted (bigger than the limit, or the
                         day's tokens are spent): fails at once, naming the limit and what to do
@@ -9,11 +10,11 @@
 
 from __future__ import annotations
 
+from kimi_lsp.errors import KimiLspError
 
-class QuotaError(Exception):
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+
+class QuotaError(KimiLspError):
+    pass
 
 
 class NeverFits(QuotaError):

@@ -16,14 +16,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kimi_lsp.quota.ledger import Wait
 from kimi_lsp.quota.limits import Limits
-from kimi_lsp.quota.sqlite import Admitted
-
-if TYPE_CHECKING:
-    from kimi_lsp.quota.governor import Ledger
+from kimi_lsp.quota.types import Admitted, Ledger
 
 log = logging.getLogger(__name__)
 

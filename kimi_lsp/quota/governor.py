@@ -20,16 +20,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from kimi_lsp.quota.errors import NeverFits
 from kimi_lsp.quota.failover import RETRY_S, FailoverLedger
 from kimi_lsp.quota.ledger import Never, Wait
 from kimi_lsp.quota.limits import Limits
-from kimi_lsp.quota.sqlite import DB_FILE, LEASE_TTL_S, Admitted, SqliteLedger
+from kimi_lsp.quota.sqlite import DB_FILE, SqliteLedger
+from kimi_lsp.quota.types import LEASE_TTL_S, Admitted, Ledger, RequestLike, UsageLike
+
+__all__ = ["Admitted", "Ledger", "QuotaGovernor", "RequestLike", "Ticket", "UsageLike"]
 
 MAX_POLL_S = 1.0  # the first waiter re-checks at least this often: others free room, and
 # a re-check is the heartbeat that keeps the process's queue entries (QUEUE_TTL_S) alive
@@ -37,66 +40,6 @@ SHRINK_AFTER = 3  # 429s within SHRINK_WINDOW_S before the assumed limits shrink
 SHRINK_WINDOW_S = 600.0
 SHRINK_FACTOR = 0.8
 MIN_FACTOR = 0.3
-
-
-class RequestLike(Protocol):
-    """What admission needs to know about a request (``llm.RequestStart`` has it)."""
-
-    @property
-    def model(self) -> str: ...
-
-    @property
-    def input_tokens(self) -> int: ...
-
-    @property
-    def max_completion_tokens(self) -> int: ...
-
-
-class Ledger(Protocol):
-    """Where admissions are recorded: ``SqliteLedger`` (this user) or ``RedisLedger`` (a team)."""
-
-    def try_admit(
-        self,
-        now: float,
-        limits: Limits,
-        tokens: int,
-        *,
-        model: str,
-        batch: bool,
-        reserve: float,
-        entry: int | None = None,
-        join: bool = False,
-        keep: Sequence[int] = (),
-    ) -> object: ...
-
-    def leave(self, entry: int) -> None: ...
-
-    def renew(self, lease_id: int, now: float) -> None: ...
-
-    def answered(self, admitted: Admitted, now: float) -> None: ...
-
-    def settle(self, admitted: Admitted, actual: tuple[int, int, int] | None) -> None: ...
-
-    def refund(self, admitted: Admitted) -> None: ...
-
-    def cool_down(self, seconds: float, now: float) -> None: ...
-
-    def set_meta(self, key: str, value: float) -> None: ...
-
-    def get_meta(self, key: str, default: float = 0.0) -> float: ...
-
-    def usage(self, now: float) -> dict[str, Any]: ...
-
-
-class UsageLike(Protocol):
-    @property
-    def prompt_tokens(self) -> int: ...
-
-    @property
-    def cached_tokens(self) -> int: ...
-
-    @property
-    def completion_tokens(self) -> int: ...
 
 
 @dataclass

@@ -31,7 +31,7 @@ from kimi_lsp.quota.ledger import (
     queue_report,
 )
 from kimi_lsp.quota.limits import Limits
-from kimi_lsp.quota.sqlite import LEASE_TTL_S, Admitted
+from kimi_lsp.quota.types import LEASE_TTL_S, Admitted
 
 _NOW = "local t = redis.call('TIME') local now = tonumber(t[1]) + tonumber(t[2]) / 1e6 "
 

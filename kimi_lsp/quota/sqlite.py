@@ -14,7 +14,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 from kimi_lsp.quota.ledger import (
@@ -33,9 +33,11 @@ from kimi_lsp.quota.ledger import (
     queue_wait,
 )
 from kimi_lsp.quota.limits import Limits
+from kimi_lsp.quota.types import LEASE_TTL_S, Admitted
+
+__all__ = ["DB_FILE", "LEASE_TTL_S", "Admitted", "SqliteLedger"]
 
 DB_FILE = "quota.sqlite3"
-LEASE_TTL_S = 30.0  # a live holder renews every LEASE_TTL_S / 3
 SCHEMA_VERSION = 3  # 2: ids never reused (a stale holder must not settle a newer lease)
 # 3: the queue of waiters
 SCHEMA = (
@@ -63,13 +65,6 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-@dataclass(frozen=True)
-class Admitted:
-    charge_id: int
-    lease_id: int
-    key: str = ""  # the store's own name for the charge (Redis: ``id:tokens:model``)
 
 
 class SqliteLedger:
