@@ -64,6 +64,7 @@ class Services:
     _estimator: TokenEstimator | None = None
     _calibration: TokenEstimator | None = None
     _models: ModelTable | None = None
+    _tools_refused: bool = False  # this model/endpoint refused tools: do not ask again
 
     def __post_init__(self) -> None:
         # Placeholders for secrets stay the same bytes across restarts (cache hits).
@@ -126,6 +127,7 @@ class Services:
         the caller closes once the runs using it are done."""
         old, self.settings = self._client, settings
         self._client = None
+        self._tools_refused = False  # another model or endpoint may take them
         return old
 
     async def answer(
@@ -142,7 +144,12 @@ class Services:
         """One answer with this workspace's client, model, cache and quota; a live answer
         of one request calibrates the token estimates for ``language``. ``tools``: the
         action may let Kimi call the index tools (when the ``tools`` setting is on)."""
-        if tools and self.settings.tools == "on" and self.index is not None:
+        if (
+            tools
+            and self.settings.tools == "on"
+            and self.index is not None
+            and not self._tools_refused
+        ):
             return await self.answer_with_tools(
                 messages,
                 max_completion_tokens=max_completion_tokens,
@@ -199,6 +206,9 @@ class Services:
             token_allowance=s.tool_tokens,
             exchange=exchange,
         )
+        if result.tools_refused:
+            log.info("%s refused index tools; later answers use the packed context", s.model)
+            self._tools_refused = True
         if result.first_prompt_tokens and not result.cached:
             await asyncio.to_thread(self.observe, messages, result.first_prompt_tokens, language)
         return result

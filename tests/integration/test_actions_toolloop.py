@@ -264,3 +264,29 @@ async def test_cancel_mid_round_ends_cleanly(
     assert fake_kimi.in_flight() == 0 or await asyncio.to_thread(
         fake_kimi.wait_until, lambda: fake_kimi.in_flight() == 0, 10
     )
+
+
+async def test_a_refusal_is_remembered_until_the_settings_change(
+    fake_kimi: FakeKimi, workspace: IndexTools, tmp_path: Path
+) -> None:
+    from kimi_lsp.actions.services import Services
+    from kimi_lsp.config import Settings
+
+    settings = Settings(
+        api_key=fake_kimi.key, base_url=fake_kimi.base_url, state_dir=tmp_path / "state"
+    )
+    services = Services(settings, workspace.roots, index=workspace.index)
+    fake_kimi.tools_supported = False
+    try:
+        for i in range(2):
+            q = [{"role": "user", "content": f"question {i}"}]
+            await services.answer(q, max_completion_tokens=100, sink=Sink(), tools=True)
+        assert ["tools" in r.body for r in fake_kimi.chat_requests] == [True, False, False]
+        old = services.reconfigure(settings)
+        if old is not None:
+            await old.aclose()
+        q = [{"role": "user", "content": "question 3"}]
+        await services.answer(q, max_completion_tokens=100, sink=Sink(), tools=True)
+        assert "tools" in fake_kimi.chat_requests[-2].body  # asked again after a change
+    finally:
+        await services.aclose()
