@@ -970,8 +970,9 @@ class FakeKimi:
             last = messages[-1]
             partial = last.get("role") == "assistant" and bool(last.get("partial"))
             reply = self._respond(messages, body) or self._pick_reply(messages, partial)
-            if not body.get("tools") or body.get("tool_choice") == "none":
-                reply = Reply(reply.content, reply.reasoning) if reply.tool_calls else reply
+            may_call = bool(body.get("tools")) and body.get("tool_choice") != "none"
+            if reply.tool_calls and not may_call:  # it may not call tools: it answers in text
+                reply = Reply(reply.content or self.default_reply(last_user), reply.reasoning)
             calls = self._tool_calls(reply, messages)
             content = reply.content
             reasoning = "" if not thinks or partial else (reply.reasoning or self.default_reasoning)

@@ -290,3 +290,16 @@ async def test_a_refusal_is_remembered_until_the_settings_change(
         assert "tools" in fake_kimi.chat_requests[-2].body  # asked again after a change
     finally:
         await services.aclose()
+
+
+async def test_the_token_allowance_makes_kimi_answer_at_once(
+    fake_kimi: FakeKimi, client: KimiClient, workspace: IndexTools
+) -> None:
+    fake_kimi.responder = looks_up_then_answers
+    # Room for one round but not for a second one after it: no lookups are offered.
+    result, _, ex = await run(client, workspace, token_allowance=1_500)
+    assert [r.body["tool_choice"] for r in fake_kimi.chat_requests] == ["none"]
+    assert ex.requests == 1
+    assert result.finish_reason == "stop"
+    assert result.text.startswith("Fake Kimi answer to:")
+    assert result.usage.total_tokens <= 1_500
