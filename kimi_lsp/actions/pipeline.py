@@ -89,6 +89,7 @@ class Answer:
     tool_calls: tuple[ToolCall, ...] = ()
     sources: list[str] = field(default_factory=list)
     note: str | None = None
+    tools_refused: bool = False  # the model or endpoint answered the tools with a 400
 
 
 @dataclass

@@ -114,6 +114,7 @@ class Answerer:
         self._estimator: TokenEstimator | None = None
         self._calibration: TokenEstimator | None = None
         self._models: ModelTable | None = None
+        self._tools_refused = False  # this model/endpoint refused tools: do not ask again
         # Placeholders for secrets stay the same bytes across restarts (cache hits).
         use_key_from(settings.state_dir)
 
@@ -184,6 +185,7 @@ class Answerer:
         the caller closes once the runs using it are done."""
         old, self.settings = self._client, settings
         self._client = None
+        self._tools_refused = False  # another model or endpoint may take them
         return old
 
     async def answer(
@@ -197,72 +199,35 @@ class Answerer:
         language: str | None = None,
         tools: IndexTools | None = None,
         action: str | None = None,
+        exchange: Exchange | None = None,
     ) -> Answer:
         """One answer with this workspace's client, model, cache and quota; a live answer
         of one request calibrates the token estimates for ``language``. With ``action`` the
         thinking policy decides whether to think, and ``max_completion_tokens`` (the answer's
         size) gets the reasoning allowance on top. With ``tools`` Kimi may call the index
         tools in rounds (``actions/toolloop.py``)."""
-        client = self.client()
         plan = None if action is None else self.thinking_plan(action, max_completion_tokens)
-        if tools is not None:
-            return await self.answer_with_tools(
-                messages,
-                tools,
-                max_completion_tokens=max_completion_tokens,
-                sink=sink,
-                regenerate=regenerate,
-                batch=batch,
-                language=language,
-                plan=plan,
-            )
-        result = await answer(
-            client,
-            messages,
-            model=self.settings.model,
-            max_completion_tokens=max_completion_tokens,
-            sink=sink,
-            store=self.store,
-            admission=self.admission,
-            regenerate=regenerate,
-            batch=batch,
-            plan=plan,
-        )
-        if result.first_prompt_tokens and not result.cached:
-            await asyncio.to_thread(self.observe, messages, result.first_prompt_tokens, language)
-        return result
-
-    async def answer_with_tools(
-        self,
-        messages: Sequence[Mapping[str, Any]],
-        tools: IndexTools,
-        *,
-        max_completion_tokens: int,
-        sink: Sink,
-        regenerate: bool = False,
-        batch: bool = False,
-        language: str | None = None,
-        exchange: Exchange | None = None,
-        plan: ThinkingPlan | None = None,
-    ) -> Answer:
-        """``answer`` in rounds where Kimi may look things up (``actions/toolloop.py``)."""
-        s = self.settings
-        result = await answer_with_tools(
-            self.client(),
-            messages,
-            tools,
-            model=s.model,
-            max_completion_tokens=max_completion_tokens,
-            sink=sink,
-            store=self.store,
-            admission=self.admission,
-            regenerate=regenerate,
-            batch=batch,
-            rounds=s.tool_rounds,
-            token_allowance=s.tool_tokens,
-            exchange=exchange,
-            plan=plan,
-        )
+        common: dict[str, Any] = {
+            "model": self.settings.model,
+            "max_completion_tokens": max_completion_tokens,
+            "sink": sink,
+            "store": self.store,
+            "admission": self.admission,
+            "regenerate": regenerate,
+            "batch": batch,
+            "plan": plan,
+        }
+        if tools is not None and not self._tools_refused:
+            s = self.settings
+            result = await answer_with_tools(
+                self.client(), messages, tools, **common,
+                rounds=s.tool_rounds, token_allowance=s.tool_tokens, exchange=exchange,
+            )  # fmt: skip
+            if result.tools_refused:
+                log.info("%s refused index tools; later answers use the packed context", s.model)
+                self._tools_refused = True
+        else:
+            result = await answer(self.client(), messages, **common)
         if result.first_prompt_tokens and not result.cached:
             await asyncio.to_thread(self.observe, messages, result.first_prompt_tokens, language)
         return result

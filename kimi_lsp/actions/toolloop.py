@@ -290,6 +290,7 @@ async def answer_with_tools(
         first_prompt_tokens=first_prompt_tokens,
         sources=ex.sources,
         note=note,
+        tools_refused=not offered,
     )
     if store is not None and plan_key is not None and finish == "stop" and text and offered:
         try:

@@ -997,8 +997,10 @@ class FakeKimi:
             last = messages[-1]
             partial = last.get("role") == "assistant" and bool(last.get("partial"))
             reply = self._respond(messages, body) or self._pick_reply(messages, partial)
-            if not body.get("tools") or body.get("tool_choice") == "none":
-                reply = dataclasses.replace(reply, tool_calls=None) if reply.tool_calls else reply
+            may_call = bool(body.get("tools")) and body.get("tool_choice") != "none"
+            if reply.tool_calls and not may_call:  # it may not call tools: it answers in text
+                content = reply.content or self.default_reply(last_user)
+                reply = dataclasses.replace(reply, content=content, tool_calls=None)
             calls = self._tool_calls(reply, messages)
             content = reply.content
             # A continuation in partial mode goes on with the answer: it does not think again.

@@ -267,3 +267,42 @@ async def test_cancel_mid_round_ends_cleanly(
     assert fake_kimi.in_flight() == 0 or await asyncio.to_thread(
         fake_kimi.wait_until, lambda: fake_kimi.in_flight() == 0, 10
     )
+
+
+async def test_a_refusal_is_remembered_until_the_settings_change(
+    fake_kimi: FakeKimi, workspace: IndexTools, tmp_path: Path
+) -> None:
+    from kimi_lsp.actions.services import Services
+    from kimi_lsp.config import Settings
+
+    settings = Settings(
+        api_key=fake_kimi.key, base_url=fake_kimi.base_url, state_dir=tmp_path / "state"
+    )
+    services = Services(settings, workspace.roots, index=workspace.index)
+    fake_kimi.tools_supported = False
+    try:
+        for i in range(2):
+            q = [{"role": "user", "content": f"question {i}"}]
+            await services.answer(q, max_completion_tokens=100, sink=Sink(), tools=True)
+        assert ["tools" in r.body for r in fake_kimi.chat_requests] == [True, False, False]
+        old = services.reconfigure(settings)
+        if old is not None:
+            await old.aclose()
+        q = [{"role": "user", "content": "question 3"}]
+        await services.answer(q, max_completion_tokens=100, sink=Sink(), tools=True)
+        assert "tools" in fake_kimi.chat_requests[-2].body  # asked again after a change
+    finally:
+        await services.aclose()
+
+
+async def test_the_token_allowance_makes_kimi_answer_at_once(
+    fake_kimi: FakeKimi, client: KimiClient, workspace: IndexTools
+) -> None:
+    fake_kimi.responder = looks_up_then_answers
+    # Room for one round but not for a second one after it: no lookups are offered.
+    result, _, ex = await run(client, workspace, token_allowance=1_500)
+    assert [r.body["tool_choice"] for r in fake_kimi.chat_requests] == ["none"]
+    assert ex.requests == 1
+    assert result.finish_reason == "stop"
+    assert result.text.startswith("Fake Kimi answer to:")
+    assert result.usage.total_tokens <= 1_500

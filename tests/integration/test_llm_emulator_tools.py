@@ -177,3 +177,15 @@ def test_bad_tool_names_and_a_model_without_tools_are_400s(
     resp = chat(http)
     assert resp.status_code == 400
     assert "tools" in resp.json()["error"]["message"]
+
+
+def test_tool_calls_are_scripted_over_http_in_a_subprocess(fake_kimi_process: str) -> None:
+    control = fake_kimi_process.removesuffix("/v1")
+    calls = [["outline", {"path": "a.py"}]]
+    assert httpx.post(f"{control}/_fake/script_tools", json={"calls": calls}).json() == {"ok": True}
+    with httpx.Client(
+        base_url=fake_kimi_process, headers={"Authorization": "Bearer sk-test"}, timeout=10
+    ) as c:
+        choice = chat(c).json()["choices"][0]
+    assert choice["finish_reason"] == "tool_calls"
+    assert choice["message"]["tool_calls"][0]["id"] == "functions.outline:0"

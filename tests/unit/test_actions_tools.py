@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from kimi_lsp.actions.tools import TOOL_NAMES, IndexTools, tool_specs
 from kimi_lsp.index import WorkspaceIndex
@@ -181,3 +183,25 @@ def test_a_file_ignored_after_indexing_is_filtered_out_at_call_time(tmp_path: Pa
     ):
         assert "now private" not in text
         assert "b.py:" not in text
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    start=st.integers(-5, 12),
+    length=st.integers(-3, 400),
+    budget=st.integers(30, 400),
+)
+def test_any_read_stays_in_budget_and_never_returns_the_secret(
+    project: tuple[WorkspaceIndex, Path], start: int, length: int, budget: int
+) -> None:
+    index, root = project
+    tools = IndexTools(index, [root], estimate_text_tokens, result_tokens=budget)
+    args = {"path": "shop/orders.py", "start_line": start, "end_line": start + length}
+    result = tools.call("read", json.dumps(args))
+    assert SECRET not in result.text
+    assert result.tokens <= budget
+    numbered = [ln for ln in result.text.splitlines()[1:] if ln[:1].isdigit()]
+    assert len(numbered) <= 200
+    assert all(":" in ln for ln in numbered)  # every quoted line names its line number
