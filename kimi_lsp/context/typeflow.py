@@ -39,6 +39,7 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
 _RETURNS = re.compile(r"->\s*(.+?)\s*:\s*(?:#.*)?$", re.S)
 _SELF_ANNOTATED = re.compile(r"\bself\.(\w+)\s*:\s*([^=\n]+)")
 _SELF_BUILT = re.compile(r"\bself\.(\w+)\s*=\s*([A-Za-z_][\w.]*)\(")
+_SELF_FROM_NAME = re.compile(r"\bself\.(\w+)\s*=\s*([A-Za-z_]\w*)\s*$", re.M)
 # Names in annotations that are never project classes (skips a lookup each).
 _TYPING = frozenset(
     ("Optional", "Union", "List", "Dict", "Set", "Tuple", "Type", "Sequence", "Mapping",
@@ -175,6 +176,11 @@ class _Resolver:
             for c in reversed(self.mro(cls)):  # the subclass's word wins
                 lines = _source(self.index, c.path).splitlines()
                 body = "\n".join(lines[c.range.start_line : c.range.end_line + 1])
+                for m in _SELF_FROM_NAME.finditer(body):  # `self.x = x`, x annotated
+                    param = re.search(rf"\b{m.group(2)}\s*:\s*([^,=)\n]+)", body)
+                    found = self.in_annotation(param.group(1), c.path) if param else []
+                    if found:
+                        table[m.group(1)] = found
                 for m in _SELF_BUILT.finditer(body):
                     found = self.classes(m.group(2), c.path)
                     if found:

@@ -63,9 +63,10 @@ from models import Base, Query, Row, Session, Shape, make_query
 class Service(Base):
     session: Session
 
-    def __init__(self):
+    def __init__(self, session: Session, row: "Row | None" = None):
         self.helper = Query()
         self.typed: Optional[Shape] = None
+        self.given = row
 
     @property
     def current(self) -> Row:
@@ -95,6 +96,9 @@ class Service(Base):
 
     def via_self_annotation(self):
         return self.typed
+
+    def via_init_parameter(self):
+        return self.given
 
     def via_local_constructor(self):
         q = Query()
@@ -151,6 +155,7 @@ def classes_in(project: tuple[WorkspaceIndex, Path], function: str) -> list[str]
         ("via_class_annotation", "Session"),
         ("via_init_constructor", "Query"),
         ("via_self_annotation", "Shape"),
+        ("via_init_parameter", "Row"),
         ("via_local_constructor", "Query"),
         ("via_return_annotation", "Query"),
         ("via_method_return", "Row"),
