@@ -283,8 +283,8 @@ def _type_outlines(
     allowed = req.repo_map.ranker.allowed
     scored: list[tuple[float, int, int, Definition]] = []
     for gi, (cls, members, weight) in enumerate(groups):
-        if not allowed(cls.path):
-            continue
+        if not allowed(cls.path) or cls.path == req.path:
+            continue  # the target's own file is in the prompt already (its window, outline)
         file_w = 0.5 + ranks.get(cls.path, 0.0) / top
         for mi, d in enumerate(members):
             dunder = d.name.startswith("__") and d.name.endswith("__")

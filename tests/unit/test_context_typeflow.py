@@ -214,3 +214,30 @@ def test_the_outline_carries_methods_the_code_does_not_name_yet(
     assert "class Row:" in outlines.text
     assert "def keys(self):" in outlines.text
     assert built.tokens <= 2_000
+
+
+def test_the_outline_leaves_the_target_file_out_and_follows_self_to_the_bases(
+    project: tuple[WorkspaceIndex, Path],
+) -> None:
+    index, root = project
+    path = root / "service.py"
+    target = next(d for d in index.outline(path) if d.name == "via_self")
+    lines = path.read_text().splitlines()
+    built = build_context(
+        index,
+        [root],
+        RepoMap(index, [root], estimate_text_tokens),
+        estimate_text_tokens,
+        system="SYSTEM",
+        path=path,
+        language="python",
+        target_span=target.range,
+        target_code="\n".join(lines[target.range.start_line : target.range.end_line + 1]),
+        target_definition=target,
+        instruction="Explain it.",
+        budget=2_000,
+    )
+    outlines = next(s for s in built.sections if s.name == "class outlines")
+    assert "class Base:" in outlines.text
+    assert "def base_only(self):" in outlines.text
+    assert "class Service(Base):" not in outlines.text  # its own file is shown already
