@@ -84,6 +84,13 @@ class _Resolver:
         self._classes: dict[tuple[str, Path], list[Definition]] = {}
         self._mro: dict[Definition, list[Definition]] = {}
         self._attrs: dict[Definition, dict[str, list[Definition]]] = {}
+        self._lines: dict[Path, list[str]] = {}
+
+    def lines(self, path: Path) -> list[str]:
+        """The file's lines, split once per request (headers read many times)."""
+        if path not in self._lines:
+            self._lines[path] = _source(self.index, path).splitlines()
+        return self._lines[path]
 
     def classes(self, name: str, near: Path | None = None) -> list[Definition]:
         """The project classes ``name`` (bare or dotted: the last part) may stand for."""
@@ -115,9 +122,7 @@ class _Resolver:
 
     def header(self, d: Definition) -> str:
         """The definition's header up to its colon (a signature may span lines)."""
-        lines = _source(self.index, d.path).splitlines()[
-            d.range.start_line : d.range.start_line + HEADER_LINES
-        ]
+        lines = self.lines(d.path)[d.range.start_line : d.range.start_line + HEADER_LINES]
         out = []
         for line in lines:
             out.append(line.strip())
@@ -174,8 +179,7 @@ class _Resolver:
         if cls not in self._attrs:
             table: dict[str, list[Definition]] = {}
             for c in reversed(self.mro(cls)):  # the subclass's word wins
-                lines = _source(self.index, c.path).splitlines()
-                body = "\n".join(lines[c.range.start_line : c.range.end_line + 1])
+                body = "\n".join(self.lines(c.path)[c.range.start_line : c.range.end_line + 1])
                 for m in _SELF_FROM_NAME.finditer(body):  # `self.x = x`, x annotated
                     param = re.search(rf"\b{m.group(2)}\s*:\s*([^,=)\n]+)", body)
                     found = self.in_annotation(param.group(1), c.path) if param else []
@@ -204,6 +208,20 @@ class _Resolver:
         """The classes a function's or property's return annotation names."""
         m = _RETURNS.search(self.header(d))
         return self.in_annotation(m.group(1), d.path) if m else []
+
+
+_LAST: list[tuple[tuple[int, Path, int], _Resolver]] = []
+
+
+def _resolver(index: WorkspaceIndex, path: Path) -> _Resolver:
+    """One resolver per request: typing the code and listing the members share its caches
+    (same index, same file, nothing changed since)."""
+    key = (id(index), path, index.generation)
+    if _LAST and _LAST[0][0] == key:
+        return _LAST[0][1]
+    r = _Resolver(index, path)
+    _LAST[:] = [(key, r)]
+    return r
 
 
 def _source(index: WorkspaceIndex, path: Path) -> str:
@@ -245,7 +263,7 @@ def typed_classes(
     node = _function_node(_parse(source), span)
     if node is None:
         return []
-    r = _Resolver(index, path)
+    r = _resolver(index, path)
     owner = _enclosing_class(index, target) if target is not None else None
     env: dict[str, list[Definition]] = {}
     if owner is not None:
@@ -363,7 +381,7 @@ def class_members(
 ) -> list[tuple[Definition, list[Definition], float]]:
     """For each typed class and then its bases (MRO order, each class once): the class,
     its members, and the weight it inherits (halved per step away from the typed class)."""
-    r = _Resolver(index, path)
+    r = _resolver(index, path)
     seen: dict[Definition, int] = {}
     out: list[tuple[Definition, list[Definition], float]] = []
     for tc in classes:
