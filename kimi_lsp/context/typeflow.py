@@ -237,9 +237,23 @@ def _source(index: WorkspaceIndex, path: Path) -> str:
 def _function_node(root: Node, span: Span) -> Node | None:
     """The innermost function definition starting on the span's first line."""
     best = None
-    for n in _walk(root):
-        if n.type == "function_definition" and n.start_point[0] == span.start_line:
-            best = n
+    node: Node | None = root
+    while node is not None:  # down the nodes that hold the line: not the whole file
+        if node.type == "function_definition" and node.start_point[0] == span.start_line:
+            best = node
+        node = next(
+            (
+                c
+                for c in node.children
+                if c.start_point[0] <= span.start_line <= c.end_point[0]
+                and (
+                    c.start_point[0] < span.start_line
+                    or c.end_point[0] > c.start_point[0]
+                    or c.type in ("function_definition", "decorated_definition")
+                )
+            ),
+            None,
+        )
     return best
 
 
