@@ -173,6 +173,15 @@ class Settings(BaseSettings):
             "the model's context minus the answer's budget caps it too."
         ),
     )
+    index_wait_ms: int = Field(
+        default=10_000,
+        ge=0,
+        le=600_000,
+        description=(
+            "How long an action that needs the workspace (explain, refactor, tests) waits "
+            "for the first index scan before it builds its prompt from what is indexed."
+        ),
+    )
     context_repository_budget: int | None = Field(
         default=None,
         ge=500,

@@ -11,6 +11,7 @@ from typing import Any
 from kimi_lsp.actions.errors import ActionError
 from kimi_lsp.actions.pipeline import Answer, Sink
 from kimi_lsp.actions.prompts import OUTPUT_TOKENS, build_messages
+from kimi_lsp.actions.readiness import wait_for_index
 from kimi_lsp.actions.services import Services
 from kimi_lsp.actions.target import Target, find_target
 from kimi_lsp.index import Span
@@ -46,6 +47,7 @@ async def explain(
     selection: Span | None = None,
     regenerate: bool = False,
 ) -> Explanation:
+    await wait_for_index(services, sink)  # the prompt sees the whole workspace
     target = find_target(services.index, path, text, line, col, selection)
     messages = build_messages(services, "explain", target, text)
     result = await services.answer(

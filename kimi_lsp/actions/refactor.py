@@ -24,6 +24,7 @@ from kimi_lsp.actions.code_actions import REFACTOR_PRESETS
 from kimi_lsp.actions.errors import NothingToWorkOn
 from kimi_lsp.actions.pipeline import Sink
 from kimi_lsp.actions.prompts import OUTPUT_TOKENS, build_messages
+from kimi_lsp.actions.readiness import wait_for_index
 from kimi_lsp.actions.services import Services
 from kimi_lsp.actions.target import find_target
 from kimi_lsp.context import restore
@@ -202,6 +203,7 @@ async def refactor(
     sessions: dict[str, RegionWriter] | None = None,
     session_key: str = "",
 ) -> RefactorResult:
+    await wait_for_index(services, sink)  # the prompt sees the whole workspace
     text = editor.text()
     target = find_target(services.index, path, text, line, col, selection)
     if (

@@ -18,6 +18,7 @@ from typing import Protocol
 
 from kimi_lsp.actions.pipeline import Sink
 from kimi_lsp.actions.prompts import OUTPUT_TOKENS, build_messages
+from kimi_lsp.actions.readiness import wait_for_index
 from kimi_lsp.actions.refactor import AnswerStreamer, EditingSink, Editor
 from kimi_lsp.actions.services import Services
 from kimi_lsp.actions.target import find_target
@@ -165,6 +166,7 @@ async def generate_tests(
     selection: Span | None = None,
     regenerate: bool = False,
 ) -> TestsResult:
+    await wait_for_index(services, sink)  # the prompt sees the whole workspace
     target = find_target(services.index, path, text, line, col, selection)
     plan = plan_tests(path, services.roots)
     where = "appended to" if plan.exists else "the new file"

@@ -16,7 +16,10 @@ Building a prompt
   target_span, target_code, target_definition, instruction, budget, extra="",
   action="explain", selection=None, open_documents=(), diagnostics=()) -> BuiltContext``:
   the same for a target the caller already found (what ``actions/`` calls).
-- ``BuiltContext``: ``messages`` (system: instructions + repository map = the stable prefix,
+  ``repository_budget=N`` makes ``N`` the room for repository context (the map and the parts
+  about other code), the target's window counted apart; ``budget`` still caps the total.
+- ``BuiltContext``: ``file_window_tokens`` and ``repository_tokens`` split ``tokens``;
+  ``messages`` (system: instructions + repository map = the stable prefix,
   byte-identical for an unchanged repository whatever the request; user: the recipe's parts,
   then the target, then the instruction), ``sections`` (name, text, token estimate),
   ``left_out``, ``stable_prefix_tokens``, ``redactions``, ``tokens`` (≤ ``budget``).
@@ -31,6 +34,10 @@ Policies worth knowing
   (a small budget has no map, so the skeleton takes all the room left; at 12k it keeps
   2.5k, so the cached map stays most of the prompt); the target's code at most half the
   room, cut to a window around the cursor beyond that.
+- Type flow (``typeflow``, Python): the classes the target's names stand for (``self`` and
+  its bases in MRO order, annotated parameters and attributes, constructors, return
+  annotations, properties, ``super()``) come as class outlines: the class line, then the
+  signatures of their members, ranked by evidence, the file's PageRank and kind.
 - The file graph and the map follow saved files and the set of files, not open buffers, so
   typing neither re-ranks nor changes the stable prefix; the focus file's own references
   are read fresh from its buffer on every request.

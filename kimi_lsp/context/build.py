@@ -64,6 +64,8 @@ CALLERS = 5
 CALL_SITES = 30
 EXAMPLE_SHARE = 0.25  # of the budget, at most, for the example test file
 TYPES_SHARE = 0.5  # of the room left, at most, for the outlines of the classes the code uses
+TYPED_CLASSES = 8  # the most-used classes the outlines follow (with their bases)
+OUTLINE_MEMBERS = 300  # candidates for the outlines, best first
 MESSAGE_OVERHEAD = 4  # tokens per message for role markers
 
 # The words around the context are the recipes' (recipes.py): what users' requests send.
@@ -272,14 +274,14 @@ def _type_outlines(
     typed = typed_classes(req.index, req.path, source, req.target_span, req.target_definition)
     if not typed or room <= 0:
         return None, []
-    groups = class_members(req.index, req.path, typed)
+    groups = class_members(req.index, req.path, typed[:TYPED_CLASSES])
     ranks = req.ranks()
     top = max(ranks.values(), default=1.0) or 1.0
     allowed = req.repo_map.ranker.allowed
     scored: list[tuple[float, int, int, Definition]] = []
     for gi, (cls, members, weight) in enumerate(groups):
-        if not allowed(cls.path):
-            continue
+        if not allowed(cls.path) or cls.path == req.path:
+            continue  # the target's own file is in the prompt already (its window, outline)
         file_w = 0.5 + ranks.get(cls.path, 0.0) / top
         for mi, d in enumerate(members):
             dunder = d.name.startswith("__") and d.name.endswith("__")
@@ -290,6 +292,7 @@ def _type_outlines(
                 w *= 0.3
             scored.append((w, gi, mi, d))
     scored.sort(key=lambda t: (-t[0], t[1], t[2]))
+    del scored[OUTLINE_MEMBERS:]  # more never fit; each render costs its length
     header = "Classes the code works with (members' signatures; bodies elided):\n"
 
     def render(k: int) -> str:

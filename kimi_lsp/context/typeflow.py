@@ -39,6 +39,7 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
 _RETURNS = re.compile(r"->\s*(.+?)\s*:\s*(?:#.*)?$", re.S)
 _SELF_ANNOTATED = re.compile(r"\bself\.(\w+)\s*:\s*([^=\n]+)")
 _SELF_BUILT = re.compile(r"\bself\.(\w+)\s*=\s*([A-Za-z_][\w.]*)\(")
+_SELF_FROM_NAME = re.compile(r"\bself\.(\w+)\s*=\s*([A-Za-z_]\w*)\s*$", re.M)
 # Names in annotations that are never project classes (skips a lookup each).
 _TYPING = frozenset(
     ("Optional", "Union", "List", "Dict", "Set", "Tuple", "Type", "Sequence", "Mapping",
@@ -83,6 +84,13 @@ class _Resolver:
         self._classes: dict[tuple[str, Path], list[Definition]] = {}
         self._mro: dict[Definition, list[Definition]] = {}
         self._attrs: dict[Definition, dict[str, list[Definition]]] = {}
+        self._lines: dict[Path, list[str]] = {}
+
+    def lines(self, path: Path) -> list[str]:
+        """The file's lines, split once per request (headers read many times)."""
+        if path not in self._lines:
+            self._lines[path] = _source(self.index, path).splitlines()
+        return self._lines[path]
 
     def classes(self, name: str, near: Path | None = None) -> list[Definition]:
         """The project classes ``name`` (bare or dotted: the last part) may stand for."""
@@ -114,9 +122,7 @@ class _Resolver:
 
     def header(self, d: Definition) -> str:
         """The definition's header up to its colon (a signature may span lines)."""
-        lines = _source(self.index, d.path).splitlines()[
-            d.range.start_line : d.range.start_line + HEADER_LINES
-        ]
+        lines = self.lines(d.path)[d.range.start_line : d.range.start_line + HEADER_LINES]
         out = []
         for line in lines:
             out.append(line.strip())
@@ -173,8 +179,12 @@ class _Resolver:
         if cls not in self._attrs:
             table: dict[str, list[Definition]] = {}
             for c in reversed(self.mro(cls)):  # the subclass's word wins
-                lines = _source(self.index, c.path).splitlines()
-                body = "\n".join(lines[c.range.start_line : c.range.end_line + 1])
+                body = "\n".join(self.lines(c.path)[c.range.start_line : c.range.end_line + 1])
+                for m in _SELF_FROM_NAME.finditer(body):  # `self.x = x`, x annotated
+                    param = re.search(rf"\b{m.group(2)}\s*:\s*([^,=)\n]+)", body)
+                    found = self.in_annotation(param.group(1), c.path) if param else []
+                    if found:
+                        table[m.group(1)] = found
                 for m in _SELF_BUILT.finditer(body):
                     found = self.classes(m.group(2), c.path)
                     if found:
@@ -200,6 +210,20 @@ class _Resolver:
         return self.in_annotation(m.group(1), d.path) if m else []
 
 
+_LAST: list[tuple[tuple[int, Path, int], _Resolver]] = []
+
+
+def _resolver(index: WorkspaceIndex, path: Path) -> _Resolver:
+    """One resolver per request: typing the code and listing the members share its caches
+    (same index, same file, nothing changed since)."""
+    key = (id(index), path, index.generation)
+    if _LAST and _LAST[0][0] == key:
+        return _LAST[0][1]
+    r = _Resolver(index, path)
+    _LAST[:] = [(key, r)]
+    return r
+
+
 def _source(index: WorkspaceIndex, path: Path) -> str:
     text = index.document_text(path)
     if text is None:
@@ -213,9 +237,23 @@ def _source(index: WorkspaceIndex, path: Path) -> str:
 def _function_node(root: Node, span: Span) -> Node | None:
     """The innermost function definition starting on the span's first line."""
     best = None
-    for n in _walk(root):
-        if n.type == "function_definition" and n.start_point[0] == span.start_line:
-            best = n
+    node: Node | None = root
+    while node is not None:  # down the nodes that hold the line: not the whole file
+        if node.type == "function_definition" and node.start_point[0] == span.start_line:
+            best = node
+        node = next(
+            (
+                c
+                for c in node.children
+                if c.start_point[0] <= span.start_line <= c.end_point[0]
+                and (
+                    c.start_point[0] < span.start_line
+                    or c.end_point[0] > c.start_point[0]
+                    or c.type in ("function_definition", "decorated_definition")
+                )
+            ),
+            None,
+        )
     return best
 
 
@@ -239,7 +277,7 @@ def typed_classes(
     node = _function_node(_parse(source), span)
     if node is None:
         return []
-    r = _Resolver(index, path)
+    r = _resolver(index, path)
     owner = _enclosing_class(index, target) if target is not None else None
     env: dict[str, list[Definition]] = {}
     if owner is not None:
@@ -357,7 +395,7 @@ def class_members(
 ) -> list[tuple[Definition, list[Definition], float]]:
     """For each typed class and then its bases (MRO order, each class once): the class,
     its members, and the weight it inherits (halved per step away from the typed class)."""
-    r = _Resolver(index, path)
+    r = _resolver(index, path)
     seen: dict[Definition, int] = {}
     out: list[tuple[Definition, list[Definition], float]] = []
     for tc in classes:

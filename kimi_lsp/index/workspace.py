@@ -196,8 +196,24 @@ class WorkspaceIndex:
         self._store = IndexStore(database_path(state_dir, self.roots)) if state_dir else None
         self._loaded = False
         self.last_stats = IndexStats()
+        self._scanned = threading.Event()  # set when the first `update` ends
+        self._scan_progress = (0, 0)
 
     # ------------------------------------------------------------------ building
+
+    @property
+    def ready(self) -> bool:
+        """True once the first `update` has ended (a prompt built before sees part of it)."""
+        return self._scanned.is_set()
+
+    @property
+    def scan_progress(self) -> tuple[int, int]:
+        """(files done, files found) of the running or last `update`."""
+        return self._scan_progress
+
+    def wait_ready(self, timeout: float) -> bool:
+        """Block until the first `update` has ended, at most ``timeout`` seconds."""
+        return self._scanned.wait(timeout)
 
     def close(self) -> None:
         if self._store is not None:
@@ -245,6 +261,18 @@ class WorkspaceIndex:
 
     def update(self, on_progress: ProgressCallback | None = None) -> IndexStats:
         """Bring the index in line with the disk (see the package docstring)."""
+
+        def progress(done: int, total: int) -> None:
+            self._scan_progress = (done, total)
+            if on_progress:
+                on_progress(done, total)
+
+        try:
+            return self._update(progress)
+        finally:
+            self._scanned.set()  # also when it failed: nobody should wait for it
+
+    def _update(self, on_progress: ProgressCallback) -> IndexStats:
         started = time.perf_counter()
         self._load_store()
         skipped: list[tuple[Path, str]] = []
@@ -268,8 +296,7 @@ class WorkspaceIndex:
                     futures.append(pool.submit(_parse_batch, pending))
                     pending = []
             total = len(present)
-            if on_progress:
-                on_progress(done, total)
+            on_progress(done, total)
             for batch in self._results(pool, futures, pending):
                 fresh: list[StoredFile] = []
                 with self._lock:
@@ -287,8 +314,7 @@ class WorkspaceIndex:
                     self._store.save(fresh)  # while the workers parse the next batches
                 parsed += len(fresh)
                 done += len(batch)
-                if on_progress:
-                    on_progress(done, total)
+                on_progress(done, total)
         finally:
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)

@@ -227,6 +227,9 @@ def test_context_prints_the_messages_and_their_token_estimates(tmp_path: Path) -
     names = [s["name"] for s in out["sections"]]
     assert names[0] == "system + repository map"
     assert "uses add" in names
+    # The split: the target file's window apart from what the repository adds.
+    assert out["fileWindowTokens"] > 0
+    assert 0 < out["repositoryTokens"] < out["tokens"] - out["fileWindowTokens"]
     assert "sk-live" not in result.stdout
     small = run("context", f"{root / 'calc.py'}:6", "--budget", "1000")
     assert small.returncode == 0

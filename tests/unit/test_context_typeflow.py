@@ -63,9 +63,10 @@ from models import Base, Query, Row, Session, Shape, make_query
 class Service(Base):
     session: Session
 
-    def __init__(self):
+    def __init__(self, session: Session, row: "Row | None" = None):
         self.helper = Query()
         self.typed: Optional[Shape] = None
+        self.given = row
 
     @property
     def current(self) -> Row:
@@ -95,6 +96,9 @@ class Service(Base):
 
     def via_self_annotation(self):
         return self.typed
+
+    def via_init_parameter(self):
+        return self.given
 
     def via_local_constructor(self):
         q = Query()
@@ -151,6 +155,7 @@ def classes_in(project: tuple[WorkspaceIndex, Path], function: str) -> list[str]
         ("via_class_annotation", "Session"),
         ("via_init_constructor", "Query"),
         ("via_self_annotation", "Shape"),
+        ("via_init_parameter", "Row"),
         ("via_local_constructor", "Query"),
         ("via_return_annotation", "Query"),
         ("via_method_return", "Row"),
@@ -209,3 +214,30 @@ def test_the_outline_carries_methods_the_code_does_not_name_yet(
     assert "class Row:" in outlines.text
     assert "def keys(self):" in outlines.text
     assert built.tokens <= 2_000
+
+
+def test_the_outline_leaves_the_target_file_out_and_follows_self_to_the_bases(
+    project: tuple[WorkspaceIndex, Path],
+) -> None:
+    index, root = project
+    path = root / "service.py"
+    target = next(d for d in index.outline(path) if d.name == "via_self")
+    lines = path.read_text().splitlines()
+    built = build_context(
+        index,
+        [root],
+        RepoMap(index, [root], estimate_text_tokens),
+        estimate_text_tokens,
+        system="SYSTEM",
+        path=path,
+        language="python",
+        target_span=target.range,
+        target_code="\n".join(lines[target.range.start_line : target.range.end_line + 1]),
+        target_definition=target,
+        instruction="Explain it.",
+        budget=2_000,
+    )
+    outlines = next(s for s in built.sections if s.name == "class outlines")
+    assert "class Base:" in outlines.text
+    assert "def base_only(self):" in outlines.text
+    assert "class Service(Base):" not in outlines.text  # its own file is shown already
