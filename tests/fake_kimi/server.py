@@ -1028,7 +1028,13 @@ class FakeKimi:
             record.finish_reason = finish
             usage = self._usage(record)
             step = (reply.chunk_tokens or self.chunk_tokens) * CHARS_PER_TOKEN
-            r_step = max(self.reasoning_chunk_tokens, 1) * CHARS_PER_TOKEN
+            # Generated reasoning streams in big deltas (fast); a reply scripted with its own
+            # chunk size streams its reasoning that finely too (a test that watches it live).
+            r_step = (
+                step
+                if reply.chunk_tokens is not None
+                else max(self.reasoning_chunk_tokens, 1) * CHARS_PER_TOKEN
+            )
             if body.get("stream"):
                 include = bool((body.get("stream_options") or {}).get("include_usage"))
                 await self._stream(

@@ -30,6 +30,13 @@ export const SERVER_KEYS = [
   "logLevel",
   "maxFileBytes",
   "requestTimeoutS",
+  "indexWaitMs",
+  "contextRepositoryBudget",
+  "thinking",
+  "thinkingAllowance",
+  "tools",
+  "toolRounds",
+  "toolTokens",
 ] as const;
 
 export interface ServerCommand {
