@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from tree_sitter import Node, QueryCursor, Tree
 
@@ -35,6 +35,14 @@ from kimi_lsp.index.model import (
 RawTags = tuple[
     str, str, int, int, list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]
 ]
+# Where each part sits in RawTags (marshal keeps tuples fast; the names keep them readable).
+TAG_LANGUAGE: Final = 0
+TAG_HASH: Final = 1
+TAG_LINES: Final = 2
+TAG_SIZE: Final = 3
+TAG_DEFS: Final = 4
+TAG_REFS: Final = 5
+TAG_IMPORTS: Final = 6
 
 _KINDS: dict[str, DefinitionKind] = {k.value: k for k in DefinitionKind}
 _KINDS.update(

@@ -32,6 +32,9 @@ from kimi_lsp.index.discovery import (
 )
 from kimi_lsp.index.documents import Document
 from kimi_lsp.index.extract import (
+    TAG_DEFS,
+    TAG_IMPORTS,
+    TAG_REFS,
     RawTags,
     content_hash,
     decode,
@@ -104,10 +107,10 @@ class _Entry:
         """How often each name occurs among definitions (field 4) or references (5)."""
         if field == 4:
             if self.def_counts is None:
-                self.def_counts = Counter(d[0] for d in self.tags()[4])
+                self.def_counts = Counter(d[0] for d in self.tags()[TAG_DEFS])
             return self.def_counts
         if self.ref_counts is None:
-            self.ref_counts = Counter(r[0] for r in self.tags()[5])
+            self.ref_counts = Counter(r[0] for r in self.tags()[TAG_REFS])
         return self.ref_counts
 
     def tags(self) -> RawTags:
@@ -722,7 +725,7 @@ class WorkspaceIndex:
         targets: list[Path] = []
         if entry is None:
             return targets
-        for imp in entry.tags()[6]:
+        for imp in entry.tags()[TAG_IMPORTS]:
             for t in resolver.resolve(path, imp[0]):
                 if t not in targets and t != path:
                     targets.append(t)
@@ -807,7 +810,7 @@ class WorkspaceIndex:
             for path in self.files():
                 with self._lock:
                     entry = self._entries.get(path)
-                    refs = entry.tags()[5] if entry is not None else []
+                    refs = entry.tags()[TAG_REFS] if entry is not None else []
                 if not refs:
                     continue
                 defs = self._definitions_of(path)
