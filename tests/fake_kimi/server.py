@@ -1029,12 +1029,9 @@ class FakeKimi:
             usage = self._usage(record)
             step = (reply.chunk_tokens or self.chunk_tokens) * CHARS_PER_TOKEN
             # Generated reasoning streams in big deltas (fast); a reply scripted with its own
-            # chunk size streams its reasoning that finely too (a test that watches it live).
-            r_step = (
-                step
-                if reply.chunk_tokens is not None
-                else max(self.reasoning_chunk_tokens, 1) * CHARS_PER_TOKEN
-            )
+            # reasoning text and chunk size streams that text as finely (a test watching it).
+            fine = reply.chunk_tokens is not None and reply.reasoning is not None
+            r_step = step if fine else max(self.reasoning_chunk_tokens, 1) * CHARS_PER_TOKEN
             if body.get("stream"):
                 include = bool((body.get("stream_options") or {}).get("include_usage"))
                 await self._stream(
