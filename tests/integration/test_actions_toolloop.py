@@ -280,12 +280,13 @@ async def test_a_refusal_is_remembered_until_the_settings_change(
     )
     services = Services(settings, workspace.roots, index=workspace.index)
     fake_kimi.tools_supported = False
+    fake_kimi.default_reasoning = "Brief."  # the refusal, not the thinking budget, is tested
     try:
         for i in range(2):
             q = [{"role": "user", "content": f"question {i}"}]
             await services.answer(q, max_completion_tokens=100, sink=Sink(), tools=True)
         assert ["tools" in r.body for r in fake_kimi.chat_requests] == [True, False, False]
-        old = services.reconfigure(settings)
+        old = services.answers.reconfigure(settings)
         if old is not None:
             await old.aclose()
         q = [{"role": "user", "content": "question 3"}]
