@@ -45,3 +45,43 @@ class ClientPipe:
             return self._writer.close()
         except CLIENT_GONE:
             return None
+
+
+class Reader(Protocol):
+    def readline(self) -> bytes: ...
+
+    def read(self, n: int) -> bytes: ...
+
+
+class LenientInput:
+    """Wraps the server's stdin: a message body that is not valid UTF-8 is read with its
+    invalid bytes kept as lone surrogates (``surrogateescape``), with one WARNING line, instead
+    of pygls's "Unable to handle message" traceback and a dropped message (a dropped
+    ``didChange`` leaves the server's copy of the document stale for the rest of the session).
+    The text then holds the bytes as the editor has them, so positions on it stay right."""
+
+    def __init__(self, stream: Reader) -> None:
+        self._stream = stream
+
+    def readline(self) -> bytes:  # headers: ASCII, passed as they are
+        return self._stream.readline()
+
+    def read(self, n: int) -> bytes | str:
+        body = self._stream.read(n)
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            logger.warning(
+                "a message from the editor is not valid UTF-8 (byte 0x%02x at %d of %d); "
+                "reading it with the invalid bytes kept as they are",
+                body[exc.start],
+                exc.start,
+                len(body),
+            )
+            return body.decode("utf-8", "surrogateescape")  # json.loads reads a str as well
+        return body
+
+    def close(self) -> None:
+        close = getattr(self._stream, "close", None)
+        if close is not None:
+            close()

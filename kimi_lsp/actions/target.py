@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kimi_lsp.actions.errors import IgnoredFile, NothingToWorkOn
-from kimi_lsp.edits.stream import utf16_len
 from kimi_lsp.index import Definition, Span, WorkspaceIndex, language_for
+from kimi_lsp.positions import to_index, utf16_len
 
 
 @dataclass(frozen=True)
@@ -32,25 +32,15 @@ class Target:
         return f"{self.path}:{self.span.start_line}:{self.span.end_line}"
 
 
-def utf16_to_index(line: str, col: int) -> int:
-    """A UTF-16 column on ``line`` as a Python string index."""
-    units = 0
-    for i, ch in enumerate(line):
-        if units >= col:
-            return i
-        units += 2 if ord(ch) > 0xFFFF else 1
-    return len(line)
-
-
 def slice_span(text: str, span: Span) -> str:
     lines = text.splitlines(keepends=True)
     if not lines:
         return ""
     last = min(span.end_line, len(lines) - 1)
     first = min(span.start_line, last)
-    start = utf16_to_index(lines[first], span.start_col)
+    start = to_index(lines[first], span.start_col)
     # A position past the last line is the end of the text (LSP's end-of-file position).
-    end = len(lines[last]) if span.end_line > last else utf16_to_index(lines[last], span.end_col)
+    end = len(lines[last]) if span.end_line > last else to_index(lines[last], span.end_col)
     if first == last:
         return lines[first][start:end]
     return lines[first][start:] + "".join(lines[first + 1 : last]) + lines[last][:end]
@@ -115,7 +105,7 @@ def _trim_blank_lines(text: str, span: Span) -> Span:
     lines = text.splitlines(keepends=True)
 
     def blank(i: int, from_col: int = 0) -> bool:
-        return i >= len(lines) or not lines[i][utf16_to_index(lines[i], from_col) :].strip()
+        return i >= len(lines) or not lines[i][to_index(lines[i], from_col) :].strip()
 
     while span.start_line < span.end_line and blank(span.start_line, span.start_col):
         span = Span(span.start_line + 1, 0, span.end_line, span.end_col)

@@ -45,6 +45,7 @@ from kimi_lsp.edits.stream import RegionWriter, split_lines
 from kimi_lsp.index import Definition, Reference, language_for
 from kimi_lsp.llm import KimiError, Usage, cost_usd
 from kimi_lsp.llm.tokens import estimate_text_tokens
+from kimi_lsp.positions import DEFAULT, Encoding
 
 MAX_FILE_LINES = 800  # a longer file is sent as its parts that use the symbol (regions.py)
 BRIEF_MAX_LINES = 80  # of the symbol's definition shown with every file; a longer one is cut
@@ -315,8 +316,10 @@ async def run_workspace(
     sink: Sink,
     read: Callable[[Path], str | None],
     versions: Mapping[Path, int | None] | None = None,
+    encoding: Encoding = DEFAULT,
 ) -> WorkspaceResult:
-    """Fan out, validate, assemble. Applies nothing itself: the caller applies ``edit``."""
+    """Fan out, validate, assemble. Applies nothing itself: the caller applies ``edit``,
+    whose positions count characters in ``encoding`` (the editor's)."""
     total = len(plan.files)
     done = 0
     running = 0
@@ -352,7 +355,7 @@ async def run_workspace(
             stale[file.path] = "changed since planning; left alone"
             continue
         lines = split_lines(file.text)
-        edits = RegionWriter(0, lines).step(file.text, split_lines(result.new_text))
+        edits = RegionWriter(0, lines, encoding).step(file.text, split_lines(result.new_text))
         assert isinstance(edits, list)
         note = f"kimi-{len(annotations) + 1}"
         annotations[note] = T.ChangeAnnotation(

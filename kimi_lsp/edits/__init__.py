@@ -7,7 +7,9 @@
   ``find_review_block(document, line)`` and ``resolve_review(document, block, accept=...)``
   → the one edit that keeps the answer or restores the original byte for byte.
 - ``code_so_far(answer, final=...)`` strips fences and chatter; ``fit_indent`` re-indents.
-- ``apply_edits(text, edits)``: what a client does with LSP ``TextEdit``s (UTF-16 positions).
+- ``apply_edits(text, edits, encoding)``: what a client does with LSP ``TextEdit``s; positions
+  count UTF-16 units unless ``encoding`` says otherwise (``kimi_lsp.positions``), and
+  ``convert_edits`` recounts edits for the encoding a client negotiated.
 
 The pacing (≤ 10 writes a second), the document versions and the review flow live with the
 actions that stream (``kimi_lsp.actions.refactor``).
@@ -28,7 +30,6 @@ from kimi_lsp.edits.stream import (
     resolve_review,
     review_block,
     split_lines,
-    utf16_len,
 )
 
 __all__ = [
@@ -45,5 +46,4 @@ __all__ = [
     "resolve_review",
     "review_block",
     "split_lines",
-    "utf16_len",
 ]

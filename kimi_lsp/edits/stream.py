@@ -7,8 +7,10 @@ user's lines, found by its exact content), and returns the minimal line edits th
 is shown into what is desired. If the user typed inside the region, it returns ``Conflict``
 and the caller stops touching the document (the rest of the answer becomes a preview).
 
-Positions are LSP's: 0-based lines; characters count UTF-16 code units (edits here start and
+Positions are LSP's: 0-based lines; characters count UTF-16 code units unless an ``encoding``
+("utf-8", "utf-16", "utf-32", see ``kimi_lsp.positions``) says otherwise (edits here start and
 end at line starts, except at the end of a document without a final newline).
+``convert_edits`` turns edits computed in one encoding into another with the document's text.
 """
 
 from __future__ import annotations
@@ -19,21 +21,14 @@ from dataclasses import dataclass
 
 from lsprotocol import types as T
 
+from kimi_lsp.positions import DEFAULT, Encoding, convert_column, line_text, lsp_lines, to_index
+from kimi_lsp.positions import text_len as _text_len
+
+split_lines = lsp_lines  # LSP's lines: not str.splitlines, which also splits at U+2028
+
 MARK_ORIGINAL = "<<<<<<< original"
 MARK_SPLIT = "======="
 MARK_ANSWER = ">>>>>>> kimi"
-_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
-
-
-def utf16_len(text: str) -> int:
-    return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
-
-
-def split_lines(text: str) -> list[str]:
-    """Lines with their line breaks; the last may lack one. Split only where LSP splits
-    (``\\n``, ``\\r\\n``, ``\\r``): ``str.splitlines`` also splits at form feeds and U+2028,
-    which would shift every position after them."""
-    return [m.group(0) for m in _LINE.finditer(text)]
 
 
 @dataclass(frozen=True)
@@ -44,8 +39,9 @@ class Conflict:
 
 
 class RegionWriter:
-    def __init__(self, start: int, shown: list[str]) -> None:
+    def __init__(self, start: int, shown: list[str], encoding: Encoding = DEFAULT) -> None:
         self.start = start
+        self.encoding = encoding  # of the positions in the edits ``step`` returns
         self.shown = list(shown)  # the lines of the region as we last wrote (or found) them
         self._pending: list[str] = self.shown
         self.conflict: Conflict | None = None
@@ -102,39 +98,39 @@ class RegionWriter:
             edits.append(
                 T.TextEdit(
                     range=T.Range(
-                        start=_pos(lines, self.start + i1),
-                        end=_pos(lines, self.start + i2),
+                        start=_pos(lines, self.start + i1, self.encoding),
+                        end=_pos(lines, self.start + i2, self.encoding),
                     ),
                     new_text="".join(desired[j1:j2]),
                 )
             )
         self._pending = desired
-        return [within_the_lines(lines, e) for e in edits]
+        return [within_the_lines(lines, e, self.encoding) for e in edits]
 
     def commit(self) -> None:
         """The client applied the edits of the last ``step``."""
         self.shown = list(self._pending)
 
 
-def offset_of(text: str, pos: T.Position) -> int:
-    """An LSP position (UTF-16 characters) as an index into ``text``."""
+def offset_of(text: str, pos: T.Position, encoding: Encoding = DEFAULT) -> int:
+    """An LSP position (characters counted in ``encoding``) as an index into ``text``."""
     lines = split_lines(text)
     if pos.line >= len(lines):
         return len(text)
     base = sum(len(ln) for ln in lines[: pos.line])
-    units = 0
-    for i, ch in enumerate(lines[pos.line]):
-        if units >= pos.character:
-            return base + i
-        units += 2 if ord(ch) > 0xFFFF else 1
-    return base + len(lines[pos.line])
+    return base + to_index(lines[pos.line], pos.character, encoding)
 
 
-def apply_edits(text: str, edits: list[T.TextEdit]) -> str:
+def apply_edits(text: str, edits: list[T.TextEdit], encoding: Encoding = DEFAULT) -> str:
     """Apply non-overlapping edits whose ranges all refer to ``text`` (LSP semantics)."""
     spans = sorted(
         (
-            (offset_of(text, e.range.start), offset_of(text, e.range.end), i, e.new_text)
+            (
+                offset_of(text, e.range.start, encoding),
+                offset_of(text, e.range.end, encoding),
+                i,
+                e.new_text,
+            )
             for i, e in enumerate(edits)
         ),
         reverse=True,
@@ -146,7 +142,38 @@ def apply_edits(text: str, edits: list[T.TextEdit]) -> str:
     return text
 
 
-def _pos(lines: list[str], line: int) -> T.Position:
+def convert_position(
+    lines: list[str], pos: T.Position, source: Encoding, target: Encoding
+) -> T.Position:
+    """``pos`` on the document of ``lines``, counted in ``source``, as counted in ``target``."""
+    if source == target or pos.character == 0:
+        return pos
+    return T.Position(
+        line=pos.line,
+        character=convert_column(line_text(lines, pos.line), pos.character, source, target),
+    )
+
+
+def convert_edits(
+    text: str, edits: list[T.TextEdit], source: Encoding, target: Encoding
+) -> list[T.TextEdit]:
+    """Edits whose ranges refer to ``text``, counted in ``source``, recounted in ``target``."""
+    if source == target:
+        return list(edits)
+    lines = split_lines(text)
+    return [
+        T.TextEdit(
+            range=T.Range(
+                start=convert_position(lines, e.range.start, source, target),
+                end=convert_position(lines, e.range.end, source, target),
+            ),
+            new_text=e.new_text,
+        )
+        for e in edits
+    ]
+
+
+def _pos(lines: list[str], line: int, encoding: Encoding = DEFAULT) -> T.Position:
     if line < len(lines):
         return T.Position(line=line, character=0)
     if not lines:
@@ -154,10 +181,12 @@ def _pos(lines: list[str], line: int) -> T.Position:
     last = lines[-1]
     if last.endswith(("\n", "\r")):
         return T.Position(line=len(lines), character=0)
-    return T.Position(line=len(lines) - 1, character=utf16_len(last))
+    return T.Position(line=len(lines) - 1, character=_text_len(last, encoding))
 
 
-def within_the_lines(lines: list[str], edit: T.TextEdit) -> T.TextEdit:
+def within_the_lines(
+    lines: list[str], edit: T.TextEdit, encoding: Encoding = DEFAULT
+) -> T.TextEdit:
     """The same edit without the position past a document's final line break, where it can.
 
     Neovim (0.10, 0.11) reads edits that reach that position its own way: an insertion there
@@ -174,7 +203,7 @@ def within_the_lines(lines: list[str], edit: T.TextEdit) -> T.TextEdit:
     brk = lines[-1][len(content) :]
     if not brk:
         return edit  # no final break: the position past the last line does not occur
-    before_brk = T.Position(line=n - 1, character=utf16_len(content))
+    before_brk = T.Position(line=n - 1, character=_text_len(content, encoding))
     text = edit.new_text
     if text.endswith(brk):
         if start.line >= n:  # an insertion after the document
@@ -192,7 +221,7 @@ def within_the_lines(lines: list[str], edit: T.TextEdit) -> T.TextEdit:
     if prev[len(prev_content) :] != brk:
         return edit
     # Deleting the last lines: take the break before them instead of the final one.
-    at = T.Position(line=start.line - 1, character=utf16_len(prev_content))
+    at = T.Position(line=start.line - 1, character=_text_len(prev_content, encoding))
     return T.TextEdit(range=T.Range(start=at, end=before_brk), new_text="")
 
 
@@ -258,11 +287,15 @@ def find_review_block(document: str, line: int) -> ReviewBlock | None:
     )
 
 
-def resolve_review(document: str, block: ReviewBlock, *, accept: bool) -> T.TextEdit:
+def resolve_review(
+    document: str, block: ReviewBlock, *, accept: bool, encoding: Encoding = DEFAULT
+) -> T.TextEdit:
     """One edit replacing the whole block with the answer (accept) or the original (reject)."""
     lines = split_lines(document)
     text = block.answer if accept else block.original
     if block.end == len(lines) - 1 and not lines[-1].endswith("\n"):
         text = text.removesuffix("\n")  # the block was the end of a file without a final newline
-    whole = T.Range(start=_pos(lines, block.start), end=_pos(lines, block.end + 1))
-    return within_the_lines(lines, T.TextEdit(range=whole, new_text=text))
+    whole = T.Range(
+        start=_pos(lines, block.start, encoding), end=_pos(lines, block.end + 1, encoding)
+    )
+    return within_the_lines(lines, T.TextEdit(range=whole, new_text=text), encoding)

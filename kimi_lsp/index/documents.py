@@ -35,6 +35,7 @@ from kimi_lsp.index.extract import (
     raw_tags,
 )
 from kimi_lsp.index.languages import new_parser
+from kimi_lsp.positions import DEFAULT, Encoding, byte_to_character, character_to_byte, utf8_bytes
 
 
 def _field(obj: Any, name: str) -> Any:
@@ -47,12 +48,6 @@ def _position(obj: Any) -> tuple[int, int]:
     return int(_field(obj, "line")), int(_field(obj, "character"))
 
 
-def _utf16_len(data: bytes) -> int:
-    if data.isascii():
-        return len(data)
-    return len(data.decode("utf-8", "replace").encode("utf-16-le")) // 2
-
-
 class Document:
     """One open buffer: its UTF-8 bytes, line starts, tree and tags."""
 
@@ -60,22 +55,23 @@ class Document:
         self.path = path
         self.language = language
         self._parser = new_parser(language)
-        self.source = text.encode("utf-8")
+        self.source = utf8_bytes(text)
         self._lines = _line_starts(self.source)
         self.tree: Tree = self._parser.parse(self.source)
         self._extract_all()
 
     @property
     def text(self) -> str:
-        return self.source.decode("utf-8")
+        return self.source.decode("utf-8", "replace")  # an invalid byte the editor sent: U+FFFD
 
     def _extract_all(self) -> None:
         cols = Columns(self.source, self._lines)
         self._ex: Extraction = extract_region(self.source, self.language, self.tree, cols)
         self.raw: RawTags = raw_tags(self.source, self.language, self._ex, self._lines)
 
-    def _offset(self, line: int, character: int) -> tuple[int, Point]:
-        """LSP position -> (byte offset, tree-sitter point). Past-the-end clamps, as LSP says."""
+    def _offset(self, line: int, character: int, encoding: Encoding = DEFAULT) -> tuple[int, Point]:
+        """LSP position (``character`` counted in ``encoding``) -> (byte offset, tree-sitter
+        point). Past-the-end clamps, as LSP says."""
         if line < 0 or character < 0:
             raise BadDocumentChange(self.path, f"negative position {line}:{character}")
         if line >= len(self._lines):
@@ -84,19 +80,16 @@ class Document:
         start = self._lines[line]
         stop = self._lines[line + 1] - 1 if line + 1 < len(self._lines) else len(self.source)
         text = self.source[start:stop]
-        if text.isascii():
-            col = min(character, len(text))
-        else:
-            units = text.decode("utf-8", "replace").encode("utf-16-le")[: 2 * character]
-            col = len(units.decode("utf-16-le", "ignore").encode("utf-8"))
+        col = character_to_byte(text, character, encoding)
         return start + col, Point(line, col)
 
     def _col16(self, point: Point) -> int:
         start = self._lines[point[0]]
-        return _utf16_len(self.source[start : start + point[1]])
+        return byte_to_character(self.source[start : start + point[1]], point[1])
 
-    def apply(self, changes: Iterable[Any]) -> None:
-        """Apply LSP content changes in order, then re-parse incrementally and re-extract."""
+    def apply(self, changes: Iterable[Any], encoding: Encoding = DEFAULT) -> None:
+        """Apply LSP content changes in order (ranges counted in ``encoding``), then re-parse
+        incrementally and re-extract."""
         changes = list(changes)
         tree = self.tree
         single = len(changes) == 1 and _field(changes[0], "range") is not None
@@ -105,16 +98,16 @@ class Document:
             text = str(_field(change, "text") or "")
             rng = _field(change, "range")
             if rng is None:  # the whole document
-                self.source = text.encode("utf-8")
+                self.source = utf8_bytes(text)
                 self._lines = _line_starts(self.source)
                 tree = self._parser.parse(self.source)
                 continue
-            start, start_pt = self._offset(*_position(_field(rng, "start")))
-            end, end_pt = self._offset(*_position(_field(rng, "end")))
+            start, start_pt = self._offset(*_position(_field(rng, "start")), encoding)
+            end, end_pt = self._offset(*_position(_field(rng, "end")), encoding)
             if end < start:
                 raise BadDocumentChange(self.path, "range ends before it starts")
             old_end16 = (end_pt[0], self._col16(end_pt))
-            new = text.encode("utf-8")
+            new = utf8_bytes(text)
             self.source = self.source[:start] + new + self.source[end:]
             new_end = start + len(new)
             self._lines = _splice_lines(self._lines, start_pt[0], end_pt[0], start, new, end)

@@ -25,6 +25,7 @@ from kimi_lsp.index.model import (
     Reference,
     Span,
 )
+from kimi_lsp.positions import byte_to_character
 
 # Raw layouts (tuples of str/int/None, stored with marshal):
 #   definition: (name, kind, sl, sc, el, ec, nsl, nsc, nel, nec, signature, scope, doc)
@@ -134,7 +135,7 @@ class Columns:
         prefix = self._source[start : start + byte_col]
         if prefix.isascii():
             return byte_col
-        return len(prefix.decode("utf-8", "replace").encode("utf-16-le")) // 2
+        return byte_to_character(prefix, byte_col, "utf-16")
 
     def span(self, node: Node) -> tuple[int, int, int, int]:
         s, e = node.start_point, node.end_point

@@ -52,6 +52,7 @@ from kimi_lsp.index.model import (
 )
 from kimi_lsp.index.resolve import ImportResolver
 from kimi_lsp.index.store import IndexStore, StoredFile, database_path
+from kimi_lsp.positions import DEFAULT, Encoding
 
 log = logging.getLogger(__name__)
 
@@ -488,14 +489,17 @@ class WorkspaceIndex:
             self._docs[p] = doc
             self._set_from_document(p, doc)
 
-    def change_document(self, path: Path | str, changes: Iterable[Any]) -> None:
-        """Apply LSP content changes to an open buffer and re-extract that file only."""
+    def change_document(
+        self, path: Path | str, changes: Iterable[Any], encoding: Encoding = DEFAULT
+    ) -> None:
+        """Apply LSP content changes (ranges counted in ``encoding``) to an open buffer and
+        re-extract that file only."""
         p = _abs(path)
         with self._lock:
             doc = self._docs.get(p)
             if doc is None:
                 return
-            doc.apply(changes)
+            doc.apply(changes, encoding)
             self._set_from_document(p, doc)
 
     def close_document(self, path: Path | str) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import sys
 
 from kimi_lsp.logs import setup_logging
+from kimi_lsp.pipe import LenientInput
 
 from .features import register_all
 from .session import KimiLanguageServer
@@ -42,5 +43,5 @@ def serve(*, tcp: str | None = None, log_level: str | None = None) -> int:
             return 2
         server.start_tcp(host, int(port))
     else:
-        server.start_io()
+        server.start_io(LenientInput(sys.stdin.buffer))  # type: ignore[arg-type]
     return 0

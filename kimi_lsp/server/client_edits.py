@@ -13,6 +13,9 @@ from lsprotocol import types as T
 
 from kimi_lsp.edits.confirm import confirmation_edit, supports_confirmation
 from kimi_lsp.edits.stream import apply_edits
+from kimi_lsp.positions import valid_text
+
+from .convert import edits_out
 
 if TYPE_CHECKING:
     from .session import KimiLanguageServer
@@ -35,6 +38,12 @@ class LspEditor:
         self._echo_wait = CATCH_UP_S
 
     def text(self) -> str:
+        """The text actions read (``valid_text``: an invalid byte the client sent is U+FFFD,
+        one character for one, so UTF-16 positions on it hold on ``sent_text`` too)."""
+        return valid_text(self.sent_text())
+
+    def sent_text(self) -> str:
+        """The text as the client has it: what its positions count on."""
         doc = self.ls.workspace.get_text_document(self.uri)
         if self._unreported is not None:
             if doc.version == self._unreported[0]:
@@ -63,11 +72,12 @@ class LspEditor:
 
     async def apply(self, edits: list[T.TextEdit], label: str, confirm: str | None = None) -> bool:
         doc = self.ls.workspace.get_text_document(self.uri)
-        current = self.text()
+        current = self.sent_text()
+        sent = edits_out(current, edits, self.ls.encoding)  # the library counts UTF-16
         if confirm is not None:
-            change = confirmation_edit(self.uri, doc.version, edits, label, confirm)
+            change = confirmation_edit(self.uri, doc.version, sent, label, confirm)
         else:
-            change = self._workspace_edit(edits, doc.version)
+            change = self._workspace_edit(sent, doc.version)
         before = doc.version
         expected = apply_edits(current, edits)
         self.ls.expected_text[self.uri] = expected

@@ -24,6 +24,7 @@ from kimi_lsp.config import CONFIG_SECTION, LoadedSettings, Settings, load_setti
 from kimi_lsp.edits.stream import RegionWriter
 from kimi_lsp.index.workspace import WorkspaceIndex
 from kimi_lsp.llm import KimiClient
+from kimi_lsp.positions import Encoding, encoding_of
 
 from .convert import fs_path, workspace_roots
 from .protocol import KimiProtocol
@@ -137,6 +138,12 @@ class KimiLanguageServer(LanguageServer):
             self.open_paths(), fs_path(str(p.get("uri", ""))), p.get("diagnostics") or []
         )
         return Services(s, a.roots, self.index, view, a)
+
+    @property
+    def encoding(self) -> Encoding:
+        """How the client counts a position's ``character`` (negotiated at initialize; LSP's
+        UTF-16 before that). The library counts UTF-16: ``convert`` translates at the edge."""
+        return encoding_of(self.workspace.position_encoding)
 
     def answerer_snapshot(self) -> Answerer | None:
         """The answerer if any action built it (status reads it, never builds it)."""

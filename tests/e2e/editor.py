@@ -10,6 +10,7 @@ from lsprotocol import types as T
 from pytest_lsp import LanguageClient
 
 from kimi_lsp.edits.stream import apply_edits
+from kimi_lsp.positions import Encoding
 
 _OPEN: dict[int, dict[str, EditorModel]] = {}  # per client: the documents it holds
 
@@ -25,8 +26,12 @@ def _dispatch(client: LanguageClient, params: T.ApplyWorkspaceEditParams) -> Any
 
 
 class EditorModel:
-    def __init__(self, client: LanguageClient, uri: str, text: str) -> None:
+    def __init__(
+        self, client: LanguageClient, uri: str, text: str, encoding: Encoding = "utf-16"
+    ) -> None:
+        """``encoding``: how this editor counts a position's characters (as negotiated)."""
         self.client, self.uri, self.text, self.version = client, uri, text, 1
+        self.encoding = encoding
         self.applied: list[T.ApplyWorkspaceEditParams] = []
         self.on_apply: Any = None  # called after each applied server edit
         if id(client) not in _OPEN:
@@ -41,7 +46,7 @@ class EditorModel:
 
     def _change(self, edits: list[T.TextEdit]) -> None:
         before = self.text
-        self.text = apply_edits(before, edits)
+        self.text = apply_edits(before, edits, self.encoding)
         self.version += 1
         self.client.text_document_did_change(
             T.DidChangeTextDocumentParams(

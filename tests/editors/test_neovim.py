@@ -307,3 +307,39 @@ def test_statusline_code_action_explain_and_warnings_as_the_docs_promise(
     assert "notify[3]: Kimi: the answer does not parse" in out  # vim.log.levels.WARN
     assert "Workspace edit" not in out  # no echo per streamed edit either
     assert "blocking: false" in out
+
+
+UNICODE = (
+    'def label(price):\n    return f"{price} €"  # “net” — 价格\n\n\n'
+    "def total(items):\n"
+    '    """Sum the “items” — 合計 🙂"""\n'
+    "    s = 0  # running total…\n"
+    "    for x in items:\n"
+    "        s += x  # “€”\n"
+    "    return s\n"
+)
+SUMMED = 'def total(items):\n    """Sum the “items” — 合計 🙂"""\n    return sum(items)  # … in €\n'
+
+
+def test_review_of_the_last_function_with_wide_characters_keeps_the_file_byte_for_byte(
+    fake_kimi: FakeKimi, tmp_path: Path
+) -> None:
+    """Neovim counts columns in UTF-8 bytes: a column counted in UTF-16 cut "…" in two and
+    left invalid UTF-8 in the file (issue 17). Reject restores the file exactly; accept
+    leaves exactly the answer; the server's copy of the buffer stays right throughout."""
+    fake_kimi.script(f"```python\n{SUMMED}```", match="use sum()", chunk_tokens=1)
+    out, source = run_scenario(
+        "plugin_review_unicode", fake_kimi, tmp_path, files={"calc.py": UNICODE}
+    )
+    assert "encoding: utf-8" in out
+    assert out.count("review block: true") == 2, out
+    assert "refactor 1: done" in out, out
+    assert "refactor 2: done" in out, out
+    rejected = source.with_name("calc.py.rejected").read_bytes()
+    assert rejected == UNICODE.encode(), out
+    head = UNICODE[: UNICODE.index("def total")]
+    assert source.read_bytes() == (head + SUMMED).encode(), out
+    col = len(b"def ")
+    assert f"label@0:{col}" in out, out
+    assert f"total@4:{col}" in out, out
+    assert "UnicodeDecodeError" not in (tmp_path / "state" / "kimi-lsp.log").read_text()

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from kimi_lsp.index.documents import Document
 from kimi_lsp.index.extract import extract_raw
 from kimi_lsp.index.languages import new_parser
+from kimi_lsp.positions import Encoding
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "index" / "langs"
 BASES = {
@@ -47,33 +48,48 @@ PIECES = [
 ]
 
 
-def _position(text: str, index: int) -> dict[str, int]:
-    """Codepoint index -> LSP position (line, UTF-16 character)."""
+UNIT = {"utf-8": ("utf-8", 1), "utf-16": ("utf-16-le", 2), "utf-32": ("utf-32-le", 4)}
+
+
+def _position(text: str, index: int, enc: str = "utf-16") -> dict[str, int]:
+    """Codepoint index -> LSP position (line, character counted in ``enc``)."""
     line = text.count("\n", 0, index)
     start = text.rfind("\n", 0, index) + 1
-    return {"line": line, "character": len(text[start:index].encode("utf-16-le")) // 2}
+    codec, width = UNIT[enc]
+    return {"line": line, "character": len(text[start:index].encode(codec)) // width}
 
 
-@settings(max_examples=300, deadline=None)
-@given(language=st.sampled_from(sorted(BASES)), data=st.data())
-def test_random_edit_sequences_match_a_full_reparse(language: str, data: st.DataObject) -> None:
+@settings(max_examples=200, deadline=None)
+@given(
+    language=st.sampled_from(sorted(BASES)),
+    enc=st.sampled_from(["utf-8", "utf-16", "utf-32"]),
+    data=st.data(),
+)
+def test_random_edit_sequences_match_a_full_reparse(
+    language: str, enc: Encoding, data: st.DataObject
+) -> None:
+    """In whichever encoding the client counts its change ranges."""
     text = BASES[language]
     doc = Document(Path(f"/w/file.{language}"), language, text)
     for _ in range(data.draw(st.integers(1, 8), label="edits")):
         a = data.draw(st.integers(0, len(text)))
         b = data.draw(st.integers(a, min(len(text), a + 40)))
         new = "".join(data.draw(st.lists(st.sampled_from(PIECES), max_size=4)))
-        change = {"range": {"start": _position(text, a), "end": _position(text, b)}, "text": new}
+        rng = {"start": _position(text, a, enc), "end": _position(text, b, enc)}
+        change = {"range": rng, "text": new}
         # Several edits per notification, as editors batch them.
         batch = [change]
         text = text[:a] + new + text[b:]
         if data.draw(st.booleans(), label="second edit in the same notification"):
             c = data.draw(st.integers(0, len(text)))
             batch.append(
-                {"range": {"start": _position(text, c), "end": _position(text, c)}, "text": "x"}
+                {
+                    "range": {"start": _position(text, c, enc), "end": _position(text, c, enc)},
+                    "text": "x",
+                }
             )
             text = text[:c] + "x" + text[c:]
-        doc.apply(batch)
+        doc.apply(batch, enc)
         assert doc.text == text
     source = text.encode()
     assert doc.tree.root_node.end_byte == len(source)
@@ -184,7 +200,8 @@ def test_edit_sequences_found_by_hypothesis(
     text = BASES[language]
     doc = Document(Path(f"/w/file.{language}"), language, text)
     for a, b, new in edits:
-        change = {"range": {"start": _position(text, a), "end": _position(text, b)}, "text": new}
+        rng = {"start": _position(text, a), "end": _position(text, b)}
+        change = {"range": rng, "text": new}
         doc.apply([change])
         text = text[:a] + new + text[b:]
         assert doc.raw == extract_raw(text.encode(), language, doc.tree)

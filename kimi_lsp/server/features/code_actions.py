@@ -4,7 +4,6 @@ apply."""
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -15,8 +14,9 @@ from kimi_lsp.actions.code_actions import KIND_REFACTOR, Offer, offers
 from kimi_lsp.actions.explain import has_cached_explanation
 from kimi_lsp.actions.services import Services
 from kimi_lsp.edits.stream import find_review_block, resolve_review
+from kimi_lsp.positions import valid_text
 
-from ..convert import fs_path
+from ..convert import fs_path, range_in
 from ..session import KimiLanguageServer
 
 KINDS = [
@@ -30,17 +30,19 @@ KINDS = [
 def register(server: KimiLanguageServer) -> None:
     @server.feature(T.TEXT_DOCUMENT_CODE_ACTION, T.CodeActionOptions(code_action_kinds=KINDS))
     async def code_action(ls: KimiLanguageServer, params: T.CodeActionParams) -> list[T.CodeAction]:
-        uri, rng = params.text_document.uri, params.range
-        path = fs_path(uri)
+        uri, rng = params.text_document.uri, params.range  # the client's units: the
+        path = fs_path(uri)  # offers pass them on to their commands, which convert them
         services = ls.action_services()
         converter = ls.protocol._converter
+        text = _text(ls, uri)
+        at = range_in(text, rng, ls.encoding) if text is not None else rng  # UTF-16
         found = offers(
             uri,
             converter.unstructure(rng),
             diagnostics=[converter.unstructure(d) for d in params.context.diagnostics],
             available=set(ls.protocol.fm.commands),
-            has_target=_has_target(services, path, rng),
-            cached_explanation=await _cached(ls, services, path, uri, rng),
+            has_target=_has_target(services, path, at),
+            cached_explanation=await _cached(services, path, text and valid_text(text), at),
         )
         tags = _llm_tags(ls)
         wanted = params.context.only
@@ -62,18 +64,18 @@ def _has_target(services: Services, path: Path | None, rng: T.Range) -> bool:
     )
 
 
-async def _cached(
-    ls: KimiLanguageServer, services: Services, path: Path | None, uri: str, rng: T.Range
-) -> bool:
+def _text(ls: KimiLanguageServer, uri: str) -> str | None:
+    try:
+        return str(ls.workspace.get_text_document(uri).source)
+    except OSError:
+        return None
+
+
+async def _cached(services: Services, path: Path | None, text: str | None, rng: T.Range) -> bool:
     """Is an explanation stored for the target (the offer then says "Regenerate")?"""
-    if path is None or not _has_target(services, path, rng):
+    if path is None or text is None or not _has_target(services, path, rng):
         return False
-    with contextlib.suppress(OSError):
-        text = ls.workspace.get_text_document(uri).source
-        return await has_cached_explanation(
-            services, path, text, rng.start.line, rng.start.character
-        )
-    return False
+    return await has_cached_explanation(services, path, text, rng.start.line, rng.start.character)
 
 
 def _llm_tags(ls: KimiLanguageServer) -> list[T.CodeActionTag] | None:
@@ -110,9 +112,8 @@ def _review_actions(
     ls: KimiLanguageServer, uri: str, line: int, tags: list[T.CodeActionTag] | None
 ) -> list[T.CodeAction]:
     """Kimi: Accept / Kimi: Reject on a review block: plain edits, so every client can."""
-    try:
-        text = ls.workspace.get_text_document(uri).source
-    except OSError:
+    text = _text(ls, uri)
+    if text is None:
         return []
     block = find_review_block(text, line)
     if block is None:
@@ -121,7 +122,9 @@ def _review_actions(
         T.CodeAction(
             title="Kimi: Accept" if accept else "Kimi: Reject",
             kind=KIND_REFACTOR,
-            edit=T.WorkspaceEdit(changes={uri: [resolve_review(text, block, accept=accept)]}),
+            edit=T.WorkspaceEdit(
+                changes={uri: [resolve_review(text, block, accept=accept, encoding=ls.encoding)]}
+            ),
             is_preferred=accept,
             tags=tags,
         )

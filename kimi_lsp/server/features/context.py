@@ -14,7 +14,7 @@ from kimi_lsp.actions.prompts import build as build_prompt
 from kimi_lsp.actions.target import find_target
 
 from ..client_edits import show_markdown
-from ..convert import command_arg, document, position
+from ..convert import command_arg, where
 from ..progress import USER_ERRORS
 from ..protocol import RequestFailed
 from ..session import KimiLanguageServer
@@ -24,8 +24,8 @@ def register(server: KimiLanguageServer) -> None:
     @server.command("kimi.showContext")
     async def cmd_show_context(ls: KimiLanguageServer, *args: Any) -> dict[str, Any]:
         params = command_arg(args)
-        _uri, path, text = document(ls.workspace, params)
-        line, col, selection = position(params)
+        w = where(ls.workspace, params, ls.encoding)
+        path, text, line, col, selection = w.path, w.text, w.line, w.col, w.selection
         action = str(params.get("action") or "explain")
         if action not in INSTRUCTIONS:
             raise JsonRpcInvalidParams(f"unknown action {action!r}; one of {sorted(INSTRUCTIONS)}")

@@ -48,7 +48,7 @@ def _index_change(ls: KimiLanguageServer, params: T.DidChangeTextDocumentParams)
     if ls.index is None or path is None:
         return
     try:
-        ls.index.change_document(path, params.content_changes)
+        ls.index.change_document(path, params.content_changes, ls.encoding)
     except BadDocumentChange as exc:  # resync from pygls's copy of the buffer
         logger.warning("index: %s", exc)
         doc = ls.workspace.get_text_document(params.text_document.uri)

@@ -11,9 +11,10 @@ from lsprotocol import types as T
 
 from kimi_lsp.actions.explain import explain, safe_file_name
 from kimi_lsp.actions.hover import NO_EXPLANATION, explain_for_hover, hover_markdown
+from kimi_lsp.positions import valid_text
 
 from ..client_edits import show_markdown
-from ..convert import document, position
+from ..convert import position_in, where
 from ..progress import LspSink, run_command
 from ..session import KimiLanguageServer
 
@@ -22,8 +23,8 @@ def register(server: KimiLanguageServer) -> None:
     @server.command("kimi.explain")
     async def cmd_explain(ls: KimiLanguageServer, *args: Any) -> dict[str, Any]:
         async def work(params: dict[str, Any], sink: LspSink) -> dict[str, Any]:
-            _uri, path, text = document(ls.workspace, params)
-            line, col, selection = position(params)
+            w = where(ls.workspace, params, ls.encoding)
+            path, text, line, col, selection = w.path, w.text, w.line, w.col, w.selection
             regenerate = bool(params.get("regenerate"))
             result = await explain(
                 ls.action_services(params), path, text, line, col, sink,
@@ -49,7 +50,8 @@ def register(server: KimiLanguageServer) -> None:
             text = doc.source
         except OSError:
             return None
-        md = await _hover_text(ls, Path(doc.path), text, params.position)
+        at = position_in(text, params.position, ls.encoding)
+        md = await _hover_text(ls, Path(doc.path), valid_text(text), at)
         if md is None:
             return None
         return T.Hover(contents=T.MarkupContent(kind=T.MarkupKind.Markdown, value=md))

@@ -8,14 +8,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from pathlib import Path
 
 from lsprotocol import types as T
 
 from kimi_lsp.index.discovery import IGNORE_FILES
 from kimi_lsp.index.languages import LANGUAGES
 from kimi_lsp.index.workspace import WorkspaceIndex
+from kimi_lsp.positions import DEFAULT, lsp_lines
 
-from ..convert import document_symbols, fs_path, workspace_roots, workspace_symbol
+from ..convert import (
+    document_symbols,
+    fs_path,
+    read_current,
+    workspace_roots,
+    workspace_symbol,
+)
 from ..session import KimiLanguageServer
 
 logger = logging.getLogger(__name__)
@@ -43,13 +51,22 @@ def register(server: KimiLanguageServer) -> None:
         path = fs_path(params.text_document.uri)
         if ls.index is None or path is None:
             return []
-        return document_symbols(ls.index.outline(path))
+        return document_symbols(
+            ls.index.outline(path), read_current(ls.workspace, path), ls.encoding
+        )
 
     @server.feature(T.WORKSPACE_SYMBOL)
     def symbols(ls: KimiLanguageServer, params: T.WorkspaceSymbolParams) -> list[T.WorkspaceSymbol]:
         if ls.index is None:
             return []
-        return [workspace_symbol(d) for d in ls.index.symbols(params.query, WORKSPACE_SYMBOL_LIMIT)]
+        found = ls.index.symbols(params.query, WORKSPACE_SYMBOL_LIMIT)
+        if ls.encoding == DEFAULT:
+            return [workspace_symbol(d) for d in found]
+        files: dict[Path, list[str]] = {}  # each file read once, as the client has it
+        for d in found:
+            if d.path not in files:
+                files[d.path] = lsp_lines(read_current(ls.workspace, d.path) or "")
+        return [workspace_symbol(d, files[d.path], ls.encoding) for d in found]
 
 
 async def _register_watcher(ls: KimiLanguageServer) -> None:

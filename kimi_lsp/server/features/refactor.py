@@ -12,7 +12,7 @@ from kimi_lsp.actions.explain import safe_file_name
 from kimi_lsp.actions.refactor import RefactorResult, refactor
 
 from ..client_edits import LspEditor, show_markdown
-from ..convert import document, position
+from ..convert import where
 from ..progress import LspSink, run_command
 from ..session import KimiLanguageServer
 
@@ -21,8 +21,8 @@ def register(server: KimiLanguageServer) -> None:
     @server.command("kimi.refactor")
     async def cmd_refactor(ls: KimiLanguageServer, *args: Any) -> dict[str, Any]:
         async def work(params: dict[str, Any], sink: LspSink) -> dict[str, Any]:
-            uri, path, _text = document(ls.workspace, params)
-            line, col, selection = position(params)
+            w = where(ls.workspace, params, ls.encoding)
+            uri, path, line, col, selection = w.uri, w.path, w.line, w.col, w.selection
             preset = params.get("preset")
             sessions = ls.edit_sessions.setdefault(uri, {})
             try:

@@ -10,7 +10,7 @@ from lsprotocol import types as T
 from kimi_lsp.actions.testgen import generate_tests
 
 from ..client_edits import LspEditor, LspFileCreator, show_document
-from ..convert import document, position
+from ..convert import where
 from ..progress import LspSink, run_command
 from ..session import KimiLanguageServer
 
@@ -19,8 +19,8 @@ def register(server: KimiLanguageServer) -> None:
     @server.command("kimi.generateTests")
     async def cmd_generate_tests(ls: KimiLanguageServer, *args: Any) -> dict[str, Any]:
         async def work(params: dict[str, Any], sink: LspSink) -> dict[str, Any]:
-            _uri, path, text = document(ls.workspace, params)
-            line, col, selection = position(params)
+            w = where(ls.workspace, params, ls.encoding)
+            path, text, line, col, selection = w.path, w.text, w.line, w.col, w.selection
             result = await generate_tests(
                 ls.action_services(params), path, text, line, col, sink,
                 open_test_file=lambda p: LspEditor(ls, p.as_uri()),

@@ -10,8 +10,9 @@ from typing import Any
 from lsprotocol import types as T
 
 from kimi_lsp.actions.workspace import WorkspacePlan, plan_workspace, run_workspace
+from kimi_lsp.positions import valid_text
 
-from ..convert import document, position, read_current
+from ..convert import read_current, where
 from ..progress import LspSink, run_command
 from ..session import KimiLanguageServer
 
@@ -25,7 +26,7 @@ def register(server: KimiLanguageServer) -> None:
             plan = plan_workspace(
                 services,
                 str(params.get("instruction") or ""),
-                lambda p: read_current(ls.workspace, p),
+                lambda p: _read(ls, p),
                 scope=[str(g) for g in scope] if isinstance(scope, list) else None,
                 symbol=_symbol(ls, params.get("symbol")),
                 max_files=int(params.get("maxFiles") or 50),
@@ -36,7 +37,12 @@ def register(server: KimiLanguageServer) -> None:
             if not params.get("confirmed") and not await _confirmed(ls, plan):
                 return {"plan": summary, "applied": False, "reason": "not confirmed"}
             result = await run_workspace(
-                services, plan, sink, lambda p: read_current(ls.workspace, p), _versions(ls, plan)
+                services,
+                plan,
+                sink,
+                lambda p: _read(ls, p),
+                _versions(ls, plan),
+                encoding=ls.encoding,
             )
             applied = False
             if result.edit is not None and not params.get("dryRun"):
@@ -50,12 +56,16 @@ def register(server: KimiLanguageServer) -> None:
         return await run_command(ls, "workspace", "Kimi: Refactor workspace", args, work)
 
 
-def _symbol(ls: KimiLanguageServer, where: Any) -> tuple[Path, int, int] | None:
-    if not isinstance(where, dict):
+def _symbol(ls: KimiLanguageServer, arg: Any) -> tuple[Path, int, int] | None:
+    if not isinstance(arg, dict):
         return None
-    _uri, path, _text = document(ls.workspace, where)
-    line, col, _selection = position(where)
-    return path, line, col
+    w = where(ls.workspace, arg, ls.encoding)
+    return w.path, w.line, w.col
+
+
+def _read(ls: KimiLanguageServer, path: Path) -> str | None:
+    text = read_current(ls.workspace, path)
+    return None if text is None else valid_text(text)
 
 
 async def _confirmed(ls: KimiLanguageServer, plan: WorkspacePlan) -> bool:

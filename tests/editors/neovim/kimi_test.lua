@@ -65,9 +65,9 @@ function T.require_commands(names)
   end
 end
 
-function T.wait_indexed()
+function T.wait_indexed(query)
   T.wait("the index", 20000, function()
-    local r = T.client:request_sync("workspace/symbol", { query = "add" }, 2000, T.buf)
+    local r = T.client:request_sync("workspace/symbol", { query = query or "add" }, 2000, T.buf)
     return r ~= nil and r.result ~= nil and #r.result > 0
   end)
 end
