@@ -360,6 +360,7 @@ def _cmd_refactor(args: argparse.Namespace) -> int:
     from kimi_lsp.actions.factory import open_services
     from kimi_lsp.actions.workspace import plan_workspace, run_workspace
     from kimi_lsp.config import load_settings
+    from kimi_lsp.positions import read_text
 
     symbol = _location(args.symbol) if args.symbol else None
     if args.symbol and symbol is None:
@@ -379,10 +380,7 @@ def _cmd_refactor(args: argparse.Namespace) -> int:
     root = Path.cwd()
 
     def read(path: Path) -> str | None:
-        try:
-            return path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            return None
+        return read_text(path, strict=True)
 
     class Progress:
         def progress(self, message: str) -> None:

@@ -15,14 +15,17 @@ LSP counts a position's ``character`` in the encoding the client and server nego
   ``didChange`` (``WorkspaceIndex.change_document``), review Accept/Reject
   (``edits.stream.resolve_review``) and a workspace refactor's edits (``RegionWriter``).
 
-Here also: byte columns for tree-sitter, LSP's line splitting, and the invalid bytes an editor
-may send (kept as lone surrogates, ``utf8_bytes``; made valid for prompts, ``valid_text``).
+Here also: byte columns for tree-sitter, LSP's line splitting, the invalid bytes an editor
+may send (kept as lone surrogates, ``utf8_bytes``; made valid for prompts, ``valid_text``),
+and where a position's file is: its root-relative name (``relative``) and its text as the
+editor has it, the open buffer else the disk (``read_text``).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Literal
 
 Encoding = Literal["utf-8", "utf-16", "utf-32"]
@@ -156,3 +159,24 @@ __all__ = [
     "utf16_len",
     "valid_text",
 ]
+
+
+def relative(path: Path, roots: Sequence[Path]) -> str:
+    """``path`` from the first root that holds it, with forward slashes (how prompts, diffs
+    and the repository map name files); an absolute path when no root holds it."""
+    for root in roots:
+        if path.is_relative_to(root):
+            return path.relative_to(root).as_posix()
+    return path.as_posix()
+
+
+def read_text(path: Path, buffer: str | None = None, *, strict: bool = False) -> str | None:
+    """A file as the editor has it: ``buffer`` (its open document) when there is one, else
+    the disk. Bytes that are not UTF-8 become U+FFFD, unless ``strict`` (a file that will be
+    rewritten whole must not lose them): then None, as for a file that cannot be read."""
+    if buffer is not None:
+        return buffer
+    try:
+        return path.read_text(encoding="utf-8", errors="strict" if strict else "replace")
+    except (OSError, UnicodeDecodeError):
+        return None

@@ -10,6 +10,7 @@ from kimi_lsp.actions.pipeline import QuietSink
 from kimi_lsp.actions.services import Services
 from kimi_lsp.actions.target import Target, slice_span
 from kimi_lsp.index import Definition
+from kimi_lsp.positions import read_text
 
 DOC_LINES = 12
 NO_EXPLANATION = "No Kimi explanation yet"
@@ -56,13 +57,8 @@ def definition_at(services: Services, path: Path, line: int, col: int) -> Defini
 
 def _source_of(services: Services, defn: Definition, path: Path, text: str) -> str:
     assert services.index is not None
-    found = services.index.document_text(defn.path) if defn.path != path else text
-    if found is None:
-        try:
-            found = defn.path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            found = ""
-    return found
+    buffer = services.index.document_text(defn.path) if defn.path != path else text
+    return read_text(defn.path, buffer) or ""
 
 
 async def explain_for_hover(services: Services, path: Path, text: str, line: int, col: int) -> None:

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from kimi_lsp.context.redact import redact
-from kimi_lsp.context.repomap import relative
 from kimi_lsp.index import Definition, WorkspaceIndex
+from kimi_lsp.positions import read_text, relative
 
 RESULT_TOKENS = 1_500  # one tool result's share of the prompt
 READ_MAX_LINES = 200
@@ -285,13 +285,7 @@ class IndexTools:
     def _lines(self, path: Path) -> list[str]:
         if self.index.is_ignored(path):  # never reached through the tools; kept as a guard
             return []
-        text = self.index.document_text(path)
-        if text is None:
-            try:
-                text = path.read_text(encoding="utf-8", errors="replace")
-            except OSError:
-                text = ""
-        return text.splitlines()
+        return (read_text(path, self.index.document_text(path)) or "").splitlines()
 
     def _rel(self, path: Path) -> str:
         return relative(path, self.roots)

@@ -45,7 +45,7 @@ from kimi_lsp.edits.stream import RegionWriter, split_lines
 from kimi_lsp.index import Definition, Reference, language_for
 from kimi_lsp.llm import KimiError, Usage, cost_usd
 from kimi_lsp.llm.tokens import estimate_text_tokens
-from kimi_lsp.positions import DEFAULT, Encoding
+from kimi_lsp.positions import DEFAULT, Encoding, relative
 
 MAX_FILE_LINES = 800  # a longer file is sent as its parts that use the symbol (regions.py)
 BRIEF_MAX_LINES = 80  # of the symbol's definition shown with every file; a longer one is cut
@@ -82,7 +82,7 @@ class WorkspacePlan:
 
     def name_of(self, path: Path) -> str:
         """A file as the prompt names it: relative to its workspace root."""
-        return _relative(path, self.roots)
+        return relative(path, self.roots)
 
     @property
     def tokens(self) -> int:
@@ -177,7 +177,7 @@ def plan_workspace(
             plan.brief = _brief(defn, read(defn.path), plan.name_of(defn.path))
     elif scope:
         candidates = [
-            p for p in index.files() if any(fnmatch.fnmatch(_relative(p, roots), g) for g in scope)
+            p for p in index.files() if any(fnmatch.fnmatch(relative(p, roots), g) for g in scope)
         ]
     else:
         raise NothingToWorkOn("Give a symbol position or a scope (glob patterns) to refactor.")
@@ -224,13 +224,6 @@ def plan_workspace(
         )
     plan.reasoning_allowance = services.thinking_plan("workspace", 0).allowance
     return plan
-
-
-def _relative(path: Path, roots: list[Path]) -> str:
-    for root in roots:
-        if path.is_relative_to(root):
-            return path.relative_to(root).as_posix()
-    return path.as_posix()
 
 
 def _brief(defn: Definition, text: str | None, name: str) -> str:

@@ -20,17 +20,11 @@ from pathlib import Path
 
 from kimi_lsp.context.ranking import _KIND_WEIGHT, FileRanker, pagerank
 from kimi_lsp.index import Definition, WorkspaceIndex
+from kimi_lsp.positions import relative
 
 MAP_FILES = 300  # candidates for the global map: the best-ranked files
 
-__all__ = ["RepoMap", "fit_skeleton", "pagerank", "relative", "render_skeleton"]
-
-
-def relative(path: Path, roots: Sequence[Path]) -> str:
-    for root in roots:
-        if path.is_relative_to(root):
-            return path.relative_to(root).as_posix()
-    return path.as_posix()
+__all__ = ["RepoMap", "fit_skeleton", "pagerank", "render_skeleton"]
 
 
 def render_skeleton(

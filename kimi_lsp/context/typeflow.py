@@ -30,6 +30,7 @@ from tree_sitter import Node
 
 from kimi_lsp.index import Definition, DefinitionKind, Span, WorkspaceIndex
 from kimi_lsp.index.languages import new_parser
+from kimi_lsp.positions import read_text
 
 CLASS_KINDS = (DefinitionKind.CLASS, DefinitionKind.INTERFACE, DefinitionKind.STRUCT)
 MAX_CANDIDATES = 3  # a class name defined in more files than this is not resolved
@@ -225,13 +226,7 @@ def _resolver(index: WorkspaceIndex, path: Path) -> _Resolver:
 
 
 def _source(index: WorkspaceIndex, path: Path) -> str:
-    text = index.document_text(path)
-    if text is None:
-        try:
-            text = path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            text = ""
-    return text
+    return read_text(path, index.document_text(path)) or ""
 
 
 def _function_node(root: Node, span: Span) -> Node | None:

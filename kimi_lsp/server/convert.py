@@ -26,6 +26,7 @@ from kimi_lsp.positions import (
     convert_column,
     line_text,
     lsp_lines,
+    read_text,
     valid_text,
 )
 
@@ -190,12 +191,7 @@ def document(workspace: Workspace, params: dict[str, Any]) -> tuple[str, Path, s
 def read_current(workspace: Workspace, path: Path) -> str | None:
     """A file as the editor has it: the open buffer, else the disk."""
     doc = workspace.text_documents.get(path.as_uri())
-    if doc is not None:
-        return str(doc.source)
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return None
+    return read_text(path, None if doc is None else str(doc.source), strict=True)
 
 
 def lsp_range(span: Span) -> T.Range:

@@ -1,0 +1,26 @@
+"""Where a position's file is: its root-relative name and its text as the editor has it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kimi_lsp.positions import read_text, relative
+
+
+def test_a_file_is_named_from_the_first_root_that_holds_it(tmp_path: Path) -> None:
+    outer, inner = tmp_path / "repo", tmp_path / "repo" / "sub"
+    path = inner / "pkg" / "mod.py"
+    assert relative(path, [inner, outer]) == "pkg/mod.py"
+    assert relative(path, [outer, inner]) == "sub/pkg/mod.py"
+    assert relative(tmp_path / "else.py", [outer]) == (tmp_path / "else.py").as_posix()
+
+
+def test_the_open_buffer_wins_over_the_disk_and_bad_bytes_never_crash(tmp_path: Path) -> None:
+    path = tmp_path / "a.py"
+    path.write_bytes(b"x = '\xe2\x82'  # cut in two\n")
+    assert read_text(path, "unsaved = 1\n") == "unsaved = 1\n"
+    assert read_text(path) == "x = '\ufffd'  # cut in two\n"
+    # A file to be rewritten whole must keep its bytes: refused, not replaced.
+    assert read_text(path, strict=True) is None
+    assert read_text(tmp_path / "missing.py") is None
+    assert read_text(tmp_path) is None  # a folder
