@@ -34,14 +34,17 @@ import subprocess
 import sys
 import tarfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import httpx
 
 from bench.table import Row
-from kimi_lsp.context import BuiltContext, RepoMap, TokenEstimator, build_context
-from kimi_lsp.index import Definition, DefinitionKind, Span, WorkspaceIndex, language_for
+from kimi_lsp.actions.prompts import prompt_at
+from kimi_lsp.actions.services import Services
+from kimi_lsp.config import Settings
+from kimi_lsp.context import BuiltContext, TokenEstimator
+from kimi_lsp.index import Definition, DefinitionKind, WorkspaceIndex
 
 NAME = "context"
 CORPUS = ("rich", "13.9.4")
@@ -175,37 +178,32 @@ def _import_baseline(
     return "\n".join(lines[:lo])
 
 
-def _build(
-    index: WorkspaceIndex, repo_map: RepoMap, cut: Cut, budget: int, estimator: TokenEstimator
-) -> BuiltContext:
-    """An explain at the cut, as the server builds it: the target is the definition there,
-    ``budget`` the room for repository context (the cut file's window on top)."""
-    line = cut.line - 1
-    defn = index.enclosing_definition(cut.path, line, cut.col)
-    span = defn.range if defn is not None else Span(line, 0, line + 1, 0)
-    lines = cut.text.splitlines()
-    return build_context(
-        index, list(index.roots), repo_map, estimator, system="You are Kimi.",
-        path=cut.path, language=language_for(cut.path) or "text", target_span=span,
-        target_code="\n".join(lines[span.start_line : span.end_line + 1]),
-        target_definition=defn, instruction="Explain it.", budget=TOTAL_CAP, action="explain",
-        cursor_line=line, repository_budget=budget,
-    )  # fmt: skip
+def services_over(index: WorkspaceIndex, state: Path) -> Services:
+    """The services a user's request gets over ``index`` (one answerer: one resident
+    repository map for the whole run); the bench builds what users send."""
+    return Services(Settings(state_dir=state), list(index.roots), index=index)
 
 
-def _ours(
-    index: WorkspaceIndex, repo_map: RepoMap, cut: Cut, budget: int, estimator: TokenEstimator
-) -> tuple[str, float]:
-    text, elapsed, _ = _ours_split(index, repo_map, cut, budget, estimator)
+def _build(services: Services, cut: Cut, budget: int) -> BuiltContext:
+    """An explain at the cut, as a user's request builds it (``actions.prompts``): the
+    target is the definition there, ``budget`` the room for repository context
+    (``contextRepositoryBudget``; the cut file's window on top)."""
+    settings = services.settings.model_copy(
+        update={"context_budget": TOTAL_CAP, "context_repository_budget": budget}
+    )
+    request = replace(services, settings=settings)
+    return prompt_at(request, "explain", cut.path, cut.line - 1, cut.col)
+
+
+def _ours(services: Services, cut: Cut, budget: int) -> tuple[str, float]:
+    text, elapsed, _ = _ours_split(services, cut, budget)
     return text, elapsed
 
 
-def _ours_split(
-    index: WorkspaceIndex, repo_map: RepoMap, cut: Cut, budget: int, estimator: TokenEstimator
-) -> tuple[str, float, tuple[int, int]]:
+def _ours_split(services: Services, cut: Cut, budget: int) -> tuple[str, float, tuple[int, int]]:
     """The context's text, build seconds, and (file window, repository context) tokens."""
     started = time.perf_counter()
-    built = _build(index, repo_map, cut, budget, estimator)
+    built = _build(services, cut, budget)
     elapsed = time.perf_counter() - started
     split = (built.file_window_tokens, built.repository_tokens)
     return "\n".join(m["content"] for m in built.messages), elapsed, split
@@ -296,8 +294,8 @@ def recall_rows(
     index = WorkspaceIndex([root], state_dir=state)
     index.update()
     index.prepare_queries()
-    estimator = TokenEstimator()
-    repo_map = RepoMap(index, [root], estimator)
+    services = services_over(index, state / "services")
+    estimator = services.estimator()
     cuts = _cuts(index, package, n)
     truth = sum(len(c.truth) for c in cuts)
     rows = [Row(NAME, f"recall corpus {label}", f"{len(cuts)} cuts, {truth} used names")]
@@ -310,7 +308,7 @@ def recall_rows(
         _with_cut(index, cut)
         try:
             for b in BUDGETS:
-                text, _, used = _ours_split(index, repo_map, cut, b, estimator)
+                text, _, used = _ours_split(services, cut, b)
                 ours[b].append(_recall(cut, text))
                 split[b] += _hits(cut, text)
                 tokens[b].append(used)
@@ -417,16 +415,15 @@ def latency_rows(work: Path) -> list[Row]:
     index = WorkspaceIndex([root], state_dir=state)
     index.update()  # the first run parses; later runs load the database (warm)
     index.prepare_queries()
-    estimator = TokenEstimator()
-    repo_map = RepoMap(index, [root], estimator)
+    services = services_over(index, state / "services")
     cuts = _cuts(index, root / "django", LATENCY_CUTS, seed=1)
     times: list[float] = []
     for cut in cuts[:5]:  # warm the resident graph and the map once
-        _ours(index, repo_map, cut, 8_000, estimator)
+        _ours(services, cut, 8_000)
     for cut in cuts:
         _with_cut(index, cut)
         try:
-            _, elapsed = _ours(index, repo_map, cut, 8_000, estimator)
+            _, elapsed = _ours(services, cut, 8_000)
         finally:
             index.close_document(cut.path)
         times.append(elapsed)
@@ -446,8 +443,7 @@ def cache_rows(work: Path) -> list[Row]:
     root = _download(work, *CORPUS)
     index = WorkspaceIndex([root], state_dir=None)
     index.update()
-    estimator = TokenEstimator()
-    repo_map = RepoMap(index, [root], estimator)
+    services = services_over(index, work / "ctx" / "cache-services")
     targets: list[Definition] = []
     for path in index.files():
         targets += [d for d in index.outline(path) if d.kind == DefinitionKind.FUNCTION][:1]
@@ -457,14 +453,8 @@ def cache_rows(work: Path) -> list[Row]:
     with FakeKimi() as fake, httpx.Client(base_url=fake.base_url, timeout=30) as http:
         for i, d in enumerate(targets[:20]):
             action = ("explain", "refactor", "tests")[i % 3]
-            lines = index.document_text(d.path) or d.path.read_text(encoding="utf-8")
-            code = "\n".join(lines.splitlines()[d.range.start_line : d.range.end_line + 1])
-            built = build_context(
-                index, [root], repo_map, estimator, system="You are Kimi.", path=d.path,
-                language=d.language, target_span=d.range, target_code=code,
-                target_definition=d, instruction=f"{action} `{d.name}`.", budget=12_000,
-                action=action,
-            )  # fmt: skip
+            # What a user's request sends at the function (contextBudget 12k, the default).
+            built = prompt_at(services, action, d.path, d.range.start_line, d.range.start_col)
             reply = http.post(
                 "/chat/completions",
                 headers={"Authorization": f"Bearer {fake.key}"},

@@ -25,15 +25,17 @@ from __future__ import annotations
 import asyncio
 import re
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from bench.bench_context import Cut, _cuts, _django, _recall, _with_cut
+from bench.bench_context import Cut, _cuts, _django, _recall, _with_cut, services_over
 from bench.table import Row
 from kimi_lsp.actions.pipeline import QuietSink
+from kimi_lsp.actions.prompts import prompt_at
+from kimi_lsp.actions.services import Services
 from kimi_lsp.actions.toolloop import Exchange, answer_with_tools
 from kimi_lsp.actions.tools import IndexTools
-from kimi_lsp.context import RepoMap, TokenEstimator
 from kimi_lsp.index import WorkspaceIndex
 from kimi_lsp.llm import KimiClient
 from tests.fake_kimi import FakeKimi
@@ -73,14 +75,14 @@ def _undefined(index: WorkspaceIndex, names: list[str], context: str, here: Path
 async def _case(
     client: KimiClient,
     fake: FakeKimi,
-    index: WorkspaceIndex,
+    services: Services,
     tools: IndexTools,
-    repo_map: RepoMap,
-    estimator: TokenEstimator,
     cut: Cut,
     names: list[str],
 ) -> tuple[tuple[int, int], tuple[int, int], Exchange]:
-    built = _built_messages(index, repo_map, cut, estimator)
+    index = services.index
+    assert index is not None
+    built = _built_messages(services, cut)
     context = "\n".join(str(m["content"]) for m in built)
     wanted = _undefined(index, names, context, cut.path)[:_CALLS_PER_ROUND]
 
@@ -105,15 +107,9 @@ async def _case(
     return _recall(cut, context), _recall(cut, context + "\n" + looked), ex
 
 
-def _built_messages(
-    index: WorkspaceIndex, repo_map: RepoMap, cut: Cut, estimator: TokenEstimator
-) -> list[dict[str, Any]]:
-    from kimi_lsp.context import build_action_context
-
-    built = build_action_context(
-        index, cut.path, cut.line - 1, cut.col, action="explain", model_context=128_000,
-        output_budget=4_000, budget=BUDGET, estimator=estimator, repo_map=repo_map,
-    )  # fmt: skip
+def _built_messages(services: Services, cut: Cut) -> list[dict[str, Any]]:
+    """The explain a user's request sends at the cut, with ``contextBudget`` = BUDGET."""
+    built = prompt_at(services, "explain", cut.path, cut.line - 1, cut.col)
     return [dict(m) for m in built.messages]
 
 
@@ -123,9 +119,11 @@ Variant = tuple[list[tuple[int, int]], list[tuple[int, int]], list[Exchange]]
 async def _run_cases(index: WorkspaceIndex, root: Path, cuts: list[Cut]) -> dict[str, Variant]:
     """Per cut, two emulated models: one looks up the undefined names of the target's
     visible code, one those of the whole target (as the issue's emulation has it)."""
-    estimator = TokenEstimator()
-    repo_map = RepoMap(index, [root], estimator)
-    tools = IndexTools(index, [root], estimator)
+    services = services_over(index, root.parent / "ctx" / "tools-services")
+    services = replace(
+        services, settings=services.settings.model_copy(update={"context_budget": BUDGET})
+    )
+    tools = IndexTools(index, [root], services.estimator())
     out: dict[str, Variant] = {"visible": ([], [], []), "target": ([], [], [])}
     with FakeKimi() as fake:
         async with KimiClient(fake.base_url, fake.key, max_retries=0) as client:
@@ -135,9 +133,7 @@ async def _run_cases(index: WorkspaceIndex, root: Path, cuts: list[Cut]) -> dict
                 try:
                     visible = _target_names(index, cut)
                     for variant, names in (("visible", visible), ("target", whole)):
-                        a, h, ex = await _case(
-                            client, fake, index, tools, repo_map, estimator, cut, names
-                        )
+                        a, h, ex = await _case(client, fake, services, tools, cut, names)
                         out[variant][0].append(a)
                         out[variant][1].append(h)
                         out[variant][2].append(ex)

@@ -11,16 +11,20 @@ a workspace folder there is no index: the prompt carries the target alone.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from kimi_lsp.actions.errors import NothingToWorkOn
 from kimi_lsp.actions.services import Services
-from kimi_lsp.actions.target import Target
+from kimi_lsp.actions.target import Target, find_target
 from kimi_lsp.context import BuiltContext, Section, build_context, prompt_budget, redact
 from kimi_lsp.context.recipes import INSTRUCTIONS, OUTPUT_TOKENS, SYSTEM
 from kimi_lsp.context.recipes import instruction as instruction_for
-
-__all__ = ["INSTRUCTIONS", "OUTPUT_TOKENS", "SYSTEM", "build", "build_messages"]
+from kimi_lsp.index import Span
 from kimi_lsp.llm.tokens import estimate_text_tokens
+from kimi_lsp.positions import read_text
+
+__all__ = ["INSTRUCTIONS", "OUTPUT_TOKENS", "SYSTEM", "build", "build_messages", "prompt_at"]
 
 
 def build_messages(
@@ -105,3 +109,25 @@ def build(
         diagnostics=view.diagnostics_in(target.path, target.span),
         repository_budget=services.settings.context_repository_budget,
     )
+
+
+def prompt_at(
+    services: Services,
+    action: str,
+    path: Path,
+    line: int,
+    col: int,
+    *,
+    selection: Span | None = None,
+    instruction: str = "",
+) -> BuiltContext:
+    """The prompt ``action`` sends for ``path`` at ``line:col`` (0-based; the selection when
+    given, else the definition there): what ``kimi-lsp context`` prints, and what the context
+    engine's tests and benchmarks measure. The file is read as the editor has it (the index's
+    open buffer, else the disk)."""
+    index = services.index
+    text = read_text(path, index.document_text(path) if index is not None else None)
+    if text is None:
+        raise NothingToWorkOn(f"Cannot read {path} as UTF-8 text.")
+    target = find_target(index, path, text, line, col, selection)
+    return build(services, action, target, text, instruction=instruction)

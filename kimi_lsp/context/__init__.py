@@ -6,16 +6,15 @@ context length, the action's output budget and any exact token counter are param
 Building a prompt
 -----------------
 
-- ``build_action_context(index, path, line, col, *, action="explain", model_context,
-  output_budget, budget=None, estimator, roots=None, repo_map=None, system=DEFAULT_SYSTEM,
-  instruction=None, selection=None, open_documents=(), diagnostics=()) -> BuiltContext``:
-  finds the target at the position (selection, else innermost definition, else the line).
-  ``action`` is one of ``ACTIONS`` (explain, refactor, tests, workspace); 0-based positions;
-  ``diagnostics`` are ``(path, span)`` pairs. Keep one ``repo_map`` per index.
 - ``build_context(index, roots, repo_map, estimate, *, system, path, language,
   target_span, target_code, target_definition, instruction, budget, extra="",
   action="explain", selection=None, open_documents=(), diagnostics=()) -> BuiltContext``:
-  the same for a target the caller already found (what ``actions/`` calls).
+  the one entry, for a target ``actions`` found; ``action`` is one of ``ACTIONS`` (explain,
+  refactor, tests); 0-based positions; ``diagnostics`` are ``(path, span)`` pairs. Its one
+  caller is ``actions.prompts.build`` (with ``prompt_at`` for a file position): the prompt a
+  test or a benchmark builds is the one a user's request sends. The words around the
+  context (system text, instruction, output size per action, the quick fix's and the
+  workspace refactor's per-file words) are the recipes' (``recipes``).
   ``repository_budget=N`` makes ``N`` the room for repository context (the map and the parts
   about other code), the target's window counted apart; ``budget`` still caps the total.
 - ``BuiltContext``: ``file_window_tokens`` and ``repository_tokens`` split ``tokens``;
@@ -56,22 +55,18 @@ Parts
   ``.ranker`` is the resident ``FileRanker`` (personalised PageRank, numpy).
 - ``pagerank(graph, personalization=None)``, ``ResidentGraph``, ``Focus``,
   ``score_definitions``, ``render_skeleton``, ``fit_skeleton``, ``used_definitions``.
-- Errors (``kimi_lsp.context.errors``): ``ContextError`` > ``UnknownAction``,
-  ``NothingAtPosition``.
+- Errors (``kimi_lsp.context.errors``): ``ContextError`` > ``UnknownAction``.
 """
 
 from kimi_lsp.context.budget import prompt_budget
 from kimi_lsp.context.build import (
     ACTIONS,
-    DEFAULT_INSTRUCTIONS,
-    DEFAULT_SYSTEM,
     BuiltContext,
     Section,
-    build_action_context,
     build_context,
     used_definitions,
 )
-from kimi_lsp.context.errors import ContextError, NothingAtPosition, UnknownAction
+from kimi_lsp.context.errors import ContextError, UnknownAction
 from kimi_lsp.context.ranking import (
     FileRanker,
     Focus,
@@ -85,19 +80,15 @@ from kimi_lsp.context.tokens import TokenEstimator
 
 __all__ = [
     "ACTIONS",
-    "DEFAULT_INSTRUCTIONS",
-    "DEFAULT_SYSTEM",
     "BuiltContext",
     "ContextError",
     "FileRanker",
     "Focus",
-    "NothingAtPosition",
     "RepoMap",
     "ResidentGraph",
     "Section",
     "TokenEstimator",
     "UnknownAction",
-    "build_action_context",
     "build_context",
     "fit_skeleton",
     "pagerank",

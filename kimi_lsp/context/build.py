@@ -10,8 +10,11 @@ the budget is spent, and written context first, then the target, then the instru
 - refactor: the call sites a changed signature would break, the tests that exercise the
   target, the signatures it uses, the ranked rest;
 - tests: the signatures of its dependencies, an existing test file of the project as a style
-  example, the fixtures (conftest), the ranked rest;
-- workspace: every reference of the symbol (the map is already in the prefix).
+  example, the fixtures (conftest), the ranked rest.
+
+The words around the context (system text, instruction, output size) are the recipes'
+(``recipes.py``); ``actions.prompts.build`` is the one caller, for users, tests and
+benchmarks alike.
 
 The "ranked rest" is personalised PageRank over the file graph (imports included), seeded by
 the target's file, the selection, the open documents and the diagnostics, then scored per
@@ -27,13 +30,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kimi_lsp.context.budget import prompt_budget
-from kimi_lsp.context.errors import ContextError, NothingAtPosition, UnknownAction
+from kimi_lsp.context.errors import ContextError, UnknownAction
 from kimi_lsp.context.ranking import Focus, score_definitions
-from kimi_lsp.context.recipes import INSTRUCTIONS, SYSTEM, WORKSPACE_INSTRUCTION
-from kimi_lsp.context.recipes import instruction as recipe_instruction
 from kimi_lsp.context.redact import redact
-from kimi_lsp.context.repomap import RepoMap, fit_skeleton, relative
+from kimi_lsp.context.repomap import RepoMap, fit_skeleton
 from kimi_lsp.context.typeflow import class_members, typed_classes
 from kimi_lsp.index import (
     Definition,
@@ -43,8 +43,9 @@ from kimi_lsp.index import (
     WorkspaceIndex,
     language_for,
 )
+from kimi_lsp.positions import read_text, relative
 
-ACTIONS = ("explain", "refactor", "tests", "workspace")
+ACTIONS = ("explain", "refactor", "tests")
 # The repository map (stable prefix) gets 3/4 of the budget beyond the first 6k tokens, up
 # to 6k: small budgets go to what this request needs; at the default 12k the map is ~60% of
 # a typical prompt, which Kimi's prefix cache then serves for every request.
@@ -67,10 +68,6 @@ TYPES_SHARE = 0.5  # of the room left, at most, for the outlines of the classes 
 TYPED_CLASSES = 8  # the most-used classes the outlines follow (with their bases)
 OUTLINE_MEMBERS = 300  # candidates for the outlines, best first
 MESSAGE_OVERHEAD = 4  # tokens per message for role markers
-
-# The words around the context are the recipes' (recipes.py): what users' requests send.
-DEFAULT_SYSTEM = SYSTEM
-DEFAULT_INSTRUCTIONS = {**INSTRUCTIONS, "workspace": WORKSPACE_INSTRUCTION}
 
 
 @dataclass(frozen=True)
@@ -140,13 +137,7 @@ def _names_in(index: WorkspaceIndex, path: Path, span: Span) -> frozenset[str]:
 
 
 def _source(index: WorkspaceIndex, path: Path) -> str:
-    text = index.document_text(path)
-    if text is None:
-        try:
-            text = path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            text = ""
-    return text
+    return read_text(path, index.document_text(path)) or ""
 
 
 def _lines(index: WorkspaceIndex, path: Path, first: int, last: int) -> list[str]:
@@ -530,8 +521,6 @@ def _assemble(
         optional.append("types")
         optional += _example_test(req, budget)
         optional += _fixtures(req)
-    elif action == "workspace":
-        optional += _callers(req, 10_000, "is referenced at")
     if req.target_definition is not None:
         shown.add(req.target_definition)
 
@@ -557,14 +546,13 @@ def _assemble(
             used += s.tokens + sep
         else:
             left_out.append(f"{s.name} ({s.tokens} tokens)")
-    if action != "workspace":
-        cap = RANKED_MIN + max(0, 2 * (RANKED_FREE - map_budget(budget)))
-        rest, missing = _ranked_rest(req, min(cap, budget - used - sep), shown)
-        if rest is not None:
-            chosen.append(rest)
-            used += rest.tokens + sep
-        if missing:
-            left_out.append(f"{missing} lower-ranked definitions (no room)")
+    cap = RANKED_MIN + max(0, 2 * (RANKED_FREE - map_budget(budget)))
+    rest, missing = _ranked_rest(req, min(cap, budget - used - sep), shown)
+    if rest is not None:
+        chosen.append(rest)
+        used += rest.tokens + sep
+    if missing:
+        left_out.append(f"{missing} lower-ranked definitions (no room)")
 
     volatile = chosen + required
     user = "\n\n".join(s.text for s in volatile)
@@ -646,65 +634,3 @@ def build_context(
     if ignored:
         built.left_out.insert(0, f"{path.name} itself: it is ignored (.gitignore/.kimiignore)")
     return built
-
-
-def build_action_context(
-    index: WorkspaceIndex,
-    path: Path,
-    line: int,
-    col: int,
-    *,
-    action: str = "explain",
-    model_context: int,
-    output_budget: int,
-    budget: int | None = None,
-    estimator: Callable[[str], int],
-    roots: Sequence[Path] | None = None,
-    repo_map: RepoMap | None = None,
-    system: str = DEFAULT_SYSTEM,
-    instruction: str | None = None,
-    selection: Span | None = None,
-    open_documents: Sequence[Path] = (),
-    diagnostics: Sequence[tuple[Path, Span]] = (),
-) -> BuiltContext:
-    """The prompt for ``action`` at ``path:line:col`` (0-based): the target is the selection,
-    else the innermost definition there, else the line. ``budget`` caps
-    ``model_context - output_budget - margin``. Pass one ``repo_map`` per index across
-    requests so the ranking graph stays resident."""
-    if action not in ACTIONS:
-        raise UnknownAction(action, ACTIONS)
-    path = path.resolve()
-    if index.file_info(path) is None and not index.is_ignored(path):
-        raise NothingAtPosition(f"{path}:{line + 1}")
-    roots = list(roots) if roots is not None else list(index.roots)
-    repo_map = repo_map or RepoMap(index, roots, estimator)
-    defn = index.enclosing_definition(path, line, col)
-    if selection is not None:
-        span = selection
-        name = "the selection"
-    elif defn is not None:
-        span, name = defn.range, defn.name
-    else:
-        span, name = Span(line, 0, line + 1, 0), f"line {line + 1}"
-    lines = _source(index, path).splitlines()
-    code = "\n".join(lines[span.start_line : span.end_line + 1])
-    words = instruction.format(name=name) if instruction else recipe_instruction(action, name)
-    return build_context(
-        index,
-        roots,
-        repo_map,
-        estimator,
-        system=system,
-        path=path,
-        language=language_for(path) or "text",
-        target_span=span,
-        target_code=code,
-        target_definition=defn,
-        instruction=words,
-        budget=prompt_budget(model_context, output_budget, cap=budget),
-        action=action,
-        selection=selection,
-        open_documents=open_documents,
-        diagnostics=diagnostics,
-        cursor_line=line,
-    )

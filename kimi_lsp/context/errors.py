@@ -4,8 +4,7 @@
 
     KimiLspError (kimi_lsp.errors: carries the user-facing ``message``)
     ContextError                  base: a prompt could not be built
-    ├── UnknownAction             an action name no recipe exists for
-    └── NothingAtPosition         the position is outside any file the index knows
+    └── UnknownAction             an action name no recipe exists for
 
 Ignored files are not errors: they are left out and listed in ``BuiltContext.left_out``.
 """
@@ -23,11 +22,3 @@ class UnknownAction(ContextError):
     def __init__(self, action: str, known: tuple[str, ...]) -> None:
         super().__init__(f"unknown action {action!r}: use one of {', '.join(known)}")
         self.action = action
-
-
-class NothingAtPosition(ContextError):
-    def __init__(self, where: str) -> None:
-        super().__init__(
-            f"{where} is not in an indexed file (ignored, too large, or outside the workspace); "
-            "open a file of the workspace or check .gitignore/.kimiignore"
-        )

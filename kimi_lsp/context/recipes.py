@@ -31,9 +31,6 @@ INSTRUCTIONS = {
     ),
 }
 
-# What build_action_context asks across the workspace (no action of its own sends it).
-WORKSPACE_INSTRUCTION = "Change `{name}` across the workspace as asked; list every edit per file."
-
 # A quick fix is a refactor whose instruction is the diagnostic's message.
 FIX_INSTRUCTION = "fix this problem reported by the editor: {message}"
 
@@ -66,5 +63,6 @@ def instruction(
     framework: str = "the project's test framework",
 ) -> str:
     """The instruction ``action`` ends its prompt with, for the target ``name``."""
-    words = WORKSPACE_INSTRUCTION if action == "workspace" else INSTRUCTIONS[action]
-    return words.format(name=name, instruction=request or "improve it", framework=framework)
+    return INSTRUCTIONS[action].format(
+        name=name, instruction=request or "improve it", framework=framework
+    )

@@ -6,18 +6,22 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from kimi_lsp.context import (
-    ACTIONS,
-    ContextError,
-    RepoMap,
-    TokenEstimator,
-    build_action_context,
+from kimi_lsp.actions.errors import NothingToWorkOn
+from kimi_lsp.actions.prompts import prompt_at
+from kimi_lsp.actions.services import Services
+from kimi_lsp.context import ACTIONS, ContextError
+from kimi_lsp.index import Span
+from tests.fixtures.context.shop import (
+    FILES,
+    IGNORED_MARKERS,
+    SECRETS,
+    make_shop,
+    shop_services,
+    with_request,
 )
-from kimi_lsp.index import Span, WorkspaceIndex
-from tests.fixtures.context.shop import FILES, IGNORED_MARKERS, SECRETS, make_shop
 
 TARGETS = [
     rel
@@ -27,15 +31,13 @@ TARGETS = [
 
 
 @pytest.fixture(scope="module")
-def shop(tmp_path_factory: pytest.TempPathFactory) -> tuple[WorkspaceIndex, Path, RepoMap]:
+def shop(tmp_path_factory: pytest.TempPathFactory) -> tuple[Services, Path]:
     root = make_shop(tmp_path_factory.mktemp("shop"))
-    index = WorkspaceIndex([root], state_dir=None)
-    index.update()
-    return index, root, RepoMap(index, [root], TokenEstimator())
+    return shop_services(root, tmp_path_factory.mktemp("state")), root
 
 
 @settings(
-    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
     budget=st.integers(60, 6_000),
@@ -46,7 +48,7 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> tuple[WorkspaceIndex, Path
     select=st.booleans(),
 )
 def test_no_prompt_exceeds_its_budget_or_carries_a_secret_or_an_ignored_file(
-    shop: tuple[WorkspaceIndex, Path, RepoMap],
+    shop: tuple[Services, Path],
     budget: int,
     action: str,
     rel: str,
@@ -54,27 +56,26 @@ def test_no_prompt_exceeds_its_budget_or_carries_a_secret_or_an_ignored_file(
     col: int,
     select: bool,
 ) -> None:
-    index, root, repo_map = shop
-    estimator = repo_map.estimate
+    services, root = shop
+    estimator = services.estimator()
+    request = with_request(
+        services,
+        budget=budget,
+        open_documents=[root / "shop" / "money.py", root / "private" / "algo.py"],
+    )
+    selection = Span(line, 0, line + 3, 0) if select else None
     try:
-        built = build_action_context(
-            index,
-            root / rel,
-            line,
-            col,
-            action=action,
-            model_context=200_000,
-            output_budget=4_000,
-            budget=budget,
-            estimator=estimator,
-            repo_map=repo_map,
-            selection=Span(line, 0, line + 3, 0) if select else None,
-            open_documents=[root / "shop" / "money.py", root / "private" / "algo.py"],
-        )
+        built = prompt_at(request, action, root / rel, line, col, selection=selection)
+    except NothingToWorkOn:
+        # Only with no definition at the cursor (and no code selected).
+        assert services.index is not None
+        assert services.index.enclosing_definition(root / rel, line, col) is None
+        return
     except ContextError:
         # Only when the budget cannot hold even the system text and the instruction.
         assert budget < 200
         return
+    event("built")
     text = "".join(m["content"] for m in built.messages)
     measured = sum(estimator(m["content"]) + 4 for m in built.messages)
     assert measured <= budget

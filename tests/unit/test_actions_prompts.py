@@ -156,10 +156,12 @@ def test_a_code_actions_diagnostics_reach_its_commands_view_not_the_services() -
 
 
 @pytest.mark.parametrize("action", ["explain", "refactor", "tests"])
-def test_the_context_engines_entry_sends_the_words_users_get(
+def test_a_prompt_at_a_position_is_the_prompt_the_users_request_sends(
     shop: tuple[Services, Path], action: str
 ) -> None:
-    from kimi_lsp.context import build_action_context
+    """``prompt_at`` (what ``kimi-lsp context`` and the context tests and benchmarks use)
+    is the user's path: the same target, the same recipe, the same bytes."""
+    from kimi_lsp.actions.prompts import prompt_at
     from kimi_lsp.context.recipes import SYSTEM, instruction
 
     services, root = shop
@@ -167,20 +169,7 @@ def test_the_context_engines_entry_sends_the_words_users_get(
     text = path.read_text()
     target = find_target(services.index, path, text, 13, 8)
     users = build(services, action, target, text).messages
-    assert services.index is not None
-    engine = build_action_context(
-        services.index,
-        path,
-        13,
-        8,
-        action=action,
-        model_context=services.model_context(),
-        output_budget=OUTPUT_TOKENS[action],
-        estimator=services.estimator(),
-        roots=services.roots,
-        repo_map=services.repo_map(),
-    ).messages
-    for messages in (users, engine):
-        assert messages[0]["content"].startswith(SYSTEM)
-        assert messages[-1]["content"].endswith(instruction(action, target.name))
-    assert engine[0] == users[0]  # one system text and repository map: one cached prefix
+    measured = prompt_at(services, action, path, 13, 8).messages
+    assert measured == users
+    assert users[0]["content"].startswith(SYSTEM)
+    assert users[-1]["content"].endswith(instruction(action, target.name))

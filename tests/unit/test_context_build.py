@@ -8,10 +8,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from kimi_lsp.actions.prompts import prompt_at
 from kimi_lsp.context import (
     RepoMap,
-    TokenEstimator,
-    build_action_context,
     build_context,
     pagerank,
     redact,
@@ -19,6 +18,7 @@ from kimi_lsp.context import (
 )
 from kimi_lsp.index import Span, WorkspaceIndex
 from kimi_lsp.llm.tokens import estimate_text_tokens
+from tests.fixtures.context.shop import shop_services, with_request
 
 SECRET = "sk-live-0123456789abcdefghijklmnopqrstuv"
 
@@ -172,12 +172,8 @@ def test_the_enclosing_class_outline_is_that_class_only(tmp_path: Path) -> None:
         "class Console:\n    def print(self, text):\n        return text\n\n"
         "    def rule(self):\n        return self.print('-')\n"
     )
-    index = WorkspaceIndex([tmp_path], state_dir=None)
-    index.update()
-    built = build_action_context(
-        index, tmp_path / "console.py", 10, 8, action="explain", model_context=8_000,
-        output_budget=1_000, budget=3_000, estimator=TokenEstimator(),
-    )  # fmt: skip
+    services = with_request(shop_services(tmp_path, tmp_path / ".state"), budget=3_000)
+    built = prompt_at(services, "explain", tmp_path / "console.py", 10, 8)
     (outline,) = [s for s in built.sections if s.name == "file outline"]
     assert "def print(self, text):" in outline.text
     assert "update_width" not in outline.text

@@ -10,69 +10,64 @@ from pathlib import Path
 
 import pytest
 
-from kimi_lsp.context import (
-    BuiltContext,
-    ContextError,
-    RepoMap,
-    TokenEstimator,
-    build_action_context,
-    prompt_budget,
-    redact,
+from kimi_lsp.actions.errors import IgnoredFile, NothingToWorkOn
+from kimi_lsp.actions.prompts import prompt_at
+from kimi_lsp.actions.services import Services
+from kimi_lsp.context import BuiltContext, prompt_budget, redact
+from kimi_lsp.index import Span
+from tests.fixtures.context.shop import (
+    IGNORED_MARKERS,
+    SECRETS,
+    make_shop,
+    shop_services,
+    with_request,
 )
-from kimi_lsp.index import WorkspaceIndex
-from tests.fixtures.context.shop import IGNORED_MARKERS, SECRETS, make_shop
+
+Shop = tuple[Services, Path]
 
 
 @pytest.fixture(scope="module")
-def shop(tmp_path_factory: pytest.TempPathFactory) -> tuple[WorkspaceIndex, Path, RepoMap]:
+def shop(tmp_path_factory: pytest.TempPathFactory) -> Shop:
     root = make_shop(tmp_path_factory.mktemp("shop"))
-    index = WorkspaceIndex([root], state_dir=None)
-    index.update()
-    return index, root, RepoMap(index, [root], TokenEstimator())
+    return shop_services(root, tmp_path_factory.mktemp("state")), root
 
 
 def build(
-    shop: tuple[WorkspaceIndex, Path, RepoMap],
+    shop: Shop,
     rel: str,
     line: int,
     action: str,
     budget: int = 3_000,
+    selection: Span | None = None,
 ) -> BuiltContext:
-    index, root, repo_map = shop
-    return build_action_context(
-        index, root / rel, line, 4, action=action, model_context=100_000, output_budget=2_000,
-        budget=budget, estimator=repo_map.estimate, repo_map=repo_map,
-    )  # fmt: skip
+    """The prompt a user's ``action`` sends at ``rel:line`` with ``contextBudget=budget``."""
+    services, root = shop
+    request = with_request(services, budget=budget)
+    return prompt_at(request, action, root / rel, line, 4, selection=selection)
 
 
-def test_the_stable_prefix_is_identical_whatever_the_request(
-    shop: tuple[WorkspaceIndex, Path, RepoMap], tmp_path: Path
-) -> None:
+def test_the_stable_prefix_is_identical_whatever_the_request(shop: Shop, tmp_path: Path) -> None:
     a = build(shop, "shop/cart.py", 13, "explain", 12_000)
-    b = build(shop, "shop/tax.py", 8, "refactor", 12_000)
+    b = build(shop, "shop/tax.py", 9, "refactor", 12_000)
     c = build(shop, "shop/money.py", 8, "tests", 12_000)
     assert a.messages[0] == b.messages[0] == c.messages[0]
     assert a.stable_prefix_tokens > 0
     assert "shop/money.py:" in a.messages[0]["content"]
     # A second index of the same files, built afresh: the same bytes.
-    root = make_shop(tmp_path)
-    other = WorkspaceIndex([root], state_dir=None)
-    other.update()
-    again = build((other, root, RepoMap(other, [root], TokenEstimator())), "shop/cart.py", 13,
-                  "explain", 12_000)  # fmt: skip
+    root = make_shop(tmp_path / "again")
+    other = shop_services(root, shop[0].settings.state_dir)  # the same key for secrets
+    again = build((other, root), "shop/cart.py", 13, "explain", 12_000)
     assert again.messages[0]["content"] == a.messages[0]["content"]
     assert again.messages[1]["content"] == a.messages[1]["content"]
 
 
-def test_no_map_below_six_thousand_tokens_then_a_growing_one(
-    shop: tuple[WorkspaceIndex, Path, RepoMap],
-) -> None:
+def test_no_map_below_six_thousand_tokens_then_a_growing_one(shop: Shop) -> None:
     small = build(shop, "shop/cart.py", 13, "explain", 4_000)
     assert "Repository map" not in small.messages[0]["content"]
     assert build(shop, "shop/cart.py", 13, "explain", 12_000).stable_prefix_tokens > 100
 
 
-def test_each_recipe_carries_its_parts(shop: tuple[WorkspaceIndex, Path, RepoMap]) -> None:
+def test_each_recipe_carries_its_parts(shop: Shop) -> None:
     explain = build(shop, "shop/money.py", 8, "explain")  # Money.add
     names = [s.name for s in explain.sections]
     assert "file outline" in names  # the enclosing class
@@ -84,25 +79,19 @@ def test_each_recipe_carries_its_parts(shop: tuple[WorkspaceIndex, Path, RepoMap
     user = tests.messages[1]["content"]
     assert "Example test file (tests/test_" in user
     assert "def ten() -> Money:" in user  # the fixture
-    workspace = build(shop, "shop/money.py", 14, "workspace")  # parse_money
-    assert "is referenced at" in workspace.messages[1]["content"]
     # The instruction comes last, after the target: volatile parts at the end.
     assert explain.messages[1]["content"].rstrip().endswith(explain.sections[-1].text.rstrip())
 
 
-def test_ignored_files_and_planted_secrets_never_appear(
-    shop: tuple[WorkspaceIndex, Path, RepoMap],
-) -> None:
+def test_ignored_files_and_planted_secrets_never_appear(shop: Shop) -> None:
     everything = ""
     redactions = 0
-    for rel, line in [("shop/catalog.py", 14), ("shop/catalog.py", 2), ("shop/tax.py", 10),
-                      ("shop/money.py", 14), ("private/algo.py", 3), (".env", 0)]:  # fmt: skip
-        for action in ("explain", "refactor", "tests", "workspace"):
-            if rel == ".env":  # not an indexed file: a clear error, nothing built
-                with pytest.raises(ContextError, match=r"\.env"):
-                    build(shop, rel, line, action)
-                continue
-            built = build(shop, rel, line, action, budget=6_000)
+    secrets = Span(2, 0, 6, 0)  # the module's constants, selected
+    cases = [("shop/catalog.py", 14, None), ("shop/catalog.py", 2, secrets),
+             ("shop/tax.py", 10, None), ("shop/money.py", 14, None)]  # fmt: skip
+    for rel, line, selected in cases:
+        for action in ("explain", "refactor", "tests"):
+            built = build(shop, rel, line, action, budget=6_000, selection=selected)
             everything += json.dumps(built.messages)
             redactions += built.redactions
     for secret in SECRETS:
@@ -110,6 +99,14 @@ def test_ignored_files_and_planted_secrets_never_appear(
     for marker in IGNORED_MARKERS:
         assert marker not in everything
     assert redactions > 0
+    # An ignored file is refused, naming the rule, whatever the action: nothing is built.
+    for action in ("explain", "refactor", "tests"):
+        with pytest.raises(IgnoredFile, match=r"\.gitignore:1 `private/`"):
+            build(shop, "private/algo.py", 3, action)
+    # No definition at the cursor (a .env file has none; nor has an import line): nothing.
+    for rel in (".env", "shop/tax.py"):
+        with pytest.raises(NothingToWorkOn):
+            build(shop, rel, 0, "explain")
 
 
 def test_maintained_detectors_are_applied() -> None:

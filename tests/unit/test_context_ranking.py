@@ -7,17 +7,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from kimi_lsp.actions.prompts import prompt_at
+from kimi_lsp.actions.services import Services
+from kimi_lsp.config import Settings
 from kimi_lsp.context import (
     Focus,
     RepoMap,
     ResidentGraph,
-    build_action_context,
     pagerank,
     score_definitions,
 )
 from kimi_lsp.context.tokens import TokenEstimator
 from kimi_lsp.index import WorkspaceIndex
-from tests.fixtures.context.shop import make_shop
+from tests.fixtures.context.shop import make_shop, with_request
 
 
 def dense_pagerank(graph: dict[str, dict[str, float]], pers: dict[str, float]) -> dict[str, float]:
@@ -97,14 +99,12 @@ def test_ranking_prefers_the_definitions_the_target_file_uses(
 
 
 def test_explain_context_carries_the_signatures_the_rest_of_the_body_needs(
-    shop: tuple[WorkspaceIndex, Path],
+    shop: tuple[WorkspaceIndex, Path], tmp_path: Path
 ) -> None:
     index, root = shop
+    services = Services(Settings(state_dir=tmp_path / "state"), [root], index=index)
     path = root / "shop" / "cart.py"
-    built = build_action_context(
-        index, path, 13, 8, action="explain", model_context=8_000, output_budget=1_000,
-        budget=1_500, estimator=TokenEstimator(),
-    )  # fmt: skip
+    built = prompt_at(with_request(services, budget=1_500), "explain", path, 13, 8)
     user = built.messages[1]["content"]
     assert 'def add(self, other: "Money") -> "Money":' in user  # Money.add, called in total
     assert "def add_vat(price: Money, country: str) -> Money:" in user
