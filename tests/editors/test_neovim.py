@@ -166,6 +166,7 @@ def test_refactor_streams_edits_and_the_written_file_has_them(
     fake_kimi.script(f"```python\n{FSTRING}```", match="use an f-string", chunk_tokens=1)
     fake_kimi.chunk_delay = 0.03
     out, source = run_scenario("plugin_refactor", fake_kimi, tmp_path)
+    assert "presets: simplify,names,types,docstring,idiomatic" in out, out
     assert "refactor state: done" in out
     assert "asked: Kimi refactor: " in out
     assert re.search(r"buffer changes: [1-9]", out), out

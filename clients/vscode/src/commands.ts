@@ -7,14 +7,27 @@ import { KimiServer, MissingServerCommand, SECRET_KEY, symbolAt } from "./server
 const RECENT_KEY = "kimi.recentInstructions";
 const RECENT_MAX = 10;
 
-// The server's refactor presets (kimi_lsp/actions/code_actions.py REFACTOR_PRESETS).
-export const PRESETS: { preset: string; label: string }[] = [
-  { preset: "simplify", label: "Simplify it" },
-  { preset: "names", label: "Improve the names" },
-  { preset: "types", label: "Add type hints" },
-  { preset: "docstring", label: "Add a docstring" },
-  { preset: "idiomatic", label: "Make it idiomatic" },
-];
+/** A refactor preset as the server lists it (`kimi.refactorPresets`). */
+interface Preset {
+  preset: string;
+  instruction: string;
+}
+
+let presetList: Preset[] | undefined;
+
+/** The server's refactor presets (the one list, kimi_lsp/actions/code_actions.py), asked
+ * once; none from a server that does not offer the command. */
+async function presets(server: KimiServer): Promise<Preset[]> {
+  if (presetList) return presetList;
+  if (!server.commands().includes("kimi.refactorPresets")) return [];
+  const reply = await server.execute<{ presets?: Preset[] }>("kimi.refactorPresets", {});
+  presetList = reply?.presets ?? [];
+  return presetList;
+}
+
+function sentence(words: string): string {
+  return words.charAt(0).toUpperCase() + words.slice(1);
+}
 
 interface LspPosition {
   line: number;
@@ -61,13 +74,17 @@ interface RefactorChoice {
 }
 
 /** A quick pick: type an instruction, or take a recent one or a preset. */
-async function askInstruction(recent: string[], title: string): Promise<RefactorChoice | undefined> {
+async function askInstruction(
+  recent: string[],
+  title: string,
+  offered: Preset[],
+): Promise<RefactorChoice | undefined> {
   type Item = vscode.QuickPickItem & RefactorChoice;
   const fixed: Item[] = [
     ...(recent.length ? [{ label: "recent", kind: vscode.QuickPickItemKind.Separator } as Item] : []),
     ...recent.map((instruction) => ({ label: instruction, instruction, description: "recent" })),
-    { label: "presets", kind: vscode.QuickPickItemKind.Separator },
-    ...PRESETS.map(({ preset, label }) => ({ label, preset, description: preset })),
+    ...(offered.length ? [{ label: "presets", kind: vscode.QuickPickItemKind.Separator } as Item] : []),
+    ...offered.map(({ preset, instruction }) => ({ label: sentence(instruction), preset, description: preset })),
   ];
   const qp = vscode.window.createQuickPick<Item>();
   qp.title = title;
@@ -132,7 +149,9 @@ export function registerCommands(context: vscode.ExtensionContext, server: KimiS
     if (!editor) return undefined;
     // Tests and keybindings may pass the instruction; otherwise ask.
     const choice: RefactorChoice | undefined =
-      typeof given === "string" && given ? { instruction: given } : await askInstruction(recent(), "Kimi: Refactor");
+      typeof given === "string" && given
+        ? { instruction: given }
+        : await askInstruction(recent(), "Kimi: Refactor", await presets(server));
     if (!choice) return undefined;
     if (choice.instruction) await remember(choice.instruction);
     const target = editorTarget(editor);
@@ -148,8 +167,9 @@ export function registerCommands(context: vscode.ExtensionContext, server: KimiS
 
   register("kimi.client.refactorWorkspace", async () => {
     if (!server.commands().includes("kimi.refactorWorkspace")) throw new MissingServerCommand("kimi.refactorWorkspace");
-    const choice = await askInstruction(recent(), "Kimi: Refactor Workspace — instruction");
-    const instruction = choice?.instruction ?? PRESETS.find((p) => p.preset === choice?.preset)?.label;
+    const offered = await presets(server);
+    const choice = await askInstruction(recent(), "Kimi: Refactor Workspace — instruction", offered);
+    const instruction = choice?.instruction ?? offered.find((p) => p.preset === choice?.preset)?.instruction;
     if (!instruction) return undefined;
     await remember(instruction);
     const editor = vscode.window.activeTextEditor;

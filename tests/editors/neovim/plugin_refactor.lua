@@ -1,5 +1,6 @@
--- :'<,'>KimiRefactor {instruction} streams the edit into the buffer (workspace/applyEdit) and
--- :write writes it; :KimiRefactor with no argument asks with vim.ui.input.
+-- :'<,'>KimiRefactor {preset} streams the edit into the buffer (workspace/applyEdit) and
+-- :write writes it; :KimiRefactor with no argument asks with vim.ui.input. The presets (for
+-- the completion and to tell a preset from an instruction) come from the server.
 local T = dofile(vim.fs.dirname(debug.getinfo(1, "S").source:sub(2)) .. "/kimi_test.lua")
 T.setup()
 T.require_commands({ "kimi.refactor" })
@@ -21,8 +22,9 @@ vim.api.nvim_buf_attach(T.buf, false, {
   end,
 })
 
+T.log("presets: " .. table.concat(vim.fn.getcompletion("KimiRefactor ", "cmdline"), ","))
 vim.cmd("normal! ggVj\27") -- lines 1-2 (add), then leave visual mode: '< and '> stay
-vim.cmd("'<,'>KimiRefactor add type hints")
+vim.cmd("'<,'>KimiRefactor types") -- the preset: "add type hints"
 local first = T.wait_run("refactor", 20000, function(r)
   return r.state ~= "running"
 end)

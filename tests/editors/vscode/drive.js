@@ -424,6 +424,12 @@ async function main() {
     await clickWord("def add", "add");
     await runCommand(page, "Kimi: Refactor…");
     await page.waitForSelector(".quick-input-widget .quick-input-box input", { visible: true, timeout: 10000 });
+    // The presets come from the server (kimi.refactorPresets), not from a copy in the extension.
+    await waitFor(
+      () => page.$$eval(".quick-input-list .monaco-list-row", (rows) => rows.some((r) => r.textContent.includes("Make it idiomatic"))),
+      10000,
+      "the server's presets in the quick pick",
+    );
     await page.keyboard.type("add type hints", { delay: 5 });
     await sleep(300);
     await page.keyboard.press("Enter");

@@ -134,8 +134,43 @@ function M.explain(opts)
   end))
 end
 
-local function is_preset(s)
-  return vim.tbl_contains(config.presets, s)
+local presets_of = {} -- client id -> the preset names its server listed
+
+--- The refactor presets the server knows (`kimi.refactorPresets`: the one list, in
+--- kimi_lsp/actions/code_actions.py), asked once per client; `:KimiRefactor types` sends one
+--- as `preset`. Empty when the server is older or does not answer within a second.
+---@param client vim.lsp.Client?
+---@return string[]
+function M.presets(client)
+  if not client then
+    return {}
+  end
+  if presets_of[client.id] then
+    return presets_of[client.id]
+  end
+  local commands = vim.tbl_get(client.server_capabilities or {}, "executeCommandProvider", "commands") or {}
+  if not vim.tbl_contains(commands, "kimi.refactorPresets") then
+    return {}
+  end
+  local params = { command = "kimi.refactorPresets", arguments = { vim.empty_dict() } }
+  local reply
+  if has_011 then
+    reply = client:request_sync("workspace/executeCommand", params, 1000, vim.api.nvim_get_current_buf())
+  else
+    reply = client.request_sync("workspace/executeCommand", params, 1000, vim.api.nvim_get_current_buf())
+  end
+  local names = {}
+  for _, p in ipairs(vim.tbl_get(reply or {}, "result", "presets") or {}) do
+    table.insert(names, p.preset)
+  end
+  if #names > 0 then
+    presets_of[client.id] = names
+  end
+  return names
+end
+
+local function is_preset(client, s)
+  return vim.tbl_contains(M.presets(client), s)
 end
 
 local function ask(prompt, fn)
@@ -153,7 +188,7 @@ function M.refactor(opts)
   end
   local arg = M.target(client, opts)
   local function run(instruction)
-    if is_preset(instruction) then
+    if is_preset(client, instruction) then
       arg.preset = instruction
     else
       arg.instruction = instruction
@@ -323,7 +358,7 @@ function M.create()
         nargs = "*",
         desc = "Kimi: refactor the selection or the symbol ({instruction} or a preset)",
         complete = function()
-          return config.presets
+          return M.presets(get_clients({ name = "kimi_lsp" })[1])
         end,
       },
     },

@@ -12,9 +12,6 @@ M.root_markers = {
   "pom.xml", "build.gradle", "Gemfile", "composer.json", "build.sbt", "Makefile",
 }
 
--- The refactor presets the server knows; `:KimiRefactor types` sends one as `preset`.
-M.presets = { "simplify", "names", "types", "docstring", "idiomatic" }
-
 -- The variables the server reads the key from, in its order (kimi_lsp/config.py).
 M.key_env = { "KIMI_LSP_API_KEY", "MOONSHOT_API_KEY", "KIMI_API_KEY" }
 
