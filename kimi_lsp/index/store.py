@@ -20,7 +20,7 @@ from kimi_lsp.index.languages import LANGUAGES, query_source
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: each tags row also holds its name counts (``defs``, ``refs``)
 EXTRACTOR_VERSION = 3  # bump when extract.py changes what it produces
 
 _SCHEMA = """
@@ -35,7 +35,8 @@ CREATE TABLE files (
     definitions INTEGER NOT NULL,
     refs INTEGER NOT NULL
 );
-CREATE TABLE tags (key TEXT PRIMARY KEY, data BLOB NOT NULL);
+CREATE TABLE tags (key TEXT PRIMARY KEY, data BLOB NOT NULL, defs BLOB NOT NULL,
+                   refs BLOB NOT NULL);
 """
 
 
@@ -67,6 +68,8 @@ class StoredFile:
     lines: int
     definitions: int
     references: int
+    def_names: bytes  # marshal of {name: count} over the definitions: a name query decodes
+    ref_names: bytes  # these, not every file's tags (the same for references)
 
 
 def tags_key(language: str, chash: str) -> str:
@@ -135,15 +138,17 @@ class IndexStore:
         try:
             rows = self._conn.execute(
                 "SELECT f.path, f.language, f.hash, f.size, f.mtime_ns, t.data, f.lines, "
-                "f.definitions, f.refs FROM files f "
+                "f.definitions, f.refs, t.defs, t.refs FROM files f "
                 "JOIN tags t ON t.key = f.language || ':' || f.hash"
             ).fetchall()
         except sqlite3.DatabaseError as exc:
             log.warning("index: reading %s failed (%s); rebuilding it", self.path, exc)
             self._reset()
             return
-        for path, language, chash, size, mtime_ns, blob, lines, ndefs, nrefs in rows:
-            yield StoredFile(Path(path), language, chash, size, mtime_ns, blob, lines, ndefs, nrefs)
+        for path, language, chash, size, mtime_ns, blob, lines, ndefs, nrefs, dn, rn in rows:
+            yield StoredFile(
+                Path(path), language, chash, size, mtime_ns, blob, lines, ndefs, nrefs, dn, rn
+            )
 
     def save(self, files: Iterable[StoredFile], removed: Iterable[Path] = ()) -> None:
         """Write changed files (and their tags) and forget removed ones, in one transaction."""
@@ -179,8 +184,11 @@ class IndexStore:
                 ],
             )
             conn.executemany(
-                "INSERT OR IGNORE INTO tags VALUES (?, ?)",
-                [(tags_key(f.language, f.content_hash), f.blob) for f in files],
+                "INSERT OR IGNORE INTO tags VALUES (?, ?, ?, ?)",
+                [
+                    (tags_key(f.language, f.content_hash), f.blob, f.def_names, f.ref_names)
+                    for f in files
+                ],
             )
             conn.executemany("DELETE FROM files WHERE path = ?", [(p,) for p in removed])
             if removed:

@@ -16,7 +16,7 @@ import os
 import threading
 import time
 from collections import Counter, OrderedDict, defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,8 +77,13 @@ class _Entry:
     references: int
     raw: RawTags | None = None
     source: str = "disk"
-    def_counts: Counter[str] | None = None
-    ref_counts: Counter[str] | None = None
+    # How often each name occurs among the definitions and the references: marshal blobs
+    # (from a worker or the database) until a name query decodes them, far smaller than
+    # the tags, so the name maps are built without decoding every file's tags.
+    def_blob: bytes | None = None
+    ref_blob: bytes | None = None
+    def_counts: dict[str, int] | None = None
+    ref_counts: dict[str, int] | None = None
 
     @classmethod
     def of(cls, raw: RawTags, size: int, mtime_ns: int, blob: bytes | None) -> _Entry:
@@ -87,8 +92,18 @@ class _Entry:
     @classmethod
     def parsed(cls, size: int, mtime_ns: int, tags: _Tags) -> _Entry:
         """What a worker sent (the tags stay a blob until a query needs them)."""
-        language, chash, blob, lines, definitions, references = tags
-        return cls(language, chash, size, mtime_ns, blob, lines, definitions, references)
+        language, chash, blob, lines, definitions, references, def_blob, ref_blob = tags
+        return cls(
+            language, chash, size, mtime_ns, blob, lines, definitions, references,
+            def_blob=def_blob, ref_blob=ref_blob,
+        )  # fmt: skip
+
+    @classmethod
+    def loaded(cls, f: StoredFile) -> _Entry:
+        return cls(
+            f.language, f.content_hash, f.size, f.mtime_ns, f.blob, f.lines, f.definitions,
+            f.references, def_blob=f.def_names, ref_blob=f.ref_names,
+        )  # fmt: skip
 
     def stored(self, path: Path) -> StoredFile:
         assert self.blob is not None
@@ -102,16 +117,26 @@ class _Entry:
             self.lines,
             self.definitions,
             self.references,
+            self.def_blob or marshal.dumps(self.name_counts(TAG_DEFS)),
+            self.ref_blob or marshal.dumps(self.name_counts(TAG_REFS)),
         )
 
     def name_counts(self, field: int) -> dict[str, int]:
-        """How often each name occurs among definitions (field 4) or references (5)."""
-        if field == 4:
+        """How often each name occurs among definitions (field TAG_DEFS) or references."""
+        if field == TAG_DEFS:
             if self.def_counts is None:
-                self.def_counts = Counter(d[0] for d in self.tags()[TAG_DEFS])
+                self.def_counts = (
+                    marshal.loads(self.def_blob)
+                    if self.def_blob is not None
+                    else name_counts(self.tags()[TAG_DEFS])
+                )
             return self.def_counts
         if self.ref_counts is None:
-            self.ref_counts = Counter(r[0] for r in self.tags()[TAG_REFS])
+            self.ref_counts = (
+                marshal.loads(self.ref_blob)
+                if self.ref_blob is not None
+                else name_counts(self.tags()[TAG_REFS])
+            )
         return self.ref_counts
 
     def tags(self) -> RawTags:
@@ -121,11 +146,17 @@ class _Entry:
         return self.raw
 
 
+def name_counts(tags: Sequence[Sequence[Any]]) -> dict[str, int]:
+    """How often each name (a raw tag's first field) occurs."""
+    return dict(Counter(t[0] for t in tags))
+
+
 # A worker's answer for one file: (path, size, mtime_ns, skip reason, tags) with tags =
-# (language, content hash, marshal blob, lines, definitions, references): plain tuples, which
-# pickle several times faster than dataclasses. The parent keeps the blob and never decodes
-# what no query asks for.
-_Tags = tuple[str, str, bytes, int, int, int]
+# (language, content hash, marshal blob, lines, definitions, references, and the marshalled
+# name counts of the definitions and of the references): plain tuples, which pickle several
+# times faster than dataclasses. The parent keeps the blobs and never decodes what no query
+# asks for.
+_Tags = tuple[str, str, bytes, int, int, int, bytes, bytes]
 _Parsed = tuple[str, int, int, str | None, _Tags | None]
 
 
@@ -161,7 +192,11 @@ def _parse_one(path: str, language: str) -> _Parsed:
     if reason is not None:
         return path, st.st_size, st.st_mtime_ns, reason, None
     raw = extract_raw(source, language)
-    tags = (raw[0], raw[1], marshal.dumps(raw), raw[2], len(raw[4]), len(raw[5]))
+    defs, refs = raw[TAG_DEFS], raw[TAG_REFS]
+    tags = (
+        raw[0], raw[1], marshal.dumps(raw), raw[2], len(defs), len(refs),
+        marshal.dumps(name_counts(defs)), marshal.dumps(name_counts(refs)),
+    )  # fmt: skip
     return path, st.st_size, st.st_mtime_ns, None, tags
 
 
@@ -188,8 +223,10 @@ class WorkspaceIndex:
         # graph walk over a big repository would otherwise keep every reference as objects.
         self._decoded: OrderedDict[Path, FileTags] = OrderedDict()
         self._decoded_defs: dict[Path, tuple[Definition, ...]] = {}
-        self._def_names: dict[str, Counter[Path]] | None = None
-        self._ref_names: dict[str, Counter[Path]] | None = None
+        # name -> {file: how often}: built on the first query that needs each, then kept
+        # in step file by file.
+        self._def_names: dict[str, dict[Path, int]] | None = None
+        self._ref_names: dict[str, dict[Path, int]] | None = None
         self._generation = 0  # bumps on every change: caches compare against it
         self._files_generation = 0  # bumps when files come or go
         self._saved_generation = 0  # bumps when saved content changes, or files come or go
@@ -251,16 +288,7 @@ class WorkspaceIndex:
         with self._lock:
             for f in self._store.load():
                 if f.path not in self._entries:
-                    self._entries[f.path] = _Entry(
-                        f.language,
-                        f.content_hash,
-                        f.size,
-                        f.mtime_ns,
-                        f.blob,
-                        f.lines,
-                        f.definitions,
-                        f.references,
-                    )
+                    self._entries[f.path] = _Entry.loaded(f)
         self._loaded = True
 
     def update(self, on_progress: ProgressCallback | None = None) -> IndexStats:
@@ -439,9 +467,9 @@ class WorkspaceIndex:
 
     def _reindex_names(self, path: Path, old: _Entry | None, new: _Entry | None) -> None:
         """Update the name -> files maps for one file, touching only names that changed."""
-        if self._def_names is None or self._ref_names is None:
-            return
-        for table, field in ((self._def_names, 4), (self._ref_names, 5)):
+        for table, field in ((self._def_names, TAG_DEFS), (self._ref_names, TAG_REFS)):
+            if table is None:
+                continue
             before = old.name_counts(field) if old is not None else {}
             after = new.name_counts(field) if new is not None else {}
             for name in before.keys() - after.keys():
@@ -454,27 +482,42 @@ class WorkspaceIndex:
                 if before.get(name) != n:
                     counter = table.get(name)
                     if counter is None:
-                        counter = table[name] = Counter()
-                    counter[path] = n
+                        table[name] = {path: n}
+                    else:
+                        counter[path] = n
 
     def prepare_queries(self) -> None:
         """Build the name maps now (off the editor's thread) rather than on the first query."""
         self._names()
 
-    def _names(self) -> tuple[dict[str, Counter[Path]], dict[str, Counter[Path]]]:
+    def _name_map(self, field: int) -> dict[str, dict[Path, int]]:
+        table: dict[str, dict[Path, int]] = {}
+        for path, entry in self._entries.items():
+            for name, n in entry.name_counts(field).items():
+                files = table.get(name)
+                if files is None:
+                    table[name] = {path: n}
+                else:
+                    files[path] = n
+        return table
+
+    def _def_map(self) -> dict[str, dict[Path, int]]:
+        """name -> the files that define it (a name query needs no more than this)."""
         with self._lock:
-            if self._def_names is None or self._ref_names is None:
-                defs: dict[str, Counter[Path]] = {}
-                refs: dict[str, Counter[Path]] = {}
-                for path, entry in self._entries.items():
-                    for table, field in ((defs, 4), (refs, 5)):
-                        for name, n in entry.name_counts(field).items():
-                            c = table.get(name)
-                            if c is None:
-                                c = table[name] = Counter()
-                            c[path] = n
-                self._def_names, self._ref_names = defs, refs
-            return self._def_names, self._ref_names
+            if self._def_names is None:
+                self._def_names = self._name_map(TAG_DEFS)
+            return self._def_names
+
+    def _ref_map(self) -> dict[str, dict[Path, int]]:
+        """name -> the files that refer to it."""
+        with self._lock:
+            if self._ref_names is None:
+                self._ref_names = self._name_map(TAG_REFS)
+            return self._ref_names
+
+    def _names(self) -> tuple[dict[str, dict[Path, int]], dict[str, dict[Path, int]]]:
+        with self._lock:
+            return self._def_map(), self._ref_map()
 
     # ------------------------------------------------------------------ editor buffers
 
@@ -646,7 +689,7 @@ class WorkspaceIndex:
 
     def definitions(self, name: str) -> list[Definition]:
         bare = name.rsplit(".", 1)[-1] if "." in name else name
-        defs, _ = self._names()
+        defs = self._def_map()
         with self._lock:
             paths = sorted(defs.get(bare, ()))
         out: list[Definition] = []
@@ -662,7 +705,7 @@ class WorkspaceIndex:
         return out
 
     def references_to(self, defn: Definition) -> list[Reference]:
-        _, refs = self._names()
+        refs = self._ref_map()
         with self._lock:
             paths = sorted(refs.get(defn.name, ()))
         out: list[Reference] = []
@@ -674,7 +717,7 @@ class WorkspaceIndex:
 
     def symbols(self, query: str, limit: int = 100) -> list[Definition]:
         """Definitions whose name matches `query` (exact, prefix, substring, then fuzzy)."""
-        defs, _ = self._names()
+        defs = self._def_map()
         q = query.lower()
         with self._lock:
             names = list(defs)
@@ -736,13 +779,13 @@ class WorkspaceIndex:
         return targets
 
     def _file_row(
-        self, path: Path, defs: dict[str, Counter[Path]], imports: list[Path]
+        self, path: Path, defs: dict[str, dict[Path, int]], imports: list[Path]
     ) -> dict[Path, float]:
         entry = self._entries.get(path)
         edges: defaultdict[Path, float] = defaultdict(float)
         if entry is None:
             return {}
-        for name, n in entry.name_counts(5).items():
+        for name, n in entry.name_counts(TAG_REFS).items():
             definers = defs.get(name)
             if not definers or path in definers:
                 continue  # unknown, or defined locally: no edge
@@ -768,7 +811,7 @@ class WorkspaceIndex:
                 g = _Graphs(self._files_generation, {}, {}, {})
                 for path, entry in self._entries.items():
                     g.imports[path] = self._imports_of_file(resolver, path)
-                    g.def_names[path] = frozenset(entry.name_counts(4))
+                    g.def_names[path] = frozenset(entry.name_counts(TAG_DEFS))
                 for path in self._entries:
                     g.rows[path] = self._file_row(path, defs, g.imports[path])
                 self._graph_state = g
@@ -780,7 +823,7 @@ class WorkspaceIndex:
                 recompute = set(dirty)
                 for path in dirty:
                     current = self._entries.get(path)
-                    now = frozenset(current.name_counts(4)) if current else frozenset()
+                    now = frozenset(current.name_counts(TAG_DEFS)) if current else frozenset()
                     for name in now ^ g.def_names.get(path, frozenset()):
                         recompute.update(refs.get(name, ()))
                     g.def_names[path] = now
@@ -806,7 +849,7 @@ class WorkspaceIndex:
 
     def definition_graph(self) -> dict[Definition, dict[Definition, float]]:
         def build() -> dict[Definition, dict[Definition, float]]:
-            names, _ = self._names()
+            names = self._def_map()
             graph: dict[Definition, dict[Definition, float]] = {}
             targets_of: dict[str, list[Definition]] = {}
             by_id: dict[int, dict[int, float]] = {}

@@ -44,6 +44,25 @@ def test_warm_start_parses_nothing_and_answers_the_same(project: Path, tmp_path:
     assert second.database_rebuilt is False
 
 
+def test_a_warm_name_query_decodes_only_the_files_that_define_the_name(
+    project: Path, tmp_path: Path
+) -> None:
+    """The database keeps each file's name counts beside its tags: the first query after a
+    warm start reads those, and decodes the tags of the definers alone (issue 21)."""
+    state = tmp_path / "state"
+    build(project, state).close()
+    warm = build(project, state)
+    (beta,) = warm.definitions("beta")
+    decoded = {p.name for p, e in warm._entries.items() if e.raw is not None}
+    assert decoded == {"b.py"}
+    assert [r.name for r in warm.references_to(beta)] == ["beta"]  # a.py calls it
+    assert warm.symbols("gam")[0].name == "gamma"
+    # Maps built one at a time stay in step with a change.
+    warm.open_document(project / "pkg" / "a.py", "def beta():\n    return 0\n")
+    assert sorted(d.path.name for d in warm.definitions("beta")) == ["a.py", "b.py"]
+    assert warm.references_to(beta) == []
+
+
 def test_only_changed_content_is_reparsed(project: Path, tmp_path: Path) -> None:
     state = tmp_path / "state"
     build(project, state).close()
