@@ -40,11 +40,12 @@ from pathlib import Path
 import httpx
 
 from bench.table import Row
+from kimi_lsp.actions.errors import NothingToWorkOn
 from kimi_lsp.actions.prompts import prompt_at
 from kimi_lsp.actions.services import Services
 from kimi_lsp.config import Settings
 from kimi_lsp.context import BuiltContext, TokenEstimator
-from kimi_lsp.index import Definition, DefinitionKind, WorkspaceIndex
+from kimi_lsp.index import Definition, DefinitionKind, Span, WorkspaceIndex
 
 NAME = "context"
 CORPUS = ("rich", "13.9.4")
@@ -191,8 +192,19 @@ def _build(services: Services, cut: Cut, budget: int) -> BuiltContext:
     settings = services.settings.model_copy(
         update={"context_budget": TOTAL_CAP, "context_repository_budget": budget}
     )
-    request = replace(services, settings=settings)
-    return prompt_at(request, "explain", cut.path, cut.line - 1, cut.col)
+    return explain_at_cut(replace(services, settings=settings), cut)
+
+
+def explain_at_cut(services: Services, cut: Cut) -> BuiltContext:
+    """What a user's explain sends at the cut: the definition there; where the cut buffer
+    has none (cut inside an open bracket, the function parses as an error), the last lines
+    up to the cursor, selected, as a user would select them."""
+    line = cut.line - 1
+    try:
+        return prompt_at(services, "explain", cut.path, line, cut.col)
+    except NothingToWorkOn:
+        lines = Span(max(0, line - 2), 0, line + 1, 0)
+        return prompt_at(services, "explain", cut.path, line, 0, selection=lines)
 
 
 def _ours(services: Services, cut: Cut, budget: int) -> tuple[str, float]:

@@ -29,10 +29,17 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from bench.bench_context import Cut, _cuts, _django, _recall, _with_cut, services_over
+from bench.bench_context import (
+    Cut,
+    _cuts,
+    _django,
+    _recall,
+    _with_cut,
+    explain_at_cut,
+    services_over,
+)
 from bench.table import Row
 from kimi_lsp.actions.pipeline import QuietSink
-from kimi_lsp.actions.prompts import prompt_at
 from kimi_lsp.actions.services import Services
 from kimi_lsp.actions.toolloop import Exchange, answer_with_tools
 from kimi_lsp.actions.tools import IndexTools
@@ -109,8 +116,7 @@ async def _case(
 
 def _built_messages(services: Services, cut: Cut) -> list[dict[str, Any]]:
     """The explain a user's request sends at the cut, with ``contextBudget`` = BUDGET."""
-    built = prompt_at(services, "explain", cut.path, cut.line - 1, cut.col)
-    return [dict(m) for m in built.messages]
+    return [dict(m) for m in explain_at_cut(services, cut).messages]
 
 
 Variant = tuple[list[tuple[int, int]], list[tuple[int, int]], list[Exchange]]
