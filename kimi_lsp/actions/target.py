@@ -83,6 +83,12 @@ def find_target(
             name = defn.name if inside and defn is not None else "selection"
             return Target(path, lang, selection, code, name, defn if inside else None, True)
     defn = index.enclosing_definition(path, line, col) if index is not None else None
+    if defn is None and lang == "python":
+        # Typing leaves the function open (`y = f(`): its parse lost it, its lines did not.
+        found = _open_definition(text, line)
+        if found is not None:
+            span, name = found
+            return Target(path, lang, span, slice_span(text, span), name, None)
     if defn is None:
         raise NothingToWorkOn(
             "There is no function, class or other definition at the cursor. Put the cursor "
@@ -99,6 +105,37 @@ def refuse_ignored(index: WorkspaceIndex | None, path: Path) -> None:
 
 
 _NAME = re.compile(r"[^\W\d]\w*")
+_HEADER = re.compile(r"([ \t]*)(?:async[ \t]+def|def|class)[ \t]+([^\W\d]\w*)")
+
+
+def _open_definition(text: str, line: int) -> tuple[Span, str] | None:
+    """The Python ``def`` or ``class`` the cursor is in by indentation: its lines and name,
+    for a buffer whose parse lost it (an unclosed bracket while typing). None at module
+    level."""
+    lines = text.splitlines()
+    if not 0 <= line < len(lines):
+        return None
+
+    def indent(s: str) -> int:
+        return len(s) - len(s.lstrip(" \t"))
+
+    here = next((i for i in range(line, -1, -1) if lines[i].strip()), None)
+    if here is None:
+        return None
+    depth = indent(lines[here])
+    for i in range(here, -1, -1):
+        m = _HEADER.match(lines[i])
+        if m is None or (i != here and len(m.group(1)) >= depth):
+            continue
+        head = len(m.group(1))
+        end = i
+        for j in range(i + 1, len(lines)):
+            if lines[j].strip():
+                if indent(lines[j]) <= head:
+                    break
+                end = j
+        return Span(i, 0, end, utf16_len(lines[end])), m.group(2)
+    return None
 
 
 def _trim_blank_lines(text: str, span: Span) -> Span:
