@@ -33,7 +33,11 @@ def open_governor(settings: Settings) -> QuotaGovernor:
     return QuotaGovernor.from_setting(
         settings.quota_store,
         settings.state_dir,
-        limits_for(settings.tier, settings.parsed_limits),
+        limits_for(
+            settings.tier,
+            settings.parsed_limits,
+            assumed="tier" not in settings.model_fields_set,  # the default: maybe not the account's
+        ),
         reserve=settings.quota_reserve,
     )
 

@@ -187,8 +187,15 @@ class FailoverLedger:
         for ledger in owners:
             self._quietly(ledger, lambda led: led.renew(lease_id, now))
 
-    def answered(self, admitted: Admitted, now: float) -> None:
-        self._quietly(self._owner.get(admitted), lambda led: led.answered(admitted, now))
+    def answered(self, admitted: Admitted, now: float) -> int | None:
+        ledger = self._owner.get(admitted)
+        if ledger is None:
+            return None
+        try:
+            return ledger.answered(admitted, now)
+        except self.errors as exc:
+            self._down(exc, ledger)
+            return None
 
     def settle(self, admitted: Admitted, actual: tuple[int, int, int] | None) -> None:
         with self._lock:
