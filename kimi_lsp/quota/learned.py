@@ -97,8 +97,8 @@ def source(
     if configured.tier is None:
         return "configured"
     if configured.assumed:
-        return f"tier {configured.tier} table (assumed: KIMI_LSP_TIER is not set)"
-    return f"tier {configured.tier} table (KIMI_LSP_TIER)"
+        return f"tier {configured.tier} table (assumed)"
+    return f"tier {configured.tier} table"
 
 
 def matching_tiers(learned: Mapping[str, Learned], now: float) -> list[int]:

@@ -56,7 +56,7 @@ async def test_a_stated_concurrency_ends_the_ramp_and_is_shown_with_its_time(
     assert snap["limits"]["concurrency"] == 2
     assert snap["concurrencyProven"] is None  # learned: nothing to probe
     assert snap["sources"]["concurrency"].startswith("learned from Kimi at ")
-    assert snap["sources"]["rpm"] == "tier 1 table (assumed: KIMI_LSP_TIER is not set)"
+    assert snap["sources"]["rpm"] == "tier 1 table (assumed)"
     assert snap["learned"]["concurrency"]["value"] == 2
     clock.now += 2  # past the cool-down
     tickets = [await gov.admit(Req()), await gov.admit(Req())]  # two at once, as stated
@@ -99,6 +99,6 @@ async def test_a_set_tier_is_trusted_without_a_ramp(tmp_path: Path) -> None:
     gov = QuotaGovernor.in_state_dir(tmp_path, limits_for(1), clock=clock, sleep=clock.sleep)
     tickets = [await gov.admit(Req()) for _ in range(5)]  # none waits
     assert gov.snapshot()["concurrencyProven"] is None
-    assert gov.snapshot()["sources"]["concurrency"] == "tier 1 table (KIMI_LSP_TIER)"
+    assert gov.snapshot()["sources"]["concurrency"] == "tier 1 table"
     for t in tickets:
         await t.settle(Used())
