@@ -282,7 +282,7 @@ def _cmd_quota(args: argparse.Namespace) -> int:
     from kimi_lsp.cache import open_cache
     from kimi_lsp.config import load_settings
     from kimi_lsp.llm import total_cost_usd
-    from kimi_lsp.quota.report import tier_advice
+    from kimi_lsp.quota.report import reserve_tradeoff, tier_advice
 
     settings = load_settings().settings
     snap = open_governor(settings).snapshot()
@@ -345,6 +345,8 @@ def _cmd_quota(args: argparse.Namespace) -> int:
     if advice := tier_advice(snap):
         print(f"  advice       {advice}")
     print(f"  reserve      {snap['reserve']:.0%} of each limit kept for interactive work")
+    if tradeoff := reserve_tradeoff(snap):
+        print(f"  trade-off    {tradeoff}")
     queue = snap["queue"]
     line = f"  queue        {queue['interactive']} interactive, {queue['batch']} batch waiting"
     head = queue["head"]

@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from kimi_lsp.quota.limits import NAMES
+from kimi_lsp.quota.ledger import cap
+from kimi_lsp.quota.limits import NAMES, TIERS
 
 WORDS = {"concurrency": "concurrency", "rpm": "RPM", "tpm": "TPM", "tpd": "TPD"}
 
@@ -50,4 +51,29 @@ def tier_advice(snap: Mapping[str, Any]) -> str:
     return f"Kimi stated {said}, which no tier has; set KIMI_LSP_LIMITS={limits}"
 
 
-__all__ = ["limits_with_sources", "shown", "tier_advice"]
+def reserve_tradeoff(snap: Mapping[str, Any]) -> str:
+    """At Tier 0's few requests a minute, what the interactive reserve costs and gives, in one
+    line ("" above that: from Tier 1 on, batch work and quick interactive answers both fit).
+    No scheduler can both use nearly all of 3 RPM and keep interactive waits short (the quota
+    bench measures both ends; docs/quota-and-caching.md)."""
+    rpm = snap["limits"].get("rpm")
+    small = TIERS[0].rpm
+    if rpm is None or rpm > small:
+        return ""
+    batch = cap(rpm, True, float(snap.get("reserve", 0.0))) or rpm
+    if batch < rpm:
+        kept = rpm - batch
+        return (
+            f"the reserve keeps {kept} of {rpm} requests a minute for interactive work: explain "
+            "and hover mostly go out at once while batch work runs, but what is kept goes unused "
+            f"when nobody asks; KIMI_LSP_QUOTA_RESERVE=0 lets batch work use all {rpm}, and "
+            "interactive requests then wait their turn (tens of seconds)"
+        )
+    return (
+        f"no reserve: batch work may use all {rpm} requests a minute, and interactive requests "
+        "wait their turn behind it (tens of seconds); KIMI_LSP_QUOTA_RESERVE=0.1 keeps one a "
+        "minute for them, at the cost of that request when nobody asks"
+    )
+
+
+__all__ = ["limits_with_sources", "reserve_tradeoff", "shown", "tier_advice"]

@@ -125,3 +125,12 @@ def test_doctor_suggests_the_tier_kimis_stated_limits_fit() -> None:
     assert "TPM 2,000,000 (tier 1 table (assumed))" in lines[check]
     assert "set KIMI_LSP_TIER=0" in lines[check + 1]
     assert lines[check + 1].strip().startswith("fix: Kimi stated concurrency 1, RPM 3")
+
+
+def test_quota_at_tier_0_says_what_the_reserve_costs_and_gives() -> None:
+    text = quota(env={"KIMI_LSP_TIER": "0"}).stdout
+    lines = [line for line in text.splitlines() if line.startswith("  trade-off ")]
+    assert len(lines) == 1, text
+    assert "keeps 1 of 3 requests a minute for interactive work" in lines[0]
+    assert "KIMI_LSP_QUOTA_RESERVE=0 lets batch work use all 3" in lines[0]
+    assert "trade-off" not in quota(env={"KIMI_LSP_TIER": "2"}).stdout

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kimi_lsp.quota.report import limits_with_sources, tier_advice
+from kimi_lsp.quota.report import limits_with_sources, reserve_tradeoff, tier_advice
 
 
 def snap(learned: dict[str, int], tiers: list[int], **kw: Any) -> dict[str, Any]:
@@ -50,3 +50,18 @@ def test_each_limit_is_shown_with_its_source() -> None:
         "TPM 2,000,000 (tier 1 table (assumed))",
         "TPD unlimited (tier 1 table (assumed))",
     ]
+
+
+def test_at_tier_0_the_reserve_says_what_it_costs_and_gives() -> None:
+    tier_0 = {"limits": {"rpm": 3}, "tier": 0}
+    kept = reserve_tradeoff({**tier_0, "reserve": 0.1})
+    assert kept.startswith("the reserve keeps 1 of 3 requests a minute for interactive work")
+    assert "goes unused when nobody asks" in kept
+    assert "KIMI_LSP_QUOTA_RESERVE=0 lets batch work use all 3" in kept
+    none = reserve_tradeoff({**tier_0, "reserve": 0.0})
+    assert none.startswith("no reserve: batch work may use all 3 requests a minute")
+    assert "KIMI_LSP_QUOTA_RESERVE=0.1" in none
+    assert "\n" not in kept + none  # one line each
+    assert reserve_tradeoff({"limits": {"rpm": 200}, "tier": 1, "reserve": 0.1}) == ""
+    learned = {"limits": {"rpm": 3}, "tier": 1, "reserve": 0.1}  # Kimi said 3: Tier 0 it is
+    assert reserve_tradeoff(learned).startswith("the reserve keeps 1 of 3")
