@@ -203,7 +203,7 @@ class QuotaGovernor:
 
     def proved(self, open_requests: int, now: float) -> None:
         """Kimi answered a request with ``open_requests`` open: that many fit (a worker thread)."""
-        if open_requests > self.proven(now):
+        if open_requests >= max(1, self.proven(now)):  # the same again keeps it for a day
             self.ledger.set_meta("concurrency_proven_at", now)
             self.ledger.set_meta("concurrency_proven", float(open_requests))
 
