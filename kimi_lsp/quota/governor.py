@@ -175,10 +175,13 @@ class QuotaGovernor:
     def limits(self) -> Limits:
         """The limits to plan with: the configured ones, with what Kimi stated in place of
         the assumed values, shrunk after 429s that stated nothing (``learned.adopt``)."""
+        return self._adopted(self.learned(), self.clock())
+
+    def _adopted(self, learned: dict[str, Learned], now: float) -> Limits:
         return adopt(
             self.configured,
-            self.learned(),
-            self.clock(),
+            learned,
+            now,
             shrink=self.ledger.get_meta("shrink_factor", 1.0),
             share=getattr(self.ledger, "share", 1.0),
         )
@@ -211,7 +214,7 @@ class QuotaGovernor:
         """The limits one admission is decided against, and whether the concurrency in them
         is ramped (it is only assumed, and not yet proven up to the assumed value)."""
         learned = self.learned()
-        limits = self.limits
+        limits = self._adopted(learned, now)
         if not probing(self.configured, learned, now):
             return limits, False
         proven = self.proven(now)
@@ -342,9 +345,9 @@ class QuotaGovernor:
 
     def snapshot(self) -> dict[str, Any]:
         factor = self.ledger.get_meta("shrink_factor", 1.0)
-        limits = self.limits
         now = self.clock()
         learned = self.learned()
+        limits = self._adopted(learned, now)
         current = {n: v for n, v in learned.items() if fresh(v, now) is not None}
         return {
             "limits": {
