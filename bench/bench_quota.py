@@ -26,6 +26,13 @@ one as the share of time one stands free; using 90% of RPM leaves a slot free at
 the time. The table shows three points of the trade-off (``quota_reserve`` 0, the default
 0.1, and 0.5): none reaches both. Tier 0 runs 24 account minutes so its p95 is not just the
 largest of a handful of waits. At Tier 1 a slot frees every 0.3 s and both targets hold.
+
+"tier unknown": the same four processes with the default settings (``KIMI_LSP_TIER`` not set,
+so Tier 1 is assumed; reserve 0.1) on an account with Tier 0's limits. The governor learns
+the limits Kimi states in its 429s ("max concurrency: 1", "max RPM: 3") and, while the
+concurrency is only assumed, ramps up to it; the reference is the shrink-only governor it
+replaces (no ramp, 429s only counted: three within ten minutes shrink every limit by 20%).
+Rows: 429s seen and the share of RPM used.
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from bench.table import Row
 
@@ -68,6 +76,8 @@ TIERS = (
     Tier("tier-0-like", 1, 3, 500_000, scale=60.0, wall_s=24.0, ask_every=100.0),
     Tier("tier-1-like", 50, 200, 2_000_000, scale=12.0, wall_s=15.0, ask_every=4.0),
 )
+# The account has Tier 0's limits; the processes assume Tier 1 (the default, never set).
+UNKNOWN = Tier("tier unknown", 1, 3, 500_000, scale=60.0, wall_s=24.0, ask_every=100.0)
 
 
 def _clock(t0: float, scale: float) -> float:
@@ -75,6 +85,21 @@ def _clock(t0: float, scale: float) -> float:
 
 
 # -- one client process ------------------------------------------------------------------
+
+
+class _ShrinkOnly:
+    """The governor as it was before it learned stated limits: a 429 is only counted."""
+
+    def __init__(self, governor: Any) -> None:
+        self.governor = governor
+
+    async def admit(self, start: Any, **kw: Any) -> Any:
+        return await self.governor.admit(start, **kw)
+
+    async def rate_limited(
+        self, retry_after: float | None, limit: str | None, stated: int | None = None
+    ) -> None:
+        await self.governor.rate_limited(retry_after, limit)
 
 
 class _Sink:
@@ -95,7 +120,7 @@ class _Sink:
 async def _client(argv: list[str]) -> dict[str, object]:
     from kimi_lsp.actions.pipeline import answer
     from kimi_lsp.llm import KimiClient, KimiError, RateLimited
-    from kimi_lsp.quota import Limits, QuotaGovernor
+    from kimi_lsp.quota import Limits, QuotaGovernor, limits_for
     from kimi_lsp.quota.sqlite import LEASE_TTL_S
 
     base, key, mode, role, ledger = argv[:5]
@@ -107,16 +132,23 @@ async def _client(argv: list[str]) -> dict[str, object]:
     async def sleep(account_s: float) -> None:
         await asyncio.sleep(account_s / scale)
 
-    gov = None
-    if mode == "governor":
+    gov: Any = None
+    if mode in ("governor", "learning", "shrink-only"):
+        limits = {
+            "governor": Limits(conc, rpm, tpm, None),  # the account's, as the user set them
+            "learning": limits_for(1, assumed=True),  # the defaults: Tier 1, never set
+            "shrink-only": limits_for(1),  # the same, set: no ramp (and 429s only counted)
+        }[mode]
         gov = QuotaGovernor.in_state_dir(
             Path(ledger),
-            Limits(conc, rpm, tpm, None),
+            limits,
             reserve=reserve,
             clock=lambda: _clock(t0, scale),
             sleep=sleep,
             renew_every=LEASE_TTL_S / 3 / scale,
         )
+        if mode == "shrink-only":
+            gov = _ShrinkOnly(gov)
     done, waits = 0, []
 
     async def work(client: KimiClient, worker: int) -> None:
@@ -139,6 +171,7 @@ async def _client(argv: list[str]) -> dict[str, object]:
                         sink=sink,
                         admission=gov,
                         batch=batch,
+                        thinking=False,  # the quota is measured here, not the reasoning
                     )
                 except RateLimited:
                     if gov is None:  # naive: exponential backoff (wall seconds)
@@ -278,9 +311,33 @@ def run(work: Path) -> list[Row]:
                         _row(name, other, naive, "share of RPM used", "share"),
                         _row(name, other, naive, "interactive wait p95", "p95", "account s"),
                     ]
+        rows += unknown_tier(fake, work)
     finally:
         fake.stop()
     return rows
+
+
+def unknown_tier(fake: object, work: Path) -> list[Row]:
+    """Default settings on a Tier 0 account: learning the stated limits against shrink-only."""
+    learning = _round(fake, "learning", UNKNOWN, work)
+    shrinking = _round(fake, "shrink-only", UNKNOWN, work)
+
+    def row(what: str, key: str, target: str = "", ok: bool | None = None) -> Row:
+        return Row(
+            "quota",
+            f"{UNKNOWN.name}: {what}",
+            round(learning[key], 2),
+            reference=round(shrinking[key], 2),
+            reference_name="shrink-only",
+            target=target,
+            ok=ok,
+        )
+
+    return [
+        row("429s received", "429s", target="<= 2", ok=learning["429s"] <= 2),
+        row("share of RPM used", "share"),
+        row("requests completed", "done"),
+    ]
 
 
 if __name__ == "__main__":  # one client process: python -m bench.bench_quota BASE KEY MODE ...

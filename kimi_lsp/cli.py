@@ -282,6 +282,7 @@ def _cmd_quota(args: argparse.Namespace) -> int:
     from kimi_lsp.cache import open_cache
     from kimi_lsp.config import load_settings
     from kimi_lsp.llm import total_cost_usd
+    from kimi_lsp.quota.report import reserve_tradeoff, tier_advice
 
     settings = load_settings().settings
     snap = open_governor(settings).snapshot()
@@ -321,18 +322,31 @@ def _cmd_quota(args: argparse.Namespace) -> int:
     def show(v: object) -> str:
         return "unlimited" if v is None else str(v)
 
+    src = snap["sources"]
     print(
         f"tier {settings.tier}"
+        + (" (assumed: KIMI_LSP_TIER is not set)" if snap["tierAssumed"] else "")
         + (" (limits shrunk after 429s)" if snap["shrunk"] else "")
         + f" — {snap['store']}"
     )
     if snap["fallback"]:
         print(f"  note: {snap['fallback']}")
-    print(f"  concurrency  {snap['openRequests']} open of {show(lim['concurrency'])}")
-    print(f"  requests     {snap['requestsLastMinute']} in the last minute of {show(lim['rpm'])}")
-    print(f"  tokens/min   {snap['tokensLastMinute']} of {show(lim['tpm'])}")
-    print(f"  tokens/day   {snap['tokensLastDay']} of {show(lim['tpd'])}")
+    conc = f"{snap['openRequests']} open of {show(lim['concurrency'])}"
+    print(f"  concurrency  {conc}  [{src['concurrency']}]")
+    rpm = f"{snap['requestsLastMinute']} in the last minute of {show(lim['rpm'])}"
+    print(f"  requests     {rpm}  [{src['rpm']}]")
+    print(f"  tokens/min   {snap['tokensLastMinute']} of {show(lim['tpm'])}  [{src['tpm']}]")
+    print(f"  tokens/day   {snap['tokensLastDay']} of {show(lim['tpd'])}  [{src['tpd']}]")
+    if snap["concurrencyProven"] is not None:
+        print(
+            f"  ramp         {snap['concurrencyProven']} requests at once seen to fit; admission "
+            "grows one past that until Kimi states its concurrency"
+        )
+    if advice := tier_advice(snap):
+        print(f"  advice       {advice}")
     print(f"  reserve      {snap['reserve']:.0%} of each limit kept for interactive work")
+    if tradeoff := reserve_tradeoff(snap):
+        print(f"  trade-off    {tradeoff}")
     queue = snap["queue"]
     line = f"  queue        {queue['interactive']} interactive, {queue['batch']} batch waiting"
     head = queue["head"]

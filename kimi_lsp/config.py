@@ -139,7 +139,11 @@ class Settings(BaseSettings):
         le=0.5,
         description=(
             "The share of every limit (0-0.5) that batch work (a workspace refactor's fan-out) "
-            "leaves to interactive requests, so they find room while batch work runs."
+            "leaves to interactive requests, so they find room while batch work runs. At Tier "
+            "0's 3 RPM the ends differ most: `0` lets batch work use every request (all of "
+            "RPM used, interactive requests wait their turn: p95 ~40 s in the quota bench), "
+            "`0.5` keeps half (about half of RPM used, interactive p95 ~5 s); the default "
+            "keeps one request a minute (docs/quota-and-caching.md)."
         ),
     )
     cache: str = Field(

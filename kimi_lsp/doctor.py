@@ -160,12 +160,31 @@ def check_account(loaded: LoadedSettings) -> Check:
     return asyncio.run(fetch())
 
 
+def check_quota(loaded: LoadedSettings) -> Check:
+    """The limits admission plans with, each with its source (the tier table, your setting,
+    or what Kimi stated in a 429), and the tier to set when what Kimi stated fits one."""
+    from kimi_lsp.actions.factory import open_governor
+    from kimi_lsp.quota.report import limits_with_sources, tier_advice
+
+    try:
+        snap = open_governor(loaded.settings).snapshot()
+    except Exception as exc:  # the other checks still tell what is wrong
+        return Check("quota", False, f"could not read the quota store: {exc}", required=False)
+    advice = tier_advice(snap)
+    detail = "; ".join(limits_with_sources(snap))
+    if snap["fallback"]:
+        detail += f" — {snap['fallback']}"
+    data = {k: snap[k] for k in ("limits", "sources", "learned", "matchingTiers", "tier")}
+    return Check("quota", not advice, detail, required=False, fix=advice, data=data)
+
+
 CHECKS: list[Callable[[LoadedSettings], Check]] = [
     check_settings,
     check_state_dir,
     check_key,
     check_api,
     check_account,
+    check_quota,
 ]
 
 

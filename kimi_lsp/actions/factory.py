@@ -25,7 +25,8 @@ log = logging.getLogger(__name__)
 def quota_key(settings: Settings) -> tuple[object, ...]:
     """The settings the governor is built from: a change of any of them opens a new one."""
     s = settings
-    return (s.tier, s.limits, str(s.state_dir), s.quota_store, s.quota_reserve)
+    tier_set = "tier" in s.model_fields_set
+    return (s.tier, tier_set, s.limits, str(s.state_dir), s.quota_store, s.quota_reserve)
 
 
 def open_governor(settings: Settings) -> QuotaGovernor:
@@ -33,7 +34,11 @@ def open_governor(settings: Settings) -> QuotaGovernor:
     return QuotaGovernor.from_setting(
         settings.quota_store,
         settings.state_dir,
-        limits_for(settings.tier, settings.parsed_limits),
+        limits_for(
+            settings.tier,
+            settings.parsed_limits,
+            assumed="tier" not in settings.model_fields_set,  # the default: maybe not the account's
+        ),
         reserve=settings.quota_reserve,
     )
 

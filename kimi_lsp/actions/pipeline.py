@@ -133,7 +133,9 @@ class Admission(Protocol):
         self, start: RequestStart, *, batch: bool, on_wait: Callable[[str, float], None]
     ) -> Ticket: ...
 
-    async def rate_limited(self, retry_after: float | None, limit: str | None) -> None: ...
+    async def rate_limited(
+        self, retry_after: float | None, limit: str | None, stated: int | None = None
+    ) -> None: ...
 
 
 REPLAY_CHUNK = 64  # characters per replayed delta: small enough to look like a stream
@@ -210,11 +212,12 @@ async def answer(
             await pending[-1].answered()
 
     async def on_retry(error: KimiError, delay: float) -> None:
+        if isinstance(error, RateLimited) and admission is not None:
+            # what Kimi said first (a stated limit), then free the refused request's place
+            await admission.rate_limited(error.retry_after, error.limit, _stated(error))
         if isinstance(error, RateLimited):
             await _refuse_pending()
         await _settle_pending(None)
-        if isinstance(error, RateLimited) and admission is not None:
-            await admission.rate_limited(error.retry_after, error.limit)
         sink.progress(f"retrying in {delay:.0f} s: {error.message}")
 
     async def _settle_pending(usage: Usage | None) -> None:
@@ -296,9 +299,9 @@ async def answer(
             thinking, reasoning_effort = current.thinking, current.reasoning_effort
             max_completion_tokens = current.max_completion_tokens
     except RateLimited as exc:
-        await _refuse_pending()
         if admission is not None:
-            await admission.rate_limited(exc.retry_after, exc.limit)
+            await admission.rate_limited(exc.retry_after, exc.limit, _stated(exc))
+        await _refuse_pending()
         raise
     finally:
         await _settle_pending(None)  # failed or cancelled: settle to what Kimi counted
@@ -325,3 +328,8 @@ async def answer(
         except Exception:  # a cache write may be skipped; the answer is what matters
             log.warning("could not store the answer in the cache", exc_info=True)
     return result
+
+
+def _stated(error: RateLimited) -> int | None:
+    """The value of the limit a 429 states (the quota governor adopts it), if it states one."""
+    return None if error.stated is None else error.stated.value

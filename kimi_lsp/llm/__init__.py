@@ -44,6 +44,7 @@ from kimi_lsp.llm.errors import (
     QuotaExceeded,
     RateLimited,
     ServerError,
+    StatedLimit,
     StreamTimeout,
 )
 from kimi_lsp.llm.events import (
@@ -90,6 +91,7 @@ __all__ = [
     "ReasoningDelta",
     "RequestStart",
     "ServerError",
+    "StatedLimit",
     "StreamEvent",
     "StreamTimeout",
     "ToolCall",

@@ -8,7 +8,8 @@
     ├── PermissionDenied           no   403 permission_denied_error / access_terminated_error
     ├── QuotaExceeded              no   exceeded_current_quota_error (429 or 403): recharge
     ├── RateLimited                yes  rate_limit_reached_error; retry_after (s), limit
-    │                                   ("concurrency" | "rpm" | "tpm" | "tpd" | None); TPD: no
+    │                                   ("concurrency" | "rpm" | "tpm" | "tpd" | None) and the
+    │                                   value the message states (``stated``); TPD: no
     ├── EngineOverloaded           yes  engine_overloaded_error
     ├── ServerError                yes  5xx, server_error, unexpected_output, 504 timeouts
     ├── ConnectionFailed           yes  connect errors, resets, a connection dropped mid-stream
@@ -28,12 +29,24 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from kimi_lsp.errors import KimiLspError
 
 _AFTER_RE = re.compile(r"after\s+(\d+(?:\.\d+)?)\s*s(?:ec(?:ond)?s?)?\b", re.IGNORECASE)
 _LIMIT_RE = re.compile(r"\b(concurrency|RPM|TPM|TPD)\b")
+# The limit a 429 states (kimi-api.md §5): "organization max concurrency: 2", "organization
+# max RPM: 3", "organization TPM rate limit, current:x, limit:y" (also "project TPM"), and
+# "organization TPD rate limit, current:x, limit:y". The older "max request: 3" does not say
+# which limit it is, so it states nothing.
+_STATED_RE = re.compile(
+    r"(?:\b(?P<scope>organization|project)\s+)?(?:"
+    r"max\s+(?P<kind>concurrency|RPM)\s*:\s*(?P<value>\d+)"
+    r"|(?P<tkind>TPM|TPD)\s+rate\s+limit\s*,\s*current\s*:\s*(?P<current>\d+)\s*,"
+    r"\s*limit\s*:\s*(?P<tvalue>\d+))",
+    re.IGNORECASE,
+)
 
 
 class KimiError(KimiLspError):
@@ -82,8 +95,19 @@ class QuotaExceeded(KimiError):
     """The account's balance or quota is exhausted: retrying cannot help."""
 
 
+@dataclass(frozen=True)
+class StatedLimit:
+    """A limit as a 429's message states it: which one, its value, and whose it is."""
+
+    limit: str  # "concurrency" | "rpm" | "tpm" | "tpd"
+    value: int
+    scope: str = "organization"  # or "project" (a project's own TPM limit)
+    current: int | None = None  # what the request would have brought it to (TPM, TPD)
+
+
 class RateLimited(KimiError):
-    """A per-account limit was hit. ``retry_after`` is the server's hint in seconds, if any."""
+    """A per-account limit was hit. ``retry_after`` is the server's hint in seconds, if any;
+    ``limit`` names the limit and ``stated`` holds its value when the message says it."""
 
     retryable = True
 
@@ -93,6 +117,9 @@ class RateLimited(KimiError):
         self.retry_after: float | None = parse_retry_after(hint)
         m = _LIMIT_RE.search(hint)
         self.limit: str | None = m.group(1).lower() if m else None
+        self.stated: StatedLimit | None = parse_stated_limit(hint)
+        if self.stated is not None:
+            self.limit = self.stated.limit
         # A daily limit will not clear within one request's retries.
         self.retryable = self.limit != "tpd"
 
@@ -152,6 +179,19 @@ def parse_retry_after(message: str) -> float | None:
     """Seconds named by a message like "... please try again after 3 seconds"."""
     m = _AFTER_RE.search(message)
     return float(m.group(1)) if m else None
+
+
+def parse_stated_limit(message: str) -> StatedLimit | None:
+    """The limit a rate-limit message states, or None when it states none (kimi-api.md §5)."""
+    m = _STATED_RE.search(message)
+    if m is None:
+        return None
+    scope = (m.group("scope") or "organization").lower()
+    if m.group("kind"):
+        return StatedLimit(m.group("kind").lower(), int(m.group("value")), scope)
+    return StatedLimit(
+        m.group("tkind").lower(), int(m.group("tvalue")), scope, int(m.group("current"))
+    )
 
 
 def error_from_response(
@@ -244,7 +284,9 @@ __all__ = [
     "QuotaExceeded",
     "RateLimited",
     "ServerError",
+    "StatedLimit",
     "StreamTimeout",
     "error_from_response",
     "parse_retry_after",
+    "parse_stated_limit",
 ]

@@ -3,7 +3,8 @@
 - ``limits_for(tier, overrides) -> Limits`` (kimi-api.md §6 tiers).
 - ``QuotaGovernor.in_state_dir(state_dir, limits, reserve=)``: ``await admit(start, batch=,
   on_wait=)`` → ``Ticket`` (``await ticket.settle(usage)``), or ``NeverFits``;
-  ``await rate_limited(retry_after, limit)``; ``snapshot()`` for ``kimi-lsp quota`` and
+  ``await rate_limited(retry_after, limit, stated)`` (a stated limit is learned for every
+  process, ``learned.py``); ``snapshot()`` for ``kimi-lsp quota`` and
   ``kimi/status`` (with the store's queue: every process's waiters).
 - ``decide(...)``: the pure admission rule; ``ahead_of(...)``: the queue's order, interactive
   before batch and first come first served within each (``ledger.py``).

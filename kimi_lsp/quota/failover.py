@@ -51,7 +51,6 @@ class FailoverLedger:
         # store's generation, its entry). A place in a store that went away is taken anew.
         self._places: dict[int, tuple[int, int]] = {}
         self._generation = 0
-        self._next_place = 1
         self._owner: dict[Admitted, Ledger] = {}  # the store that admitted each open request
         self._reconnect()
 
@@ -153,8 +152,13 @@ class FailoverLedger:
             )
             with self._lock:
                 if isinstance(outcome, Wait) and outcome.entry:
-                    place = entry if entry is not None else self._next_place
-                    self._next_place = max(self._next_place, place + 1)
+                    # A new place is numbered after the store's entry, so this process's
+                    # waiters keep the store's order. Numbered by arrival here instead, two
+                    # admissions racing in worker threads could swap places, and the local
+                    # first waiter (the only one that re-checks) would stand for ever behind
+                    # one that never re-checks. (Unique: a store's entries are, and each
+                    # generation of the store has its own high bits.)
+                    place = entry if entry is not None else (generation << 32) + outcome.entry
                     self._places[place] = (generation, outcome.entry)
                     return dataclasses.replace(outcome, entry=place)
                 if isinstance(outcome, Admitted):
@@ -187,8 +191,15 @@ class FailoverLedger:
         for ledger in owners:
             self._quietly(ledger, lambda led: led.renew(lease_id, now))
 
-    def answered(self, admitted: Admitted, now: float) -> None:
-        self._quietly(self._owner.get(admitted), lambda led: led.answered(admitted, now))
+    def answered(self, admitted: Admitted, now: float) -> int | None:
+        ledger = self._owner.get(admitted)
+        if ledger is None:
+            return None
+        try:
+            return ledger.answered(admitted, now)
+        except self.errors as exc:
+            self._down(exc, ledger)
+            return None
 
     def settle(self, admitted: Admitted, actual: tuple[int, int, int] | None) -> None:
         with self._lock:

@@ -11,9 +11,11 @@ process and teammate: interactive requests go before batch ones, first come firs
 within each, and no request passes one ahead of it (see ``ledger.ahead_of``). Only this
 process's first waiter re-checks the store (its re-check keeps every local entry alive); the
 others wait for their turn here, and a cancelled waiter leaves the queue at once. Batch work
-never takes the ``reserve`` share of any limit. ``rate_limited(retry_after)`` records a
-cool-down every process honours; repeated 429s shrink the limits this account is assumed to
-have (the configured tier may be wrong).
+never takes the ``reserve`` share of any limit. ``rate_limited(retry_after, limit, stated)``
+records a cool-down every process honours; a 429 that states its limit teaches it to every
+process at once (``learned.py``), and repeated 429s that state nothing shrink the limits this
+account is assumed to have (the configured tier may be wrong). While the concurrency is only
+assumed, admission ramps up to it (``learned.ramp``).
 """
 
 from __future__ import annotations
@@ -21,14 +23,24 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from kimi_lsp.quota.errors import NeverFits
 from kimi_lsp.quota.failover import RETRY_S, FailoverLedger
+from kimi_lsp.quota.learned import (
+    Learned,
+    adopt,
+    fresh,
+    matching_tiers,
+    probing,
+    ramp,
+    shows,
+    source,
+)
 from kimi_lsp.quota.ledger import Never, Wait
-from kimi_lsp.quota.limits import Limits
+from kimi_lsp.quota.limits import NAMES, Limits
 from kimi_lsp.quota.sqlite import DB_FILE, SqliteLedger
 from kimi_lsp.quota.types import LEASE_TTL_S, Admitted, Ledger, RequestLike, UsageLike
 
@@ -51,6 +63,7 @@ class Ticket:
     admitted: Admitted
     _renew: asyncio.Task[None] | None = None
     settled: bool = False
+    probe: bool = False  # admitted on a ramped concurrency: its answer proves what fits
 
     async def answered(self) -> None:
         """Kimi's answer began: it counted the request at its arrival, some time after our
@@ -58,7 +71,11 @@ class Ticket:
         one ages out here could reach Kimi before it ages out there, and get a 429)."""
         if not self.settled:
             now = self.governor.clock()
-            await asyncio.to_thread(self.governor.ledger.answered, self.admitted, now)
+            open_now = await asyncio.to_thread(self.governor.ledger.answered, self.admitted, now)
+            if self.probe:  # Kimi took it with at most this many open: they fit
+                opened = self.admitted.opened
+                fits = opened if open_now is None else min(opened, open_now)
+                await asyncio.to_thread(self.governor.proved, fits, now)
 
     def _end(self) -> bool:
         """Stop the heartbeat; False if the ticket had already ended."""
@@ -156,9 +173,55 @@ class QuotaGovernor:
 
     @property
     def limits(self) -> Limits:
-        factor = self.ledger.get_meta("shrink_factor", 1.0)
-        factor *= getattr(self.ledger, "share", 1.0)
-        return self.configured if factor >= 1.0 else self.configured.scaled(factor)
+        """The limits to plan with: the configured ones, with what Kimi stated in place of
+        the assumed values, shrunk after 429s that stated nothing (``learned.adopt``)."""
+        return self._adopted(self.learned(), self.clock())
+
+    def _adopted(self, learned: dict[str, Learned], now: float) -> Limits:
+        return adopt(
+            self.configured,
+            learned,
+            now,
+            shrink=self.ledger.get_meta("shrink_factor", 1.0),
+            share=getattr(self.ledger, "share", 1.0),
+        )
+
+    def learned(self) -> dict[str, Learned]:
+        """The limits Kimi stated, from the shared ledger (stale ones included)."""
+        out: dict[str, Learned] = {}
+        for name in NAMES:
+            value = self.ledger.get_meta(f"learned_{name}", 0.0)
+            if value >= 1:
+                out[name] = Learned(int(value), self.ledger.get_meta(f"learned_{name}_at", 0.0))
+        return out
+
+    def proven(self, now: float) -> int:
+        """The most requests seen open together when one of them was answered (for a day)."""
+        said = Learned(
+            int(self.ledger.get_meta("concurrency_proven", 0.0)),
+            self.ledger.get_meta("concurrency_proven_at", 0.0),
+        )
+        found = fresh(said, now)
+        return 0 if found is None else found.value
+
+    def proved(self, open_requests: int, now: float) -> None:
+        """Kimi answered a request with ``open_requests`` open: that many fit (a worker thread)."""
+        if open_requests >= max(1, self.proven(now)):  # the same again keeps it for a day
+            self.ledger.set_meta("concurrency_proven_at", now)
+            self.ledger.set_meta("concurrency_proven", float(open_requests))
+
+    def _attempt_limits(self, now: float, batch: bool) -> tuple[Limits, bool]:
+        """The limits one admission is decided against, and whether the concurrency in them
+        is ramped (it is only assumed, and not yet proven up to the assumed value)."""
+        learned = self.learned()
+        limits = self._adopted(learned, now)
+        if not probing(self.configured, learned, now):
+            return limits, False
+        proven = self.proven(now)
+        if limits.concurrency is not None and proven >= limits.concurrency:
+            return limits, False
+        conc = ramp(limits.concurrency, proven, batch=batch, reserve=self.reserve)
+        return replace(limits, concurrency=conc), True
 
     async def admit(
         self,
@@ -172,11 +235,11 @@ class QuotaGovernor:
         queued = False  # in the store's queue (admission and refusal take it out)
         self.waiting += 1
         try:
-            outcome = await self._try(tokens, start.model, batch, None)
+            outcome, probed = await self._try(tokens, start.model, batch, None)
             while True:
                 if isinstance(outcome, Admitted):
                     queued = False
-                    ticket = Ticket(self, outcome)
+                    ticket = Ticket(self, outcome, probe=probed)
                     ticket._renew = asyncio.ensure_future(self._keep_alive(outcome))
                     return ticket
                 if isinstance(outcome, Never):
@@ -194,7 +257,7 @@ class QuotaGovernor:
                 while self._front() is not me:  # only the first local waiter re-checks
                     me.turn.clear()
                     await me.turn.wait()
-                outcome = await self._try(tokens, start.model, batch, me)
+                outcome, probed = await self._try(tokens, start.model, batch, me)
         finally:
             self.waiting -= 1
             if me is not None:
@@ -210,14 +273,21 @@ class QuotaGovernor:
     def _front(self) -> _Waiter | None:
         return min(self._queue, key=lambda w: w.order, default=None)
 
-    async def _try(self, tokens: int, model: str, batch: bool, me: _Waiter | None) -> object:
-        """One admission attempt in the store; its re-check keeps the local entries alive."""
+    async def _try(
+        self, tokens: int, model: str, batch: bool, me: _Waiter | None
+    ) -> tuple[object, bool]:
+        """One admission attempt in the store; its re-check keeps the local entries alive.
+        Also whether it was decided on a ramped concurrency (``learned.ramp``)."""
         keep = [w.entry for w in self._queue if w is not me]
+        probed = False
 
         def attempt() -> object:
+            nonlocal probed
+            now = self.clock()
+            limits, probed = self._attempt_limits(now, batch)
             return self.ledger.try_admit(
-                self.clock(),
-                self.limits,
+                now,
+                limits,
                 tokens,
                 model=model,
                 batch=batch,
@@ -229,7 +299,7 @@ class QuotaGovernor:
 
         job = asyncio.ensure_future(asyncio.to_thread(attempt))
         try:
-            return await asyncio.shield(job)
+            return await asyncio.shield(job), probed
         except asyncio.CancelledError:
             outcome = await job  # the store may have admitted it (or queued it) meanwhile
             if isinstance(outcome, Admitted):
@@ -243,11 +313,18 @@ class QuotaGovernor:
             await asyncio.sleep(self.renew_every)
             await asyncio.to_thread(self.ledger.renew, admitted.lease_id, self.clock())
 
-    async def rate_limited(self, retry_after: float | None, limit: str | None) -> None:
-        """Kimi said 429: every process backs off; repeated 429s shrink the assumed limits."""
+    async def rate_limited(
+        self, retry_after: float | None, limit: str | None, stated: int | None = None
+    ) -> None:
+        """Kimi said 429: every process backs off. A 429 that states its limit (``limit`` one
+        of concurrency/rpm/tpm/tpd, ``stated`` its value) teaches it to every process;
+        repeated ones that state nothing shrink the assumed limits."""
         now = self.clock()
         seconds = retry_after if retry_after is not None else 5.0
         await asyncio.to_thread(self.ledger.cool_down, seconds, now)
+        if stated is not None and stated >= 1 and limit in NAMES:
+            await asyncio.to_thread(self.learn, limit, stated, now)
+            return
         recent = [
             t
             for t in (self.ledger.get_meta(f"429_{i}") for i in range(SHRINK_AFTER))
@@ -260,9 +337,18 @@ class QuotaGovernor:
             for i in range(SHRINK_AFTER):
                 await asyncio.to_thread(self.ledger.set_meta, f"429_{i}", 0.0)
 
+    def learn(self, name: str, value: int, now: float) -> None:
+        """Kimi stated ``name``'s value: the shared ledger keeps it, with when (a later
+        statement replaces it, higher or lower). A worker thread."""
+        self.ledger.set_meta(f"learned_{name}_at", now)
+        self.ledger.set_meta(f"learned_{name}", float(value))
+
     def snapshot(self) -> dict[str, Any]:
         factor = self.ledger.get_meta("shrink_factor", 1.0)
-        limits = self.limits
+        now = self.clock()
+        learned = self.learned()
+        limits = self._adopted(learned, now)
+        current = {n: v for n, v in learned.items() if fresh(v, now) is not None}
         return {
             "limits": {
                 "concurrency": limits.concurrency,
@@ -270,6 +356,17 @@ class QuotaGovernor:
                 "tpm": limits.tpm,
                 "tpd": limits.tpd,
             },
+            # where each limit comes from: the tier table, the user's setting, or Kimi's 429
+            "sources": {n: source(self.configured, learned, now, n, shows) for n in NAMES},
+            "learned": {
+                n: {"value": v.value, "at": v.at, "atText": shows(v.at)} for n, v in current.items()
+            },
+            "matchingTiers": matching_tiers(learned, now),
+            "tier": self.configured.tier,
+            "tierAssumed": self.configured.assumed,
+            "concurrencyProven": self.proven(now)
+            if probing(self.configured, learned, now)
+            else None,
             "shrunk": factor < 1.0,
             "fallback": self.fallback,
             "shrinkFactor": round(factor, 3),

@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+
+NAMES = ("concurrency", "rpm", "tpm", "tpd")
 
 
 @dataclass(frozen=True)
 class Limits:
-    """None means unlimited."""
+    """None means unlimited. ``tier``, ``explicit`` and ``assumed`` say where the numbers
+    came from: the tier table (``assumed``: the default tier, which the user never set) and
+    which of them the user set in ``KIMI_LSP_LIMITS``. They take no part in comparisons."""
 
     concurrency: int | None
     rpm: int | None
     tpm: int | None
     tpd: int | None
+    tier: int | None = field(default=None, compare=False)
+    explicit: frozenset[str] = field(default=frozenset(), compare=False)
+    assumed: bool = field(default=False, compare=False)
+
+    def get(self, name: str) -> int | None:
+        value: int | None = getattr(self, name)
+        return value
 
     def scaled(self, factor: float) -> Limits:
         """A conservative share (the local fallback, or a limit shrunk after 429s)."""
@@ -21,7 +32,13 @@ class Limits:
         def part(v: int | None) -> int | None:
             return None if v is None else max(1, int(v * factor))
 
-        return Limits(part(self.concurrency), part(self.rpm), part(self.tpm), part(self.tpd))
+        return replace(
+            self,
+            concurrency=part(self.concurrency),
+            rpm=part(self.rpm),
+            tpm=part(self.tpm),
+            tpd=part(self.tpd),
+        )
 
 
 TIERS: dict[int, Limits] = {
@@ -34,7 +51,10 @@ TIERS: dict[int, Limits] = {
 }
 
 
-def limits_for(tier: int, overrides: Mapping[str, int | None] | None = None) -> Limits:
-    """The tier's limits with explicit overrides (``KIMI_LSP_LIMITS``) applied."""
-    limits = TIERS[tier]
-    return replace(limits, **dict(overrides or {}))
+def limits_for(
+    tier: int, overrides: Mapping[str, int | None] | None = None, *, assumed: bool = False
+) -> Limits:
+    """The tier's limits with explicit overrides (``KIMI_LSP_LIMITS``) applied; ``assumed``:
+    the user did not say the tier (``KIMI_LSP_TIER``), so its limits are a guess."""
+    given = dict(overrides or {})
+    return replace(TIERS[tier], **given, tier=tier, explicit=frozenset(given), assumed=assumed)

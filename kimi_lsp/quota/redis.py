@@ -170,7 +170,7 @@ leave()
 local id = redis.call('INCR', seq)
 redis.call('ZADD', charges, now, id .. ':' .. tokens .. ':' .. model)
 redis.call('HSET', leases, id, now + ttl)
-return {'admit', tostring(id)}
+return {'admit', tostring(id), tostring(open + 1)}
 """
 )
 
@@ -188,7 +188,7 @@ _ANSWERED = (  # ZADD XX GT: only an existing charge, only ever later
     _NOW
     + """
 redis.call('ZADD', KEYS[1], 'XX', 'GT', now, ARGV[1])
-return 1
+return redis.call('HLEN', KEYS[2])
 """
 )
 
@@ -274,7 +274,8 @@ class RedisLedger:
         ]
         if out[0] == "admit":
             charge = int(out[1])
-            return Admitted(charge, charge, f"{charge}:{tokens}:{model.replace(':', '_')}")
+            key = f"{charge}:{tokens}:{model.replace(':', '_')}"
+            return Admitted(charge, charge, key, opened=int(out[2]))
         if out[0] == "never":
             return self._never(out[1], tokens, limits, batch, reserve, int(out[2]))
         return Wait(float(out[1]), out[2], entry=int(out[3]), ahead=int(out[4]))
@@ -305,9 +306,9 @@ class RedisLedger:
     def renew(self, lease_id: int, now: float) -> None:
         self._renew(keys=[self.keys[1]], args=[lease_id, self.lease_ttl])
 
-    def answered(self, admitted: Admitted, now: float) -> None:
+    def answered(self, admitted: Admitted, now: float) -> int:
         """As ``SqliteLedger.answered``, on the server's clock."""
-        self._answered(keys=[self.keys[0]], args=[admitted.key])
+        return int(self._answered(keys=[self.keys[0], self.keys[1]], args=[admitted.key]))
 
     def settle(self, admitted: Admitted, actual: tuple[int, int, int] | None) -> None:
         pipe = self.client.pipeline()

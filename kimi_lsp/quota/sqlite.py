@@ -200,7 +200,7 @@ class SqliteLedger:
             ).lastrowid
             assert charge is not None
             assert lease is not None
-            return Admitted(charge, lease)
+            return Admitted(charge, lease, opened=window.open_leases + 1)
 
     def _place(
         self,
@@ -236,10 +236,12 @@ class SqliteLedger:
         with self._tx() as db:
             db.execute("UPDATE leases SET expires = ? WHERE id = ?", (now + LEASE_TTL_S, lease_id))
 
-    def answered(self, admitted: Admitted, now: float) -> None:
-        """Kimi counted the request from some time before ``now``: keep its charge from then."""
+    def answered(self, admitted: Admitted, now: float) -> int:
+        """Kimi counted the request from some time before ``now``: keep its charge from then.
+        Returns the requests open now (this one included)."""
         with self._tx() as db:
             db.execute("UPDATE charges SET at = MAX(at, ?) WHERE id = ?", (now, admitted.charge_id))
+            return int(db.execute("SELECT COUNT(*) FROM leases").fetchone()[0])
 
     def settle(self, admitted: Admitted, actual: tuple[int, int, int] | None) -> None:
         """Release the lease; record what the request really used (for cost reporting).

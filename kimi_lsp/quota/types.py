@@ -8,7 +8,7 @@ offers (``SqliteLedger``, ``RedisLedger``, ``FailoverLedger``); ``RequestLike`` 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from kimi_lsp.quota.limits import Limits
@@ -21,6 +21,7 @@ class Admitted:
     charge_id: int
     lease_id: int
     key: str = ""  # the store's own name for the charge (Redis: ``id:tokens:model``)
+    opened: int = field(default=0, compare=False)  # requests open once it was admitted
 
 
 class RequestLike(Protocol):
@@ -57,7 +58,7 @@ class Ledger(Protocol):
 
     def renew(self, lease_id: int, now: float) -> None: ...
 
-    def answered(self, admitted: Admitted, now: float) -> None: ...
+    def answered(self, admitted: Admitted, now: float) -> int | None: ...
 
     def settle(self, admitted: Admitted, actual: tuple[int, int, int] | None) -> None: ...
 

@@ -367,7 +367,8 @@ async def test_a_rate_limit_answer_is_retried_after_the_time_it_names_and_counte
     messages = [getattr(r, "message", "") or "" for r in reports]
     assert any("retrying in 1 s" in m for m in messages), messages
     quota = await execute(client, "kimi.quota", {})
-    assert quota["limits"]["rpm"] == 200  # tier 1 by default
+    assert quota["limits"]["rpm"] == 3  # what the 429 stated, not tier 1's 200 (the default)
+    assert quota["sources"]["rpm"].startswith("learned from Kimi at ")
     assert [r.status for r in kimi_env.chat_requests] == [429, 200]
     assert quota["requestsLastMinute"] == 1  # the refused try counts for nothing, as at Kimi
 

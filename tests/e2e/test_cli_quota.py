@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from kimi_lsp.config import API_KEY_ENV
 from kimi_lsp.quota import Limits, SqliteLedger
 from kimi_lsp.quota.sqlite import Admitted
 
@@ -69,3 +70,67 @@ def test_quota_shows_every_process_waiting_and_the_reserve() -> None:
     text = quota().stdout
     assert "reserve      10% of each limit kept for interactive work" in text
     assert "queue        1 interactive, 2 batch waiting; the first (interactive)" in text
+
+
+def learn(state: Path, limit: str, value: int) -> None:
+    """What a process of this user heard from Kimi in a 429, in the shared ledger."""
+    import asyncio
+
+    from kimi_lsp.quota import QuotaGovernor, limits_for
+
+    gov = QuotaGovernor.in_state_dir(state, limits_for(1, assumed=True))
+    asyncio.run(gov.rate_limited(0.0, limit, value))
+
+
+def test_quota_shows_each_limit_with_its_source_and_the_tier_kimis_limits_fit() -> None:
+    state = Path(os.environ["KIMI_LSP_STATE_DIR"])
+    text = quota().stdout
+    assert "tier 1 (assumed: KIMI_LSP_TIER is not set)" in text
+    assert "requests     0 in the last minute of 200  [tier 1 table (assumed)]" in text
+    assert "advice" not in text
+    before = time.strftime("%H:%M")
+    learn(state, "rpm", 3)
+    hhmm = time.strftime("%H:%M")
+    text = quota(env={"KIMI_LSP_LIMITS": "tpm=100000"}).stdout
+    assert any(
+        f"requests     0 in the last minute of 3  [learned from Kimi at {t}]" in text
+        for t in (before, hhmm)
+    ), text
+    assert "tokens/min   0 of 100000  [your setting (KIMI_LSP_LIMITS)]" in text
+    assert "concurrency  0 open of 50  [tier 1 table (assumed)]" in text
+    assert "set KIMI_LSP_TIER=0" in text
+    snap = json.loads(quota("--json").stdout)
+    assert snap["learned"]["rpm"]["value"] == 3
+    assert snap["learned"]["rpm"]["atText"] in (before, hhmm)
+    # a tier set that Kimi's statements fit: nothing to advise
+    assert "advice" not in quota(env={"KIMI_LSP_TIER": "0"}).stdout
+
+
+def test_doctor_suggests_the_tier_kimis_stated_limits_fit() -> None:
+    state = Path(os.environ["KIMI_LSP_STATE_DIR"])
+    learn(state, "concurrency", 1)
+    learn(state, "rpm", 3)
+    result = subprocess.run(
+        [sys.executable, "-m", "kimi_lsp", "doctor"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, **dict.fromkeys(API_KEY_ENV, "")},  # the quota check needs no key
+    )
+    lines = result.stdout.splitlines()
+    check = next(i for i, line in enumerate(lines) if "] quota:" in line)
+    assert lines[check].startswith("  [warn] quota: concurrency 1 (learned from Kimi at ")
+    assert "RPM 3 (learned from Kimi at " in lines[check]
+    assert "TPM 2,000,000 (tier 1 table (assumed))" in lines[check]
+    assert "set KIMI_LSP_TIER=0" in lines[check + 1]
+    assert lines[check + 1].strip().startswith("fix: Kimi stated concurrency 1, RPM 3")
+
+
+def test_quota_at_tier_0_says_what_the_reserve_costs_and_gives() -> None:
+    text = quota(env={"KIMI_LSP_TIER": "0"}).stdout
+    lines = [line for line in text.splitlines() if line.startswith("  trade-off ")]
+    assert len(lines) == 1, text
+    assert "keeps 1 of 3 requests a minute for interactive work" in lines[0]
+    assert "KIMI_LSP_QUOTA_RESERVE=0 lets batch work use all 3" in lines[0]
+    assert "trade-off" not in quota(env={"KIMI_LSP_TIER": "2"}).stdout

@@ -140,3 +140,24 @@ async def test_a_team_quota_store_that_stops_answering_is_said_once_and_explain_
     assert len(warnings()) == 1, warnings()  # once, not per request
     said = [m for m in client.messages if "unreachable" in m.message]
     assert said[0].type == T.MessageType.Warning
+
+
+async def test_a_limit_kimi_states_in_a_429_reaches_kimi_quota_and_kimi_status_with_its_source(
+    client: LanguageClient, fake_kimi: FakeKimi, project: Path
+) -> None:
+    fake_kimi.fail_next("rate_limit_rpm")  # "... organization max RPM: 3, ... after 1 seconds"
+    target = open_add(client, fake_kimi, project)
+    assert (await execute(client, "kimi.explain", target))["text"] == "It adds."
+    assert [r.status for r in fake_kimi.chat_requests] == [429, 200]
+    quota = await execute(client, "kimi.quota", {})
+    assert quota["limits"]["rpm"] == 3
+    assert quota["sources"]["rpm"].startswith("learned from Kimi at ")
+    assert quota["sources"]["tpm"] == "tier 1 table (assumed)"
+    assert quota["matchingTiers"] == [0]
+    statuses = client.statuses  # type: ignore[attr-defined]
+    for _ in range(100):
+        if statuses and statuses[-1].quota is not None and statuses[-1].quota.learned:
+            break
+        await asyncio.sleep(0.05)
+    assert statuses[-1].quota.sources.rpm.startswith("learned from Kimi at ")
+    assert statuses[-1].quota.learned.rpm.value == 3

@@ -42,8 +42,10 @@ class SlowNetwork:
         self.sent += 1
         return ticket
 
-    async def rate_limited(self, retry_after: float | None, limit: str | None) -> None:
-        await self.governor.rate_limited(retry_after, limit)
+    async def rate_limited(
+        self, retry_after: float | None, limit: str | None, stated: int | None = None
+    ) -> None:
+        await self.governor.rate_limited(retry_after, limit, stated)
 
 
 async def test_the_next_request_waits_until_kimi_has_aged_out_the_last(

@@ -18,7 +18,12 @@ from kimi_lsp.llm import (
     RateLimited,
     ServerError,
 )
-from kimi_lsp.llm.errors import error_from_response, parse_retry_after
+from kimi_lsp.llm.errors import (
+    StatedLimit,
+    error_from_response,
+    parse_retry_after,
+    parse_stated_limit,
+)
 
 
 def body(etype: str, message: str = "m") -> dict[str, object]:
@@ -127,3 +132,71 @@ def test_delivered_flags() -> None:
     assert not err.delivered
     err.delivered_reasoning = "thinking"
     assert err.delivered
+
+
+WHO = "Your account org-1<ak-1>"  # as the emulator (tests/fake_kimi) words it
+
+
+@pytest.mark.parametrize(
+    ("message", "stated"),
+    [
+        (  # the four forms of kimi-api.md §5, as the emulator sends them, and the project form
+            f"{WHO} request reached organization max concurrency: 2, "
+            "please try again after 1 seconds",
+            StatedLimit("concurrency", 2),
+        ),
+        (
+            f"{WHO} request reached organization max RPM: 3, please try again after 20 seconds",
+            StatedLimit("rpm", 3),
+        ),
+        (
+            f"{WHO} request reached organization TPM rate limit, current:612000, limit:500000",
+            StatedLimit("tpm", 500_000, "organization", 612_000),
+        ),
+        (
+            f"{WHO} request reached organization TPD rate limit, current:1500100, limit:1500000",
+            StatedLimit("tpd", 1_500_000, "organization", 1_500_100),
+        ),
+        (
+            "request reached project TPM rate limit, current: 70000, limit: 64000",
+            StatedLimit("tpm", 64_000, "project", 70_000),
+        ),
+        # what states no number: the factor-shrinking handles it
+        ("request reached max request: 3, please try again after 1 seconds", None),
+        ("rate limit reached, please try again after 2 seconds", None),
+        ("The engine is currently overloaded, please try again later", None),
+    ],
+)
+def test_the_limit_each_429_form_states(message: str, stated: StatedLimit | None) -> None:
+    assert parse_stated_limit(message) == stated
+    err = error_from_response(429, body("rate_limit_reached_error", message))
+    assert isinstance(err, RateLimited)
+    assert err.stated == stated
+    if stated is not None:
+        assert err.limit == stated.limit
+
+
+@pytest.mark.parametrize(
+    ("limits", "charges", "stated"),
+    [
+        ({"concurrency": 2}, [10, 10, 10], StatedLimit("concurrency", 2)),
+        ({"rpm": 3}, [10, 10, 10, 10], StatedLimit("rpm", 3)),
+        ({"tpm": 500}, [300, 300], StatedLimit("tpm", 500, current=600)),
+        ({"tpd": 500, "tpm": 10_000}, [300, 300], StatedLimit("tpd", 500, current=600)),
+    ],
+)
+def test_the_emulators_429s_state_the_limit_it_holds(
+    limits: dict[str, int], charges: list[int], stated: StatedLimit
+) -> None:
+    """The exact texts tests/fake_kimi answers with when its account's limit trips."""
+    from tests.fake_kimi.server import DEFAULT_ACCOUNT, FakeKimi, _HTTPError
+
+    fake = FakeKimi()
+    fake.set_limits(**limits)
+    for charge in charges[:-1]:
+        fake._admit(DEFAULT_ACCOUNT, charge)  # fits
+    with pytest.raises(_HTTPError) as refused:
+        fake._admit(DEFAULT_ACCOUNT, charges[-1])
+    assert refused.value.status == 429
+    message = refused.value.message
+    assert parse_stated_limit(message) == stated, message

@@ -1,0 +1,43 @@
+"""A limit one teammate's process hears from Kimi, every teammate plans with (a real Redis)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import redis
+
+from kimi_lsp.quota import QuotaGovernor, limits_for
+from tests.unit.test_quota_governor import Req, Used
+
+
+async def test_a_stated_limit_and_the_concurrency_proven_are_shared_through_redis(
+    redis_url: str, tmp_path: Path
+) -> None:
+    redis.Redis.from_url(redis_url).flushdb()  # the session's server: start from nothing
+    limits = limits_for(1, assumed=True)
+    one = QuotaGovernor.from_setting(redis_url, tmp_path / "a", limits)
+    two = QuotaGovernor.from_setting(redis_url, tmp_path / "b", limits)
+    assert one.fallback == ""
+    assert two.fallback == ""
+
+    first = await one.admit(Req())
+    assert first.admitted.opened == 1
+    blocked = asyncio.ensure_future(two.admit(Req()))  # nothing proven yet: one at a time
+    await asyncio.sleep(0.3)
+    assert not blocked.done()
+    await first.answered()
+    assert two.snapshot()["concurrencyProven"] == 1
+    second = await asyncio.wait_for(blocked, 10)
+    assert second.admitted.opened == 2
+
+    await two.rate_limited(0.0, "concurrency", 2)
+    await two.rate_limited(0.0, "rpm", 3)
+    snap = one.snapshot()
+    assert snap["limits"]["concurrency"] == 2
+    assert snap["limits"]["rpm"] == 3
+    assert snap["sources"]["rpm"].startswith("learned from Kimi at ")
+    assert snap["concurrencyProven"] is None
+    assert snap["store"].startswith("redis:")
+    for t in (first, second):
+        await t.settle(Used())
