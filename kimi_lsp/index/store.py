@@ -11,10 +11,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import sqlite3
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from kimi_lsp.index.languages import LANGUAGES, query_source
 
@@ -77,12 +79,15 @@ def tags_key(language: str, chash: str) -> str:
 
 
 class IndexStore:
-    """The SQLite side of the index (used from one thread at a time)."""
+    """The SQLite side of the index. One connection, taken by one thread at a time: the scan
+    saves its batches while the file watcher saves a changed file (two transactions begun
+    at once on one connection fail with "cannot start a transaction within a transaction")."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.rebuilt = False  # True when an unreadable or outdated database was replaced
         self._fingerprint = tags_fingerprint()
+        self._lock = threading.RLock()
         self._conn = self._open()
 
     def _open(self) -> sqlite3.Connection:
@@ -135,8 +140,16 @@ class IndexStore:
 
     def load(self) -> Iterator[StoredFile]:
         """Every stored file with its tags blob."""
+        with self._lock:
+            rows = self._rows()
+        for path, language, chash, size, mtime_ns, blob, lines, ndefs, nrefs, dn, rn in rows:
+            yield StoredFile(
+                Path(path), language, chash, size, mtime_ns, blob, lines, ndefs, nrefs, dn, rn
+            )
+
+    def _rows(self) -> list[tuple[Any, ...]]:
         try:
-            rows = self._conn.execute(
+            return self._conn.execute(
                 "SELECT f.path, f.language, f.hash, f.size, f.mtime_ns, t.data, f.lines, "
                 "f.definitions, f.refs, t.defs, t.refs FROM files f "
                 "JOIN tags t ON t.key = f.language || ':' || f.hash"
@@ -144,11 +157,7 @@ class IndexStore:
         except sqlite3.DatabaseError as exc:
             log.warning("index: reading %s failed (%s); rebuilding it", self.path, exc)
             self._reset()
-            return
-        for path, language, chash, size, mtime_ns, blob, lines, ndefs, nrefs, dn, rn in rows:
-            yield StoredFile(
-                Path(path), language, chash, size, mtime_ns, blob, lines, ndefs, nrefs, dn, rn
-            )
+            return []
 
     def save(self, files: Iterable[StoredFile], removed: Iterable[Path] = ()) -> None:
         """Write changed files (and their tags) and forget removed ones, in one transaction."""
@@ -156,12 +165,13 @@ class IndexStore:
         gone = [str(p) for p in removed]
         if not changed and not gone:
             return
-        try:
-            self._save(changed, gone)
-        except sqlite3.DatabaseError as exc:
-            log.warning("index: writing %s failed (%s); rebuilding it", self.path, exc)
-            self._reset()
-            self._save(changed, gone)
+        with self._lock:
+            try:
+                self._save(changed, gone)
+            except sqlite3.DatabaseError as exc:
+                log.warning("index: writing %s failed (%s); rebuilding it", self.path, exc)
+                self._reset()
+                self._save(changed, gone)
 
     def _save(self, files: list[StoredFile], removed: list[str]) -> None:
         conn = self._conn
@@ -209,4 +219,5 @@ class IndexStore:
         self.rebuilt = True
 
     def close(self) -> None:
-        self._conn.close()
+        with self._lock:
+            self._conn.close()

@@ -115,3 +115,37 @@ def test_database_from_another_version_is_rebuilt(project: Path, tmp_path: Path)
     index = WorkspaceIndex([project], state_dir=state, workers=1)
     assert index.database_rebuilt
     assert index.update().parsed == 3
+
+
+def test_the_scan_and_the_watcher_may_save_at_once(tmp_path: Path) -> None:
+    """The scan saves its batches in one thread while the file watcher saves a changed file
+    in another: both land, neither fails (one connection, two transactions at once)."""
+    import marshal
+    import threading
+
+    from kimi_lsp.index.store import IndexStore, StoredFile
+
+    store = IndexStore(tmp_path / "index.sqlite3")
+    names = marshal.dumps({})
+    errors: list[BaseException] = []
+
+    def save(prefix: str) -> None:
+        try:
+            for i in range(150):
+                f = StoredFile(
+                    tmp_path / f"{prefix}{i}.py", "python", f"{prefix}{i}", 1, 1,
+                    b"tags", 1, 0, 0, names, names,
+                )  # fmt: skip
+                store.save([f], [tmp_path / f"{prefix}{i - 1}.py"] if i % 3 == 0 else [])
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=save, args=(p,)) for p in ("scan", "watch")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    saved = {f.path.name for f in store.load()}
+    assert {"scan149.py", "watch149.py"} <= saved
+    store.close()
