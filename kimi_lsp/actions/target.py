@@ -85,7 +85,8 @@ def find_target(
     defn = index.enclosing_definition(path, line, col) if index is not None else None
     if defn is None and lang == "python":
         # Typing leaves the function open (`y = f(`): its parse lost it, its lines did not.
-        found = _open_definition(text, line)
+        parsed = {d.name_range.start_line for d in index.outline(path)} if index else set()
+        found = _open_definition(text, line, parsed)
         if found is not None:
             span, name = found
             return Target(path, lang, span, slice_span(text, span), name, None)
@@ -108,10 +109,11 @@ _NAME = re.compile(r"[^\W\d]\w*")
 _HEADER = re.compile(r"([ \t]*)(?:async[ \t]+def|def|class)[ \t]+([^\W\d]\w*)")
 
 
-def _open_definition(text: str, line: int) -> tuple[Span, str] | None:
+def _open_definition(text: str, line: int, parsed: set[int]) -> tuple[Span, str] | None:
     """The Python ``def`` or ``class`` the cursor is in by indentation: its lines and name,
     for a buffer whose parse lost it (an unclosed bracket while typing). None at module
-    level."""
+    level, and for a definition the parse kept (``parsed``: the lines of their names): the
+    cursor is outside it."""
     lines = text.splitlines()
     if not 0 <= line < len(lines):
         return None
@@ -127,6 +129,8 @@ def _open_definition(text: str, line: int) -> tuple[Span, str] | None:
         m = _HEADER.match(lines[i])
         if m is None or (i != here and len(m.group(1)) >= depth):
             continue
+        if i in parsed:
+            return None
         head = len(m.group(1))
         end = i
         for j in range(i + 1, len(lines)):

@@ -48,6 +48,6 @@ def test_a_function_left_open_while_typing_is_still_the_target(
 def test_module_level_code_is_still_nothing_to_work_on(
     index: WorkspaceIndex, tmp_path: Path
 ) -> None:
-    for line in (0, 1):  # the import, and the blank line after it
+    for line in (0, 1, 5):  # the import, the blank line after it, the one after other()
         with pytest.raises(NothingToWorkOn):
             find_target(index, tmp_path / "a.py", TYPING, line, 1)
