@@ -172,12 +172,8 @@ def test_an_edit_inside_the_region_is_a_conflict() -> None:
     assert isinstance(other.step("a\nX\nc\n", ["B\n"]), Conflict)
 
 
-@each_encoding
-@settings(max_examples=150, deadline=None)
-@given(doc=lines_st, data=st.data(), answer=lines_st, no_final_newline=st.booleans())
-def test_review_reject_restores_byte_for_byte_and_accept_keeps_the_answer(
-    enc: Encoding, doc: list[str], data: st.DataObject, answer: list[str], no_final_newline: bool
-) -> None:
+def _region(doc: list[str], data: st.DataObject, no_final_newline: bool) -> tuple[int, int]:
+    """Lines [start, end) of ``doc`` to rewrite; ``doc`` loses its final newline if asked."""
     if no_final_newline and doc:
         doc[-1] = doc[-1].rstrip("\n")
         if not doc[-1]:
@@ -185,6 +181,16 @@ def test_review_reject_restores_byte_for_byte_and_accept_keeps_the_answer(
     start = data.draw(st.integers(0, len(doc)))
     end = data.draw(st.integers(start, len(doc)))
     assume(end > start or not no_final_newline)
+    return start, end
+
+
+@each_encoding
+@settings(max_examples=150, deadline=None)
+@given(doc=lines_st, data=st.data(), answer=lines_st, no_final_newline=st.booleans())
+def test_review_reject_restores_byte_for_byte_and_accept_keeps_the_answer(
+    enc: Encoding, doc: list[str], data: st.DataObject, answer: list[str], no_final_newline: bool
+) -> None:
+    start, end = _region(doc, data, no_final_newline)
     original = "".join(doc)
     writer = RegionWriter(start, doc[start:end], enc)
     edits = writer.step(original, review_block(doc[start:end], answer, final=True))
@@ -231,13 +237,7 @@ def test_edits_made_in_utf16_and_recounted_for_the_client_apply_the_same(
 ) -> None:
     """What the server does: the library computes in UTF-16, the edge recounts each edit with
     the document's text for the client's encoding, and the client applies it in that one."""
-    if no_final_newline and doc:
-        doc[-1] = doc[-1].rstrip("\n")
-        if not doc[-1]:
-            doc.pop()
-    start = data.draw(st.integers(0, len(doc)))
-    end = data.draw(st.integers(start, len(doc)))
-    assume(end > start or not no_final_newline)
+    start, end = _region(doc, data, no_final_newline)
     text = "".join(doc)
     block = review_block(doc[start:end], answer, final=True)
     edits = RegionWriter(start, doc[start:end]).step(text, block)
