@@ -114,6 +114,8 @@ def _workspace_root(path: Path) -> Path:
 
 def _read_target(command: str, location: str) -> tuple[Path, int, int, str] | None:
     """``FILE:LINE[:COL]`` and the file's text; None (after saying why) when it is not."""
+    from kimi_lsp.positions import text_lines
+
     where = _location(location)
     if where is None:
         print(f"kimi-lsp {command}: expected FILE:LINE[:COL], got {location!r}", file=sys.stderr)
@@ -124,7 +126,7 @@ def _read_target(command: str, location: str) -> tuple[Path, int, int, str] | No
     except (OSError, UnicodeDecodeError) as exc:
         print(f"kimi-lsp {command}: cannot read {path}: {exc}", file=sys.stderr)
         return None
-    lines = len(text.splitlines())
+    lines = len(text_lines(text))
     if line >= lines:
         print(f"kimi-lsp {command}: {path} has only {lines} lines", file=sys.stderr)
         return None

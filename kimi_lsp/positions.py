@@ -136,29 +136,16 @@ def lsp_lines(text: str) -> list[str]:
     return [m.group(0) for m in _LINE.finditer(text)]
 
 
+def text_lines(text: str) -> list[str]:
+    """Lines without their breaks, split where LSP and the index split: ``str.splitlines``
+    also splits at form feeds (common in Python sources), U+2028 and more, which shifts every
+    line number after them."""
+    return [m.group(0).rstrip("\r\n") for m in _LINE.finditer(text)]
+
+
 def line_text(lines: Sequence[str], line: int) -> str:
     """Line ``line`` of ``lsp_lines`` without its break ("" past the end)."""
     return lines[line].rstrip("\r\n") if 0 <= line < len(lines) else ""
-
-
-__all__ = [
-    "DEFAULT",
-    "ENCODINGS",
-    "Encoding",
-    "byte_to_character",
-    "char_len",
-    "character_to_byte",
-    "convert_column",
-    "encoding_of",
-    "line_text",
-    "lsp_lines",
-    "text_len",
-    "to_character",
-    "to_index",
-    "utf8_bytes",
-    "utf16_len",
-    "valid_text",
-]
 
 
 def relative(path: Path, roots: Sequence[Path]) -> str:
@@ -180,3 +167,26 @@ def read_text(path: Path, buffer: str | None = None, *, strict: bool = False) ->
         return path.read_text(encoding="utf-8", errors="strict" if strict else "replace")
     except (OSError, UnicodeDecodeError):
         return None
+
+
+__all__ = [
+    "DEFAULT",
+    "ENCODINGS",
+    "Encoding",
+    "byte_to_character",
+    "char_len",
+    "character_to_byte",
+    "convert_column",
+    "encoding_of",
+    "line_text",
+    "lsp_lines",
+    "read_text",
+    "relative",
+    "text_len",
+    "text_lines",
+    "to_character",
+    "to_index",
+    "utf8_bytes",
+    "utf16_len",
+    "valid_text",
+]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from kimi_lsp.actions.errors import IgnoredFile, NothingToWorkOn
 from kimi_lsp.index import Definition, Span, WorkspaceIndex, language_for
-from kimi_lsp.positions import to_index, utf16_len
+from kimi_lsp.positions import lsp_lines, text_lines, to_index, utf16_len
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class Target:
 
 
 def slice_span(text: str, span: Span) -> str:
-    lines = text.splitlines(keepends=True)
+    lines = lsp_lines(text)
     if not lines:
         return ""
     last = min(span.end_line, len(lines) - 1)
@@ -114,7 +114,7 @@ def _open_definition(text: str, line: int, parsed: set[int]) -> tuple[Span, str]
     for a buffer whose parse lost it (an unclosed bracket while typing). None at module
     level, and for a definition the parse kept (``parsed``: the lines of their names): the
     cursor is outside it."""
-    lines = text.splitlines()
+    lines = text_lines(text)
     if not 0 <= line < len(lines):
         return None
 
@@ -143,7 +143,7 @@ def _open_definition(text: str, line: int, parsed: set[int]) -> tuple[Span, str]
 
 
 def _trim_blank_lines(text: str, span: Span) -> Span:
-    lines = text.splitlines(keepends=True)
+    lines = lsp_lines(text)
 
     def blank(i: int, from_col: int = 0) -> bool:
         return i >= len(lines) or not lines[i][to_index(lines[i], from_col) :].strip()

@@ -23,7 +23,7 @@ from typing import Any
 
 from kimi_lsp.context.redact import redact
 from kimi_lsp.index import Definition, WorkspaceIndex
-from kimi_lsp.positions import read_text, relative
+from kimi_lsp.positions import read_text, relative, text_lines
 
 RESULT_TOKENS = 1_500  # one tool result's share of the prompt
 READ_MAX_LINES = 200
@@ -285,7 +285,7 @@ class IndexTools:
     def _lines(self, path: Path) -> list[str]:
         if self.index.is_ignored(path):  # never reached through the tools; kept as a guard
             return []
-        return (read_text(path, self.index.document_text(path)) or "").splitlines()
+        return text_lines(read_text(path, self.index.document_text(path)) or "")
 
     def _rel(self, path: Path) -> str:
         return relative(path, self.roots)

@@ -43,7 +43,7 @@ from kimi_lsp.index import (
     WorkspaceIndex,
     language_for,
 )
-from kimi_lsp.positions import read_text, relative
+from kimi_lsp.positions import read_text, relative, text_lines
 
 ACTIONS = ("explain", "refactor", "tests")
 # The repository map (stable prefix) gets 3/4 of the budget beyond the first 6k tokens, up
@@ -141,7 +141,7 @@ def _source(index: WorkspaceIndex, path: Path) -> str:
 
 
 def _lines(index: WorkspaceIndex, path: Path, first: int, last: int) -> list[str]:
-    return _source(index, path).splitlines()[first : last + 1]
+    return text_lines(_source(index, path))[first : last + 1]
 
 
 def _definition_text(index: WorkspaceIndex, d: Definition, *, whole: bool = True) -> str:
@@ -451,7 +451,7 @@ def _assemble(
 
     # A target bigger than its share (a whole class around the cursor) keeps the window of
     # lines around the cursor, two thirds of it above: what the request is about.
-    all_lines = code.splitlines()
+    all_lines = text_lines(code)
     cursor = min(max(0, req.cursor_line - req.target_span.start_line), max(0, len(all_lines) - 1))
     if repository_budget is None:
         share = int(TARGET_SHARE * max(0, budget - cost(required[1:])))

@@ -30,7 +30,7 @@ from tree_sitter import Node
 
 from kimi_lsp.index import Definition, DefinitionKind, Span, WorkspaceIndex
 from kimi_lsp.index.languages import new_parser
-from kimi_lsp.positions import read_text
+from kimi_lsp.positions import read_text, text_lines
 
 CLASS_KINDS = (DefinitionKind.CLASS, DefinitionKind.INTERFACE, DefinitionKind.STRUCT)
 MAX_CANDIDATES = 3  # a class name defined in more files than this is not resolved
@@ -90,7 +90,7 @@ class _Resolver:
     def lines(self, path: Path) -> list[str]:
         """The file's lines, split once per request (headers read many times)."""
         if path not in self._lines:
-            self._lines[path] = _source(self.index, path).splitlines()
+            self._lines[path] = text_lines(_source(self.index, path))
         return self._lines[path]
 
     def classes(self, name: str, near: Path | None = None) -> list[Definition]:

@@ -51,3 +51,15 @@ def test_module_level_code_is_still_nothing_to_work_on(
     for line in (0, 1, 5):  # the import, the blank line after it, the one after other()
         with pytest.raises(NothingToWorkOn):
             find_target(index, tmp_path / "a.py", TYPING, line, 1)
+
+
+def test_a_form_feed_is_not_a_line_break(tmp_path: Path) -> None:
+    """Python sources use form feeds as page breaks; the index and LSP count lines at line
+    breaks only (``str.splitlines`` would also split there and shift every line after)."""
+    text = "def a():\n    return 1\n\x0c\ndef b(x):\n    return x + 2\n"
+    (tmp_path / "m.py").write_text(text)
+    index = WorkspaceIndex([tmp_path], state_dir=None)
+    index.update()
+    target = find_target(index, tmp_path / "m.py", text, 4, 4)
+    assert target.name == "b"
+    assert target.code == "def b(x):\n    return x + 2"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kimi_lsp.positions import read_text, relative
+from kimi_lsp.positions import read_text, relative, text_lines
 
 
 def test_a_file_is_named_from_the_first_root_that_holds_it(tmp_path: Path) -> None:
@@ -24,3 +24,9 @@ def test_the_open_buffer_wins_over_the_disk_and_bad_bytes_never_crash(tmp_path: 
     assert read_text(path, strict=True) is None
     assert read_text(tmp_path / "missing.py") is None
     assert read_text(tmp_path) is None  # a folder
+
+
+def test_lines_split_where_lsp_splits() -> None:
+    assert text_lines("a\r\nb\x0cc\u2028d\re\n") == ["a", "b\x0cc\u2028d", "e"]
+    assert text_lines("a\n\n") == ["a", ""]
+    assert text_lines("") == []
