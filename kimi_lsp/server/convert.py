@@ -218,10 +218,8 @@ def document_symbols(
         symbol = T.DocumentSymbol(
             name=d.name,
             kind=SYMBOL_KINDS.get(d.kind, T.SymbolKind.Variable),
-            range=range_out(lines, d.range, encoding) if lines else lsp_range(d.range),
-            selection_range=(
-                range_out(lines, d.name_range, encoding) if lines else lsp_range(d.name_range)
-            ),
+            range=range_out(lines, d.range, encoding),
+            selection_range=range_out(lines, d.name_range, encoding),
             detail=d.signature,
             children=children,
         )
@@ -236,10 +234,11 @@ def workspace_symbol(
     d: Definition, lines: list[str] | None = None, encoding: Encoding = DEFAULT
 ) -> T.WorkspaceSymbol:
     """``lines``: the definition's file as the client has it (needed unless UTF-16)."""
-    rng = range_out(lines, d.name_range, encoding) if lines else lsp_range(d.name_range)
     return T.WorkspaceSymbol(
         name=d.name,
         kind=SYMBOL_KINDS.get(d.kind, T.SymbolKind.Variable),
-        location=T.Location(uri=d.path.as_uri(), range=rng),
+        location=T.Location(
+            uri=d.path.as_uri(), range=range_out(lines or [], d.name_range, encoding)
+        ),
         container_name=d.scope,
     )
