@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from kimi_lsp.index.discovery import (
     IGNORE_FILES,
@@ -125,19 +125,17 @@ class _Entry:
         """How often each name occurs among definitions (field TAG_DEFS) or references."""
         if field == TAG_DEFS:
             if self.def_counts is None:
-                self.def_counts = (
-                    marshal.loads(self.def_blob)
-                    if self.def_blob is not None
-                    else name_counts(self.tags()[TAG_DEFS])
-                )
+                self.def_counts = self._counts(self.def_blob, TAG_DEFS)
             return self.def_counts
         if self.ref_counts is None:
-            self.ref_counts = (
-                marshal.loads(self.ref_blob)
-                if self.ref_blob is not None
-                else name_counts(self.tags()[TAG_REFS])
-            )
+            self.ref_counts = self._counts(self.ref_blob, TAG_REFS)
         return self.ref_counts
+
+    def _counts(self, blob: bytes | None, field: int) -> dict[str, int]:
+        """The stored counts, else counted from the tags (a buffer's entry has no blob)."""
+        if blob is not None:
+            return cast(dict[str, int], marshal.loads(blob))
+        return name_counts(cast(list[tuple[Any, ...]], self.tags()[field]))
 
     def tags(self) -> RawTags:
         if self.raw is None:
