@@ -220,5 +220,8 @@ class FailoverLedger:
     def get_meta(self, key: str, default: float = 0.0) -> float:
         return float(self._on_current(lambda led, _: led.get_meta(key, default)))
 
+    def metas(self, keys: Sequence[str]) -> dict[str, float]:
+        return dict(self._on_current(lambda led, _: led.metas(keys)))
+
     def usage(self, now: float) -> dict[str, Any]:
         return dict(self._on_current(lambda led, _: led.usage(now)))

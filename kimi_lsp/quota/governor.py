@@ -54,6 +54,24 @@ SHRINK_FACTOR = 0.8
 MIN_FACTOR = 0.3
 
 
+# The ledger's meta keys the limits are planned from (``QuotaGovernor._meta``).
+_STATE_KEYS = (
+    *(k for n in NAMES for k in (f"learned_{n}", f"learned_{n}_at")),
+    "concurrency_proven",
+    "concurrency_proven_at",
+    "shrink_factor",
+)
+
+
+def _learned(meta: dict[str, float]) -> dict[str, Learned]:
+    """The limits Kimi stated, from the ledger's meta (stale ones included)."""
+    return {
+        name: Learned(int(meta[f"learned_{name}"]), meta.get(f"learned_{name}_at", 0.0))
+        for name in NAMES
+        if meta.get(f"learned_{name}", 0.0) >= 1
+    }
+
+
 @dataclass
 class Ticket:
     """One admitted request. ``settle(usage)`` ends it; as an async context manager it is
@@ -175,31 +193,32 @@ class QuotaGovernor:
     def limits(self) -> Limits:
         """The limits to plan with: the configured ones, with what Kimi stated in place of
         the assumed values, shrunk after 429s that stated nothing (``learned.adopt``)."""
-        return self._adopted(self.learned(), self.clock())
+        meta = self._meta()
+        return self._adopted(meta, _learned(meta), self.clock())
 
-    def _adopted(self, learned: dict[str, Learned], now: float) -> Limits:
+    def _meta(self) -> dict[str, float]:
+        """What the shared ledger holds about the limits, in one read (one round trip to a
+        team's Redis, on every admission attempt)."""
+        return self.ledger.metas(_STATE_KEYS)
+
+    def _adopted(self, meta: dict[str, float], learned: dict[str, Learned], now: float) -> Limits:
         return adopt(
             self.configured,
             learned,
             now,
-            shrink=self.ledger.get_meta("shrink_factor", 1.0),
+            shrink=meta.get("shrink_factor", 1.0),
             share=getattr(self.ledger, "share", 1.0),
         )
 
     def learned(self) -> dict[str, Learned]:
         """The limits Kimi stated, from the shared ledger (stale ones included)."""
-        out: dict[str, Learned] = {}
-        for name in NAMES:
-            value = self.ledger.get_meta(f"learned_{name}", 0.0)
-            if value >= 1:
-                out[name] = Learned(int(value), self.ledger.get_meta(f"learned_{name}_at", 0.0))
-        return out
+        return _learned(self._meta())
 
-    def proven(self, now: float) -> int:
+    def proven(self, now: float, meta: dict[str, float] | None = None) -> int:
         """The most requests seen open together when one of them was answered (for a day)."""
+        meta = self._meta() if meta is None else meta
         said = Learned(
-            int(self.ledger.get_meta("concurrency_proven", 0.0)),
-            self.ledger.get_meta("concurrency_proven_at", 0.0),
+            int(meta.get("concurrency_proven", 0.0)), meta.get("concurrency_proven_at", 0.0)
         )
         found = fresh(said, now)
         return 0 if found is None else found.value
@@ -213,11 +232,12 @@ class QuotaGovernor:
     def _attempt_limits(self, now: float, batch: bool) -> tuple[Limits, bool]:
         """The limits one admission is decided against, and whether the concurrency in them
         is ramped (it is only assumed, and not yet proven up to the assumed value)."""
-        learned = self.learned()
-        limits = self._adopted(learned, now)
+        meta = self._meta()
+        learned = _learned(meta)
+        limits = self._adopted(meta, learned, now)
         if not probing(self.configured, learned, now):
             return limits, False
-        proven = self.proven(now)
+        proven = self.proven(now, meta)
         if limits.concurrency is not None and proven >= limits.concurrency:
             return limits, False
         conc = ramp(limits.concurrency, proven, batch=batch, reserve=self.reserve)
@@ -344,10 +364,11 @@ class QuotaGovernor:
         self.ledger.set_meta(f"learned_{name}", float(value))
 
     def snapshot(self) -> dict[str, Any]:
-        factor = self.ledger.get_meta("shrink_factor", 1.0)
+        meta = self._meta()
+        factor = meta.get("shrink_factor", 1.0)
         now = self.clock()
-        learned = self.learned()
-        limits = self._adopted(learned, now)
+        learned = _learned(meta)
+        limits = self._adopted(meta, learned, now)
         current = {n: v for n, v in learned.items() if fresh(v, now) is not None}
         return {
             "limits": {
@@ -364,7 +385,7 @@ class QuotaGovernor:
             "matchingTiers": matching_tiers(learned, now),
             "tier": self.configured.tier,
             "tierAssumed": self.configured.assumed,
-            "concurrencyProven": self.proven(now)
+            "concurrencyProven": self.proven(now, meta)
             if probing(self.configured, learned, now)
             else None,
             "shrunk": factor < 1.0,

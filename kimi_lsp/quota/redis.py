@@ -339,6 +339,12 @@ class RedisLedger:
         value = self.client.hget(self.keys[2], key)
         return float(value) if value is not None else default
 
+    def metas(self, keys: Sequence[str]) -> dict[str, float]:
+        if not keys:
+            return {}  # HMGET needs a field
+        values = self.client.hmget(self.keys[2], list(keys))  # one round trip
+        return {k: float(v) for k, v in zip(keys, values, strict=True) if v is not None}
+
     def usage(self, now: float) -> dict[str, Any]:
         sec, usec = self.client.time()
         server_now = sec + usec / 1e6

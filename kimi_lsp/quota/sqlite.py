@@ -279,6 +279,11 @@ class SqliteLedger:
         row = self._db().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return float(row[0]) if row else default
 
+    def metas(self, keys: Sequence[str]) -> dict[str, float]:
+        marks = ", ".join("?" * len(keys))
+        rows = self._db().execute(f"SELECT key, value FROM meta WHERE key IN ({marks})", keys)
+        return {k: float(v) for k, v in rows}
+
     def usage(self, now: float) -> dict[str, object]:
         with self._tx() as db:
             window, cooldown = self._window(db, now)

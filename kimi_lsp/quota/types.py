@@ -70,6 +70,10 @@ class Ledger(Protocol):
 
     def get_meta(self, key: str, default: float = 0.0) -> float: ...
 
+    def metas(self, keys: Sequence[str]) -> dict[str, float]:
+        """The values set for ``keys`` (absent ones left out), read at once."""
+        ...
+
     def usage(self, now: float) -> dict[str, Any]: ...
 
 

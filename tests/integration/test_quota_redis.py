@@ -259,3 +259,24 @@ async def test_a_request_waiting_when_redis_goes_keeps_one_place_in_the_local_qu
     ticket = await asyncio.wait_for(waiter, 10)
     for t in [*held, ticket]:
         await t.settle(None)
+
+
+@pytest.mark.parametrize("store", ["redis", "sqlite"])
+def test_the_limits_meta_is_read_in_one_call(redis_url: str, tmp_path: Path, store: str) -> None:
+    """The governor plans every admission from a handful of meta values: one read each time
+    (a single HMGET on Redis), the absent ones left out."""
+    from kimi_lsp.quota.sqlite import SqliteLedger
+
+    ledger: RedisLedger | SqliteLedger
+    if store == "redis":
+        ledger = RedisLedger(redis_url, prefix="test:metas")
+        ledger.client.flushdb()
+    else:
+        ledger = SqliteLedger(tmp_path / "quota.sqlite3")
+    ledger.set_meta("learned_rpm", 3.0)
+    ledger.set_meta("learned_rpm_at", 1_700_000_000.5)
+    assert ledger.metas(["learned_rpm", "learned_rpm_at", "shrink_factor"]) == {
+        "learned_rpm": 3.0,
+        "learned_rpm_at": 1_700_000_000.5,
+    }
+    assert ledger.metas([]) == {}
