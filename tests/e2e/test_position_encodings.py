@@ -20,20 +20,11 @@ from kimi_lsp.edits.stream import MARK_ORIGINAL
 from tests.e2e.conftest import SERVER, RawServer
 from tests.e2e.editor import EditorModel
 from tests.fake_kimi import FakeKimi
+from tests.fixtures.wide import SUMMED, TOTAL
 
 CALL = 'print("€€€€€€", total([1]), len)\n'  # six 3-byte characters before `total`
-WIDE = (
-    'PRICE = "9 €"  # “net” — 价格 🙂\n\n\n'
-    "class Größe:\n    pass\n\n\n"
-    "def total(items):\n"
-    '    """Sum the “items” — 合計 🙂"""\n'
-    "    s = 0  # running total…\n"
-    "    for x in items:\n"
-    "        s += x  # “€”\n"
-    "    return s\n"
-)
+WIDE = 'PRICE = "9 €"  # “net” — 价格 🙂\n\n\nclass Größe:\n    pass\n\n\n' + TOTAL
 TOTAL_LINE = WIDE.splitlines().index("def total(items):")
-SUMMED = 'def total(items):\n    """Sum the “items” — 合計 🙂"""\n    return sum(items)  # … in €\n'
 UNITS: dict[str, tuple[str, int]] = {
     "utf-8": ("utf-8", 1),
     "utf-16": ("utf-16-le", 2),

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.fake_kimi import FakeKimi
+from tests.fixtures.wide import SUMMED, TOTAL
 
 ROOT = Path(__file__).resolve().parents[2]
 PLUGIN = ROOT / "clients" / "neovim"
@@ -310,16 +311,7 @@ def test_statusline_code_action_explain_and_warnings_as_the_docs_promise(
     assert "blocking: false" in out
 
 
-UNICODE = (
-    'def label(price):\n    return f"{price} €"  # “net” — 价格\n\n\n'
-    "def total(items):\n"
-    '    """Sum the “items” — 合計 🙂"""\n'
-    "    s = 0  # running total…\n"
-    "    for x in items:\n"
-    "        s += x  # “€”\n"
-    "    return s\n"
-)
-SUMMED = 'def total(items):\n    """Sum the “items” — 合計 🙂"""\n    return sum(items)  # … in €\n'
+UNICODE = 'def label(price):\n    return f"{price} €"  # “net” — 价格\n\n\n' + TOTAL
 
 
 def test_review_of_the_last_function_with_wide_characters_keeps_the_file_byte_for_byte(
