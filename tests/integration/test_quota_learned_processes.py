@@ -1,4 +1,4 @@
-"""Two `kimi-lsp refactor` processes share the quota store and refactor 10 files between them
+"""Two `kimi-lsp refactor` processes share the quota store and refactor 10 files each
 against an account whose real limits (concurrency 2, 600 RPM) are not the Tier 1 kimi-lsp
 assumes (KIMI_LSP_TIER unset): the concurrency ramp sends no more than Kimi was seen to take
 plus one, the one 429 that this costs states the limit, and both processes adopt it at once.
@@ -16,7 +16,7 @@ import redis
 
 from tests.fake_kimi import FakeKimi
 
-FILES = 5  # per process: 10 in all
+FILES = 10  # per process: each runs a 10-file workspace refactor
 
 
 def refactor_in_two_processes(fake: FakeKimi, tmp_path: Path, store: str) -> dict[str, object]:
