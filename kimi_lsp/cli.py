@@ -154,8 +154,12 @@ def _cmd_context(args: argparse.Namespace) -> int:
         print(f"kimi-lsp context: --action is one of {', '.join(INSTRUCTIONS)}", file=sys.stderr)
         return 2
     settings = load_settings().settings
+    # --budget is the room for repository context, the target file's window counted apart (as
+    # every engine we compare with reads a budget); --total-budget caps the whole prompt.
     if args.budget:
-        settings = settings.model_copy(update={"context_budget": args.budget})
+        settings = settings.model_copy(update={"context_repository_budget": args.budget})
+    if args.total_budget:
+        settings = settings.model_copy(update={"context_budget": args.total_budget})
     services = open_services(settings, [_workspace_root(path)])
     try:
         target = find_target(services.index, path, text, line, col)
@@ -188,8 +192,11 @@ def _cmd_context(args: argparse.Namespace) -> int:
     print("===== sections (estimated tokens) =====")
     for section in built.sections:
         print(f"  {section.tokens:>7}  {section.name}")
+    room = settings.context_repository_budget
     print(
-        f"  {built.tokens:>7}  total (budget {settings.context_budget}); stable prefix "
+        f"  {built.tokens:>7}  total (cap {settings.context_budget}): file window "
+        f"{built.file_window_tokens}, repository {built.repository_tokens} "
+        f"(budget {room if room is not None else 'what the cap leaves'}); stable prefix "
         f"{built.stable_prefix_tokens}; {built.redactions} secrets redacted"
     )
     for item in built.left_out:
@@ -473,7 +480,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("context", help="print exactly the messages an action would send")
     p.add_argument("location", metavar="FILE:LINE[:COL]")
     p.add_argument("--action", default="explain")
-    p.add_argument("--budget", type=int, default=None)
+    p.add_argument(
+        "--budget",
+        type=int,
+        default=None,
+        help="tokens of repository context (the target file's window is counted apart)",
+    )
+    p.add_argument(
+        "--total-budget", type=int, default=None, help="cap on the whole prompt (contextBudget)"
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_context)
 

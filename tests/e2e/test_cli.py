@@ -231,8 +231,9 @@ def test_context_prints_the_messages_and_their_token_estimates(tmp_path: Path) -
     assert out["fileWindowTokens"] > 0
     assert 0 < out["repositoryTokens"] < out["tokens"] - out["fileWindowTokens"]
     assert "sk-live" not in result.stdout
-    small = run("context", f"{root / 'calc.py'}:6", "--budget", "1000")
+    small = run("context", f"{root / 'calc.py'}:6", "--budget", "1000", "--total-budget", "3000")
     assert small.returncode == 0
-    assert "total (budget 1000)" in small.stdout
+    assert "total (cap 3000): file window " in small.stdout
+    assert "(budget 1000)" in small.stdout
     bad = run("context", "nowhere")
     assert bad.returncode == 2

@@ -138,7 +138,7 @@ def test_an_ignored_file_is_refused_naming_the_rule(fake_kimi: FakeKimi, tmp_pat
 
 def test_context_with_a_tiny_budget_says_why_without_a_traceback(tmp_path: Path) -> None:
     root = project(tmp_path)
-    result = kimi_lsp("context", f"{root / 'client.py'}:6", "--budget", "40")
+    result = kimi_lsp("context", f"{root / 'client.py'}:6", "--total-budget", "40")
     assert result.returncode == 1
     assert result.stderr.startswith("kimi-lsp context: "), result.stderr
     assert "Traceback" not in result.stderr

@@ -135,7 +135,9 @@ def test_cli_prints_the_messages_with_token_estimates(tmp_path: Path) -> None:
     data = json.loads(out.stdout)
     assert [m["role"] for m in data["messages"]] == ["system", "user"]
     assert all(isinstance(s["tokens"], int) for s in data["sections"])
-    assert data["tokens"] <= 2000
+    # --budget is the room for repository context; the target file's window comes on top.
+    assert 0 < data["repositoryTokens"] <= 2000
+    assert data["fileWindowTokens"] > 0
     assert "add_vat" in data["messages"][1]["content"]
     for secret in SECRETS:
         assert secret not in out.stdout
