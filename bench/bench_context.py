@@ -6,7 +6,12 @@ ends there), ask for an explain context at the cut with budgets of 2k/4k/8k toke
 room for repository context, the cut file's window on top, as the baseline gets it), and
 count the cross-file definitions the removed rest of the function uses whose signature line
 appears in the context. Names defined in more than 3 files, names the cut file defines
-itself, and dunders are left out of the truth (matching them by name is a coin toss).
+itself, and dunders are left out of the truth (matching them by name is a coin toss). So are
+the uses Python's own scoping resolves outside the project, read from the file's ``ast``: a
+builtin (``list(...)``, ``type(x)``), a name imported from a module outside the project
+(``re.match``, ``json.loads``, ``OrderedDict.fromkeys``), and a method of a literal or of a
+local only ever bound to a literal or a builtin's result (``"-".join``, ``flat = []`` then
+``flat.extend``): the project defining a method of the same name does not make it used.
 References on the same cuts and budgets: the import-following baseline (the signature lines
 of every definition in the modules the cut file imports, in import order, cut to the
 budget) and Aider's RepoMap (the cut file as its chat file; from a throw-away venv in
@@ -24,6 +29,8 @@ workspace sent to the Kimi emulator; the share of input tokens it reports as cac
 
 from __future__ import annotations
 
+import ast
+import builtins
 import json
 import os
 import random
@@ -64,6 +71,107 @@ AIDER = os.environ.get("BENCH_AIDER", "1") != "0"
 LATENCY_CUTS = 120
 MAX_NAME_DEFS = 3
 TOP_LEVEL_ONLY = False
+
+
+_BUILTINS = frozenset(dir(builtins))
+_LITERALS = (
+    ast.Constant, ast.JoinedStr, ast.List, ast.Dict, ast.Set, ast.Tuple, ast.ListComp,
+    ast.DictComp, ast.SetComp,
+)  # fmt: skip
+
+
+class _Outside:
+    """The uses in one file that Python resolves outside the project, as (line, name): every
+    occurrence of the name on that line is a builtin, a function's own local or parameter, an
+    attribute of a module (or a name) imported from outside the project, or a method of a
+    literal or of a local only bound to literals and builtins' results."""
+
+    def __init__(self, source: str, project: frozenset[str]) -> None:
+        tree = ast.parse(source)
+        bound: dict[str, set[str]] = {}  # name -> how the module binds it: "foreign" / "own"
+
+        def bind(name: str, how: str) -> None:
+            bound.setdefault(name, set()).add(how)
+
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+                bind(node.id, "own")
+            elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                bind(node.name, "own")
+            elif isinstance(node, ast.arg):
+                bind(node.arg, "own")
+            elif isinstance(node, ast.Import):
+                for a in node.names:
+                    top = a.name.split(".")[0]
+                    bind(a.asname or top, "foreign" if top not in project else "own")
+            elif isinstance(node, ast.ImportFrom):
+                top = (node.module or "").split(".")[0]
+                foreign = node.level == 0 and top not in project
+                for a in node.names:
+                    bind(a.asname or a.name, "foreign" if foreign else "own")
+        foreign = {n for n, how in bound.items() if how == {"foreign"}}
+        builtin = _BUILTINS - set(bound)
+        plain, local = self._locals(tree, builtin)
+        verdict: dict[tuple[int, str], bool] = {}
+
+        def note(line: int, name: str, outside: bool) -> None:
+            key = (line - 1, name)
+            verdict[key] = verdict.get(key, True) and outside
+
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+                own = (node.id, node.lineno) in local
+                note(node.lineno, node.id, own or node.id in builtin or node.id in foreign)
+            elif isinstance(node, ast.Attribute) and node.end_lineno is not None:
+                value = node.value
+                outside = isinstance(value, _LITERALS) or (
+                    isinstance(value, ast.Name)
+                    and (value.id in foreign or (value.id, node.lineno) in plain)
+                )
+                note(node.end_lineno, node.attr, outside)
+        self.uses = frozenset(key for key, outside in verdict.items() if outside)
+
+    @staticmethod
+    def _locals(
+        tree: ast.Module, builtin: frozenset[str]
+    ) -> tuple[set[tuple[str, int]], set[tuple[str, int]]]:
+        """(name, line) for the uses of a function's locals that every binding in that
+        function sets to a literal or to a builtin's result (``[]``, ``"..."``, ``list(x)``),
+        and for the uses of any of its locals and parameters."""
+        found: set[tuple[str, int]] = set()
+        local: set[tuple[str, int]] = set()
+        functions = (ast.FunctionDef, ast.AsyncFunctionDef)
+        for fn in (n for n in ast.walk(tree) if isinstance(n, functions)):
+            literal: dict[str, bool] = {
+                a.arg: False for a in ast.walk(fn.args) if isinstance(a, ast.arg)
+            }
+            assigned: set[int] = set()
+            for node in ast.walk(fn):
+                if isinstance(node, ast.Assign) and all(
+                    isinstance(t, ast.Name) for t in node.targets
+                ):
+                    value = node.value
+                    plain = isinstance(value, _LITERALS) or (
+                        isinstance(value, ast.Call)
+                        and isinstance(value.func, ast.Name)
+                        and value.func.id in builtin
+                    )
+                    for t in node.targets:
+                        assert isinstance(t, ast.Name)
+                        assigned.add(id(t))
+                        literal[t.id] = literal.get(t.id, True) and plain
+            for node in ast.walk(fn):
+                stored = isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store)
+                if stored and id(node) not in assigned:
+                    literal[node.id] = False  # a loop target, a with's, an unpacking
+            for node in ast.walk(fn):
+                if not (isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)):
+                    continue
+                if node.id in literal:
+                    local.add((node.id, node.lineno))
+                if literal.get(node.id):
+                    found.add((node.id, node.lineno))
+        return found, local
 
 
 @dataclass
@@ -112,13 +220,22 @@ def _download(work: Path, name: str, version: str) -> Path:
 
 def _cuts(index: WorkspaceIndex, package: Path, n: int, seed: int = 0) -> list[Cut]:
     found: list[Cut] = []
+    project = frozenset(
+        p.name for root in index.roots for p in root.iterdir() if p.is_dir() or p.suffix == ".py"
+    ) | frozenset(p.stem for root in index.roots for p in root.glob("*.py"))
+    project |= {package.name}
     for path in index.files():
         if not path.is_relative_to(package) or path.suffix != ".py" or "test" in path.name:
             continue
         tags = index.file_tags(path)
         if tags is None:
             continue
-        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+        source = path.read_text(encoding="utf-8")
+        lines = source.splitlines(keepends=True)
+        try:
+            outside = _Outside(source, project).uses
+        except SyntaxError:
+            continue
         for d in tags.definitions:
             if d.kind not in (DefinitionKind.FUNCTION, DefinitionKind.METHOD):
                 continue
@@ -131,6 +248,8 @@ def _cuts(index: WorkspaceIndex, package: Path, n: int, seed: int = 0) -> list[C
             for r in tags.references:
                 if not (cut <= r.range.start_line <= d.range.end_line) or r.name.startswith("__"):
                     continue
+                if (r.range.start_line, r.name) in outside:
+                    continue  # Python resolves it outside the project (a builtin, ``re.match``)
                 defs = [x for x in index.definitions(r.name) if x.path != path]
                 if TOP_LEVEL_ONLY:
                     defs = [x for x in defs if x.scope is None]
