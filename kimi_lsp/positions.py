@@ -140,7 +140,12 @@ def text_lines(text: str) -> list[str]:
     """Lines without their breaks, split where LSP and the index split: ``str.splitlines``
     also splits at form feeds (common in Python sources), U+2028 and more, which shifts every
     line number after them."""
-    return [m.group(0).rstrip("\r\n") for m in _LINE.finditer(text)]
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    lines = text.split("\n")  # at C speed: the same lines as ``lsp_lines``, without breaks
+    if lines[-1] == "":
+        lines.pop()  # a final break ends the last line, it does not start one
+    return lines
 
 
 def line_text(lines: Sequence[str], line: int) -> str:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kimi_lsp.positions import read_text, relative, text_lines
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kimi_lsp.positions import lsp_lines, read_text, relative, text_lines
 
 
 def test_a_file_is_named_from_the_first_root_that_holds_it(tmp_path: Path) -> None:
@@ -30,3 +33,8 @@ def test_lines_split_where_lsp_splits() -> None:
     assert text_lines("a\r\nb\x0cc\u2028d\re\n") == ["a", "b\x0cc\u2028d", "e"]
     assert text_lines("a\n\n") == ["a", ""]
     assert text_lines("") == []
+
+
+@given(st.text(alphabet="a\n\r\x0c\u2028é"))
+def test_lines_are_the_lsp_lines_without_their_breaks(text: str) -> None:
+    assert text_lines(text) == [line.rstrip("\r\n") for line in lsp_lines(text)]
