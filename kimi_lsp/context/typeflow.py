@@ -12,7 +12,21 @@ few local rules, each of which only names a class the index knows:
   ``self.x = X(...)`` in the class's methods, and properties' return annotations;
 - locals assigned from a constructor (``q = Query(...)``) or from a call whose return
   annotation names a class (``q = self.query()``, ``q = make_query()``), ``with X() as x``;
-- ``super()``: the enclosing class's bases.
+- ``super()``: the enclosing class's bases;
+- module-level names: an alias of a class (``ClauseVisitor = ExternalTraversal``) is that
+  class, and a name bound to a constructor (``apps = Apps()``, in the file or a module it
+  imports) is an instance; so is a class attribute (``objects = LogEntryManager()``);
+- ``x or Cls(...)``, ``A() if c else B()``: either side; ``for x in xs`` with ``xs``
+  annotated ``list[X]``: ``X``; ``isinstance(x, X)`` (or a tuple of classes): ``X``;
+- an unannotated parameter named for a class (``mapper`` -> ``Mapper``, ``schema_editor``
+  -> ``SchemaEditor``), at half weight;
+- a receiver no rule types, by the members the code uses on it: the classes defining all of
+  them, bases over the subclasses overriding them (``compiler.execute_sql()`` ->
+  ``SQLCompiler``), when few enough classes do.
+
+Below those, the unnamed neighbours: the classes and module-level instances the file imports
+by name, and the classes the enclosing class's other methods reach through ``self.x``,
+weighted by how much the class (else the file) uses them.
 
 ``typed_classes`` returns the classes with how often the code reaches through them;
 ``class_members`` their members in MRO order; the packing into outlines is in build.py.
@@ -21,6 +35,7 @@ few local rules, each of which only names a class the index knows:
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -35,11 +50,19 @@ from kimi_lsp.positions import read_text, text_lines
 CLASS_KINDS = (DefinitionKind.CLASS, DefinitionKind.INTERFACE, DefinitionKind.STRUCT)
 MAX_CANDIDATES = 3  # a class name defined in more files than this is not resolved
 MRO_DEPTH = 6
+MAX_OWNERS = 12  # a member name more classes define than this does not tell the class
+NAMED_WEIGHT = 0.5  # a parameter typed by its name alone (`session` -> Session)
+DUCK_WEIGHT = 0.5  # a class told by the members used, not by a rule
+IMPORT_WEIGHT = 0.1  # per use in the file (up to 4): a class the module imports
+_MEMBER_KINDS = (DefinitionKind.METHOD, DefinitionKind.PROPERTY, DefinitionKind.FIELD)
 HEADER_LINES = 12  # a signature spread over more lines than this loses its annotation
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
+_WORD = re.compile(r"\w+")
 _RETURNS = re.compile(r"->\s*(.+?)\s*:\s*(?:#.*)?$", re.S)
 _SELF_ANNOTATED = re.compile(r"\bself\.(\w+)\s*:\s*([^=\n]+)")
-_SELF_BUILT = re.compile(r"\bself\.(\w+)\s*=\s*([A-Za-z_][\w.]*)\(")
+_SELF_BUILT = re.compile(r"\bself\.(\w+)\s*=\s*(?:[^=\n]*?\bor\s+)?([A-Za-z_][\w.]*)\(")
+# A module-level or class-level binding: ``name = Other``, ``name = Cls(...)``, ``name: X = ...``.
+_BINDING = re.compile(r"^\s*(\w+)\s*(?::\s*([^=]+?))?\s*=\s*([A-Za-z_][\w.]*)\s*(\()?")
 _SELF_FROM_NAME = re.compile(r"\bself\.(\w+)\s*=\s*([A-Za-z_]\w*)\s*$", re.M)
 # Names in annotations that are never project classes (skips a lookup each).
 _TYPING = frozenset(
@@ -51,10 +74,13 @@ _TYPING = frozenset(
 
 @dataclass(frozen=True)
 class TypedClass:
-    """A class the target's code reaches through, and how much (uses, plus 1 per rule)."""
+    """A class the target's code reaches through, and how much (uses, plus 1 per rule);
+    ``neighbour``: no rule typed the code with it, the file around makes it likely (the
+    module imports it, the class's other methods reach through it)."""
 
     definition: Definition
     weight: float
+    neighbour: bool = False
 
 
 @lru_cache(maxsize=8)
@@ -86,6 +112,8 @@ class _Resolver:
         self._mro: dict[Definition, list[Definition]] = {}
         self._attrs: dict[Definition, dict[str, list[Definition]]] = {}
         self._lines: dict[Path, list[str]] = {}
+        self._instances: dict[str, list[Definition]] = {}
+        self._owner_cache: dict[str, set[Definition] | None] = {}
 
     def lines(self, path: Path) -> list[str]:
         """The file's lines, split once per request (headers read many times)."""
@@ -100,9 +128,10 @@ class _Resolver:
         key = (name, near)
         if key not in self._classes:
             found = []
+            self._classes[key] = []  # an alias cycle (A = B, B = A) ends here
             if name and name not in _TYPING and not name.islower():
                 found = [d for d in self.index.definitions(name) if d.kind in CLASS_KINDS]
-                found = [d for d in found if d.name == name]
+                found = [d for d in found if d.name == name] or self._aliased(name)
             local = [d for d in found if d.path == near]
             if local:
                 found = local
@@ -111,6 +140,94 @@ class _Resolver:
             found.sort(key=lambda d: (str(d.path), d.range.start_line))
             self._classes[key] = found[:2]
         return self._classes[key]
+
+    def _aliased(self, name: str) -> list[Definition]:
+        """The classes a module-level ``Name = Other`` makes ``name`` another name for."""
+        out: list[Definition] = []
+        for d in self._module_bindings(name):
+            m = _BINDING.match(d.signature)
+            if m is not None and m.group(1) == name and not m.group(2) and not m.group(4):
+                out += [c for c in self.classes(m.group(3), d.path) if c not in out]
+        return out
+
+    def _module_bindings(self, name: str) -> list[Definition]:
+        kinds = (DefinitionKind.VARIABLE, DefinitionKind.CONSTANT)
+        return [
+            d
+            for d in self.index.definitions(name)
+            if d.scope is None and d.kind in kinds and d.name == name
+        ]
+
+    def bound_type(self, d: Definition) -> list[Definition]:
+        """The classes a binding's annotation names, or the class it is constructed from
+        (``x: X = ...``, ``x = Cls(...)``)."""
+        m = _BINDING.match(d.signature)
+        if m is None or m.group(1) != d.name:
+            return []
+        if m.group(2):
+            return self.in_annotation(m.group(2), d.path)
+        return self.classes(m.group(3), d.path) if m.group(4) else []
+
+    def instance_of(self, name: str) -> list[Definition]:
+        """The classes a module-level name bound to a constructor stands for (``apps =
+        Apps()``): this file's binding, else the few the project has."""
+        if name not in self._instances:
+            defs = self._module_bindings(name)
+            # Not ``imports_of``: right after an edit it rebuilds the file's graph rows.
+            own = [d for d in defs if d.path == self.path]
+            if not own and len({d.path for d in defs}) <= MAX_CANDIDATES:
+                own = defs
+            found: list[Definition] = []
+            for d in own:
+                found += [c for c in self.bound_type(d) if c not in found]
+            self._instances[name] = found
+        return self._instances[name]
+
+    def defining(self, names: set[str]) -> list[Definition]:
+        """The classes that define every one of ``names``, bases over the subclasses that
+        override them (``compiler.execute_sql(...)``, ``.as_sql(...)`` -> ``SQLCompiler``);
+        nothing when a name is too common to tell (``get``) or the classes too many."""
+        candidates: set[Definition] | None = None
+        for name in sorted(names):
+            if name.startswith("__"):
+                continue
+            owners = self._owners(name)
+            if owners is None:
+                continue  # too common: says nothing
+            candidates = owners if candidates is None else candidates & owners
+            if not candidates:
+                return []
+        if not candidates:
+            return []
+        roots = [c for c in candidates if not any(b in candidates for b in self.mro(c)[1:])]
+        if len({c.path for c in roots}) > MAX_CANDIDATES:
+            return []
+        return sorted(roots, key=lambda c: (str(c.path), c.range.start_line))
+
+    def _owners(self, name: str) -> set[Definition] | None:
+        if name not in self._owner_cache:
+            defs = [
+                d
+                for d in self.index.definitions(name)
+                if d.scope and d.name == name and d.kind in _MEMBER_KINDS
+            ]
+            owners: set[Definition] | None = None
+            if not _in_tests(self.path):  # a test's stand-in class does not name the type
+                defs = [d for d in defs if not _in_tests(d.path)]
+            if 0 < len(defs) <= MAX_OWNERS:
+                owners = set()
+                for d in defs:
+                    cls = self._class_named(d.path, d.scope or "")
+                    if cls is not None:
+                        owners.add(cls)
+            self._owner_cache[name] = owners
+        return self._owner_cache[name]
+
+    def _class_named(self, path: Path, qualified: str) -> Definition | None:
+        for d in self.index.outline(path):
+            if d.qualified_name == qualified and d.kind in CLASS_KINDS:
+                return d
+        return None
 
     def in_annotation(self, text: str, near: Path | None = None) -> list[Definition]:
         """The project classes an annotation names (``Optional[X]``, ``"X | None"``...)."""
@@ -195,13 +312,15 @@ class _Resolver:
                     if found:
                         table[m.group(1)] = found
                 for d in self.members(c):
-                    if d.kind in (DefinitionKind.FIELD, DefinitionKind.VARIABLE) and ":" in (
-                        d.signature
-                    ):
+                    if d.kind not in (DefinitionKind.FIELD, DefinitionKind.VARIABLE):
+                        continue
+                    if ":" in d.signature:  # `session: Session`, with or without a value
                         annotation = d.signature.split(":", 1)[1].split("=", 1)[0]
                         found = self.in_annotation(annotation, c.path)
-                        if found:
-                            table[d.name] = found
+                    else:  # `objects = LogEntryManager()`
+                        found = self.bound_type(d)
+                    if found:
+                        table[d.name] = found
             self._attrs[cls] = table
         return self._attrs[cls]
 
@@ -284,13 +403,19 @@ def typed_classes(
         env["self"] = env.get("self", [owner])
     weights: dict[Definition, float] = {}
     order: list[Definition] = []
+    local = _local_names(node)  # never module-level instances
+    untyped: dict[str, set[str]] = {}  # receiver (`compiler`, `connection.ops`) -> members used
 
-    def note(classes: list[Definition], w: float) -> None:
+    ruled: set[Definition] = set()
+
+    def note(classes: list[Definition], w: float, *, neighbour: bool = False) -> None:
         for c in classes:
             if c not in weights:
                 order.append(c)
                 weights[c] = 0.0
             weights[c] += w
+            if not neighbour:
+                ruled.add(c)
 
     def type_of(expr: Node | None, depth: int = 0) -> list[Definition]:
         if expr is None or depth > 6:
@@ -299,7 +424,17 @@ def typed_classes(
             name = _text(expr)
             if name in env:
                 return env[name]
-            return r.classes(name) if name[:1].isupper() else []
+            if name[:1].isupper():
+                return r.classes(name)
+            return r.instance_of(name) if name not in local else []
+        if expr.type in ("boolean_operator", "conditional_expression"):
+            sides = expr.named_children
+            if expr.type == "conditional_expression":
+                sides = sides[:1] + sides[2:]  # not the condition
+            out: list[Definition] = []
+            for side in sides:
+                out += [c for c in type_of(side, depth + 1) if c not in out]
+            return out
         if expr.type == "call":
             func = expr.child_by_field_name("function")
             if func is not None and func.type == "identifier":
@@ -313,7 +448,10 @@ def typed_classes(
                 return [c for d in fns[:MAX_CANDIDATES] for c in r.returns(d)]
             if func is not None and func.type == "attribute":
                 m = _member_of(func, depth)
-                return r.returns(m) if m is not None else []
+                if m is not None:
+                    return r.returns(m)
+                last = _text(func.child_by_field_name("attribute"))
+                return r.classes(last) if last[:1].isupper() else []  # `_cursor.Result(...)`
             return []
         if expr.type == "attribute":
             receivers = type_of(expr.child_by_field_name("object"), depth + 1)
@@ -351,6 +489,14 @@ def typed_classes(
             if name_node is not None and found:
                 env[_text(name_node)] = found
                 note(found, 1.0)
+        elif p.type in ("identifier", "default_parameter"):  # `mapper` -> Mapper, by name
+            name_node = p if p.type == "identifier" else p.child_by_field_name("name")
+            name = _text(name_node)
+            if name and name not in env and name not in ("self", "cls"):
+                found = r.classes("".join(w.capitalize() for w in name.split("_")))
+                if found:
+                    env[name] = found
+                    note(found, NAMED_WEIGHT)
     if owner is not None:
         note([owner], 1.0)
     body = node.child_by_field_name("body")
@@ -372,10 +518,113 @@ def typed_classes(
                 target_name = _text(alias).strip()
                 if found and target_name.isidentifier():
                     env[target_name] = found
+        elif n.type == "for_statement":  # `for x in xs`, xs: list[X]
+            left, right = n.child_by_field_name("left"), n.child_by_field_name("right")
+            if left is not None and left.type == "identifier" and _text(left) not in env:
+                found = type_of(right)
+                if found:
+                    env[_text(left)] = found
+        elif n.type == "call" and _text(n.child_by_field_name("function")) == "isinstance":
+            args = n.child_by_field_name("arguments")
+            named = args.named_children if args is not None else []
+            if len(named) == 2 and named[0].type == "identifier":
+                kinds = named[1].named_children if named[1].type == "tuple" else [named[1]]
+                found = [c for k in kinds for c in r.classes(_text(k))]
+                if found:
+                    name = _text(named[0])
+                    env[name] = env.get(name, []) + [c for c in found if c not in env.get(name, [])]
+                    note(found, 1.0)
         elif n.type == "attribute":
-            note(type_of(n.child_by_field_name("object")), 1.0)
+            receiver = n.child_by_field_name("object")
+            typed = type_of(receiver)
+            note(typed, 1.0)
             note(type_of(n), 0.5)  # `self.session` stands for a Session the code may use
-    return [TypedClass(c, weights[c]) for c in sorted(order, key=lambda c: -weights[c])]
+            if not typed and receiver is not None and _is_path(receiver):
+                untyped.setdefault(_text(receiver), set()).add(
+                    _text(n.child_by_field_name("attribute"))
+                )
+    for names in untyped.values():  # a receiver's members name its class
+        note(r.defining(names), DUCK_WEIGHT)
+    # Unnamed neighbours: the classes and instances the file imports, which the rest of the
+    # function may reach though the visible code does not yet; the more the file uses them,
+    # the likelier.
+    around = source
+    if owner is not None:  # the enclosing class's other methods tell most
+        lines = r.lines(path)  # the open buffer's, split once per request
+        around = "\n".join(lines[owner.range.start_line : owner.range.end_line + 1])
+    if owner is not None:  # what the class's other methods reach through `self.x`
+        attrs = r.attribute_types(owner)
+        for attr, count in Counter(re.findall(r"\bself\.(\w+)\.\w", around)).items():
+            if attr in attrs:
+                note(attrs[attr], IMPORT_WEIGHT * min(count, 4), neighbour=True)
+    in_class = Counter(_WORD.findall(around)) if owner is not None else Counter()
+    for name, uses in _imported_names(node, source).items():
+        if name in env or name in local:
+            continue
+        nearby = in_class[name]
+        found = r.classes(name) if name[:1].isupper() else r.instance_of(name)
+        note(found, IMPORT_WEIGHT * (min(uses, 4) + 2 * min(nearby, 4)), neighbour=True)
+    return [
+        TypedClass(c, weights[c], neighbour=c not in ruled)
+        for c in sorted(order, key=lambda c: -weights[c])
+    ]
+
+
+def _imported_names(fn: Node, source: str) -> dict[str, int]:
+    """The names the module's top-level ``from ... import`` statements bind, with how often
+    the visible file uses each (at least once: the import)."""
+    root = fn
+    while root.parent is not None:
+        root = root.parent
+    names: list[str] = []
+    for stmt in root.named_children:
+        if stmt.type != "import_from_statement":
+            continue
+        for child in stmt.children_by_field_name("name"):
+            alias = child.child_by_field_name("alias") if child.type == "aliased_import" else None
+            names.append(_text(alias or child).rsplit(".", 1)[-1])
+    words = Counter(_WORD.findall(source))
+    return {n: max(1, words[n] - 1) for n in names}
+
+
+def _in_tests(path: Path) -> bool:
+    return any(part in ("test", "tests") for part in path.parts)
+
+
+def _is_path(node: Node) -> bool:
+    """``name`` or ``a.b.c``: a receiver whose text names the same object each time."""
+    while node.type == "attribute":
+        obj = node.child_by_field_name("object")
+        if obj is None:
+            return False
+        node = obj
+    return node.type == "identifier"
+
+
+def _local_names(fn: Node) -> set[str]:
+    """The names a function binds itself: parameters, assignment and loop targets."""
+    out: set[str] = set()
+    params = fn.child_by_field_name("parameters")
+    for p in params.named_children if params is not None else []:
+        name = p if p.type == "identifier" else p.child_by_field_name("name")
+        if name is None:
+            name = next((c for c in p.named_children if c.type == "identifier"), None)
+        if name is not None:
+            out.add(_text(name))
+    body = fn.child_by_field_name("body")
+    for n in _walk(body) if body is not None else []:
+        if n.type in ("assignment", "augmented_assignment", "for_statement", "for_in_clause"):
+            left = n.child_by_field_name("left")
+            for leaf in _walk(left) if left is not None else []:
+                if leaf.type == "identifier" and (
+                    leaf.parent is None or leaf.parent.type != "attribute"
+                ):
+                    out.add(_text(leaf))
+        elif n.type in ("as_pattern", "with_item"):
+            alias = n.child_by_field_name("alias")
+            if alias is not None:
+                out.add(_text(alias).strip())
+    return out
 
 
 def _decorators(node: Node) -> set[str]:

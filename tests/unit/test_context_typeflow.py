@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from kimi_lsp.context import RepoMap, build_context
-from kimi_lsp.context.typeflow import class_members, typed_classes
+from kimi_lsp.context.typeflow import TypedClass, class_members, typed_classes
 from kimi_lsp.index import WorkspaceIndex
 from kimi_lsp.llm.tokens import estimate_text_tokens
 
@@ -52,21 +52,73 @@ class Shape:
 
 def make_query() -> Query:
     return Query()
+
+
+class Cell:
+    def value(self):
+        return 0
+
+
+class Table:
+    def rows(self) -> "list[Grid]":
+        return []
+
+
+class Grid:
+    cell: Cell
+
+    def keys(self):
+        return []
+
+
+class Compiler:
+    def execute_sql(self, sql):
+        pass
+
+    def as_sql(self):
+        pass
+
+
+class InsertCompiler(Compiler):
+    def execute_sql(self, sql):
+        pass
+
+
+class Mapper:
+    def identity_key(self):
+        pass
+
+
+Visitor = Shape
+shared = Session()
+"""
+
+NEIGHBOURS = """from models import Cell, Query
+
+
+def uses_query_everywhere():
+    return Query(), Query(), Query()
+
+
+def untyped(s):
+    return s
 """
 
 SERVICE = """\
 from typing import Optional
 
-from models import Base, Query, Row, Session, Shape, make_query
+from models import Base, Query, Row, Session, Shape, Table, Visitor, make_query, shared
 
 
 class Service(Base):
     session: Session
+    store = Query()
 
     def __init__(self, session: Session, row: "Row | None" = None):
         self.helper = Query()
         self.typed: Optional[Shape] = None
         self.given = row
+        self.maybe = session or Shape()
 
     @property
     def current(self) -> Row:
@@ -121,9 +173,44 @@ class Service(Base):
     def untyped(self, s):
         return s
 
+    def via_alias(self, v: Visitor):
+        return v
+
+    def via_module_instance(self):
+        s = shared
+        return s
+
+    def via_class_attribute(self):
+        return self.store
+
+    def via_or(self):
+        return self.maybe
+
+    def via_conditional(self, flag):
+        q = Query() if flag else None
+        return q
+
+    def via_loop(self, table: Table):
+        for grid in table.rows():
+            grid.cell
+
+    def via_isinstance(self, x):
+        if isinstance(x, (Shape, Row)):
+            return x
+
+    def via_parameter_name(self, mapper):
+        return mapper
+
+    def via_members_used(self, c):
+        c.execute_sql(1)
+        return c.as_sql()
+
+    def via_an_overridden_member(self, c):
+        return c.execute_sql(1)
+
 
 def plain(s):
-    return s.contains(1)
+    return s.undefined_anywhere(1)
 """
 
 
@@ -132,17 +219,24 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[WorkspaceIndex, P
     root = tmp_path_factory.mktemp("typeflow")
     (root / "models.py").write_text(MODELS)
     (root / "service.py").write_text(SERVICE)
+    (root / "neighbours.py").write_text(NEIGHBOURS)
     index = WorkspaceIndex([root], state_dir=None)
     index.update()
     return index, root
 
 
-def classes_in(project: tuple[WorkspaceIndex, Path], function: str) -> list[str]:
+def typed_in(
+    project: tuple[WorkspaceIndex, Path], function: str, file: str = "service.py"
+) -> list[TypedClass]:
     index, root = project
-    path = root / "service.py"
+    path = root / file
     target = next(d for d in index.outline(path) if d.name == function)
-    typed = typed_classes(index, path, path.read_text(), target.range, target)
-    return [t.definition.name for t in typed]
+    return typed_classes(index, path, path.read_text(), target.range, target)
+
+
+def classes_in(project: tuple[WorkspaceIndex, Path], function: str) -> list[str]:
+    """The classes a rule types the function's code with (not the file's neighbours)."""
+    return [t.definition.name for t in typed_in(project, function) if not t.neighbour]
 
 
 @pytest.mark.parametrize(
@@ -161,6 +255,16 @@ def classes_in(project: tuple[WorkspaceIndex, Path], function: str) -> list[str]
         ("via_method_return", "Row"),
         ("via_property", "Row"),
         ("via_super", "Base"),
+        ("via_alias", "Shape"),
+        ("via_module_instance", "Session"),
+        ("via_class_attribute", "Query"),
+        ("via_or", "Shape"),
+        ("via_conditional", "Query"),
+        ("via_loop", "Cell"),
+        ("via_isinstance", "Shape"),
+        ("via_isinstance", "Row"),
+        ("via_parameter_name", "Mapper"),
+        ("via_members_used", "Compiler"),
     ],
 )
 def test_each_rule_types_its_receiver(
@@ -176,6 +280,7 @@ def test_self_stands_for_the_enclosing_class_and_its_bases_in_mro_order(
     path = root / "service.py"
     target = next(d for d in index.outline(path) if d.name == "via_self")
     typed = typed_classes(index, path, path.read_text(), target.range, target)
+    typed = [t for t in typed if not t.neighbour]
     assert [t.definition.name for t in typed] == ["Service"]
     groups = class_members(index, path, typed)
     assert [cls.name for cls, _, _ in groups] == ["Service", "Base"]
@@ -185,6 +290,25 @@ def test_self_stands_for_the_enclosing_class_and_its_bases_in_mro_order(
 def test_names_without_evidence_stand_for_nothing(project: tuple[WorkspaceIndex, Path]) -> None:
     assert classes_in(project, "untyped") == ["Service"]  # self only: `s` is not typed
     assert classes_in(project, "plain") == []
+
+
+def test_members_used_name_the_base_not_the_subclass_that_overrides_them(
+    project: tuple[WorkspaceIndex, Path],
+) -> None:
+    assert classes_in(project, "via_an_overridden_member") == ["Service", "Compiler"]
+
+
+def test_the_imported_classes_are_neighbours_weighted_by_use_below_the_typed_ones(
+    project: tuple[WorkspaceIndex, Path],
+) -> None:
+    typed = typed_in(project, "untyped", "neighbours.py")
+    assert [t.definition.name for t in typed] == ["Query", "Cell"]  # used 4 times, then once
+    assert all(t.neighbour for t in typed)
+    assert typed[0].weight > typed[1].weight
+    ruled = typed_in(project, "via_local_constructor")
+    query = next(t for t in ruled if t.definition.name == "Query")
+    assert not query.neighbour
+    assert all(t.weight < query.weight for t in ruled if t.neighbour)
 
 
 def test_the_outline_carries_methods_the_code_does_not_name_yet(
