@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from tree_sitter import Node, QueryCursor, Tree
 
-from kimi_lsp.index.languages import new_parser, tags_query
+from kimi_lsp.index.languages import new_parser, query_source, tags_query
 from kimi_lsp.index.model import (
     Definition,
     DefinitionKind,
@@ -65,6 +65,13 @@ _CONTAINERS = frozenset(
     }
 )
 _CALLABLES = frozenset({DefinitionKind.FUNCTION, DefinitionKind.METHOD, DefinitionKind.CONSTRUCTOR})
+# Plain str values (what is stored; `kind.value` on an enum member costs a descriptor call).
+_VALUES: dict[DefinitionKind, str] = {k: str(k.value) for k in DefinitionKind}
+_FUNCTION, _CONSTANT, _VARIABLE = (
+    DefinitionKind.FUNCTION,
+    DefinitionKind.CONSTANT,
+    DefinitionKind.VARIABLE,
+)
 # C/C++ tags name the declarator; the definition the user means is the whole declaration.
 _C_WIDEN = frozenset(
     {
@@ -161,9 +168,28 @@ def _capture_roles(language: str) -> dict[str, tuple[str, str]]:
     return roles
 
 
-_ROLES: dict[str, dict[str, tuple[str, str]]] = {}
-# language -> pattern index -> [(capture, role, kind)]: the captures of a pattern never vary.
-_PLANS: dict[str, dict[int, list[tuple[str, str, str]]]] = {}
+# Per language, per pattern index: the pattern's captures that matter, [(capture, role,
+# kind)], or only the kind (a str) when that is one reference capture (most matches are).
+_Plan = list[tuple[str, str, str]] | str
+_PLANS: dict[str, list[_Plan]] = {}
+
+
+_CAPTURE = re.compile(rb"@([\w.-]+)")
+
+
+def _plans(language: str) -> list[_Plan]:
+    """The plan of every pattern, read from its text (the bindings do not list a pattern's
+    captures): the `@names` in it that are capture names of the query."""
+    query = tags_query(language)
+    source = query_source(language).encode("utf-8")
+    roles = _capture_roles(language)
+    plans: list[_Plan] = []
+    for i in range(query.pattern_count):
+        text = source[query.start_byte_for_pattern(i) : query.end_byte_for_pattern(i)]
+        caps = dict.fromkeys(c.decode() for c in _CAPTURE.findall(text) if c.decode() in roles)
+        plan = [(cap, *roles[cap]) for cap in caps]
+        plans.append(plan[0][2] if len(plan) == 1 and plan[0][1] == "ref" else plan)
+    return plans
 
 
 def _widen_c(node: Node) -> Node:
@@ -308,15 +334,19 @@ def extract_region(
     lo: int = 0,
     hi: int | None = None,
     outer: Outer | None = None,
+    *,
+    offsets: bool = True,
 ) -> Extraction:
     """Tags of the nodes lying within bytes [lo, hi] (the whole file by default).
 
     `outer` seeds the definitions enclosing the region, so scopes, method kinds and
-    enclosing names come out as a whole-file extraction would give them.
+    enclosing names come out as a whole-file extraction would give them. Without `offsets`
+    the byte offsets (`def_bytes`, `ref_bytes`, `import_bytes`: what an open buffer's
+    incremental updates need) stay empty: a worker indexing files from disk needs only tags.
     """
-    roles = _ROLES.get(language)
-    if roles is None:
-        roles = _ROLES[language] = _capture_roles(language)
+    plans = _PLANS.get(language)
+    if plans is None:
+        plans = _PLANS[language] = _plans(language)
     cursor = QueryCursor(tags_query(language))
     whole = hi is None
     if hi is None:
@@ -328,14 +358,21 @@ def extract_region(
     defs: dict[int, tuple[int, str, Node, Node]] = {}
     refs: dict[int, tuple[int, str, Node]] = {}
     imports: dict[int, tuple[Node, str]] = {}
-    plans = _PLANS.setdefault(language, {})
+    get_ref = refs.get
     for pattern, caps in cursor.matches(tree.root_node):
-        plan = plans.get(pattern)
-        if plan is None:  # which of this pattern's captures matter, worked out once
-            plan = plans[pattern] = [(cap, *roles[cap]) for cap in caps if cap in roles]
+        plan = plans[pattern]
+        if isinstance(plan, str):  # one reference capture, the common case: its kind
+            names = caps.get("name")
+            if names:
+                name = names[0]
+                key = name.start_byte
+                old_ref = get_ref(key)
+                if old_ref is None or pattern < old_ref[0]:
+                    refs[key] = (pattern, plan, name)
+            continue
         names = caps.get("name")
         for cap, what, kind in plan:
-            nodes = caps[cap]
+            nodes = caps.get(cap, ())  # a reference's capture is disabled: only its name counts
             if what == "import":
                 for n in nodes:
                     if whole or (n.start_byte >= lo and n.end_byte <= hi):
@@ -345,10 +382,10 @@ def extract_region(
                 key = name.start_byte
                 if what == "def":
                     old = defs.get(key)
-                    if old is None or pattern < old[0]:
+                    if nodes and (old is None or pattern < old[0]):
                         defs[key] = (pattern, kind, nodes[0], name)
                 else:
-                    old_ref = refs.get(key)
+                    old_ref = get_ref(key)
                     if old_ref is None or pattern < old_ref[0]:
                         refs[key] = (pattern, kind, name)
 
@@ -379,6 +416,7 @@ def extract_region(
     c_like = language in ("c", "cpp")
     receivers = language in _RECEIVERS
     python = language == "python"
+    kinds_get = _KINDS.get
     for start, neg_end, name_start, kind_s, dnode, name in items:
         while stack and stack[-1][0] <= start:
             stack.pop()
@@ -387,16 +425,16 @@ def extract_region(
             owner = _owner(dnode, name, language, source)
             if owner:
                 scope = f"{scope}.{owner}" if scope else owner
-        kind = _KINDS.get(kind_s, DefinitionKind.VARIABLE)
-        if kind is DefinitionKind.FUNCTION and stack:
+        kind = kinds_get(kind_s, _VARIABLE)
+        if kind is _FUNCTION and stack:
             if stack[-1][2] in _CONTAINERS:
                 kind = DefinitionKind.METHOD
             elif c_like and stack[-1][2] in _CALLABLES:
                 continue  # `Matrix m(n, n);` in a body parses as a function declaration
         name_end = name.end_byte
         text = source[name_start:name_end].decode("utf-8", "replace")
-        if python and kind is DefinitionKind.CONSTANT and not _UPPER.match(text):
-            kind = DefinitionKind.VARIABLE
+        if python and kind is _CONSTANT and not _UPPER.match(text):
+            kind = _VARIABLE
         doc = _doc_node_range(dnode, language)
         doc_span = None
         if doc is not None:
@@ -416,7 +454,7 @@ def extract_region(
         raw_defs.append(
             (
                 text,
-                kind.value,
+                _VALUES[kind],
                 dp[0],
                 dp[1],
                 ep[0],
@@ -430,7 +468,8 @@ def extract_region(
                 doc_span,
             )
         )
-        def_bytes.append((start, end, dnode.type, name_start, kind_s))
+        if offsets:
+            def_bytes.append((start, end, dnode.type, name_start, kind_s))
         qualified = f"{scope}.{text}" if scope else text
         stack.append((end, qualified, kind))
         def_bounds.append((start, end, qualified))
@@ -475,7 +514,8 @@ def extract_region(
         else:
             scol, ecol = cols.col((row, col)), cols.col((erow, ecol))
             add_ref((text, kind_s, row, scol, erow, ecol, enclosing))
-        add_at(start)
+        if offsets:
+            add_at(start)
 
     raw_imports: list[tuple[Any, ...]] = []
     import_bytes: list[int] = []
@@ -489,7 +529,8 @@ def extract_region(
             module = f"{base}{'' if base.endswith('.') else '.'}{module}"
         if module:
             raw_imports.append((module, *cols.span(n)))
-            import_bytes.append(at)
+            if offsets:
+                import_bytes.append(at)
     return Extraction(raw_defs, raw_refs, raw_imports, def_bytes, ref_bytes, import_bytes, beyond)
 
 
@@ -519,7 +560,8 @@ def extract_raw(source: bytes, language: str, tree: Tree | None = None) -> RawTa
     """Parse `source` (unless `tree` is given) and extract its tags as raw tuples."""
     if tree is None:
         tree = new_parser(language).parse(source)
-    return raw_tags(source, language, extract_region(source, language, tree, Columns(source)))
+    ex = extract_region(source, language, tree, Columns(source), offsets=False)
+    return raw_tags(source, language, ex)
 
 
 def decode_definitions(path: Path, raw: RawTags | Sequence[Any]) -> tuple[Definition, ...]:
