@@ -7,6 +7,7 @@ tuples (`RawTags`) rather than objects: `extract_raw` produces them, `decode` tu
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Sequence
@@ -16,7 +17,7 @@ from typing import Any, Final
 
 from tree_sitter import Node, QueryCursor, Tree
 
-from kimi_lsp.index.languages import new_parser, query_source, tags_query
+from kimi_lsp.index.languages import new_parser, query_source, tags_query, ts_language
 from kimi_lsp.index.model import (
     Definition,
     DefinitionKind,
@@ -248,10 +249,16 @@ def _owner(dnode: Node, name: Node, language: str, source: bytes) -> str | None:
     return None
 
 
+@functools.cache
+def _field_id(language: str, field: str) -> int | None:
+    return ts_language(language).field_id_for_name(field)
+
+
 def _doc_node_range(node: Node, language: str) -> tuple[Node, Node] | None:
     """The docstring (Python) or the block of comments right above a definition."""
     if language == "python":
-        body = node.child_by_field_name("body")
+        body_id = _field_id("python", "body")
+        body = node.child_by_field_id(body_id) if body_id is not None else None
         # named_child(0), not named_children[0]: the latter builds a list of every statement.
         if body is not None and body.named_child_count:
             first = body.named_child(0)
@@ -392,8 +399,9 @@ def extract_region(
     # Definitions in source order, outer before inner, with scopes from a stack sweep.
     items: list[tuple[int, int, int, str, Node, Node]] = []
     beyond: list[DefKey] = []
+    c_like = language in ("c", "cpp")
     for _, kind, dnode, name in defs.values():
-        if language in ("c", "cpp"):
+        if c_like:
             dnode = _widen_c(dnode)
         if not whole and (dnode.start_byte < lo or dnode.end_byte > hi):
             # Matches of the region's siblings (patterns rooted at a common parent) do not
@@ -402,7 +410,7 @@ def extract_region(
                 beyond.append((dnode.start_byte, dnode.end_byte, dnode.type, name.start_byte, kind))
             continue
         items.append((dnode.start_byte, -dnode.end_byte, name.start_byte, kind, dnode, name))
-    items.sort(key=lambda t: (t[0], t[1], t[2]))
+    items.sort()  # by (start, -end, name start): name starts differ, nodes are never compared
 
     raw_defs: list[tuple[Any, ...]] = []
     def_bytes: list[DefKey] = []
@@ -413,7 +421,6 @@ def extract_region(
     # region of an open buffer, whose line starts are known: a scan would cost every edit).
     wide = cols.wide if whole or cols.ascii else None
     span = cols.span
-    c_like = language in ("c", "cpp")
     receivers = language in _RECEIVERS
     python = language == "python"
     kinds_get = _KINDS.get
