@@ -452,11 +452,15 @@ def extract_region(
         nsp: tuple[int, int] = name.start_point
         # A name on one line ends len(bytes) after it starts (cheaper than asking the node).
         nep = name.end_point if "\n" in text else (nsp[0], nsp[1] + name_end - name_start)
-        if not ascii_cols:
-            dp, ep, nsp, nep = (
-                p if wide is not None and p[0] not in wide else (p[0], cols.col(p))
-                for p in (dp, ep, nsp, nep)
-            )
+        if not ascii_cols:  # only the points on rows holding a non-ASCII byte change
+            if wide is None or dp[0] in wide:
+                dp = (dp[0], cols.col(dp))
+            if wide is None or ep[0] in wide:
+                ep = (ep[0], cols.col(ep))
+            if wide is None or nsp[0] in wide:
+                nsp = (nsp[0], cols.col(nsp))
+            if wide is None or nep[0] in wide:
+                nep = (nep[0], cols.col(nep))
         end = -neg_end
         raw_defs.append(
             (
@@ -529,7 +533,8 @@ def extract_region(
     for at, (n, how) in sorted(imports.items()):
         module = source[n.start_byte : n.end_byte].decode("utf-8", "replace").strip("\"'<>` \t")
         if how == "member":  # `from . import errors` imports the module `.errors` if it exists
-            parent = n.parent.child_by_field_name("module_name") if n.parent else None
+            field = _field_id(language, "module_name")
+            parent = n.parent.child_by_field_id(field) if n.parent and field is not None else None
             if parent is None:
                 continue
             base = source[parent.start_byte : parent.end_byte].decode("utf-8", "replace")
