@@ -7,6 +7,7 @@ tuples (`RawTags`) rather than objects: `extract_raw` produces them, `decode` tu
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Sequence
@@ -16,7 +17,7 @@ from typing import Any, Final
 
 from tree_sitter import Node, QueryCursor, Tree
 
-from kimi_lsp.index.languages import new_parser, tags_query
+from kimi_lsp.index.languages import new_parser, query_source, tags_query, ts_language
 from kimi_lsp.index.model import (
     Definition,
     DefinitionKind,
@@ -65,6 +66,13 @@ _CONTAINERS = frozenset(
     }
 )
 _CALLABLES = frozenset({DefinitionKind.FUNCTION, DefinitionKind.METHOD, DefinitionKind.CONSTRUCTOR})
+# Plain str values (what is stored; `kind.value` on an enum member costs a descriptor call).
+_VALUES: dict[DefinitionKind, str] = {k: str(k.value) for k in DefinitionKind}
+_FUNCTION, _CONSTANT, _VARIABLE = (
+    DefinitionKind.FUNCTION,
+    DefinitionKind.CONSTANT,
+    DefinitionKind.VARIABLE,
+)
 # C/C++ tags name the declarator; the definition the user means is the whole declaration.
 _C_WIDEN = frozenset(
     {
@@ -161,9 +169,28 @@ def _capture_roles(language: str) -> dict[str, tuple[str, str]]:
     return roles
 
 
-_ROLES: dict[str, dict[str, tuple[str, str]]] = {}
-# language -> pattern index -> [(capture, role, kind)]: the captures of a pattern never vary.
-_PLANS: dict[str, dict[int, list[tuple[str, str, str]]]] = {}
+# Per language, per pattern index: the pattern's captures that matter, [(capture, role,
+# kind)], or only the kind (a str) when that is one reference capture (most matches are).
+_Plan = list[tuple[str, str, str]] | str
+_PLANS: dict[str, list[_Plan]] = {}
+
+
+_CAPTURE = re.compile(rb"@([\w.-]+)")
+
+
+def _plans(language: str) -> list[_Plan]:
+    """The plan of every pattern, read from its text (the bindings do not list a pattern's
+    captures): the `@names` in it that are capture names of the query."""
+    query = tags_query(language)
+    source = query_source(language).encode("utf-8")
+    roles = _capture_roles(language)
+    plans: list[_Plan] = []
+    for i in range(query.pattern_count):
+        text = source[query.start_byte_for_pattern(i) : query.end_byte_for_pattern(i)]
+        caps = dict.fromkeys(c.decode() for c in _CAPTURE.findall(text) if c.decode() in roles)
+        plan = [(cap, *roles[cap]) for cap in caps]
+        plans.append(plan[0][2] if len(plan) == 1 and plan[0][1] == "ref" else plan)
+    return plans
 
 
 def _widen_c(node: Node) -> Node:
@@ -222,10 +249,16 @@ def _owner(dnode: Node, name: Node, language: str, source: bytes) -> str | None:
     return None
 
 
+@functools.cache
+def _field_id(language: str, field: str) -> int | None:
+    return ts_language(language).field_id_for_name(field)
+
+
 def _doc_node_range(node: Node, language: str) -> tuple[Node, Node] | None:
     """The docstring (Python) or the block of comments right above a definition."""
     if language == "python":
-        body = node.child_by_field_name("body")
+        body_id = _field_id("python", "body")
+        body = node.child_by_field_id(body_id) if body_id is not None else None
         # named_child(0), not named_children[0]: the latter builds a list of every statement.
         if body is not None and body.named_child_count:
             first = body.named_child(0)
@@ -308,15 +341,19 @@ def extract_region(
     lo: int = 0,
     hi: int | None = None,
     outer: Outer | None = None,
+    *,
+    offsets: bool = True,
 ) -> Extraction:
     """Tags of the nodes lying within bytes [lo, hi] (the whole file by default).
 
     `outer` seeds the definitions enclosing the region, so scopes, method kinds and
-    enclosing names come out as a whole-file extraction would give them.
+    enclosing names come out as a whole-file extraction would give them. Without `offsets`
+    the byte offsets (`def_bytes`, `ref_bytes`, `import_bytes`: what an open buffer's
+    incremental updates need) stay empty: a worker indexing files from disk needs only tags.
     """
-    roles = _ROLES.get(language)
-    if roles is None:
-        roles = _ROLES[language] = _capture_roles(language)
+    plans = _PLANS.get(language)
+    if plans is None:
+        plans = _PLANS[language] = _plans(language)
     cursor = QueryCursor(tags_query(language))
     whole = hi is None
     if hi is None:
@@ -328,14 +365,21 @@ def extract_region(
     defs: dict[int, tuple[int, str, Node, Node]] = {}
     refs: dict[int, tuple[int, str, Node]] = {}
     imports: dict[int, tuple[Node, str]] = {}
-    plans = _PLANS.setdefault(language, {})
+    get_ref = refs.get
     for pattern, caps in cursor.matches(tree.root_node):
-        plan = plans.get(pattern)
-        if plan is None:  # which of this pattern's captures matter, worked out once
-            plan = plans[pattern] = [(cap, *roles[cap]) for cap in caps if cap in roles]
+        plan = plans[pattern]
+        if isinstance(plan, str):  # one reference capture, the common case: its kind
+            names = caps.get("name")
+            if names:
+                name = names[0]
+                key = name.start_byte
+                old_ref = get_ref(key)
+                if old_ref is None or pattern < old_ref[0]:
+                    refs[key] = (pattern, plan, name)
+            continue
         names = caps.get("name")
         for cap, what, kind in plan:
-            nodes = caps[cap]
+            nodes = caps.get(cap, ())  # a reference's capture is disabled: only its name counts
             if what == "import":
                 for n in nodes:
                     if whole or (n.start_byte >= lo and n.end_byte <= hi):
@@ -345,18 +389,19 @@ def extract_region(
                 key = name.start_byte
                 if what == "def":
                     old = defs.get(key)
-                    if old is None or pattern < old[0]:
+                    if nodes and (old is None or pattern < old[0]):
                         defs[key] = (pattern, kind, nodes[0], name)
                 else:
-                    old_ref = refs.get(key)
+                    old_ref = get_ref(key)
                     if old_ref is None or pattern < old_ref[0]:
                         refs[key] = (pattern, kind, name)
 
     # Definitions in source order, outer before inner, with scopes from a stack sweep.
     items: list[tuple[int, int, int, str, Node, Node]] = []
     beyond: list[DefKey] = []
+    c_like = language in ("c", "cpp")
     for _, kind, dnode, name in defs.values():
-        if language in ("c", "cpp"):
+        if c_like:
             dnode = _widen_c(dnode)
         if not whole and (dnode.start_byte < lo or dnode.end_byte > hi):
             # Matches of the region's siblings (patterns rooted at a common parent) do not
@@ -365,7 +410,7 @@ def extract_region(
                 beyond.append((dnode.start_byte, dnode.end_byte, dnode.type, name.start_byte, kind))
             continue
         items.append((dnode.start_byte, -dnode.end_byte, name.start_byte, kind, dnode, name))
-    items.sort(key=lambda t: (t[0], t[1], t[2]))
+    items.sort()  # by (start, -end, name start): name starts differ, nodes are never compared
 
     raw_defs: list[tuple[Any, ...]] = []
     def_bytes: list[DefKey] = []
@@ -376,9 +421,9 @@ def extract_region(
     # region of an open buffer, whose line starts are known: a scan would cost every edit).
     wide = cols.wide if whole or cols.ascii else None
     span = cols.span
-    c_like = language in ("c", "cpp")
     receivers = language in _RECEIVERS
     python = language == "python"
+    kinds_get = _KINDS.get
     for start, neg_end, name_start, kind_s, dnode, name in items:
         while stack and stack[-1][0] <= start:
             stack.pop()
@@ -387,16 +432,16 @@ def extract_region(
             owner = _owner(dnode, name, language, source)
             if owner:
                 scope = f"{scope}.{owner}" if scope else owner
-        kind = _KINDS.get(kind_s, DefinitionKind.VARIABLE)
-        if kind is DefinitionKind.FUNCTION and stack:
+        kind = kinds_get(kind_s, _VARIABLE)
+        if kind is _FUNCTION and stack:
             if stack[-1][2] in _CONTAINERS:
                 kind = DefinitionKind.METHOD
             elif c_like and stack[-1][2] in _CALLABLES:
                 continue  # `Matrix m(n, n);` in a body parses as a function declaration
         name_end = name.end_byte
         text = source[name_start:name_end].decode("utf-8", "replace")
-        if python and kind is DefinitionKind.CONSTANT and not _UPPER.match(text):
-            kind = DefinitionKind.VARIABLE
+        if python and kind is _CONSTANT and not _UPPER.match(text):
+            kind = _VARIABLE
         doc = _doc_node_range(dnode, language)
         doc_span = None
         if doc is not None:
@@ -407,16 +452,20 @@ def extract_region(
         nsp: tuple[int, int] = name.start_point
         # A name on one line ends len(bytes) after it starts (cheaper than asking the node).
         nep = name.end_point if "\n" in text else (nsp[0], nsp[1] + name_end - name_start)
-        if not ascii_cols:
-            dp, ep, nsp, nep = (
-                p if wide is not None and p[0] not in wide else (p[0], cols.col(p))
-                for p in (dp, ep, nsp, nep)
-            )
+        if not ascii_cols:  # only the points on rows holding a non-ASCII byte change
+            if wide is None or dp[0] in wide:
+                dp = (dp[0], cols.col(dp))
+            if wide is None or ep[0] in wide:
+                ep = (ep[0], cols.col(ep))
+            if wide is None or nsp[0] in wide:
+                nsp = (nsp[0], cols.col(nsp))
+            if wide is None or nep[0] in wide:
+                nep = (nep[0], cols.col(nep))
         end = -neg_end
         raw_defs.append(
             (
                 text,
-                kind.value,
+                _VALUES[kind],
                 dp[0],
                 dp[1],
                 ep[0],
@@ -430,7 +479,8 @@ def extract_region(
                 doc_span,
             )
         )
-        def_bytes.append((start, end, dnode.type, name_start, kind_s))
+        if offsets:
+            def_bytes.append((start, end, dnode.type, name_start, kind_s))
         qualified = f"{scope}.{text}" if scope else text
         stack.append((end, qualified, kind))
         def_bounds.append((start, end, qualified))
@@ -475,21 +525,24 @@ def extract_region(
         else:
             scol, ecol = cols.col((row, col)), cols.col((erow, ecol))
             add_ref((text, kind_s, row, scol, erow, ecol, enclosing))
-        add_at(start)
+        if offsets:
+            add_at(start)
 
     raw_imports: list[tuple[Any, ...]] = []
     import_bytes: list[int] = []
     for at, (n, how) in sorted(imports.items()):
         module = source[n.start_byte : n.end_byte].decode("utf-8", "replace").strip("\"'<>` \t")
         if how == "member":  # `from . import errors` imports the module `.errors` if it exists
-            parent = n.parent.child_by_field_name("module_name") if n.parent else None
+            field = _field_id(language, "module_name")
+            parent = n.parent.child_by_field_id(field) if n.parent and field is not None else None
             if parent is None:
                 continue
             base = source[parent.start_byte : parent.end_byte].decode("utf-8", "replace")
             module = f"{base}{'' if base.endswith('.') else '.'}{module}"
         if module:
             raw_imports.append((module, *cols.span(n)))
-            import_bytes.append(at)
+            if offsets:
+                import_bytes.append(at)
     return Extraction(raw_defs, raw_refs, raw_imports, def_bytes, ref_bytes, import_bytes, beyond)
 
 
@@ -519,7 +572,8 @@ def extract_raw(source: bytes, language: str, tree: Tree | None = None) -> RawTa
     """Parse `source` (unless `tree` is given) and extract its tags as raw tuples."""
     if tree is None:
         tree = new_parser(language).parse(source)
-    return raw_tags(source, language, extract_region(source, language, tree, Columns(source)))
+    ex = extract_region(source, language, tree, Columns(source), offsets=False)
+    return raw_tags(source, language, ex)
 
 
 def decode_definitions(path: Path, raw: RawTags | Sequence[Any]) -> tuple[Definition, ...]:

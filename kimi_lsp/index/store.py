@@ -113,6 +113,10 @@ class IndexStore:
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        # Pages of 16 KiB, not 4: a file's tags (a blob of ~6 KiB on average) span fewer
+        # overflow pages; writing the cold index and reading it back at a warm start both
+        # cost less. (Only a new database takes it; an existing one keeps its page size.)
+        conn.execute("PRAGMA page_size=16384")
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         return conn

@@ -19,6 +19,7 @@ from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, cast
 
@@ -146,7 +147,10 @@ class _Entry:
 
 def name_counts(tags: Sequence[Sequence[Any]]) -> dict[str, int]:
     """How often each name (a raw tag's first field) occurs."""
-    return dict(Counter(t[0] for t in tags))
+    return dict(Counter(map(_first, tags)))
+
+
+_first = itemgetter(0)
 
 
 # A worker's answer for one file: (path, size, mtime_ns, skip reason, tags) with tags =
@@ -309,6 +313,7 @@ class WorkspaceIndex:
         present: set[Path] = set()
         touched: list[Path] = []  # same content, new mtime: the database needs the new stat
         pending: list[tuple[str, str]] = []  # (path, language) to parse, not yet submitted
+        paths: dict[str, Path] = {}  # the Path of each str sent to a worker (made once)
         futures: list[Future[list[_Parsed]]] = []
         pool: ProcessPoolExecutor | None = None
         done = parsed = 0
@@ -319,7 +324,9 @@ class WorkspaceIndex:
                 if self._unchanged(c, touched):
                     done += 1
                     continue
-                pending.append((str(c.path), c.language))
+                path_s = str(c.path)
+                paths[path_s] = c.path
+                pending.append((path_s, c.language))
                 if pool is None and self.workers > 1 and len(pending) >= _IN_PROCESS_BELOW:
                     pool = self._pool()
                 if pool is not None and len(pending) >= _BATCH:
@@ -331,7 +338,7 @@ class WorkspaceIndex:
                 fresh: list[StoredFile] = []
                 with self._lock:
                     for path_s, size, mtime_ns, reason, tags in batch:
-                        path = Path(path_s)
+                        path = paths[path_s]
                         if reason is not None or tags is None:
                             skipped.append((path, reason or "unreadable"))
                             self._drop(path)

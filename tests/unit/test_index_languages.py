@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from kimi_lsp.index import DefinitionKind as K
-from kimi_lsp.index.extract import extract_tags
-from kimi_lsp.index.languages import LANGUAGES, language_for, tags_query
+from kimi_lsp.index.extract import Columns, extract_region, extract_tags
+from kimi_lsp.index.languages import LANGUAGES, language_for, new_parser, tags_query
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "index" / "langs"
 
@@ -292,3 +292,30 @@ def test_columns_are_utf16_code_units() -> None:
 )
 def test_language_for(path: str, language: str | None) -> None:
     assert language_for(path) == language
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_a_workers_extraction_equals_an_open_buffers(name: str) -> None:
+    """Workers skip the byte offsets an open buffer keeps for its incremental updates; the
+    tags are the same."""
+    path = FIXTURES / name
+    source, language = path.read_bytes(), language_for(path) or ""
+    tree = new_parser(language).parse(source)
+    full = extract_region(source, language, tree, Columns(source))
+    lean = extract_region(source, language, tree, Columns(source), offsets=False)
+    assert (lean.defs, lean.refs, lean.imports) == (full.defs, full.refs, full.imports)
+    assert full.refs
+    assert len(full.ref_bytes) == len(full.refs)
+    assert (lean.def_bytes, lean.ref_bytes, lean.import_bytes) == ([], [], [])
+
+
+def test_reference_kinds_come_from_patterns_whose_reference_node_is_not_recorded() -> None:
+    # The query no longer records the @reference.* nodes (nobody reads them): each
+    # reference still gets the kind of the first pattern naming it.
+    query = tags_query("python")
+    assert "reference.call" in {query.capture_name(i) for i in range(query.capture_count)}
+    path = FIXTURES / "shapes.py"
+    tags = extract_tags(path, path.read_bytes(), "python")
+    kinds = {(r.name, r.kind) for r in tags.references}
+    assert {("Shape", "class"), ("Length", "import"), ("float", "type"), ("sum", "call")} <= kinds
+    assert ("Shape", "call") not in kinds  # a base class, not a call
