@@ -28,6 +28,7 @@ from typing import TypeVar
 
 from kimi_lsp.cache.base import Clock, PendingCounts, _KeyMixin
 from kimi_lsp.cache.model import CachedResponse, CacheStats, TokenUsage
+from kimi_lsp.dbfiles import use_wal
 
 log = logging.getLogger(__name__)
 
@@ -288,7 +289,7 @@ class SqliteCache(_KeyMixin):
             self.path, timeout=SETUP_TIMEOUT_S, isolation_level=None, check_same_thread=False
         )
         try:
-            conn.execute("PRAGMA journal_mode = WAL").fetchone()
+            use_wal(conn)
             conn.execute("PRAGMA synchronous = NORMAL")
             self._ensure_schema(conn)
             conn.execute(f"PRAGMA busy_timeout = {int(self.write_timeout * 1000)}")

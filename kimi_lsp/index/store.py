@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kimi_lsp.dbfiles import use_wal
 from kimi_lsp.index.languages import LANGUAGES, query_source
 
 log = logging.getLogger(__name__)
@@ -117,7 +118,7 @@ class IndexStore:
         # overflow pages; writing the cold index and reading it back at a warm start both
         # cost less. (Only a new database takes it; an existing one keeps its page size.)
         conn.execute("PRAGMA page_size=16384")
-        conn.execute("PRAGMA journal_mode=WAL")
+        use_wal(conn)
         conn.execute("PRAGMA synchronous=NORMAL")
         return conn
 

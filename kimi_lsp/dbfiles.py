@@ -1,0 +1,28 @@
+"""What every SQLite file kimi-lsp shares between processes needs on opening.
+
+``PRAGMA journal_mode=WAL`` needs the file to itself for a moment: when another process is
+creating or upgrading the same file (two editors, or an editor and the CLI, starting at
+once), SQLite answers "database is locked" at once instead of waiting out the busy timeout.
+``use_wal`` waits for it instead, as a transaction would."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+WAL_WAIT_S = 30.0
+
+
+def use_wal(conn: sqlite3.Connection, *, wait: float = WAL_WAIT_S) -> None:
+    """Put ``conn``'s file in WAL mode (a no-op once it is), retrying while another
+    connection holds the lock, for at most ``wait`` seconds."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL").fetchone()
+            return
+        except sqlite3.OperationalError as exc:
+            text = str(exc)
+            if ("locked" not in text and "busy" not in text) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
