@@ -34,7 +34,7 @@ from kimi_lsp.context.errors import ContextError, UnknownAction
 from kimi_lsp.context.ranking import Focus, score_definitions
 from kimi_lsp.context.redact import redact
 from kimi_lsp.context.repomap import RepoMap, fit_skeleton
-from kimi_lsp.context.typeflow import class_members, typed_classes
+from kimi_lsp.context.typeflow import class_members, neighbour_only, typed_classes
 from kimi_lsp.index import (
     Definition,
     DefinitionKind,
@@ -66,6 +66,7 @@ CALL_SITES = 30
 EXAMPLE_SHARE = 0.25  # of the budget, at most, for the example test file
 TYPES_SHARE = 0.5  # of the room left, at most, for the outlines of the classes the code uses
 TYPED_CLASSES = 8  # the most-used classes the outlines follow (with their bases)
+NEIGHBOUR_MEMBERS = 24  # of the classes only the file's neighbours lead to, at most
 OUTLINE_MEMBERS = 300  # candidates for the outlines, best first
 MESSAGE_OVERHEAD = 4  # tokens per message for role markers
 
@@ -266,6 +267,7 @@ def _type_outlines(
     if not typed or room <= 0:
         return None, []
     groups = class_members(req.index, req.path, typed[:TYPED_CLASSES])
+    speculative = neighbour_only(req.index, req.path, typed[:TYPED_CLASSES])
     ranks = req.ranks()
     top = max(ranks.values(), default=1.0) or 1.0
     allowed = req.repo_map.ranker.allowed
@@ -283,7 +285,16 @@ def _type_outlines(
                 w *= 0.3
             scored.append((w, gi, mi, d))
     scored.sort(key=lambda t: (-t[0], t[1], t[2]))
-    del scored[OUTLINE_MEMBERS:]  # more never fit; each render costs its length
+    # The neighbours' members are a guess: the best few, not as many as the room holds.
+    guesses = 0
+    kept = []
+    for t in scored:
+        if groups[t[1]][0] in speculative:
+            guesses += 1
+            if guesses > NEIGHBOUR_MEMBERS:
+                continue
+        kept.append(t)
+    scored = kept[:OUTLINE_MEMBERS]  # more never fit; each render costs its length
     header = "Classes the code works with (members' signatures; bodies elided):\n"
 
     def render(k: int) -> str:

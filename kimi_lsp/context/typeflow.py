@@ -655,6 +655,13 @@ def class_members(
     return out
 
 
+def neighbour_only(index: WorkspaceIndex, path: Path, classes: list[TypedClass]) -> set[Definition]:
+    """The classes (bases included) that only the file's neighbours lead to, no rule."""
+    r = _resolver(index, path)
+    ruled = {c for tc in classes if not tc.neighbour for c in r.mro(tc.definition)}
+    return {c for tc in classes if tc.neighbour for c in r.mro(tc.definition)} - ruled
+
+
 def base_names(index: WorkspaceIndex, cls: Definition) -> list[str]:
     """The names of the class's bases as written (for the outline's class line)."""
     head = _Resolver(index, cls.path).header(cls)
