@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from kimi_lsp.context import RepoMap, build_context
+from kimi_lsp.context.build import NEIGHBOUR_MEMBERS
 from kimi_lsp.context.typeflow import TypedClass, class_members, typed_classes
 from kimi_lsp.index import WorkspaceIndex
 from kimi_lsp.llm.tokens import estimate_text_tokens
@@ -365,3 +366,32 @@ def test_the_outline_leaves_the_target_file_out_and_follows_self_to_the_bases(
     assert "class Base:" in outlines.text
     assert "def base_only(self):" in outlines.text
     assert "class Service(Base):" not in outlines.text  # its own file is shown already
+
+
+def test_a_neighbour_class_lends_the_outlines_only_its_best_few_members(tmp_path: Path) -> None:
+    big = "class Big:\n" + "".join(f"    def m{i}(self):\n        pass\n\n" for i in range(60))
+    (tmp_path / "big.py").write_text(big)
+    (tmp_path / "user.py").write_text(
+        "from big import Big\n\n\ndef go(x):\n    y = x + 1\n    return y\n"
+    )
+    index = WorkspaceIndex([tmp_path], state_dir=None)
+    index.update()
+    path = tmp_path / "user.py"
+    target = next(d for d in index.outline(path) if d.name == "go")
+    built = build_context(
+        index,
+        [tmp_path],
+        RepoMap(index, [tmp_path], estimate_text_tokens),
+        estimate_text_tokens,
+        system="SYSTEM",
+        path=path,
+        language="python",
+        target_span=target.range,
+        target_code="def go(x):\n    y = x + 1\n    return y",
+        target_definition=target,
+        instruction="Explain it.",
+        budget=20_000,  # room for all 60: the cap, not the budget, stops them
+    )
+    outlines = next(s for s in built.sections if s.name == "class outlines")
+    assert "class Big:" in outlines.text
+    assert outlines.text.count("    def m") == NEIGHBOUR_MEMBERS
