@@ -541,6 +541,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from kimi_lsp.runtime import tune_collector
+
+    tune_collector()
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:  # bare `kimi-lsp` is what editors run: the stdio server
