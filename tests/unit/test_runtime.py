@@ -23,4 +23,5 @@ def test_the_cli_and_so_the_server_set_the_collector_thresholds() -> None:
         [sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=60, check=True
     )
     assert out.stdout.strip().splitlines()[-1] == str(COLLECTOR_THRESHOLDS)
-    assert COLLECTOR_THRESHOLDS[0] > 700 and COLLECTOR_THRESHOLDS[2] > 10  # not the defaults
+    assert COLLECTOR_THRESHOLDS[0] > 700  # not the defaults (700, 10, 10)
+    assert COLLECTOR_THRESHOLDS[2] > 10
