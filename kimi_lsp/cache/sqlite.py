@@ -28,7 +28,7 @@ from typing import TypeVar
 
 from kimi_lsp.cache.base import Clock, PendingCounts, _KeyMixin
 from kimi_lsp.cache.model import CachedResponse, CacheStats, TokenUsage
-from kimi_lsp.dbfiles import use_wal
+from kimi_lsp.dbfiles import is_busy, use_wal
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,6 @@ _DAMAGED = {
     23,  # SQLITE_AUTH
     26,  # SQLITE_NOTADB
 }
-_BUSY = {5, 6}  # SQLITE_BUSY, SQLITE_LOCKED
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -79,10 +78,6 @@ T = TypeVar("T")
 def _code(exc: sqlite3.Error) -> int | None:
     code = getattr(exc, "sqlite_errorcode", None)
     return None if code is None else int(code) & 0xFF
-
-
-def _is_busy(exc: sqlite3.Error) -> bool:
-    return _code(exc) in _BUSY or "locked" in str(exc)
 
 
 def _is_damaged(exc: sqlite3.Error) -> bool:
@@ -343,7 +338,7 @@ class SqliteCache(_KeyMixin):
             try:
                 return op(self._connect())
             except sqlite3.Error as exc:
-                if _is_busy(exc):
+                if is_busy(exc):
                     return default  # only setup can get here: retry next time
                 if not _is_damaged(exc) or attempt:
                     self._give_up(exc)
@@ -421,7 +416,7 @@ class SqliteCache(_KeyMixin):
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
             give_back()
-            if _is_busy(exc):
+            if is_busy(exc):
                 raise _Busy from exc
             raise
         finally:
@@ -435,7 +430,7 @@ class SqliteCache(_KeyMixin):
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             give_back()
-            if isinstance(exc, sqlite3.OperationalError) and _is_busy(exc):
+            if isinstance(exc, sqlite3.OperationalError) and is_busy(exc):
                 raise _Busy from exc
             raise
 

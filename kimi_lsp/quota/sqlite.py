@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from kimi_lsp.dbfiles import use_wal
+from kimi_lsp.dbfiles import is_busy, use_wal
 from kimi_lsp.quota.ledger import (
     DAY,
     QUEUE_TTL_S,
@@ -105,7 +105,7 @@ class SqliteLedger:
                     self.db.execute("BEGIN IMMEDIATE")
                     return self.db
                 except sqlite3.OperationalError as exc:  # locked past the busy timeout
-                    if "locked" not in str(exc) and "busy" not in str(exc):
+                    if not is_busy(exc):
                         raise
                     time.sleep(0.01)
 
