@@ -14,8 +14,9 @@ few local rules, each of which only names a class the index knows:
   annotation names a class (``q = self.query()``, ``q = make_query()``), ``with X() as x``;
 - ``super()``: the enclosing class's bases;
 - module-level names: an alias of a class (``ClauseVisitor = ExternalTraversal``) is that
-  class, and a name bound to a constructor (``apps = Apps()``, in the file or a module it
-  imports) is an instance; so is a class attribute (``objects = LogEntryManager()``);
+  class, and a name bound to a constructor (``apps = Apps()``, in the file, else in at most
+  three files of the project) is an instance; so is a class attribute
+  (``objects = LogEntryManager()``);
 - ``x or Cls(...)``, ``A() if c else B()``: either side; ``for x in xs`` with ``xs``
   annotated ``list[X]``: ``X``; ``isinstance(x, X)`` (or a tuple of classes): ``X``;
 - an unannotated parameter named for a class (``mapper`` -> ``Mapper``, ``schema_editor``
@@ -53,7 +54,7 @@ MRO_DEPTH = 6
 MAX_OWNERS = 12  # a member name more classes define than this does not tell the class
 NAMED_WEIGHT = 0.5  # a parameter typed by its name alone (`session` -> Session)
 DUCK_WEIGHT = 0.5  # a class told by the members used, not by a rule
-IMPORT_WEIGHT = 0.1  # per use in the file (up to 4): a class the module imports
+IMPORT_WEIGHT = 0.1  # per use (up to 4): a class the module imports, or its class's self.x
 _MEMBER_KINDS = (DefinitionKind.METHOD, DefinitionKind.PROPERTY, DefinitionKind.FIELD)
 HEADER_LINES = 12  # a signature spread over more lines than this loses its annotation
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
@@ -548,16 +549,15 @@ def typed_classes(
     # Unnamed neighbours: the classes and instances the file imports, which the rest of the
     # function may reach though the visible code does not yet; the more the file uses them,
     # the likelier.
-    around = source
-    if owner is not None:  # the enclosing class's other methods tell most
+    in_class: Counter[str] = Counter()  # the enclosing class's words: its methods tell most
+    if owner is not None:
         lines = r.lines(path)  # the open buffer's, split once per request
         around = "\n".join(lines[owner.range.start_line : owner.range.end_line + 1])
-    if owner is not None:  # what the class's other methods reach through `self.x`
-        attrs = r.attribute_types(owner)
+        in_class = Counter(_WORD.findall(around))
+        attrs = r.attribute_types(owner)  # what the class's methods reach through `self.x`
         for attr, count in Counter(re.findall(r"\bself\.(\w+)\.\w", around)).items():
             if attr in attrs:
                 note(attrs[attr], IMPORT_WEIGHT * min(count, 4), neighbour=True)
-    in_class = Counter(_WORD.findall(around)) if owner is not None else Counter()
     for name, uses in _imported_names(node, source).items():
         if name in env or name in local:
             continue
