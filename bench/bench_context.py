@@ -221,10 +221,13 @@ def _download(work: Path, name: str, version: str) -> Path:
 
 def _cuts(index: WorkspaceIndex, package: Path, n: int, seed: int = 0) -> list[Cut]:
     found: list[Cut] = []
+    # The project's top-level module names: the roots' folders and modules, and the package.
     project = frozenset(
-        p.name for root in index.roots for p in root.iterdir() if p.is_dir() or p.suffix == ".py"
-    ) | frozenset(p.stem for root in index.roots for p in root.glob("*.py"))
-    project |= {package.name}
+        p.name if p.is_dir() else p.stem
+        for root in index.roots
+        for p in root.iterdir()
+        if p.is_dir() or p.suffix == ".py"
+    ) | {package.name}
     for path in index.files():
         if not path.is_relative_to(package) or path.suffix != ".py" or "test" in path.name:
             continue
