@@ -17,7 +17,13 @@ from typing import Any, Final
 
 from tree_sitter import Node, QueryCursor, Tree
 
-from kimi_lsp.index.languages import new_parser, query_source, tags_query, ts_language
+from kimi_lsp.index.languages import (
+    capture_names,
+    new_parser,
+    query_source,
+    tags_query,
+    ts_language,
+)
 from kimi_lsp.index.model import (
     Definition,
     DefinitionKind,
@@ -175,9 +181,6 @@ _Plan = list[tuple[str, str, str]] | str
 _PLANS: dict[str, list[_Plan]] = {}
 
 
-_CAPTURE = re.compile(rb"@([\w.-]+)")
-
-
 def _plans(language: str) -> list[_Plan]:
     """The plan of every pattern, read from its text (the bindings do not list a pattern's
     captures): the `@names` in it that are capture names of the query."""
@@ -187,7 +190,7 @@ def _plans(language: str) -> list[_Plan]:
     plans: list[_Plan] = []
     for i in range(query.pattern_count):
         text = source[query.start_byte_for_pattern(i) : query.end_byte_for_pattern(i)]
-        caps = dict.fromkeys(c.decode() for c in _CAPTURE.findall(text) if c.decode() in roles)
+        caps = dict.fromkeys(c for c in capture_names(text.decode("utf-8")) if c in roles)
         plan = [(cap, *roles[cap]) for cap in caps]
         plans.append(plan[0][2] if len(plan) == 1 and plan[0][1] == "ref" else plan)
     return plans

@@ -140,6 +140,11 @@ _PREDICATE = re.compile(r"\(#[^()]*\)")
 _CAPTURE = re.compile(r"@([\w.-]+)")
 
 
+def capture_names(text: str) -> list[str]:
+    """The ``@capture`` names a piece of query text uses, in order (repeats kept)."""
+    return _CAPTURE.findall(text)
+
+
 @functools.cache
 def tags_query(name: str) -> Query:
     """The compiled tag query for `name` (cached per process).
@@ -150,7 +155,7 @@ def tags_query(name: str) -> Query:
     """
     source = query_source(name)
     query = Query(ts_language(name), source)
-    tested = {c for p in _PREDICATE.findall(source) for c in _CAPTURE.findall(p)}
+    tested = {c for p in _PREDICATE.findall(source) for c in capture_names(p)}
     for i in range(query.capture_count):
         capture = query.capture_name(i)
         if capture.startswith("reference.") and capture not in tested:

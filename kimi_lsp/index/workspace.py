@@ -145,12 +145,12 @@ class _Entry:
         return self.raw
 
 
+_first = itemgetter(0)
+
+
 def name_counts(tags: Sequence[Sequence[Any]]) -> dict[str, int]:
     """How often each name (a raw tag's first field) occurs."""
     return dict(Counter(map(_first, tags)))
-
-
-_first = itemgetter(0)
 
 
 # A worker's answer for one file: (path, size, mtime_ns, skip reason, tags) with tags =
