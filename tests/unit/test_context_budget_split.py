@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from kimi_lsp.context import BuiltContext, RepoMap, build_context
+from kimi_lsp.context import BuiltContext
 from kimi_lsp.index import WorkspaceIndex
-from kimi_lsp.llm.tokens import estimate_text_tokens
+from tests.fixtures.context.explain import explain_definition
 
 
 @pytest.fixture(scope="module")
@@ -31,23 +31,9 @@ def build(
     project: tuple[WorkspaceIndex, Path], *, budget: int, repository_budget: int | None
 ) -> BuiltContext:
     index, root = project
-    path = root / "main.py"
-    target = next(d for d in index.outline(path) if d.name == "big")
-    lines = path.read_text().splitlines()
-    return build_context(
-        index,
-        [root],
-        RepoMap(index, [root], estimate_text_tokens),
-        estimate_text_tokens,
-        system="SYSTEM",
-        path=path,
-        language="python",
-        target_span=target.range,
-        target_code="\n".join(lines[target.range.start_line : target.range.end_line + 1]),
-        target_definition=target,
-        instruction="Explain it.",
-        budget=budget,
-        repository_budget=repository_budget,
+    target = next(d for d in index.outline(root / "main.py") if d.name == "big")
+    return explain_definition(
+        index, root, target, budget=budget, repository_budget=repository_budget
     )
 
 

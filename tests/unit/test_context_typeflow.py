@@ -7,11 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from kimi_lsp.context import BuiltContext, RepoMap, build_context
 from kimi_lsp.context.build import NEIGHBOUR_MEMBERS
 from kimi_lsp.context.typeflow import TypedClass, class_members, typed_classes
-from kimi_lsp.index import Definition, WorkspaceIndex
-from kimi_lsp.llm.tokens import estimate_text_tokens
+from kimi_lsp.index import WorkspaceIndex
+from tests.fixtures.context.explain import explain_definition
 
 MODELS = """\
 class Base:
@@ -215,27 +214,6 @@ def plain(s):
 """
 
 
-def explain(
-    index: WorkspaceIndex, root: Path, path: Path, target: Definition, *, budget: int
-) -> BuiltContext:
-    """The explain context of ``target`` (its code read from ``path``)."""
-    lines = path.read_text().splitlines()
-    return build_context(
-        index,
-        [root],
-        RepoMap(index, [root], estimate_text_tokens),
-        estimate_text_tokens,
-        system="SYSTEM",
-        path=path,
-        language="python",
-        target_span=target.range,
-        target_code="\n".join(lines[target.range.start_line : target.range.end_line + 1]),
-        target_definition=target,
-        instruction="Explain it.",
-        budget=budget,
-    )
-
-
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[WorkspaceIndex, Path]:
     root = tmp_path_factory.mktemp("typeflow")
@@ -339,7 +317,7 @@ def test_the_outline_carries_methods_the_code_does_not_name_yet(
     index, root = project
     path = root / "service.py"
     target = next(d for d in index.outline(path) if d.name == "via_method_return")
-    built = explain(index, root, path, target, budget=2_000)
+    built = explain_definition(index, root, target, budget=2_000)
     outlines = next(s for s in built.sections if s.name == "class outlines")
     assert "class Session:" in outlines.text
     assert "def close(self):" in outlines.text  # named nowhere in the target
@@ -354,7 +332,7 @@ def test_the_outline_leaves_the_target_file_out_and_follows_self_to_the_bases(
     index, root = project
     path = root / "service.py"
     target = next(d for d in index.outline(path) if d.name == "via_self")
-    built = explain(index, root, path, target, budget=2_000)
+    built = explain_definition(index, root, target, budget=2_000)
     outlines = next(s for s in built.sections if s.name == "class outlines")
     assert "class Base:" in outlines.text
     assert "def base_only(self):" in outlines.text
@@ -372,7 +350,7 @@ def test_a_neighbour_class_lends_the_outlines_only_its_best_few_members(tmp_path
     path = tmp_path / "user.py"
     target = next(d for d in index.outline(path) if d.name == "go")
     # Room for all 60: the cap, not the budget, stops them.
-    built = explain(index, tmp_path, path, target, budget=20_000)
+    built = explain_definition(index, tmp_path, target, budget=20_000)
     outlines = next(s for s in built.sections if s.name == "class outlines")
     assert "class Big:" in outlines.text
     assert outlines.text.count("    def m") == NEIGHBOUR_MEMBERS
