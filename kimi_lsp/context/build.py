@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from kimi_lsp.context.errors import ContextError, UnknownAction
-from kimi_lsp.context.ranking import Focus, score_definitions
+from kimi_lsp.context.ranking import Focus, name_words, score_definitions
 from kimi_lsp.context.redact import redact
 from kimi_lsp.context.repomap import RepoMap, fit_skeleton
 from kimi_lsp.context.typeflow import class_members, neighbour_only, typed_classes
@@ -619,6 +619,7 @@ def build_context(
         open_documents=tuple(p for p in open_documents if not index.is_ignored(p)),
         diagnostic_paths=tuple(p for p, _ in diagnostics if not index.is_ignored(p)),
         near=_names_in(index, path, selection or target_span),
+        words=name_words(target_definition.name) if target_definition is not None else frozenset(),
     )
     req = _Request(
         index,

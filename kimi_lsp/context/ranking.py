@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import heapq
 import math
+import re
 import threading
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Generic, TypeVar
 
@@ -146,6 +148,23 @@ def pagerank(
     return g.pagerank(personalization)
 
 
+# Words too common in names to say what a definition is about (shorter ones never count).
+_COMMON = (
+    "get set has for and the with from new self cls init make add all value values name names "
+    "data args kwargs obj object item items list dict"
+)
+_COMMON_WORDS = frozenset(_COMMON.split())
+NAME_WORD_WEIGHT = 3.0
+NAME_WORD_TIER = 1.0
+
+
+@lru_cache(maxsize=1 << 16)  # a build asks for every definition of ~80 files
+def name_words(name: str) -> frozenset[str]:
+    """The distinctive words of a name (snake_case and camelCase split, lowercased)."""
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)
+    return frozenset(w for w in spaced.lower().split("_") if len(w) > 2 and w not in _COMMON_WORDS)
+
+
 @dataclass(frozen=True)
 class Focus:
     """What a request is about: restart weights of the personalised walk, and the names the
@@ -156,6 +175,7 @@ class Focus:
     open_documents: tuple[Path, ...] = ()
     diagnostic_paths: tuple[Path, ...] = ()
     near: frozenset[str] = frozenset()
+    words: frozenset[str] = frozenset()  # of the target's name (`name_words`)
 
     def personalization(self) -> dict[Path, float]:
         weights: dict[Path, float] = {}
@@ -308,8 +328,10 @@ def score_definitions(
     """Definitions outside the focus file, best first (ties by path and line, so the order
     is deterministic), in tiers: names the target uses, names its file uses or imports
     (unambiguous ones), members of classes the target uses, members of classes its file
-    uses (and ambiguous names), then the rest; within a tier by the file's rank (tripled for
-    a file it imports) times the kind's weight. Mentions dominate because the code naming a
+    uses (and ambiguous names), then the rest; a definition the file does not name but whose
+    name shares a distinctive word with the target's (``focus.words``: a wrapper calls what
+    its name echoes) goes up one tier. Within a tier by the file's rank (tripled for a file
+    it imports) times the kind's weight. Mentions dominate because the code naming a
     definition is the strongest evidence there is; the walk orders the rest."""
     tags = index.file_tags(focus.path)
     used: dict[str, float] = {}
@@ -400,6 +422,9 @@ def score_definitions(
                 w *= 0.2
             if d.name.startswith("_") and not d.name.startswith("__") and not mention:
                 w *= 0.3
+            if focus.words and not mention and focus.words & name_words(d.name):
+                w *= NAME_WORD_WEIGHT  # a wrapper calls what its name echoes
+                tier += NAME_WORD_TIER
             scored.append((tier + 0.999 * min(w, 1.0), d))
     order = {p: i for i, p in enumerate(sorted(files, key=str))}  # str(path) once per file
     best = heapq.nlargest(limit, range(len(scored)), key=lambda i: scored[i][0])

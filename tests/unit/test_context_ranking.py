@@ -17,6 +17,7 @@ from kimi_lsp.context import (
     pagerank,
     score_definitions,
 )
+from kimi_lsp.context.ranking import name_words
 from kimi_lsp.context.tokens import TokenEstimator
 from kimi_lsp.index import WorkspaceIndex
 from tests.fixtures.context.shop import make_shop, with_request
@@ -216,3 +217,49 @@ def test_dunders_are_no_evidence_and_overloads_in_one_file_are_one_name(
     assert (
         names.index("Unrelated.__eq__") > names.index("helper") or "Unrelated.__eq__" not in names
     )
+
+
+WRAPPER = {
+    "app/__init__.py": "",
+    "app/registry.py": (
+        "class Registry:\n"
+        "    def register_model(self, label, model):\n        return None\n\n"
+        "    def clear_cache(self):\n        return None\n\n"
+        "    def lazy_model_operation(self, function, *keys):\n        return None\n"
+    ),
+    "app/related.py": (
+        "from app.registry import Registry\n\n\n"
+        "def lazy_related_operation(function, model):\n"
+        '    """Run function once the model is ready."""\n'
+    ),
+}
+
+
+def test_a_member_whose_name_echoes_the_targets_outranks_its_siblings(
+    tmp_path: Path,
+) -> None:
+    # A wrapper calls what its name echoes (`lazy_related_operation` →
+    # `registry.lazy_model_operation(...)`): with nothing else to tell the members apart,
+    # the one sharing a distinctive word with the target's name comes first.
+    for rel, text in WRAPPER.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    index = WorkspaceIndex([tmp_path], state_dir=None)
+    index.update()
+    repo_map = RepoMap(index, [tmp_path], TokenEstimator())
+    path = tmp_path / "app" / "related.py"
+
+    def members(focus: Focus) -> list[str]:
+        scored = score_definitions(index, repo_map.ranker.ranks(focus), focus)
+        return [d.name for _, d in scored if d.scope == "Registry"]
+
+    plain = members(Focus(path))
+    assert plain[0] != "lazy_model_operation"  # source order decides without the words
+    echoed = members(Focus(path, words=name_words("lazy_related_operation")))
+    assert echoed[0] == "lazy_model_operation", echoed
+
+
+def test_name_words_split_both_cases_and_drop_the_common_ones() -> None:
+    assert name_words("lazy_related_operation") == {"lazy", "related", "operation"}
+    assert name_words("getTraceback_HTML") == {"traceback", "html"}
+    assert name_words("get_value") == frozenset()
