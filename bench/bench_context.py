@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import hashlib
 import json
 import os
 import random
@@ -79,13 +80,30 @@ _LITERALS = (
     ast.Constant, ast.JoinedStr, ast.List, ast.Dict, ast.Set, ast.Tuple, ast.ListComp,
     ast.DictComp, ast.SetComp,
 )  # fmt: skip
+# Builtins whose result is a builtin type whatever they are given (not ``getattr``, ``next``,
+# ``min``, ``type``, ``super``: those can hand back the project's own objects).
+_BUILTIN_RESULT_NAMES = (
+    "str repr ascii format int float complex bool bytes bytearray memoryview list dict set "
+    "frozenset tuple sorted reversed enumerate zip range map filter open len abs round sum "
+    "divmod hash id hex oct bin chr ord dir vars isinstance issubclass callable input"
+)
+_BUILTIN_RESULTS = frozenset(_BUILTIN_RESULT_NAMES.split())
+# Calls that can hand back what they are given, or an element of it: their result may be the
+# project's own object even when the callee is foreign (``cast``, ``copy.copy``, ``d.get``).
+_PASS_THROUGH_NAMES = (
+    "cast copy deepcopy replace proxy reduce get pop popitem popleft setdefault result run "
+    "run_until_complete wait_for send throw choice call apply value"
+)
+_PASS_THROUGH = frozenset(_PASS_THROUGH_NAMES.split())
 
 
 class _Outside:
     """The uses in one file that Python resolves outside the project, as (line, name): every
     occurrence of the name on that line is a builtin, a function's own local or parameter, an
-    attribute of a module (or a name) imported from outside the project, or a method of a
-    literal or of a local only bound to literals and builtins' results."""
+    attribute of a module (or a name) imported from outside the project, or an attribute of
+    a value from outside it: a literal, a builtin's result (``str(e).lower``), what a foreign
+    call returns (``re.match(...)``, ``logging.getLogger(...)``), or a local or module global
+    only ever bound to such values."""
 
     def __init__(self, source: str, project: frozenset[str]) -> None:
         tree = ast.parse(source)
@@ -95,13 +113,7 @@ class _Outside:
             bound.setdefault(name, set()).add(how)
 
         for node in ast.walk(tree):
-            if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
-                bind(node.id, "own")
-            elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-                bind(node.name, "own")
-            elif isinstance(node, ast.arg):
-                bind(node.arg, "own")
-            elif isinstance(node, ast.Import):
+            if isinstance(node, ast.Import):
                 for a in node.names:
                     top = a.name.split(".")[0]
                     bind(a.asname or top, "foreign" if top not in project else "own")
@@ -110,9 +122,27 @@ class _Outside:
                 foreign = node.level == 0 and top not in project
                 for a in node.names:
                     bind(a.asname or a.name, "foreign" if foreign else "own")
-        foreign = {n for n, how in bound.items() if how == {"foreign"}}
-        builtin = _BUILTINS - set(bound)
-        plain, local = self._locals(tree, builtin)
+        imported = {n for n, how in bound.items() if how == {"foreign"}}
+        self.builtin = _BUILTINS - set(bound)
+        self.foreign = imported
+        # A module global bound only to values from outside (``log = logging.getLogger()``)
+        # is as foreign as an import; any other binding makes a name the project's own.
+        globals_from_outside: set[int] = set()
+        for stmt in tree.body:
+            if isinstance(stmt, ast.Assign):
+                single = len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)
+                if single and self._from_outside(stmt.value, set(), 0):
+                    globals_from_outside.add(id(stmt.targets[0]))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+                bind(node.id, "foreign" if id(node) in globals_from_outside else "own")
+            elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                bind(node.name, "own")
+            elif isinstance(node, ast.arg):
+                bind(node.arg, "own")
+        self.foreign = {n for n, how in bound.items() if how == {"foreign"}}
+        self.builtin = _BUILTINS - set(bound)
+        plain, local = self._locals(tree)
         verdict: dict[tuple[int, str], bool] = {}
 
         def note(line: int, name: str, outside: bool) -> None:
@@ -122,23 +152,41 @@ class _Outside:
         for node in ast.walk(tree):
             if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
                 own = (node.id, node.lineno) in local
-                note(node.lineno, node.id, own or node.id in builtin or node.id in foreign)
+                elsewhere = node.id in self.builtin or node.id in self.foreign
+                note(node.lineno, node.id, own or elsewhere)
             elif isinstance(node, ast.Attribute) and node.end_lineno is not None:
-                value = node.value
-                outside = isinstance(value, _LITERALS) or (
-                    isinstance(value, ast.Name)
-                    and (value.id in foreign or (value.id, node.lineno) in plain)
-                )
-                note(node.end_lineno, node.attr, outside)
+                note(node.end_lineno, node.attr, self._from_outside(node.value, plain, 0))
         self.uses = frozenset(key for key, outside in verdict.items() if outside)
 
-    @staticmethod
-    def _locals(
-        tree: ast.Module, builtin: frozenset[str]
-    ) -> tuple[set[tuple[str, int]], set[tuple[str, int]]]:
+    def _from_outside(self, value: ast.expr, plain: set[tuple[str, int]], depth: int) -> bool:
+        """Whether ``value`` is an object from outside the project (``plain``: the uses of
+        locals only bound to such objects, as (name, line))."""
+        if depth > 8:
+            return False
+        if isinstance(value, _LITERALS):
+            return True
+        if isinstance(value, ast.Name):
+            return (
+                value.id in self.foreign
+                or value.id in self.builtin
+                or (value.id, value.lineno) in plain
+            )
+        if isinstance(value, ast.Attribute):  # ``os.path``, ``mock.patch.object``
+            return self._from_outside(value.value, plain, depth + 1)
+        if isinstance(value, ast.Call):
+            func = value.func
+            if isinstance(func, ast.Name):
+                if func.id in self.builtin:
+                    return func.id in _BUILTIN_RESULTS
+                return func.id in self.foreign and func.id not in _PASS_THROUGH
+            if isinstance(func, ast.Attribute) and func.attr not in _PASS_THROUGH:
+                return self._from_outside(func.value, plain, depth + 1)
+        return False
+
+    def _locals(self, tree: ast.Module) -> tuple[set[tuple[str, int]], set[tuple[str, int]]]:
         """(name, line) for the uses of a function's locals that every binding in that
-        function sets to a literal or to a builtin's result (``[]``, ``"..."``, ``list(x)``),
-        and for the uses of any of its locals and parameters."""
+        function sets to a value from outside the project (``[]``, ``list(x)``,
+        ``re.match(...)``), and for the uses of any of its locals and parameters."""
         found: set[tuple[str, int]] = set()
         local: set[tuple[str, int]] = set()
         functions = (ast.FunctionDef, ast.AsyncFunctionDef)
@@ -151,12 +199,7 @@ class _Outside:
                 if isinstance(node, ast.Assign) and all(
                     isinstance(t, ast.Name) for t in node.targets
                 ):
-                    value = node.value
-                    plain = isinstance(value, _LITERALS) or (
-                        isinstance(value, ast.Call)
-                        and isinstance(value.func, ast.Name)
-                        and value.func.id in builtin
-                    )
+                    plain = self._from_outside(node.value, set(), 0)
                     for t in node.targets:
                         assert isinstance(t, ast.Name)
                         assigned.add(id(t))
@@ -219,6 +262,10 @@ def _download(work: Path, name: str, version: str) -> Path:
     return root
 
 
+def _in_tests(path: Path) -> bool:
+    return bool({"test", "tests"} & set(path.parts)) or path.name.startswith("test_")
+
+
 def _cuts(index: WorkspaceIndex, package: Path, n: int, seed: int = 0) -> list[Cut]:
     found: list[Cut] = []
     # The project's top-level module names: the roots' folders and modules, and the package.
@@ -254,7 +301,11 @@ def _cuts(index: WorkspaceIndex, package: Path, n: int, seed: int = 0) -> list[C
                     continue
                 if (r.range.start_line, r.name) in outside:
                     continue  # Python resolves it outside the project (a builtin, ``re.match``)
-                defs = [x for x in index.definitions(r.name) if x.path != path]
+                # The library never imports the project's tests: a name only they define
+                # (``BadModelWithSplit.split``) is a builtin's method at this use.
+                defs = [
+                    x for x in index.definitions(r.name) if x.path != path and not _in_tests(x.path)
+                ]
                 if TOP_LEVEL_ONLY:
                     defs = [x for x in defs if x.scope is None]
                 if not defs or len({x.path for x in index.definitions(r.name)}) > MAX_NAME_DEFS:
@@ -268,9 +319,13 @@ def _cuts(index: WorkspaceIndex, package: Path, n: int, seed: int = 0) -> list[C
                 col = len(lines[cut - 1]) - len(lines[cut - 1].lstrip())
                 named = frozenset(n for n in truth if re.search(rf"\b{re.escape(n)}\b", text))
                 found.append(Cut(path, cut, col, text, truth, kinds, named))
-    rng = random.Random(seed)
-    rng.shuffle(found)
-    return sorted(found[:n], key=lambda c: (str(c.path), c.line))
+
+    # A sample keyed by a hash of each cut's place, not a shuffle of the list: a change to
+    # what counts as a need moves only the cuts it empties or fills, not the whole sample.
+    def key(c: Cut) -> str:
+        return hashlib.sha256(f"{seed}:{c.path.relative_to(package)}:{c.line}".encode()).hexdigest()
+
+    return sorted(sorted(found, key=key)[:n], key=lambda c: (str(c.path), c.line))
 
 
 def _recall(cut: Cut, context: str) -> tuple[int, int]:
