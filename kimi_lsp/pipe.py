@@ -3,7 +3,9 @@
 An editor that quits (Neovim's ``:qa`` a few seconds after start) closes the pipe while the
 server still has answers and notifications to send. pygls logs every failed write as an
 ERROR with a traceback and raises again; the editor going away is normal, so this writer
-says so once, at INFO, and drops what is still to be sent.
+says so once, at INFO, and drops what is still to be sent. An editor that closes its end
+after the answer to ``shutdown`` but without ``exit`` ends the server's input: that is one
+INFO line too, so the log always says why the server stopped.
 """
 
 from __future__ import annotations
@@ -62,9 +64,14 @@ class LenientInput:
 
     def __init__(self, stream: Reader) -> None:
         self._stream = stream
+        self.ended = False
 
     def readline(self) -> bytes:  # headers: ASCII, passed as they are
-        return self._stream.readline()
+        line = self._stream.readline()
+        if not line and not self.ended:  # the server stops on it: say why, once
+            self.ended = True
+            logger.info("the editor closed the connection (end of input); stopping")
+        return line
 
     def read(self, n: int) -> bytes | str:
         body = self._stream.read(n)

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from kimi_lsp.pipe import ClientPipe
+from kimi_lsp.pipe import ClientPipe, LenientInput
 
 
 def test_a_closed_pipe_is_one_info_line_and_later_writes_are_dropped(
@@ -35,3 +35,21 @@ def test_writes_reach_an_open_pipe() -> None:
     assert not pipe.gone
     pipe.close()
     os.close(read)
+
+
+def test_the_end_of_the_editors_input_is_one_info_line(caplog: pytest.LogCaptureFixture) -> None:
+    """An editor that quits after the answer to shutdown, without exit: the server's input
+    ends and the server stops; the log says why, once."""
+    read, write = os.pipe()
+    os.write(write, b"Content-Length: 2\r\n")
+    os.close(write)
+    stream = LenientInput(os.fdopen(read, "rb"))
+    with caplog.at_level(logging.INFO, logger="kimi_lsp.pipe"):
+        assert stream.readline() == b"Content-Length: 2\r\n"
+        assert stream.readline() == b""
+        assert stream.readline() == b""
+        stream.close()
+    records = [r for r in caplog.records if r.name == "kimi_lsp.pipe"]
+    assert [r.getMessage() for r in records] == [
+        "the editor closed the connection (end of input); stopping"
+    ]
