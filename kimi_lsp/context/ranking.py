@@ -42,6 +42,7 @@ MAX_AMBIGUITY = 3  # a name defined in more files is weak evidence for any one o
 
 K = TypeVar("K", bound=Hashable)
 Vector = npt.NDArray[np.float64]
+Indices = npt.NDArray[np.int64]
 
 
 class ResidentGraph(Generic[K]):
@@ -302,6 +303,7 @@ _KIND_WEIGHT = {
 }
 
 
+@lru_cache(maxsize=1 << 16)  # asked again for the same imports on every build
 def _names_module(path: Path, module: str, importer: Path) -> bool:
     """Whether ``module`` as written in ``importer`` (``.errors``, ``django.db.models``) can
     name the file ``path`` (``errors.py``, ``django/db/models/__init__.py``)."""
@@ -313,6 +315,108 @@ def _names_module(path: Path, module: str, importer: Path) -> bool:
             base = base.parent
         return key == (base.joinpath(*rest.split(".")) if rest else base)
     return key.as_posix().endswith("/" + module.replace(".", "/"))
+
+
+@dataclass(frozen=True, eq=False)
+class OutlineTable:
+    """One file's definitions with what scoring and rendering ask of each, worked out once
+    per content (``outline_table``): a build scores ~80 files' definitions, and the factors
+    that depend on the definition alone need not be recomputed per request."""
+
+    definitions: tuple[Definition, ...]
+    by_name: Mapping[str, Indices]
+    by_word: Mapping[str, Indices]  # `name_words` of each name
+    by_owner: Mapping[str, Indices]  # a class's direct members (``__init__``, no dunder)
+    members: Mapping[str, int]  # every definition under a top-level name
+    top_names: frozenset[str]
+    top_count: int
+    module_level: Indices  # top-level, not a dunder: what `module.` reaches
+    lines: Indices
+    kind_weight: Vector
+    # The factors of a definition its file does not name: the branch (0.2 for a local or a
+    # dunder; 0.25 for a top-level one where files name what they import), the depth, the
+    # private prefix.
+    plain_factor: Vector
+    named_factor: Vector
+    depth_factor: Vector
+    private_factor: Vector
+
+
+_TABLES: dict[tuple[Path, str], OutlineTable] = {}
+_TABLES_MAX = 2_048
+_TABLES_LOCK = threading.Lock()
+
+
+def outline_table(index: WorkspaceIndex, path: Path) -> OutlineTable:
+    """``path``'s `OutlineTable`, cached by its content hash (the outline is a function of
+    the content)."""
+    info = index.file_info(path)
+    key = (path, info.content_hash if info is not None else "")
+    with _TABLES_LOCK:
+        table = _TABLES.get(key)
+    if table is not None and info is not None:
+        return table
+    table = _make_table(tuple(index.outline(path)))
+    if info is not None:
+        with _TABLES_LOCK:
+            if len(_TABLES) >= _TABLES_MAX:  # oldest first (dicts keep insertion order)
+                for old in list(_TABLES)[: _TABLES_MAX // 4]:
+                    del _TABLES[old]
+            _TABLES[key] = table
+    return table
+
+
+def _make_table(definitions: tuple[Definition, ...]) -> OutlineTable:
+    by_name: dict[str, list[int]] = {}
+    by_word: dict[str, list[int]] = {}
+    by_owner: dict[str, list[int]] = {}
+    members: dict[str, int] = {}
+    top: list[int] = []
+    module_level: list[int] = []
+    n = len(definitions)
+    kind_weight = np.empty(n)
+    plain, named, depth_f, private_f = np.ones(n), np.ones(n), np.ones(n), np.ones(n)
+    lines = np.empty(n, dtype=np.int64)
+    for i, d in enumerate(definitions):
+        by_name.setdefault(d.name, []).append(i)
+        for word in name_words(d.name):
+            by_word.setdefault(word, []).append(i)
+        depth = d.scope.count(".") + 1 if d.scope else 0
+        dunder = d.name.startswith("__") and d.name.endswith("__")
+        kind_weight[i] = _KIND_WEIGHT.get(d.kind, 0.5)
+        lines[i] = d.range.start_line
+        if depth > 1 or (dunder and d.name != "__init__"):
+            plain[i] = named[i] = 0.2  # a local function, or a dunder: not named from outside
+        elif d.scope is None:
+            named[i] = 0.25
+            module_level.append(i)
+        elif depth == 1:
+            by_owner.setdefault(d.scope, []).append(i)
+        if d.scope is None:
+            top.append(i)
+        else:
+            owner = d.scope.split(".")[0]
+            members[owner] = members.get(owner, 0) + 1
+        if depth > 1:
+            depth_f[i] = 0.2
+        if d.name.startswith("_") and not d.name.startswith("__"):
+            private_f[i] = 0.3
+    return OutlineTable(
+        definitions,
+        {k: np.array(v, dtype=np.int64) for k, v in by_name.items()},
+        {k: np.array(v, dtype=np.int64) for k, v in by_word.items()},
+        {k: np.array(v, dtype=np.int64) for k, v in by_owner.items()},
+        members,
+        frozenset(definitions[i].name for i in top),
+        len(top),
+        np.array(module_level, dtype=np.int64),
+        lines,
+        kind_weight,
+        plain,
+        named,
+        depth_f,
+        private_f,
+    )
 
 
 def score_definitions(
@@ -332,7 +436,11 @@ def score_definitions(
     name shares a distinctive word with the target's (``focus.words``: a wrapper calls what
     its name echoes) goes up one tier. Within a tier by the file's rank (tripled for a file
     it imports) times the kind's weight. Mentions dominate because the code naming a
-    definition is the strongest evidence there is; the walk orders the rest."""
+    definition is the strongest evidence there is; the walk orders the rest.
+
+    The factors that depend on a definition alone come from its file's `OutlineTable`; what
+    this request changes is applied to the few definitions it concerns, then a file's scores
+    are one vector expression."""
     tags = index.file_tags(focus.path)
     used: dict[str, float] = {}
     modules: set[str] = set()  # names imported by `from . import errors` / `import errors`
@@ -340,22 +448,28 @@ def score_definitions(
         used[ref.name] = used.get(ref.name, 0.0) + (3.0 if ref.kind == "import" else 1.0)
         if ref.kind == "import":
             modules.add(ref.name)
-    ambiguity: dict[str, int] = {}
+    found: dict[str, frozenset[Path]] = {}
 
-    def defined_in(name: str) -> list[Definition]:
-        found = index.definitions(name)
-        ambiguity[name] = len({d.path for d in found})  # overloads in one file are one thing
-        return found
+    def defined_in(name: str) -> frozenset[Path]:
+        if name not in found:
+            found[name] = (
+                index.files_defining(name)
+                if "." not in name
+                else frozenset(d.path for d in index.definitions(name))
+            )
+        return found[name]
+
+    def ambiguous(name: str) -> bool:  # overloads in one file are one thing
+        return len(defined_in(name)) > MAX_AMBIGUITY
 
     # The files the focus file imports names from. Not ``imports_of``: right after an edit
     # the index rebuilds graph rows for it (~50 ms on Django), and the import references
     # in the file's own tags say the same for names imported by name.
     imported = {
-        d.path
+        p
         for ref in (tags.references if tags else ())
-        if ref.kind == "import"
-        for d in defined_in(ref.name)
-        if ambiguity[ref.name] <= MAX_AMBIGUITY
+        if ref.kind == "import" and not ambiguous(ref.name)
+        for p in defined_in(ref.name)
     }
     # The module strings the file imports, from its own tags: ``imports_of`` would resolve
     # them through the index's graph, which an edit makes rebuild (~50 ms on Django).
@@ -364,70 +478,83 @@ def score_definitions(
     named_imports = language_for(focus.path) in NAMED_IMPORTS
     skip = set(exclude)
     skip_names = {d.name for d in skip}
+    used_names = frozenset(n for n in used if not (n.startswith("__") and n.endswith("__")))
+    # The best-ranked files (ties by path): none ranked below the (n+1)-th best can be one.
+    floor = min(heapq.nlargest(candidate_files + 1, file_ranks.values()), default=0.0)
     files = sorted(
-        (p for p, r in file_ranks.items() if r > 0 and p != focus.path),
+        (p for p, r in file_ranks.items() if r >= floor and r > 0 and p != focus.path),
         key=lambda p: (-file_ranks[p], str(p)),
     )[:candidate_files]
     top = max((file_ranks[p] for p in files), default=1.0) * 3.0 or 1.0
-    scored: list[tuple[float, Definition]] = []
+    order = {p: i for i, p in enumerate(sorted(files, key=str))}  # str(path) once per file
+    tables: list[OutlineTable] = []
+    scores: list[Vector] = []
     for path in files:
         if not (allowed(path) if allowed is not None else not index.is_ignored(path)):
             continue
+        t = outline_table(index, path)
+        if not t.definitions:
+            continue
         base = file_ranks[path] * (3.0 if path in imported else 1.0) / top
-        outline = index.outline(path)
-        used_classes = {d.name for d in outline if d.scope is None and d.name in used}
+        branch = (t.named_factor if named_imports else t.plain_factor).copy()
+        private = t.private_factor.copy()
+        tier = np.zeros(len(t.definitions))
+        echo = np.ones(len(t.definitions))  # NAME_WORD_WEIGHT where the name echoes the target's
+        mentioned = np.zeros(len(t.definitions), dtype=bool)
         # A module the file imports by name (`from . import errors`, used as `errors.X`):
         # its top-level definitions are what `errors.` may be followed by.
         stem = path.parent.name if path.stem == "__init__" else path.stem
         module_share = 0.0
         if stem in modules and any(_names_module(path, m, focus.path) for m in import_strings):
-            module_share = 1.0 / math.sqrt(max(1, sum(d.scope is None for d in outline)))
-        members: dict[str, int] = {}
-        for d in outline:
-            if d.scope is not None:
-                owner = d.scope.split(".")[0]
-                members[owner] = members.get(owner, 0) + 1
-        for d in outline:
-            if d.name in skip_names and d in skip:  # names first: hashing a Definition costs
-                continue
-            depth = d.scope.count(".") + 1 if d.scope else 0
-            w = base * _KIND_WEIGHT.get(d.kind, 0.5)
-            tier = 0.0
-            dunder = d.name.startswith("__") and d.name.endswith("__")
-            # `super().__init__()` names every constructor: a dunder is never evidence.
-            mention = 0.0 if dunder else used.get(d.name, 0.0)
-            if mention:
-                if d.name not in ambiguity:
-                    defined_in(d.name)
-                if ambiguity[d.name] <= MAX_AMBIGUITY:  # else: weak evidence, ranked as the rest
-                    tier = 4.0 if d.name in focus.near else 3.0
-                w *= min(mention, 3.0) / 3.0
-            elif depth > 1 or (dunder and d.name != "__init__"):
-                w *= 0.2  # a local function, or a dunder: nobody names them from outside
-            elif module_share and d.scope is None:
-                tier = 1.0
-                w = base * module_share
-            elif d.scope is not None and d.scope.split(".")[0] in used_classes:
-                # A member of a class the file uses: likelier the more the file names the
-                # class and the fewer members it has to choose from.
-                owner = d.scope.split(".")[0]
-                tier = 2.0 if owner in focus.near else 1.0
-                w *= min(used[owner], 6.0) / math.sqrt(members[owner])
-
-            elif d.scope is None and named_imports:
-                # Where files import what they use by name, a top-level definition the file
-                # never names is unlikely to be used; a method is reached through an object.
-                w *= 0.25
-            if depth > 1:
-                w *= 0.2
-            if d.name.startswith("_") and not d.name.startswith("__") and not mention:
-                w *= 0.3
-            if focus.words and not mention and focus.words & name_words(d.name):
-                w *= NAME_WORD_WEIGHT  # a wrapper calls what its name echoes
-                tier += NAME_WORD_TIER
-            scored.append((tier + 0.999 * min(w, 1.0), d))
-    order = {p: i for i, p in enumerate(sorted(files, key=str))}  # str(path) once per file
-    best = heapq.nlargest(limit, range(len(scored)), key=lambda i: scored[i][0])
-    top_scored = [scored[i] for i in best]
-    top_scored.sort(key=lambda t: (-t[0], order[t[1].path], t[1].range.start_line))
-    return top_scored
+            module_share = 1.0 / math.sqrt(max(1, t.top_count))
+        # A member of a class the file uses: likelier the more the file names the class and
+        # the fewer members it has to choose from.
+        for owner in t.top_names & used.keys():
+            idx = t.by_owner.get(owner)
+            if idx is not None:
+                branch[idx] = min(used[owner], 6.0) / math.sqrt(t.members[owner])
+                tier[idx] = 2.0 if owner in focus.near else 1.0
+        for name in used_names & t.by_name.keys():
+            idx = t.by_name[name]
+            mentioned[idx] = True
+            branch[idx] = min(used[name], 3.0) / 3.0
+            private[idx] = 1.0
+            tier[idx] = 0.0
+            if not ambiguous(name):  # else: weak evidence, ranked as the rest
+                tier[idx] = 4.0 if name in focus.near else 3.0
+        w = base * t.kind_weight
+        if module_share:
+            rest = t.module_level[~mentioned[t.module_level]]
+            branch[rest] = 1.0
+            tier[rest] = 1.0
+            w[rest] = base * module_share
+        for word in focus.words & t.by_word.keys():
+            idx = t.by_word[word]
+            echo[idx[~mentioned[idx]]] = NAME_WORD_WEIGHT  # a wrapper calls what its name echoes
+        echoed = echo != 1.0
+        tier[echoed] += NAME_WORD_TIER
+        w *= branch
+        w *= t.depth_factor
+        w *= private
+        w *= echo
+        score = tier + 0.999 * np.minimum(w, 1.0)
+        if skip_names:  # names first: hashing a Definition costs
+            for name in skip_names & t.by_name.keys():
+                for i in t.by_name[name].tolist():
+                    if t.definitions[i] in skip:
+                        score[i] = -np.inf
+        tables.append(t)
+        scores.append(score)
+    if not scores:
+        return []
+    all_scores = np.concatenate(scores)
+    file_no = np.repeat(np.arange(len(tables)), [len(t.definitions) for t in tables])
+    local = np.concatenate([np.arange(len(t.definitions)) for t in tables])
+    keep = np.flatnonzero(all_scores > -np.inf)
+    # The best ``limit`` (ties: the earlier file in rank order, then source order) ...
+    best = keep[np.lexsort((keep, -all_scores[keep]))][:limit]
+    # ... then by score, path and line (full ties keep that order).
+    paths = np.array([order[t.definitions[0].path] for t in tables], dtype=np.int64)
+    lines = np.concatenate([t.lines for t in tables])
+    best = best[np.lexsort((best, lines[best], paths[file_no[best]], -all_scores[best]))]
+    return [(float(all_scores[i]), tables[file_no[i]].definitions[local[i]]) for i in best.tolist()]

@@ -709,6 +709,13 @@ class WorkspaceIndex:
             return self.definitions(bare) if bare in defs else []
         return out
 
+    def files_defining(self, name: str) -> frozenset[Path]:
+        """The files with a definition named ``name`` (a bare name): what `definitions`
+        reads, without decoding any file's definitions."""
+        defs = self._def_map()
+        with self._lock:
+            return frozenset(defs.get(name, ()))
+
     def references_to(self, defn: Definition) -> list[Reference]:
         refs = self._ref_map()
         with self._lock:

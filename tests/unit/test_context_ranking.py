@@ -17,7 +17,7 @@ from kimi_lsp.context import (
     pagerank,
     score_definitions,
 )
-from kimi_lsp.context.ranking import name_words
+from kimi_lsp.context.ranking import name_words, outline_table
 from kimi_lsp.context.tokens import TokenEstimator
 from kimi_lsp.index import WorkspaceIndex
 from tests.fixtures.context.shop import make_shop, with_request
@@ -263,3 +263,29 @@ def test_name_words_split_both_cases_and_drop_the_common_ones() -> None:
     assert name_words("lazy_related_operation") == {"lazy", "related", "operation"}
     assert name_words("getTraceback_HTML") == {"traceback", "html"}
     assert name_words("get_value") == frozenset()
+
+
+def test_scores_follow_a_files_content_and_reuse_its_table_while_it_stays(tmp_path: Path) -> None:
+    """The per-file tables behind the scores are keyed by content: an edited file scores its
+    new definitions at once, an unchanged one is not worked out again."""
+    (tmp_path / "shapes.py").write_text("class Shape:\n    def area(self):\n        return 0\n")
+    (tmp_path / "app.py").write_text("from shapes import Shape\n\nShape().area()\n")
+    index = WorkspaceIndex([tmp_path], state_dir=None)
+    index.update()
+    repo_map = RepoMap(index, [tmp_path], TokenEstimator())
+    focus = Focus(tmp_path / "app.py")
+
+    def names() -> list[str]:
+        return [
+            d.qualified_name
+            for _, d in score_definitions(index, repo_map.ranker.ranks(focus), focus)
+        ]
+
+    assert names()[:2] == ["Shape", "Shape.area"]
+    table = outline_table(index, tmp_path / "shapes.py")
+    assert outline_table(index, tmp_path / "shapes.py") is table
+    index.open_document(
+        tmp_path / "shapes.py", "class Shape:\n    def perimeter(self):\n        return 0\n"
+    )
+    assert outline_table(index, tmp_path / "shapes.py") is not table
+    assert names() == ["Shape", "Shape.perimeter"]

@@ -64,6 +64,14 @@ def test_definitions_by_bare_and_qualified_name(index: WorkspaceIndex, root: Pat
     assert index.definitions("nothing") == []
 
 
+def test_files_defining_a_name_follow_an_edited_buffer(index: WorkspaceIndex, root: Path) -> None:
+    assert index.files_defining("price_of") == {root / "shop/pricing.py"}
+    assert index.files_defining("total") == {d.path for d in index.definitions("total")}
+    index.open_document(root / "app.py", "def price_of(x):\n    return 0\n")
+    assert index.files_defining("price_of") == {root / "shop/pricing.py", root / "app.py"}
+    assert index.files_defining("main") == frozenset()
+
+
 def test_references_to_a_definition(index: WorkspaceIndex, root: Path) -> None:
     (price_of,) = index.definitions("price_of")
     refs = index.references_to(price_of)
