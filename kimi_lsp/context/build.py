@@ -32,7 +32,7 @@ from typing import Any
 
 from kimi_lsp.context.errors import ContextError, UnknownAction
 from kimi_lsp.context.ranking import Focus, name_words, score_definitions
-from kimi_lsp.context.redact import redact
+from kimi_lsp.context.redact import redact, redact_fragment
 from kimi_lsp.context.repomap import RepoMap, fit_skeleton
 from kimi_lsp.context.typeflow import class_members, neighbour_only, typed_classes
 from kimi_lsp.index import (
@@ -413,15 +413,16 @@ def _ranked_rest(
     ranked = [d for _, d in scored]
     header = "Related definitions, ranked for this request (signatures; bodies elided):\n"
     room = budget - req.estimate(header) - 1
-    for _ in range(4):  # redaction can lengthen a line: refit until the redacted text fits
-        text, n = fit_skeleton(req.index, ranked, req.roots, req.estimate, room)
+    for _ in range(4):  # the header and the text may cost more together than apart
+        text, n, hidden = fit_skeleton(
+            req.index, ranked, req.roots, req.estimate, room, clean=redact_fragment
+        )
         if not text:
             return None, len(ranked)
-        cleaned, hidden = redact(header + text)
-        tokens = req.estimate(cleaned)
+        tokens = req.estimate(header + text)
         if tokens <= budget:
             req.redactions += hidden
-            return Section("ranked definitions", cleaned, tokens), len(ranked) - n
+            return Section("ranked definitions", header + text, tokens), len(ranked) - n
         room -= tokens - budget
     return None, len(ranked)
 

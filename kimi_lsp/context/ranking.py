@@ -30,7 +30,7 @@ from typing import Generic, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from kimi_lsp.index import Definition, DefinitionKind, WorkspaceIndex, language_for
+from kimi_lsp.index import Definition, DefinitionKind, Span, WorkspaceIndex, language_for
 
 DAMPING = 0.85
 TOLERANCE = 1e-7  # L1 change per iteration: ranks are compared, not printed
@@ -340,6 +340,11 @@ class OutlineTable:
     named_factor: Vector
     depth_factor: Vector
     private_factor: Vector
+    # For the skeleton (`repomap.fit_skeleton`): where a definition is, the definitions of
+    # its enclosing scopes (nearest first), and its line, indented under them.
+    position: Mapping[tuple[Span, str], int]
+    ancestors: tuple[tuple[int, ...], ...]
+    skeleton_lines: tuple[str, ...]
 
 
 _TABLES: dict[tuple[Path, str], OutlineTable] = {}
@@ -377,11 +382,23 @@ def _make_table(definitions: tuple[Definition, ...]) -> OutlineTable:
     kind_weight = np.empty(n)
     plain, named, depth_f, private_f = np.ones(n), np.ones(n), np.ones(n), np.ones(n)
     lines = np.empty(n, dtype=np.int64)
+    qualified = {d.qualified_name: i for i, d in enumerate(definitions)}
+    ancestors: list[tuple[int, ...]] = []
+    skeleton_lines: list[str] = []
     for i, d in enumerate(definitions):
+        up: list[int] = []
+        scope = d.scope
+        while scope:
+            parent = qualified.get(scope)
+            if parent is not None:
+                up.append(parent)
+            scope = scope.rpartition(".")[0]
+        ancestors.append(tuple(up))
         by_name.setdefault(d.name, []).append(i)
         for word in name_words(d.name):
             by_word.setdefault(word, []).append(i)
         depth = d.scope.count(".") + 1 if d.scope else 0
+        skeleton_lines.append(f"{'  ' * (depth + 1)}{d.signature.strip()}")
         dunder = d.name.startswith("__") and d.name.endswith("__")
         kind_weight[i] = _KIND_WEIGHT.get(d.kind, 0.5)
         lines[i] = d.range.start_line
@@ -416,6 +433,9 @@ def _make_table(definitions: tuple[Definition, ...]) -> OutlineTable:
         named,
         depth_f,
         private_f,
+        {(d.name_range, d.name): i for i, d in enumerate(definitions)},
+        tuple(ancestors),
+        tuple(skeleton_lines),
     )
 
 

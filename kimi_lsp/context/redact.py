@@ -141,6 +141,7 @@ def use_key_from(state_dir: Path) -> None:
     if len(key) == _KEY_BYTES and key != _KEY:
         _KEY = key
         _redact.cache_clear()
+        _redact_fragment.cache_clear()
 
 
 def _placeholder(what: str, secret: str) -> str:
@@ -151,6 +152,18 @@ def _placeholder(what: str, secret: str) -> str:
 def redact(text: str, path: Path | None = None) -> tuple[str, int]:
     """``text`` with secrets replaced by ``<redacted: what tag>``, and how many were replaced."""
     out, count, _ = _redact(text, _is_env(path))
+    return out, count
+
+
+def redact_fragment(text: str) -> tuple[str, int]:
+    """`redact` for a short piece of code that recurs across requests (a line of the ranked
+    skeleton), cached apart from whole texts so that they do not push it out."""
+    return _redact_fragment(text)
+
+
+@functools.lru_cache(maxsize=1 << 15)
+def _redact_fragment(text: str) -> tuple[str, int]:
+    out, count, _ = _redact.__wrapped__(text, False)
     return out, count
 
 

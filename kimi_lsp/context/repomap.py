@@ -18,7 +18,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from kimi_lsp.context.ranking import _KIND_WEIGHT, FileRanker, pagerank
+from kimi_lsp.context.ranking import (
+    _KIND_WEIGHT,
+    FileRanker,
+    OutlineTable,
+    outline_table,
+    pagerank,
+)
 from kimi_lsp.index import Definition, WorkspaceIndex
 from kimi_lsp.positions import relative
 
@@ -71,28 +77,78 @@ def fit_skeleton(
     roots: Sequence[Path],
     estimate: Callable[[str], int],
     budget: int,
-) -> tuple[str, int]:
-    """The rendering of the longest prefix of ``ranked`` that fits ``budget`` tokens (binary
-    search: the estimate grows with the prefix), and that prefix's length."""
+    clean: Callable[[str], tuple[str, int]] | None = None,
+) -> tuple[str, int, int]:
+    """The rendering of the longest prefix of ``ranked`` that fits ``budget`` tokens, that
+    prefix's length, and how many secrets ``clean`` (applied to each line, redaction) hid in
+    it. The text is `render_skeleton`'s of the prefix, its lines cleaned.
+
+    Binary search over the prefix length, the estimate growing with it; each definition's
+    lines (its own, and its scopes' not yet shown) are worked out once, in rank order, so a
+    prefix's rendering is a sort of the lines it brings, not a walk of its files' outlines."""
     if budget <= 0 or not ranked:
-        return "", 0
+        return "", 0, 0
     # Every chosen definition costs at least its own signature line, so the prefix cannot
     # be longer than where those alone pass the budget: search below that bound.
     hi, spent = 0, 0
     while hi < len(ranked) and spent <= budget:
         spent += estimate(ranked[hi].signature.strip())
         hi += 1
-    lo = 0
-    memo: dict[Path, tuple[str, list[Definition], dict[str, Definition]]] = {}
-    best = ""
+
+    def cleaned(text: str) -> tuple[str, int]:
+        return clean(text) if clean is not None else (text, 0)
+
+    files: dict[Path, int] = {}
+    heads: list[tuple[str, int]] = []  # per file, in order of its first definition
+    tables: list[OutlineTable] = []
+    first: list[int] = []  # the rank of each file's first definition
+    entries: list[tuple[int, int]] = []  # (file, position in its outline), as brought in
+    texts: list[tuple[str, int]] = []
+    ends = [0]  # ends[k]: how many entries the first k definitions bring
+    seen: set[tuple[int, int]] = set()
+    for rank, d in enumerate(ranked[:hi]):
+        f = files.get(d.path)
+        if f is None:
+            f = files[d.path] = len(heads)
+            heads.append(cleaned(f"{relative(d.path, roots)}:"))
+            first.append(rank)
+            tables.append(outline_table(index, d.path))
+        table = tables[f]
+        pos = table.position.get((d.name_range, d.name))
+        if pos is not None:
+            for p in (pos, *table.ancestors[pos]):
+                if (f, p) not in seen:
+                    seen.add((f, p))
+                    entries.append((f, p))
+                    texts.append(cleaned(table.skeleton_lines[p]))
+        ends.append(len(entries))
+
+    def render(k: int) -> tuple[str, int]:
+        per_file: list[list[tuple[int, int]]] = [[] for _ in heads]
+        for e in range(ends[k]):
+            f, p = entries[e]
+            per_file[f].append((p, e))
+        blocks, hidden = [], 0
+        for f, head in enumerate(heads):
+            if first[f] >= k:
+                break
+            lines = [head[0]]
+            hidden += head[1]
+            for _, e in sorted(per_file[f]):
+                lines.append(texts[e][0])
+                hidden += texts[e][1]
+            blocks.append("\n".join(lines) + "\n")
+        return "".join(blocks), hidden
+
+    lo, best = 0, ("", 0)
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        text = render_skeleton(index, ranked[:mid], roots, memo)
+        text, hidden = render(mid)
         if estimate(text) <= budget:
-            lo, best = mid, text
+            lo, best = mid, (text, hidden)
         else:
             hi = mid - 1
-    return best, lo
+    return best[0], lo, best[1]
 
 
 class RepoMap:
@@ -136,7 +192,7 @@ class RepoMap:
                 w = r * _KIND_WEIGHT.get(d.kind, 0.5) * (0.3 if private else 1.0) / (1 + 2 * depth)
                 scored.append((-round(w, 15), str(p), d.range.start_line, d))
         scored.sort(key=lambda t: t[:3])
-        text, _ = fit_skeleton(
+        text, _, _ = fit_skeleton(
             self.index, [t[3] for t in scored], self.roots, self.estimate, budget
         )
         return text

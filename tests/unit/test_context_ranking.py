@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from kimi_lsp.actions.prompts import prompt_at
 from kimi_lsp.actions.services import Services
@@ -14,7 +16,9 @@ from kimi_lsp.context import (
     Focus,
     RepoMap,
     ResidentGraph,
+    fit_skeleton,
     pagerank,
+    render_skeleton,
     score_definitions,
 )
 from kimi_lsp.context.ranking import name_words, outline_table
@@ -289,3 +293,51 @@ def test_scores_follow_a_files_content_and_reuse_its_table_while_it_stays(tmp_pa
     )
     assert outline_table(index, tmp_path / "shapes.py") is not table
     assert names() == ["Shape", "Shape.perimeter"]
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(budget=st.integers(min_value=0, max_value=700))
+def test_the_fitted_skeleton_is_the_longest_ranked_prefix_that_fits(
+    shop: tuple[WorkspaceIndex, Path], budget: int
+) -> None:
+    """fit_skeleton works each definition's lines out once and renders a prefix from them:
+    the text must be render_skeleton's of the longest prefix within the budget."""
+    index, root = shop
+    estimate = TokenEstimator()
+    focus = Focus(root / "shop" / "cart.py")
+    ranked = [
+        d
+        for _, d in score_definitions(
+            index, RepoMap(index, [root], estimate).ranker.ranks(focus), focus
+        )
+    ]
+    assert len(ranked) > 10
+    text, n, hidden = fit_skeleton(index, ranked, [root], estimate, budget)
+    assert hidden == 0
+    assert text == render_skeleton(index, ranked[:n], [root])
+    assert estimate(text) <= budget or n == 0
+    if n < len(ranked):
+        assert estimate(render_skeleton(index, ranked[: n + 1], [root])) > budget
+
+
+def test_the_skeleton_is_cleaned_line_by_line_and_counts_what_was_hidden(
+    shop: tuple[WorkspaceIndex, Path],
+) -> None:
+    index, root = shop
+    focus = Focus(root / "shop" / "cart.py")
+    estimate = TokenEstimator()
+    ranked = [
+        d
+        for _, d in score_definitions(
+            index, RepoMap(index, [root], estimate).ranker.ranks(focus), focus
+        )
+    ]
+    plain, n, _ = fit_skeleton(index, ranked, [root], estimate, 10_000)
+    shouted, m, hidden = fit_skeleton(
+        index, ranked, [root], estimate, 10_000, clean=lambda line: (line.upper(), 1)
+    )
+    assert n == m == len(ranked)
+    assert shouted == plain.upper()
+    assert hidden == plain.count("\n")  # every line, the files' names included
