@@ -316,7 +316,10 @@ def _cuts(index: WorkspaceIndex, package: Path, n: int, seed: int = 0) -> list[C
                 kinds[r.name] = _kind_of(defs)
             if truth:
                 text = "".join(lines[:cut])
-                col = len(lines[cut - 1]) - len(lines[cut - 1].lstrip())
+                # The cursor at the indentation of the last line with code (where an
+                # editor's auto-indent leaves it on a blank line).
+                last = next((x for x in reversed(lines[:cut]) if x.strip()), "")
+                col = len(last) - len(last.lstrip())
                 named = frozenset(n for n in truth if re.search(rf"\b{re.escape(n)}\b", text))
                 found.append(Cut(path, cut, col, text, truth, kinds, named))
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kimi_lsp.actions.errors import IgnoredFile, NothingToWorkOn
-from kimi_lsp.index import Definition, Span, WorkspaceIndex, language_for
+from kimi_lsp.index import Definition, DefinitionKind, Span, WorkspaceIndex, language_for
 from kimi_lsp.positions import lsp_lines, text_lines, to_index, utf16_len
 
 
@@ -83,13 +83,16 @@ def find_target(
             name = defn.name if inside and defn is not None else "selection"
             return Target(path, lang, selection, code, name, defn if inside else None, True)
     defn = index.enclosing_definition(path, line, col) if index is not None else None
-    if defn is None and lang == "python":
-        # Typing leaves the function open (`y = f(`): its parse lost it, its lines did not.
-        parsed = {d.name_range.start_line for d in index.outline(path)} if index else set()
-        found = _open_definition(text, line, parsed)
-        if found is not None:
-            span, name = found
-            return Target(path, lang, span, slice_span(text, span), name, None)
+    if lang == "python" and (defn is None or defn.kind in _CLASS_KINDS):
+        # Typing leaves the function open (`y = f(`, a docstring not yet closed): its parse
+        # lost it, or ended it early (the class around it may be all that is left), its
+        # lines did not.
+        found = _open_definition(path, text, line, col, index.outline(path) if index else [])
+        if found is not None and (
+            defn is None or found[1].name_range.start_line > defn.name_range.start_line
+        ):
+            span, defn = found
+            return Target(path, lang, span, slice_span(text, span), defn.name, defn)
     if defn is None:
         raise NothingToWorkOn(
             "There is no function, class or other definition at the cursor. Put the cursor "
@@ -106,14 +109,20 @@ def refuse_ignored(index: WorkspaceIndex | None, path: Path) -> None:
 
 
 _NAME = re.compile(r"[^\W\d]\w*")
+_CLASS_KINDS = (DefinitionKind.CLASS, DefinitionKind.INTERFACE, DefinitionKind.STRUCT)
 _HEADER = re.compile(r"([ \t]*)(?:async[ \t]+def|def|class)[ \t]+([^\W\d]\w*)")
 
 
-def _open_definition(text: str, line: int, parsed: set[int]) -> tuple[Span, str] | None:
-    """The Python ``def`` or ``class`` the cursor is in by indentation: its lines and name,
-    for a buffer whose parse lost it (an unclosed bracket while typing). None at module
-    level, and for a definition the parse kept (``parsed``: the lines of their names): the
-    cursor is outside it."""
+def _open_definition(
+    path: Path, text: str, line: int, col: int, outline: list[Definition]
+) -> tuple[Span, Definition] | None:
+    """The Python ``def`` or ``class`` the cursor is in by indentation, where the parse
+    does not say: an unclosed bracket or docstring while typing loses the definition or
+    ends it early, and a blank line after its last line is in it when the cursor is
+    indented deeper than its header (where the editor puts it after Enter). Its lines, and
+    its definition: the parse's when it kept the header, else one made from the header
+    (scope and kind from the headers around it), so the context still follows its class
+    and its name. None at module level."""
     lines = text_lines(text)
     if not 0 <= line < len(lines):
         return None
@@ -124,13 +133,14 @@ def _open_definition(text: str, line: int, parsed: set[int]) -> tuple[Span, str]
     here = next((i for i in range(line, -1, -1) if lines[i].strip()), None)
     if here is None:
         return None
-    depth = indent(lines[here])
+    parsed = {d.name_range.start_line: d for d in outline}
+    # On a blank line the cursor's column is the indentation being typed at.
+    depth = indent(lines[here]) if here == line else min(col, indent(lines[here]) + 1)
     for i in range(here, -1, -1):
         m = _HEADER.match(lines[i])
         if m is None or (i != here and len(m.group(1)) >= depth):
             continue
-        if i in parsed:
-            return None
+        kept = parsed.get(i)
         head = len(m.group(1))
         end = i
         for j in range(i + 1, len(lines)):
@@ -138,8 +148,48 @@ def _open_definition(text: str, line: int, parsed: set[int]) -> tuple[Span, str]
                 if indent(lines[j]) <= head:
                     break
                 end = j
-        return Span(i, 0, end, utf16_len(lines[end])), m.group(2)
+        if kept is not None:
+            end = max(end, kept.range.end_line)
+            return Span(kept.range.start_line, 0, end, utf16_len(lines[end])), kept
+        span = Span(i, 0, end, utf16_len(lines[end]))
+        return span, _header_definition(path, lines, i, m, span)
     return None
+
+
+def _header_definition(
+    path: Path, lines: list[str], i: int, header: re.Match[str], span: Span
+) -> Definition:
+    """A definition for a header the parse lost: its scope is the headers above it with
+    less indentation (``K.m`` for a method of ``K``)."""
+    scopes: list[tuple[str, str]] = []  # (keyword, name), innermost first
+    depth = len(header.group(1))
+    for j in range(i - 1, -1, -1):
+        m = _HEADER.match(lines[j])
+        if m is not None and len(m.group(1)) < depth:
+            scopes.append((lines[j].split()[0], m.group(2)))
+            depth = len(m.group(1))
+            if depth == 0:
+                break
+    keyword = lines[i].split()[0]
+    if keyword == "class":
+        kind = DefinitionKind.CLASS
+    elif scopes and scopes[0][0] == "class":
+        kind = DefinitionKind.METHOD
+    else:
+        kind = DefinitionKind.FUNCTION
+    name = header.group(2)
+    col = utf16_len(lines[i][: header.end(2)]) - utf16_len(name)
+    return Definition(
+        name=name,
+        kind=kind,
+        path=path,
+        range=span,
+        name_range=Span(i, col, i, col + utf16_len(name)),
+        signature=lines[i].strip(),
+        scope=".".join(n for _, n in reversed(scopes)) or None,
+        doc_range=None,
+        language="python",
+    )
 
 
 def _trim_blank_lines(text: str, span: Span) -> Span:

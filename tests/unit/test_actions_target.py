@@ -8,7 +8,7 @@ import pytest
 
 from kimi_lsp.actions.errors import NothingToWorkOn
 from kimi_lsp.actions.target import find_target
-from kimi_lsp.index import Span, WorkspaceIndex
+from kimi_lsp.index import DefinitionKind, Span, WorkspaceIndex
 
 SAVED = (
     "import os\n\n\ndef other():\n    return 1\n\n\n"
@@ -48,9 +48,54 @@ def test_a_function_left_open_while_typing_is_still_the_target(
 def test_module_level_code_is_still_nothing_to_work_on(
     index: WorkspaceIndex, tmp_path: Path
 ) -> None:
-    for line in (0, 1, 5):  # the import, the blank line after it, the one after other()
+    # The import, the blank line after it, the one after other() at the margin.
+    for line, col in ((0, 1), (1, 1), (5, 0)):
         with pytest.raises(NothingToWorkOn):
-            find_target(index, tmp_path / "a.py", TYPING, line, 1)
+            find_target(index, tmp_path / "a.py", TYPING, line, col)
+
+
+def test_a_blank_line_indented_under_a_function_is_in_it(
+    index: WorkspaceIndex, tmp_path: Path
+) -> None:
+    """Enter at the end of a body puts the cursor on a blank line the parse leaves out of
+    the function; indented under it, the cursor is in it (the margin is module level)."""
+    path = tmp_path / "a.py"
+    assert index.enclosing_definition(path, 5, 4) is None
+    target = find_target(index, path, TYPING, 5, 4)
+    assert target.name == "other"
+    assert target.definition == index.enclosing_definition(path, 4, 4)
+    assert target.code == "def other():\n    return 1"
+
+
+def test_a_method_the_parse_lost_gets_a_definition_from_its_header(
+    index: WorkspaceIndex, tmp_path: Path
+) -> None:
+    """The context follows the target's class and name (type flow, callers): a method
+    whose parse was lost still says it is ``K.m``."""
+    target = find_target(index, tmp_path / "a.py", TYPING, 10, 8)
+    d = target.definition
+    assert d is not None
+    assert (d.name, d.kind, d.scope, d.signature) == (
+        "m",
+        DefinitionKind.METHOD,
+        "K",
+        "def m(self, x):",
+    )
+    assert d.name_range == Span(8, 8, 8, 9)
+    assert d.range == target.span
+
+
+def test_a_docstring_left_open_keeps_the_function_and_its_class(tmp_path: Path) -> None:
+    text = (
+        'class Shop:\n    def checkout(self, cart):\n        """Pay for the cart.\n\n        Then\n'
+    )
+    (tmp_path / "s.py").write_text(text)
+    index = WorkspaceIndex([tmp_path], state_dir=None)
+    index.update()
+    target = find_target(index, tmp_path / "s.py", text, 4, 8)
+    assert target.definition is not None
+    assert target.definition.qualified_name == "Shop.checkout"
+    assert target.span == Span(1, 0, 4, len("        Then"))
 
 
 def test_a_form_feed_is_not_a_line_break(tmp_path: Path) -> None:
