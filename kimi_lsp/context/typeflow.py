@@ -19,11 +19,16 @@ few local rules, each of which only names a class the index knows:
   (``objects = LogEntryManager()``);
 - ``x or Cls(...)``, ``A() if c else B()``: either side; ``for x in xs`` with ``xs``
   annotated ``list[X]``: ``X``; ``isinstance(x, X)`` (or a tuple of classes): ``X``;
-- an unannotated parameter named for a class (``mapper`` -> ``Mapper``, ``schema_editor``
-  -> ``SchemaEditor``), at half weight;
+- an unannotated parameter, or a receiver no rule types, named for a class (``mapper`` ->
+  ``Mapper``, ``schema_editor`` -> ``SchemaEditor``, ``primary_mapper`` -> ``Mapper``,
+  ``self.engine.pool`` -> ``Pool``: the longest tail of its words that is a class's name),
+  at half weight;
 - a receiver no rule types, by the members the code uses on it: the classes defining all of
   them, bases over the subclasses overriding them (``compiler.execute_sql()`` ->
   ``SQLCompiler``), when few enough classes do.
+
+A function the parse lost (a bracket left open while typing) is typed from its header
+alone: its parameters and ``self`` still say what the rest of it will use.
 
 Below those, the unnamed neighbours: the classes and module-level instances the file imports
 by name, and the classes the enclosing class's other methods reach through ``self.x``,
@@ -141,6 +146,19 @@ class _Resolver:
             found.sort(key=lambda d: (str(d.path), d.range.start_line))
             self._classes[key] = found[:2]
         return self._classes[key]
+
+    def named_for(self, name: str) -> list[Definition]:
+        """The classes a variable's name names (``mapper`` -> Mapper, ``schema_editor`` ->
+        SchemaEditor, ``primary_mapper`` -> Mapper): the longest tail of its words that is
+        a class's name."""
+        words = [w for w in name.split("_") if w]
+        for i in range(len(words)):
+            if len(words[i]) < 3 and i == len(words) - 1:
+                break
+            found = self.classes("".join(w.capitalize() for w in words[i:]))
+            if found:
+                return found
+        return []
 
     def _aliased(self, name: str) -> list[Definition]:
         """The classes a module-level ``Name = Other`` makes ``name`` another name for."""
@@ -372,6 +390,24 @@ def _function_node(root: Node, span: Span) -> Node | None:
     return best
 
 
+def _header_node(source: str, span: Span) -> Node | None:
+    """The function a header starts, parsed alone, for a buffer whose parse lost it (a
+    docstring left open): its parameters type the code still, its body is gone."""
+    lines = text_lines(source)[span.start_line : span.start_line + HEADER_LINES]
+    header: list[str] = []
+    for line in lines:
+        header.append(line)
+        if line.split("#")[0].rstrip().endswith(":"):
+            break
+    if not header or not header[0].lstrip().startswith(("def ", "async ")):
+        return None
+    lead = len(header[0]) - len(header[0].lstrip())
+    snippet = "\n".join(h[lead:] if h[:lead].isspace() else h for h in header) + "\n    pass\n"
+    children = _parse(snippet).children
+    node = children[0] if children else None
+    return node if node is not None and node.type == "function_definition" else None
+
+
 def _enclosing_class(index: WorkspaceIndex, target: Definition) -> Definition | None:
     if not target.scope:
         return None
@@ -389,7 +425,7 @@ def typed_classes(
     (ties in order of first use)."""
     if not path.suffix.startswith(".py"):
         return []
-    node = _function_node(_parse(source), span)
+    node = _function_node(_parse(source), span) or _header_node(source, span)
     if node is None:
         return []
     r = _resolver(index, path)
@@ -494,7 +530,7 @@ def typed_classes(
             name_node = p if p.type == "identifier" else p.child_by_field_name("name")
             name = _text(name_node)
             if name and name not in env and name not in ("self", "cls"):
-                found = r.classes("".join(w.capitalize() for w in name.split("_")))
+                found = r.named_for(name)
                 if found:
                     env[name] = found
                     note(found, NAMED_WEIGHT)
@@ -544,8 +580,11 @@ def typed_classes(
                 untyped.setdefault(_text(receiver), set()).add(
                     _text(n.child_by_field_name("attribute"))
                 )
-    for names in untyped.values():  # a receiver's members name its class
+    for path_text, names in untyped.items():  # a receiver's members name its class
         note(r.defining(names), DUCK_WEIGHT)
+        last = path_text.rsplit(".", 1)[-1]
+        if last not in env and last not in ("self", "cls"):
+            note(r.named_for(last), NAMED_WEIGHT)  # `self.engine.pool` -> Pool
     # Unnamed neighbours: the classes and instances the file imports, which the rest of the
     # function may reach though the visible code does not yet; the more the file uses them,
     # the likelier.

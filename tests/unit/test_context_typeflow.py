@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from kimi_lsp.actions.target import find_target
 from kimi_lsp.context.build import NEIGHBOUR_MEMBERS
 from kimi_lsp.context.typeflow import TypedClass, class_members, typed_classes
 from kimi_lsp.index import WorkspaceIndex
@@ -201,6 +202,12 @@ class Service(Base):
     def via_parameter_name(self, mapper):
         return mapper
 
+    def via_parameter_name_tail(self, primary_mapper):
+        return primary_mapper
+
+    def via_receiver_name(self, thing):
+        return thing.mapper.undefined_anywhere()
+
     def via_members_used(self, c):
         c.execute_sql(1)
         return c.as_sql()
@@ -264,6 +271,8 @@ def classes_in(project: tuple[WorkspaceIndex, Path], function: str) -> list[str]
         ("via_isinstance", "Shape"),
         ("via_isinstance", "Row"),
         ("via_parameter_name", "Mapper"),
+        ("via_parameter_name_tail", "Mapper"),
+        ("via_receiver_name", "Mapper"),
         ("via_members_used", "Compiler"),
     ],
 )
@@ -354,3 +363,22 @@ def test_a_neighbour_class_lends_the_outlines_only_its_best_few_members(tmp_path
     outlines = next(s for s in built.sections if s.name == "class outlines")
     assert "class Big:" in outlines.text
     assert outlines.text.count("    def m") == NEIGHBOUR_MEMBERS
+
+
+def test_a_function_the_parse_lost_is_typed_from_its_header(
+    project: tuple[WorkspaceIndex, Path],
+) -> None:
+    """A bracket left open while typing loses the function in the parse; its parameters
+    still type what the rest of it will use."""
+    index, root = project
+    path = root / "service.py"
+    text = path.read_text() + "def writing(shape: Shape, s):\n    x = (\n"
+    index.open_document(path, text)
+    try:
+        lines = text.splitlines()
+        target = find_target(index, path, text, len(lines) - 1, 4)
+        assert target.name == "writing"
+        typed = typed_classes(index, path, text, target.span, target.definition)
+        assert [t.definition.name for t in typed if not t.neighbour] == ["Shape"]
+    finally:
+        index.close_document(path)
