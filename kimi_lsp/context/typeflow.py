@@ -136,8 +136,17 @@ class _Resolver:
             found = []
             self._classes[key] = []  # an alias cycle (A = B, B = A) ends here
             if name and name not in _TYPING and not name.islower():
-                found = [d for d in self.index.definitions(name) if d.kind in CLASS_KINDS]
-                found = [d for d in found if d.name == name] or self._aliased(name)
+                # What a bare name can stand for: a module's class (one nested in a function
+                # or a class is reached otherwise), a test's only from the tests.
+                found = [
+                    d
+                    for d in self.index.definitions(name)
+                    if d.kind in CLASS_KINDS
+                    and d.name == name
+                    and (d.scope is None or d.path == near)
+                    and (not _in_tests(d.path) or _in_tests(near))
+                ]
+                found = found or self._aliased(name)
             local = [d for d in found if d.path == near]
             if local:
                 found = local

@@ -382,3 +382,24 @@ def test_a_function_the_parse_lost_is_typed_from_its_header(
         assert [t.definition.name for t in typed if not t.neighbour] == ["Shape"]
     finally:
         index.close_document(path)
+
+
+def test_a_class_a_test_defines_in_a_function_is_not_what_library_code_names(
+    tmp_path: Path,
+) -> None:
+    """SQLAlchemy's tests define `Row`, `User`, `Prop` inside test functions by the dozen:
+    a bare name in the library stands for the module's class, never for those."""
+    (tmp_path / "models.py").write_text("class Row:\n    def keys(self):\n        return []\n")
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_rows.py").write_text(
+        "def test_keys():\n    class Row:\n        def keys(self):\n            return [1]\n"
+    )
+    (tmp_path / "use.py").write_text("def first(row: Row):\n    return row.keys()\n")
+    index = WorkspaceIndex([tmp_path], state_dir=None)
+    index.update()
+    path = tmp_path / "use.py"
+    target = next(d for d in index.outline(path) if d.name == "first")
+    typed = typed_classes(index, path, path.read_text(), target.range, target)
+    assert [(t.definition.path.name, t.definition.qualified_name) for t in typed] == [
+        ("models.py", "Row")
+    ]
