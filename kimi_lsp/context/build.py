@@ -25,6 +25,7 @@ the budget: optional parts are dropped, then the target is cut, lowest value fir
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,7 +44,7 @@ from kimi_lsp.index import (
     WorkspaceIndex,
     language_for,
 )
-from kimi_lsp.positions import read_text, relative, text_lines
+from kimi_lsp.positions import read_text, relative, text_lines, to_index
 
 ACTIONS = ("explain", "refactor", "tests")
 # The repository map (stable prefix) gets 3/4 of the budget beyond the first 6k tokens, up
@@ -110,25 +111,45 @@ def used_definitions(
     allowed: Callable[[Path], bool] | None = None,
 ) -> list[Definition]:
     """Definitions (elsewhere) of the names the code in ``span`` uses, in order of first use;
-    ``allowed`` (default: not ignored) filters their files."""
+    ``allowed`` (default: not ignored) filters their files. A method called on an object
+    (``x.get(...)``) whose name more than one file defines is left to the type flow and the
+    ranked skeleton: which one it is would be a guess, and a body costs its length."""
     ok = allowed if allowed is not None else (lambda p: not index.is_ignored(p))
     tags = index.file_tags(path)
     if tags is None:
         return []
     seen: set[str] = set()
+    guessed: set[str] = set()
     found: list[Definition] = []
+    lines = text_lines(_source(index, path))
     for ref in sorted(tags.references, key=lambda r: (r.range.start_line, r.range.start_col)):
         if ref.name in seen or not span.encloses(ref.range):
             continue
-        seen.add(ref.name)
+        on_object = _called_on_an_object(lines, ref)
+        if on_object and ref.name in guessed:
+            continue
         defs = [
             d
             for d in index.definitions(ref.name)
             if ok(d.path) and not (d.path == path and span.encloses(d.range))
         ]
+        if on_object and len({d.path for d in defs}) > 1:
+            guessed.add(ref.name)  # `x.get(...)`: which `get` is a guess, not worth a body
+            continue
+        seen.add(ref.name)
         defs.sort(key=lambda d: (d.path != path, str(d.path), d.range.start_line))
         found.extend(defs[:2])
     return found
+
+
+def _called_on_an_object(lines: list[str], ref: Reference) -> bool:
+    """Whether ``ref`` follows a dot on a receiver other than ``self``/``cls`` (whose
+    members the type flow and the enclosing outline already show)."""
+    if ref.range.start_line >= len(lines):
+        return False
+    line = lines[ref.range.start_line]
+    before = line[: to_index(line, ref.range.start_col)].rstrip()
+    return before.endswith(".") and not re.search(r"\b(?:self|cls)\.$", before)
 
 
 def _names_in(index: WorkspaceIndex, path: Path, span: Span) -> frozenset[str]:

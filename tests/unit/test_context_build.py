@@ -177,3 +177,23 @@ def test_the_enclosing_class_outline_is_that_class_only(tmp_path: Path) -> None:
     (outline,) = [s for s in built.sections if s.name == "file outline"]
     assert "def print(self, text):" in outline.text
     assert "update_width" not in outline.text
+
+
+def test_a_method_called_on_an_object_is_a_use_only_when_one_file_defines_it(
+    tmp_path: Path,
+) -> None:
+    """`x.get(...)` with `get` in two files: which one is a guess, so no body of either;
+    a method only one file defines, and a plain call, are uses as before."""
+    (tmp_path / "a.py").write_text("class A:\n    def get(self):\n        return 1\n")
+    (tmp_path / "b.py").write_text(
+        "class B:\n    def get(self):\n        return 2\n\n"
+        "    def only_b(self):\n        return 3\n"
+    )
+    (tmp_path / "c.py").write_text("def helper():\n    return 0\n")
+    (tmp_path / "use.py").write_text(
+        "def f(x):\n    x.get()\n    x.only_b()\n    helper()\n    return get()\n"
+    )
+    index = WorkspaceIndex([tmp_path], state_dir=None)
+    index.update()
+    used = used_definitions(index, tmp_path / "use.py", Span(0, 0, 4, 16))
+    assert [d.qualified_name for d in used] == ["B.only_b", "helper", "A.get", "B.get"]
