@@ -4,6 +4,12 @@ Resolution is a best effort that needs no build system: relative imports are loo
 to the importing file; absolute ones (``django.db.models``, ``com.x.Foo``, ``crate::a::b``,
 ``example.com/app/store``) by the longest path suffix that names a workspace file or folder.
 When several files match, the one sharing the longest folder prefix with the importer wins.
+
+Python's absolute imports name a module from the top of its package: ``typing`` is the
+standard library's, not ``sqlalchemy/util/typing.py`` (whose name is
+``sqlalchemy.util.typing``: its folders have an ``__init__.py``). So they are matched by the
+modules' names worked out from the packages first; a path suffix serves only a dotted name
+(a package laid out in a way the workspace's folders do not show), never a bare one.
 """
 
 from __future__ import annotations
@@ -59,6 +65,27 @@ class ImportResolver:
             folder = parts[:-1]
             for i in range(len(folder)):
                 self._dirs["/".join(folder[i:])].append(path)
+        # Python modules by the names an absolute import gives them: up the folders while
+        # each is a package (has an ``__init__``), the root's own name included when it is one.
+        self._modules: dict[str, list[Path]] = defaultdict(list)
+        packages = {
+            p.parent
+            for p, lang in self._language.items()
+            if lang == "python" and p.stem == "__init__"
+        }
+        for path, language in self._language.items():
+            if language != "python":
+                continue
+            root = next((r for r in roots if r in path.parents), path.parent)
+            names = [] if path.stem == "__init__" else [path.stem]
+            package = path.parent
+            while package in packages:
+                names.append(package.name)
+                if package == root:
+                    break
+                package = package.parent
+            if names:
+                self._modules["/".join(reversed(names))].append(path)
 
     def _pick(self, importer: Path, candidates: list[Path]) -> list[Path]:
         fam = _family(self._language.get(importer, ""))
@@ -75,12 +102,19 @@ class ImportResolver:
         options += [target / "__init__.py", target / "mod.rs"]
         return [o for o in options if o in self._language][:1]
 
-    def _by_keys(self, importer: Path, segments: list[str], min_len: int = 1) -> list[Path]:
+    def _by_keys(
+        self,
+        importer: Path,
+        segments: list[str],
+        min_len: int = 1,
+        keys: dict[str, list[Path]] | None = None,
+    ) -> list[Path]:
         """Longest prefix of `segments` that is a known module key (dropping trailing names)."""
+        table = self._by_key if keys is None else keys
         for n in range(len(segments), min_len - 1, -1):
             if n == 0:
                 break
-            hits = self._by_key.get("/".join(segments[:n]))
+            hits = table.get("/".join(segments[:n]))
             if hits:
                 picked = self._pick(importer, hits)
                 if picked:
@@ -100,7 +134,9 @@ class ImportResolver:
                     base = base.parent
                 rest = module[dots:].replace(".", "/")
                 return self._relative(base, rest or ".", (".py", ".pyi"))
-            return self._by_keys(importer, module.split("."))
+            segments = module.split(".")
+            found = self._by_keys(importer, segments, keys=self._modules)
+            return found or self._by_keys(importer, segments, min_len=2)
         if language in _JS_FAMILY:
             if module.startswith("."):
                 return self._relative(here, module, _JS_EXTS)

@@ -15,6 +15,12 @@ FILES = [
     "pkg/db/models.py",
     "pkg/db/__init__.py",
     "pkg/views.py",
+    "pkg/util/__init__.py",
+    "pkg/util/typing.py",
+    "scripts/tool.py",
+    "scripts/helpers.py",
+    "vendor/lib/extlib/__init__.py",
+    "vendor/lib/extlib/core.py",
     "web/src/app.ts",
     "web/src/util/index.ts",
     "web/src/fmt.tsx",
@@ -53,6 +59,12 @@ def resolver() -> ImportResolver:
         ("pkg/db/models.py", ".", ["pkg/db/__init__.py"]),
         ("pkg/db/models.py", "..views", ["pkg/views.py"]),
         ("pkg/views.py", "json", []),  # the standard library is not in the workspace
+        # Not pkg/util/typing.py: its name is pkg.util.typing.
+        ("pkg/views.py", "typing", []),
+        ("pkg/views.py", "typing.Any", []),  # `from typing import Any`
+        ("pkg/views.py", "pkg.util.typing", ["pkg/util/typing.py"]),
+        ("scripts/tool.py", "helpers", ["scripts/helpers.py"]),  # a folder of scripts
+        ("pkg/views.py", "extlib.core", ["vendor/lib/extlib/core.py"]),
         ("web/src/app.ts", "./util", ["web/src/util/index.ts"]),
         ("web/src/app.ts", "./fmt", ["web/src/fmt.tsx"]),
         ("web/src/app.ts", "react", []),
