@@ -257,23 +257,38 @@ def _field_id(language: str, field: str) -> int | None:
     return ts_language(language).field_id_for_name(field)
 
 
-def _doc_node_range(node: Node, language: str) -> tuple[Node, Node] | None:
-    """The docstring (Python) or the block of comments right above a definition."""
-    if language == "python":
-        body_id = _field_id("python", "body")
-        body = node.child_by_field_id(body_id) if body_id is not None else None
-        # named_child(0), not named_children[0]: the latter builds a list of every statement.
-        if body is not None and body.named_child_count:
-            first = body.named_child(0)
-            if (
-                first is not None
-                and first.type == "expression_statement"
-                and first.named_child_count
-            ):
-                inner = first.named_child(0)
-                if inner is not None and inner.type == "string":
-                    return inner, inner
+# Python's docstrings, found by kind id (comparing ids skips building a str per node):
+# (the `body` field, the ids of expression_statement, the ids of string).
+_PyDocIds = tuple[int | None, frozenset[int], frozenset[int]]
+
+
+@functools.cache
+def _python_doc_ids() -> _PyDocIds:
+    lang = ts_language("python")
+    kinds = [lang.node_kind_for_id(i) for i in range(lang.node_kind_count)]
+    return (
+        lang.field_id_for_name("body"),
+        frozenset(i for i, k in enumerate(kinds) if k == "expression_statement"),
+        frozenset(i for i, k in enumerate(kinds) if k == "string"),
+    )
+
+
+def _python_doc(node: Node, cols: Columns, ids: _PyDocIds) -> tuple[int, int, int, int] | None:
+    """The span of a Python definition's docstring: the string its body starts with."""
+    body_id, statements, strings = ids
+    body = node.child_by_field_id(body_id) if body_id is not None else None
+    # named_child(0), not named_children[0]: the latter builds a list of every statement.
+    if body is None or not body.named_child_count:
         return None
+    first = body.named_child(0)
+    if first.kind_id not in statements or not first.named_child_count:
+        return None
+    inner = first.named_child(0)
+    return cols.span(inner) if inner.kind_id in strings else None
+
+
+def _doc_node_range(node: Node) -> tuple[Node, Node] | None:
+    """The block of comments right above a definition (Python's docstrings: `_python_doc`)."""
     target = node
     # Comments sit before the outermost wrapper (export, decorators, attributes, templates).
     while target.parent is not None and target.parent.start_byte == target.start_byte:
@@ -426,6 +441,7 @@ def extract_region(
     span = cols.span
     receivers = language in _RECEIVERS
     python = language == "python"
+    py_doc = _python_doc_ids() if python else None
     kinds_get = _KINDS.get
     for start, neg_end, name_start, kind_s, dnode, name in items:
         while stack and stack[-1][0] <= start:
@@ -445,11 +461,14 @@ def extract_region(
         text = source[name_start:name_end].decode("utf-8", "replace")
         if python and kind is _CONSTANT and not _UPPER.match(text):
             kind = _VARIABLE
-        doc = _doc_node_range(dnode, language)
-        doc_span = None
-        if doc is not None:
-            a, b = span(doc[0]), span(doc[1])
-            doc_span = (a[0], a[1], b[2], b[3])
+        if py_doc is not None:
+            doc_span = _python_doc(dnode, cols, py_doc)
+        else:
+            doc_span = None
+            doc = _doc_node_range(dnode)
+            if doc is not None:
+                a, b = span(doc[0]), span(doc[1])
+                doc_span = (a[0], a[1], b[2], b[3])
         dp: tuple[int, int] = dnode.start_point
         ep: tuple[int, int] = dnode.end_point
         nsp: tuple[int, int] = name.start_point
