@@ -128,10 +128,13 @@ class _Resolver:
         return self._lines[path]
 
     def classes(self, name: str, near: Path | None = None) -> list[Definition]:
-        """The project classes ``name`` (bare or dotted: the last part) may stand for."""
-        name = name.rsplit(".", 1)[-1]
+        """The project classes ``name`` (bare or dotted: the last part) may stand for. A
+        dotted name's qualifier is a module (``compiler.SQLCompiler``): a class of a file so
+        named comes before one of the same name nearby (the subclass being defined)."""
+        qualifier, _, name = name.rpartition(".")
+        module = qualifier.rsplit(".", 1)[-1]
         near = near or self.path
-        key = (name, near)
+        key = (f"{module}.{name}" if module else name, near)
         if key not in self._classes:
             found = []
             self._classes[key] = []  # an alias cycle (A = B, B = A) ends here
@@ -147,8 +150,19 @@ class _Resolver:
                     and (not _in_tests(d.path) or _in_tests(near))
                 ]
                 found = found or self._aliased(name)
+            named = [
+                d
+                for d in found
+                if module
+                and (
+                    d.path.stem == module
+                    or (d.path.stem == "__init__" and d.path.parent.name == module)
+                )
+            ]
             local = [d for d in found if d.path == near]
-            if local:
+            if named:
+                found = named
+            elif local:
                 found = local
             elif len({d.path for d in found}) > MAX_CANDIDATES:
                 found = []

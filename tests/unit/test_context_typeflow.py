@@ -403,3 +403,26 @@ def test_a_class_a_test_defines_in_a_function_is_not_what_library_code_names(
     assert [(t.definition.path.name, t.definition.qualified_name) for t in typed] == [
         ("models.py", "Row")
     ]
+
+
+def test_a_subclass_named_like_its_base_in_another_module_follows_it(tmp_path: Path) -> None:
+    """`class SQLCompiler(compiler.SQLCompiler)`, Django's backends' way: the qualifier
+    names the module, so the base is the other file's class, not the one being defined."""
+    (tmp_path / "compiler.py").write_text(
+        "class SQLCompiler:\n    def execute_sql(self):\n        return 1\n"
+    )
+    (tmp_path / "backend.py").write_text(
+        "import compiler\n\n\nclass SQLCompiler(compiler.SQLCompiler):\n"
+        "    def as_sql(self):\n        return self.execute_sql()\n"
+    )
+    index = WorkspaceIndex([tmp_path], state_dir=None)
+    index.update()
+    path = tmp_path / "backend.py"
+    target = next(d for d in index.outline(path) if d.name == "as_sql")
+    typed = typed_classes(index, path, path.read_text(), target.range, target)
+    groups = class_members(index, path, [t for t in typed if not t.neighbour])
+    assert [(cls.path.name, cls.name) for cls, _, _ in groups] == [
+        ("backend.py", "SQLCompiler"),
+        ("compiler.py", "SQLCompiler"),
+    ]
+    assert "execute_sql" in [m.name for m in groups[1][1]]
