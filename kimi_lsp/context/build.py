@@ -77,6 +77,7 @@ class Section:
     name: str
     text: str
     tokens: int
+    hidden: int = 0  # secrets redaction replaced in ``text``
 
 
 @dataclass
@@ -212,8 +213,10 @@ class _Request:
         return text
 
     def section(self, name: str, text: str, origin: Path | None = None) -> Section:
-        text = self.clean(text, origin)
-        return Section(name, text, self.estimate(text))
+        """A part, redacted; its secrets count once it is in the prompt (a part is made
+        many times while a window is fitted, and some never fit)."""
+        text, hidden = redact(text, origin)
+        return Section(name, text, self.estimate(text), hidden)
 
     def rel(self, path: Path) -> str:
         return relative(path, self.roots)
@@ -442,8 +445,8 @@ def _ranked_rest(
             return None, len(ranked)
         tokens = req.estimate(header + text)
         if tokens <= budget:
-            req.redactions += hidden
-            return Section("ranked definitions", header + text, tokens), len(ranked) - n
+            section = Section("ranked definitions", header + text, tokens, hidden)
+            return section, len(ranked) - n
         room -= tokens - budget
     return None, len(ranked)
 
@@ -598,7 +601,7 @@ def _assemble(
         sections=[stable_section, *volatile],
         left_out=left_out,
         stable_prefix_tokens=stable_section.tokens,
-        redactions=req.redactions,
+        redactions=req.redactions + sum(s.hidden for s in volatile),
         tokens=total,
         budget=budget,
         file_window_tokens=window_tokens,

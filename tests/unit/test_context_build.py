@@ -197,3 +197,35 @@ def test_a_method_called_on_an_object_is_a_use_only_when_one_file_defines_it(
     index.update()
     used = used_definitions(index, tmp_path / "use.py", Span(0, 0, 4, 16))
     assert [d.qualified_name for d in used] == ["B.only_b", "helper", "A.get", "B.get"]
+
+
+def test_the_secrets_counted_are_the_placeholders_the_prompt_carries(tmp_path: Path) -> None:
+    """A target bigger than its share is fitted by trying windows of it; each try redacts,
+    but only what is sent counts (the count was the sum over every try)."""
+    body = "".join(f"    x{i} = {i}\n" for i in range(400))
+    text = f"def big():\n    token = '{SECRET}'\n{body}    return x0\n"
+    (tmp_path / "big.py").write_text(text)
+    index = WorkspaceIndex([tmp_path], state_dir=None)
+    index.update()
+    path = tmp_path / "big.py"
+    defn = index.enclosing_definition(path, 1, 4)
+    assert defn is not None
+    built = build_context(
+        index,
+        [tmp_path],
+        RepoMap(index, [tmp_path], estimate_text_tokens),
+        estimate_text_tokens,
+        system="SYSTEM",
+        path=path,
+        language="python",
+        target_span=defn.range,
+        target_code=text,
+        target_definition=defn,
+        instruction="Explain `big`.",
+        budget=1_500,
+        cursor_line=2,
+    )
+    sent = "".join(m["content"] for m in built.messages)
+    assert SECRET not in sent
+    assert any("lines of the target" in x for x in built.left_out)  # it was windowed
+    assert built.redactions == sent.count("<redacted:") == 1
