@@ -79,6 +79,9 @@ _ASSIGNMENT = re.compile(
     r"(?:(['\"])([^'\"\s]{8,})\3|()([A-Za-z0-9_\-./+=]{16,})(?=\s|$))"
 )
 ENTROPY_MIN = 3.0  # bits per character: real secrets are random; 'changeme' is not
+# A bare value made of snake_case or SCREAMING_SNAKE words is another name in code, not a
+# secret (a random key mixes cases and digits; a quoted passphrase is still hidden).
+_CODE_NAME = re.compile(r"_*(?:[a-z][a-z0-9]*(?:_+[a-z0-9]+)+|[A-Z][A-Z0-9]*(?:_+[A-Z0-9]+)+)_*")
 
 
 def entropy(value: str) -> float:
@@ -214,6 +217,8 @@ def _redact(text: str, is_env: bool) -> tuple[str, int, tuple[tuple[str, str], .
         value = m.group(4) if m.group(4) is not None else m.group(6)
         if value.startswith("<redacted") or entropy(value) < ENTROPY_MIN:
             return m.group(0)
+        if not quote and _CODE_NAME.fullmatch(value):
+            return m.group(0)  # `_ACCEPTED_TOKENS = _UNPREFIXED_TOKENS | ...`: a name
         return f"{m.group(1)}{m.group(2)}{quote}{hide(m.group(1), value)}{quote}"
 
     text = _ASSIGNMENT.sub(assignment, text)
