@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -10,13 +11,14 @@ from hypothesis import strategies as st
 
 from kimi_lsp.actions.prompts import prompt_at
 from kimi_lsp.context import (
+    BuiltContext,
     RepoMap,
     build_context,
     pagerank,
     redact,
     used_definitions,
 )
-from kimi_lsp.index import Span, WorkspaceIndex
+from kimi_lsp.index import Definition, Span, WorkspaceIndex
 from kimi_lsp.llm.tokens import estimate_text_tokens
 from tests.fixtures.context.shop import shop_services, with_request
 
@@ -47,11 +49,16 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[WorkspaceIndex, P
     return index, root
 
 
-def build(index: WorkspaceIndex, root: Path, budget: int = 4_000) -> object:
-    path = root / "report.py"
-    text = path.read_text()
-    span = Span(6, 0, 7, 34)
-    defn = index.enclosing_definition(path, 7, 4)
+def explain(
+    index: WorkspaceIndex,
+    root: Path,
+    path: Path,
+    span: Span,
+    code: str,
+    defn: Definition | None,
+    budget: int,
+    **extra: Any,
+) -> BuiltContext:
     return build_context(
         index,
         [root],
@@ -61,11 +68,20 @@ def build(index: WorkspaceIndex, root: Path, budget: int = 4_000) -> object:
         path=path,
         language="python",
         target_span=span,
-        target_code="\n".join(text.splitlines()[6:8]),
+        target_code=code,
         target_definition=defn,
-        instruction="Explain `summary`.",
+        instruction=f"Explain `{defn.name if defn else 'this'}`.",
         budget=budget,
+        **extra,
     )
+
+
+def build(index: WorkspaceIndex, root: Path, budget: int = 4_000) -> object:
+    path = root / "report.py"
+    text = path.read_text()
+    defn = index.enclosing_definition(path, 7, 4)
+    code = "\n".join(text.splitlines()[6:8])
+    return explain(index, root, path, Span(6, 0, 7, 34), code, defn, budget)
 
 
 def test_the_definitions_the_target_uses_come_first(project: tuple[WorkspaceIndex, Path]) -> None:
@@ -221,21 +237,7 @@ def test_the_secrets_counted_are_the_placeholders_the_prompt_carries(tmp_path: P
     path = tmp_path / "big.py"
     defn = index.enclosing_definition(path, 1, 4)
     assert defn is not None
-    built = build_context(
-        index,
-        [tmp_path],
-        RepoMap(index, [tmp_path], estimate_text_tokens),
-        estimate_text_tokens,
-        system="SYSTEM",
-        path=path,
-        language="python",
-        target_span=defn.range,
-        target_code=text,
-        target_definition=defn,
-        instruction="Explain `big`.",
-        budget=1_500,
-        cursor_line=2,
-    )
+    built = explain(index, tmp_path, path, defn.range, text, defn, 1_500, cursor_line=2)
     sent = "".join(m["content"] for m in built.messages)
     assert SECRET not in sent
     assert any("lines of the target" in x for x in built.left_out)  # it was windowed
