@@ -33,42 +33,73 @@ MAP_FILES = 300  # candidates for the global map: the best-ranked files
 __all__ = ["RepoMap", "fit_skeleton", "pagerank", "render_skeleton"]
 
 
+class _Skeleton:
+    """The skeleton's lines for a sequence of definitions, worked out once, in order: each
+    definition brings its own line and its scopes' not yet shown (a method always shows its
+    class), so the rendering of any prefix is a sort of the lines it brings, not a walk of
+    its files' outlines. ``clean`` (redaction) is applied to each line once."""
+
+    def __init__(
+        self,
+        index: WorkspaceIndex,
+        definitions: Sequence[Definition],
+        roots: Sequence[Path],
+        clean: Callable[[str], tuple[str, int]] | None = None,
+    ) -> None:
+        def cleaned(text: str) -> tuple[str, int]:
+            return clean(text) if clean is not None else (text, 0)
+
+        files: dict[Path, int] = {}
+        tables: list[OutlineTable] = []
+        self.heads: list[tuple[str, int]] = []  # per file, in order of its first definition
+        self.first: list[int] = []  # the rank of each file's first definition
+        self.entries: list[tuple[int, int]] = []  # (file, position in its outline), brought in
+        self.texts: list[tuple[str, int]] = []
+        self.ends = [0]  # ends[k]: how many entries the first k definitions bring
+        seen: set[tuple[int, int]] = set()
+        for rank, d in enumerate(definitions):
+            f = files.get(d.path)
+            if f is None:
+                f = files[d.path] = len(self.heads)
+                self.heads.append(cleaned(f"{relative(d.path, roots)}:"))
+                self.first.append(rank)
+                tables.append(outline_table(index, d.path))
+            table = tables[f]
+            pos = table.position.get((d.name_range, d.name))
+            if pos is not None:
+                for p in (pos, *table.ancestors[pos]):
+                    if (f, p) not in seen:
+                        seen.add((f, p))
+                        self.entries.append((f, p))
+                        self.texts.append(cleaned(table.skeleton_lines[p]))
+            self.ends.append(len(self.entries))
+
+    def render(self, k: int) -> tuple[str, int]:
+        """The first ``k`` definitions' skeleton, and the secrets ``clean`` hid in it."""
+        per_file: list[list[tuple[int, int]]] = [[] for _ in self.heads]
+        for e in range(self.ends[k]):
+            f, p = self.entries[e]
+            per_file[f].append((p, e))
+        blocks, hidden = [], 0
+        for f, (head, head_hidden) in enumerate(self.heads):
+            if self.first[f] >= k:
+                break
+            lines = [head]
+            hidden += head_hidden
+            for _, e in sorted(per_file[f]):
+                lines.append(self.texts[e][0])
+                hidden += self.texts[e][1]
+            blocks.append("\n".join(lines) + "\n")
+        return "".join(blocks), hidden
+
+
 def render_skeleton(
-    index: WorkspaceIndex,
-    definitions: Sequence[Definition],
-    roots: Sequence[Path],
-    outlines: dict[Path, tuple[str, list[Definition], dict[str, Definition]]] | None = None,
+    index: WorkspaceIndex, definitions: Sequence[Definition], roots: Sequence[Path]
 ) -> str:
     """Files in order of their first chosen definition; in each, the chosen definitions in
     source order under their parent scopes' signature lines (included even when the parent
-    itself was not chosen, so a method always shows its class). ``outlines`` memoises the
-    files' outlines across calls (the binary search renders the same files many times)."""
-    memo = outlines if outlines is not None else {}
-    by_file: dict[Path, list[Definition]] = {}
-    for d in definitions:
-        by_file.setdefault(d.path, []).append(d)
-    blocks: list[str] = []
-    for path, chosen in by_file.items():
-        if path not in memo:
-            outline = index.outline(path)
-            memo[path] = (relative(path, roots), outline, {d.qualified_name: d for d in outline})
-        rel, outline, by_qualified = memo[path]
-        # Within one file a definition is its (name range, name): cheaper than hashing paths.
-        keep = {(d.name_range, d.name) for d in chosen}
-        for d in chosen:
-            scope = d.scope
-            while scope:
-                parent = by_qualified.get(scope)
-                if parent is not None:
-                    keep.add((parent.name_range, parent.name))
-                scope = scope.rpartition(".")[0]
-        lines = [f"{rel}:"]
-        for d in outline:  # outline is source order
-            if (d.name_range, d.name) in keep:
-                depth = d.scope.count(".") + 1 if d.scope else 0
-                lines.append(f"{'  ' * (depth + 1)}{d.signature.strip()}")
-        blocks.append("\n".join(lines) + "\n")
-    return "".join(blocks)
+    itself was not chosen, so a method always shows its class)."""
+    return _Skeleton(index, definitions, roots).render(len(definitions))[0]
 
 
 def fit_skeleton(
@@ -81,11 +112,8 @@ def fit_skeleton(
 ) -> tuple[str, int, int]:
     """The rendering of the longest prefix of ``ranked`` that fits ``budget`` tokens, that
     prefix's length, and how many secrets ``clean`` (applied to each line, redaction) hid in
-    it. The text is `render_skeleton`'s of the prefix, its lines cleaned.
-
-    Binary search over the prefix length, the estimate growing with it; each definition's
-    lines (its own, and its scopes' not yet shown) are worked out once, in rank order, so a
-    prefix's rendering is a sort of the lines it brings, not a walk of its files' outlines."""
+    it. The text is `render_skeleton`'s of the prefix, its lines cleaned; binary search over
+    the prefix length, the estimate growing with it."""
     if budget <= 0 or not ranked:
         return "", 0, 0
     # Every chosen definition costs at least its own signature line, so the prefix cannot
@@ -94,56 +122,11 @@ def fit_skeleton(
     while hi < len(ranked) and spent <= budget:
         spent += estimate(ranked[hi].signature.strip())
         hi += 1
-
-    def cleaned(text: str) -> tuple[str, int]:
-        return clean(text) if clean is not None else (text, 0)
-
-    files: dict[Path, int] = {}
-    heads: list[tuple[str, int]] = []  # per file, in order of its first definition
-    tables: list[OutlineTable] = []
-    first: list[int] = []  # the rank of each file's first definition
-    entries: list[tuple[int, int]] = []  # (file, position in its outline), as brought in
-    texts: list[tuple[str, int]] = []
-    ends = [0]  # ends[k]: how many entries the first k definitions bring
-    seen: set[tuple[int, int]] = set()
-    for rank, d in enumerate(ranked[:hi]):
-        f = files.get(d.path)
-        if f is None:
-            f = files[d.path] = len(heads)
-            heads.append(cleaned(f"{relative(d.path, roots)}:"))
-            first.append(rank)
-            tables.append(outline_table(index, d.path))
-        table = tables[f]
-        pos = table.position.get((d.name_range, d.name))
-        if pos is not None:
-            for p in (pos, *table.ancestors[pos]):
-                if (f, p) not in seen:
-                    seen.add((f, p))
-                    entries.append((f, p))
-                    texts.append(cleaned(table.skeleton_lines[p]))
-        ends.append(len(entries))
-
-    def render(k: int) -> tuple[str, int]:
-        per_file: list[list[tuple[int, int]]] = [[] for _ in heads]
-        for e in range(ends[k]):
-            f, p = entries[e]
-            per_file[f].append((p, e))
-        blocks, hidden = [], 0
-        for f, head in enumerate(heads):
-            if first[f] >= k:
-                break
-            lines = [head[0]]
-            hidden += head[1]
-            for _, e in sorted(per_file[f]):
-                lines.append(texts[e][0])
-                hidden += texts[e][1]
-            blocks.append("\n".join(lines) + "\n")
-        return "".join(blocks), hidden
-
+    skeleton = _Skeleton(index, ranked[:hi], roots, clean)
     lo, best = 0, ("", 0)
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        text, hidden = render(mid)
+        text, hidden = skeleton.render(mid)
         if estimate(text) <= budget:
             lo, best = mid, (text, hidden)
         else:

@@ -23,7 +23,7 @@ from kimi_lsp.context import (
 )
 from kimi_lsp.context.ranking import name_words, outline_table
 from kimi_lsp.context.tokens import TokenEstimator
-from kimi_lsp.index import WorkspaceIndex
+from kimi_lsp.index import Definition, WorkspaceIndex
 from tests.fixtures.context.shop import make_shop, with_request
 
 
@@ -341,3 +341,26 @@ def test_the_skeleton_is_cleaned_line_by_line_and_counts_what_was_hidden(
     assert n == m == len(ranked)
     assert shouted == plain.upper()
     assert hidden == plain.count("\n")  # every line, the files' names included
+
+
+def test_the_skeleton_shows_files_in_rank_order_and_definitions_in_source_order_under_their_class(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "a.py").write_text(
+        "class Shape:\n    def area(self):\n        return 0\n\n"
+        "    def perimeter(self):\n        return 1\n\n\ndef helper():\n    pass\n"
+    )
+    (tmp_path / "b.py").write_text("def other():\n    pass\n")
+    index = WorkspaceIndex([tmp_path], state_dir=None)
+    index.update()
+
+    def named(path: str, qualified: str) -> Definition:
+        return next(d for d in index.outline(tmp_path / path) if d.qualified_name == qualified)
+
+    chosen = [named("a.py", "Shape.perimeter"), named("b.py", "other"), named("a.py", "helper")]
+    assert render_skeleton(index, chosen, [tmp_path]) == (
+        "a.py:\n  class Shape:\n    def perimeter(self):\n  def helper():\nb.py:\n  def other():\n"
+    )
+    assert render_skeleton(index, [*chosen, chosen[0]], [tmp_path]) == render_skeleton(
+        index, chosen, [tmp_path]
+    )  # a definition twice is shown once
