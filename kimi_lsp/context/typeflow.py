@@ -152,12 +152,9 @@ class _Resolver:
                 found = found or self._aliased(name)
             named = [
                 d
-                for d in found
-                if module
-                and (
-                    d.path.stem == module
-                    or (d.path.stem == "__init__" and d.path.parent.name == module)
-                )
+                for d in (found if module else [])
+                if d.path.stem == module
+                or (d.path.stem == "__init__" and d.path.parent.name == module)
             ]
             local = [d for d in found if d.path == near]
             if named:

@@ -275,7 +275,7 @@ def _python_doc_ids() -> _PyDocIds:
     lang = ts_language("python")
     kinds = [lang.node_kind_for_id(i) for i in range(lang.node_kind_count)]
     return (
-        lang.field_id_for_name("body"),
+        _field_id("python", "body"),
         frozenset(i for i, k in enumerate(kinds) if k == "expression_statement"),
         frozenset(i for i, k in enumerate(kinds) if k == "string"),
     )

@@ -49,9 +49,10 @@ class ImportResolver:
         self._by_name: dict[str, list[Path]] = defaultdict(list)  # "a/b/c.h" -> files
         self._dirs: dict[str, list[Path]] = defaultdict(list)  # "a/b" (folder) -> files in it
         roots = [Path(r) for r in roots]
+        root_of: dict[Path, Path] = {}
         for path, language in files:
             self._language[path] = language
-            root = next((r for r in roots if r in path.parents), path.parent)
+            root = root_of[path] = next((r for r in roots if r in path.parents), path.parent)
             parts = path.relative_to(root).parts
             stem = _strip_ext(parts[-1])
             keyed = [*parts[:-1]] if stem in _INDEX_STEMS else [*parts[:-1], stem]
@@ -76,7 +77,7 @@ class ImportResolver:
         for path, language in self._language.items():
             if language != "python":
                 continue
-            root = next((r for r in roots if r in path.parents), path.parent)
+            root = root_of[path]
             names = [] if path.stem == "__init__" else [path.stem]
             package = path.parent
             while package in packages:
