@@ -108,3 +108,47 @@ def test_a_form_feed_is_not_a_line_break(tmp_path: Path) -> None:
     target = find_target(index, tmp_path / "m.py", text, 4, 4)
     assert target.name == "b"
     assert target.code == "def b(x):\n    return x + 2"
+
+
+def test_a_method_the_parse_lost_inside_the_class_it_kept_is_the_target(tmp_path: Path) -> None:
+    """A signature being typed (its bracket open) loses the method and leaves the class:
+    the target is the method, not the whole class around the cursor."""
+    text = (
+        "class Shop:\n    def total(self):\n        return 1\n\n"
+        "    def checkout(\n        self, cart: int\n"
+    )
+    (tmp_path / "s.py").write_text(text)
+    index = WorkspaceIndex([tmp_path], state_dir=None)
+    index.update()
+    kept = index.enclosing_definition(tmp_path / "s.py", 5, 8)
+    assert kept is not None
+    assert kept.qualified_name == "Shop"
+    target = find_target(index, tmp_path / "s.py", text, 5, 8)
+    assert target.definition is not None
+    assert (target.definition.qualified_name, target.definition.kind) == (
+        "Shop.checkout",
+        DefinitionKind.METHOD,
+    )
+    assert target.code == "    def checkout(\n        self, cart: int"
+    # A line of the class the parse kept, in no method, is still the class.
+    assert find_target(index, tmp_path / "s.py", text, 0, 4).name == "Shop"
+
+
+def test_a_lost_header_with_wide_characters_counts_utf16_columns(tmp_path: Path) -> None:
+    """The made definition's columns are UTF-16, as the index's are: "café" is four units
+    (five bytes in Neovim's count), and the emoji on the last line is two."""
+    text = (
+        "class Menu:\n    def total(self):\n        return 1\n\n"
+        '    def café(\n        self, sign="€🍰"\n'
+    )
+    (tmp_path / "m.py").write_text(text)
+    index = WorkspaceIndex([tmp_path], state_dir=None)
+    index.update()
+    assert [d.qualified_name for d in index.outline(tmp_path / "m.py")] == ["Menu", "Menu.total"]
+    target = find_target(index, tmp_path / "m.py", text, 5, 8)
+    d = target.definition
+    assert d is not None
+    assert d.qualified_name == "Menu.café"
+    assert d.name_range == Span(4, 8, 4, 12)
+    assert target.span == Span(4, 0, 5, len('        self, sign="€') + 2 + 1)
+    assert target.code.endswith('sign="€🍰"')

@@ -220,10 +220,13 @@ def test_a_method_called_on_an_object_is_a_use_only_when_one_file_defines_it(
     (tmp_path / "use.py").write_text(
         "def f(x):\n    x.get()\n    x.only_b()\n    helper()\n    return get()\n"
     )
+    # Columns count UTF-16 units: "🚀" is two, one str character; the dot is found anyway.
+    (tmp_path / "wide.py").write_text('def g(x):\n    label = "€🚀"; x.get()\n    return label\n')
     index = WorkspaceIndex([tmp_path], state_dir=None)
     index.update()
     used = used_definitions(index, tmp_path / "use.py", Span(0, 0, 4, 16))
     assert [d.qualified_name for d in used] == ["B.only_b", "helper", "A.get", "B.get"]
+    assert used_definitions(index, tmp_path / "wide.py", Span(0, 0, 2, 16)) == []
 
 
 def test_the_secrets_counted_are_the_placeholders_the_prompt_carries(tmp_path: Path) -> None:
