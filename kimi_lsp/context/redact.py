@@ -79,9 +79,9 @@ _ASSIGNMENT = re.compile(
     r"(?:(['\"])([^'\"\s]{8,})\3|()([A-Za-z0-9_\-./+=]{16,})(?=\s|$))"
 )
 ENTROPY_MIN = 3.0  # bits per character: real secrets are random; 'changeme' is not
-# A bare value made of snake_case or SCREAMING_SNAKE words is another name in code, not a
-# secret (a random key mixes cases and digits; a quoted passphrase is still hidden).
-_CODE_NAME = re.compile(r"_*(?:[a-z][a-z0-9]*(?:_+[a-z0-9]+)+|[A-Z][A-Z0-9]*(?:_+[A-Z0-9]+)+)_*")
+# A bare value made of SCREAMING_SNAKE words is a constant's name in code, not a secret (a
+# random key mixes cases; a snake_case one may be a passphrase in a config file: hidden).
+_CODE_NAME = re.compile(r"_*[A-Z][A-Z0-9]*(?:_+[A-Z0-9]+)+_*")
 
 
 def entropy(value: str) -> float:

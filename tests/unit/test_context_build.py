@@ -173,16 +173,20 @@ def test_redaction_leaves_ordinary_code_alone() -> None:
     code = (
         "password_field = 'changeme'\ntoken = next_token(stream)\n"
         "_ACCEPTED_TOKENS = _UNPREFIXED_TOKENS | _PATH_TOKENS\n"  # SQLAlchemy's, a name
-        "default_token = fallback_session_token_value\n"
+        "DEFAULT_TOKEN = FALLBACK_SESSION_TOKEN_VALUE\n"
     )
     assert redact(code) == (code, 0)
 
 
 def test_a_bare_random_value_is_still_a_secret() -> None:
-    out, count = redact("api_key: Zx8bQ2mLp0Rt7Yw4Vn3K\nauth_token = A1B2_C3D4_E5F6_G7H8x\n")
+    out, count = redact(
+        "api_key: Zx8bQ2mLp0Rt7Yw4Vn3K\nauth_token = A1B2_C3D4_E5F6_G7H8x\n"
+        "password: correct_horse_battery_staple\n"  # a passphrase in a config file
+    )
     assert "Zx8bQ2mLp0Rt7Yw4Vn3K" not in out
     assert "A1B2_C3D4_E5F6_G7H8x" not in out
-    assert count == 2
+    assert "correct_horse_battery_staple" not in out
+    assert count == 3
 
 
 def test_env_files_have_every_value_hidden() -> None:
