@@ -31,6 +31,14 @@ def index(tmp_path: Path) -> WorkspaceIndex:
     return index
 
 
+def indexed(tmp_path: Path, name: str, text: str) -> tuple[WorkspaceIndex, Path]:
+    """A workspace of one file, indexed: the file's path and the index."""
+    (tmp_path / name).write_text(text)
+    index = WorkspaceIndex([tmp_path], state_dir=None)
+    index.update()
+    return index, tmp_path / name
+
+
 def test_a_function_left_open_while_typing_is_still_the_target(
     index: WorkspaceIndex, tmp_path: Path
 ) -> None:
@@ -89,10 +97,8 @@ def test_a_docstring_left_open_keeps_the_function_and_its_class(tmp_path: Path) 
     text = (
         'class Shop:\n    def checkout(self, cart):\n        """Pay for the cart.\n\n        Then\n'
     )
-    (tmp_path / "s.py").write_text(text)
-    index = WorkspaceIndex([tmp_path], state_dir=None)
-    index.update()
-    target = find_target(index, tmp_path / "s.py", text, 4, 8)
+    index, path = indexed(tmp_path, "s.py", text)
+    target = find_target(index, path, text, 4, 8)
     assert target.definition is not None
     assert target.definition.qualified_name == "Shop.checkout"
     assert target.span == Span(1, 0, 4, len("        Then"))
@@ -102,10 +108,8 @@ def test_a_form_feed_is_not_a_line_break(tmp_path: Path) -> None:
     """Python sources use form feeds as page breaks; the index and LSP count lines at line
     breaks only (``str.splitlines`` would also split there and shift every line after)."""
     text = "def a():\n    return 1\n\x0c\ndef b(x):\n    return x + 2\n"
-    (tmp_path / "m.py").write_text(text)
-    index = WorkspaceIndex([tmp_path], state_dir=None)
-    index.update()
-    target = find_target(index, tmp_path / "m.py", text, 4, 4)
+    index, path = indexed(tmp_path, "m.py", text)
+    target = find_target(index, path, text, 4, 4)
     assert target.name == "b"
     assert target.code == "def b(x):\n    return x + 2"
 
@@ -117,13 +121,11 @@ def test_a_method_the_parse_lost_inside_the_class_it_kept_is_the_target(tmp_path
         "class Shop:\n    def total(self):\n        return 1\n\n"
         "    def checkout(\n        self, cart: int\n"
     )
-    (tmp_path / "s.py").write_text(text)
-    index = WorkspaceIndex([tmp_path], state_dir=None)
-    index.update()
-    kept = index.enclosing_definition(tmp_path / "s.py", 5, 8)
+    index, path = indexed(tmp_path, "s.py", text)
+    kept = index.enclosing_definition(path, 5, 8)
     assert kept is not None
     assert kept.qualified_name == "Shop"
-    target = find_target(index, tmp_path / "s.py", text, 5, 8)
+    target = find_target(index, path, text, 5, 8)
     assert target.definition is not None
     assert (target.definition.qualified_name, target.definition.kind) == (
         "Shop.checkout",
@@ -131,7 +133,7 @@ def test_a_method_the_parse_lost_inside_the_class_it_kept_is_the_target(tmp_path
     )
     assert target.code == "    def checkout(\n        self, cart: int"
     # A line of the class the parse kept, in no method, is still the class.
-    assert find_target(index, tmp_path / "s.py", text, 0, 4).name == "Shop"
+    assert find_target(index, path, text, 0, 4).name == "Shop"
 
 
 def test_a_lost_header_with_wide_characters_counts_utf16_columns(tmp_path: Path) -> None:
@@ -141,11 +143,9 @@ def test_a_lost_header_with_wide_characters_counts_utf16_columns(tmp_path: Path)
         "class Menu:\n    def total(self):\n        return 1\n\n"
         '    def café(\n        self, sign="€🍰"\n'
     )
-    (tmp_path / "m.py").write_text(text)
-    index = WorkspaceIndex([tmp_path], state_dir=None)
-    index.update()
-    assert [d.qualified_name for d in index.outline(tmp_path / "m.py")] == ["Menu", "Menu.total"]
-    target = find_target(index, tmp_path / "m.py", text, 5, 8)
+    index, path = indexed(tmp_path, "m.py", text)
+    assert [d.qualified_name for d in index.outline(path)] == ["Menu", "Menu.total"]
+    target = find_target(index, path, text, 5, 8)
     d = target.definition
     assert d is not None
     assert d.qualified_name == "Menu.café"
