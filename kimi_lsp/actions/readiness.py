@@ -10,6 +10,7 @@ import asyncio
 
 from kimi_lsp.actions.pipeline import Sink
 from kimi_lsp.actions.services import Services
+from kimi_lsp.context import member_uses
 
 POLL_S = 0.05  # how often the wait looks at the scan, and updates the progress message
 
@@ -32,7 +33,8 @@ async def wait_for_index(services: Services, sink: Sink) -> bool:
         await asyncio.sleep(POLL_S)
     if not index.ready:
         return False
-    # The server makes the name maps right after the scan; a prompt built meanwhile would
-    # build them itself, on the event loop: do it here, in a thread.
+    # The server makes the name maps and the member uses right after the scan; a prompt
+    # built meanwhile would make them itself, on the event loop: do it here, in a thread.
     await asyncio.to_thread(index.prepare_queries)
+    await asyncio.to_thread(member_uses(index).sync)
     return True

@@ -36,7 +36,9 @@ Policies worth knowing
 - Type flow (``typeflow``, Python): the classes the target's names stand for (``self`` and
   its bases in MRO order, annotated parameters and attributes, constructors, return
   annotations, properties, ``super()``) come as class outlines: the class line, then the
-  signatures of their members, ranked by evidence, the file's PageRank and kind.
+  signatures of their members, ranked by evidence, the file's PageRank and kind, and by what
+  the project does with the code's names (``usage``: ``opts.get_field`` in other files puts
+  ``get_field`` first, and types an ``opts`` no rule types as the class defining them).
 - The file graph and the map follow saved files and the set of files, not open buffers, so
   typing neither re-ranks nor changes the stable prefix; the focus file's own references
   are read fresh from its buffer on every request.
@@ -53,6 +55,8 @@ Parts
   ``use_key_from(state_dir)`` keeps placeholders the same across restarts.
 - ``RepoMap(index, roots, estimate).render(budget)``: the global map, cached per index state;
   ``.ranker`` is the resident ``FileRanker`` (personalised PageRank, numpy).
+- ``member_uses(index)``: the index's ``MemberUses`` (receiver -> member -> files, over the
+  saved files); ``.sync()`` makes it now (the server does it after the scan), ``.of(name)``.
 - ``pagerank(graph, personalization=None)``, ``ResidentGraph``, ``Focus``,
   ``score_definitions``, ``render_skeleton``, ``fit_skeleton``, ``used_definitions``.
 - Errors (``kimi_lsp.context.errors``): ``ContextError`` > ``UnknownAction``.
@@ -77,6 +81,7 @@ from kimi_lsp.context.ranking import (
 from kimi_lsp.context.redact import redact, restore, use_key_from
 from kimi_lsp.context.repomap import RepoMap, fit_skeleton, render_skeleton
 from kimi_lsp.context.tokens import TokenEstimator
+from kimi_lsp.context.usage import MemberUses, member_uses
 
 __all__ = [
     "ACTIONS",
@@ -84,6 +89,7 @@ __all__ = [
     "ContextError",
     "FileRanker",
     "Focus",
+    "MemberUses",
     "RepoMap",
     "ResidentGraph",
     "Section",
@@ -91,6 +97,7 @@ __all__ = [
     "UnknownAction",
     "build_context",
     "fit_skeleton",
+    "member_uses",
     "pagerank",
     "prompt_budget",
     "redact",

@@ -25,6 +25,7 @@ the budget: optional parts are dropped, then the target is cut, lowest value fir
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -35,7 +36,7 @@ from kimi_lsp.context.errors import ContextError, UnknownAction
 from kimi_lsp.context.ranking import Focus, name_words, score_definitions
 from kimi_lsp.context.redact import redact, redact_fragment
 from kimi_lsp.context.repomap import RepoMap, fit_skeleton
-from kimi_lsp.context.typeflow import class_members, neighbour_only, typed_classes
+from kimi_lsp.context.typeflow import class_members, neighbour_only, type_flow
 from kimi_lsp.index import (
     Definition,
     DefinitionKind,
@@ -284,10 +285,12 @@ def _type_outlines(
     req: _Request, room: int, exclude: set[Definition]
 ) -> tuple[Section | None, list[Definition]]:
     """Outlines of the classes the target's code reaches through (``typeflow``): the class
-    line, then the signatures of the members likeliest to be used next, best first until
+    line, then the signatures of the members likeliest to be used next (by kind, by the
+    class's weight, by what the project does with the code's names), best first until
     ``room`` is spent; shown grouped per class, in source order. Returns what it shows."""
     source = _source(req.index, req.path)
-    typed = typed_classes(req.index, req.path, source, req.target_span, req.target_definition)
+    flow = type_flow(req.index, req.path, source, req.target_span, req.target_definition)
+    typed, uses = flow.classes, flow.member_uses
     if not typed or room <= 0:
         return None, []
     groups = class_members(req.index, req.path, typed[:TYPED_CLASSES])
@@ -307,6 +310,9 @@ def _type_outlines(
             w = weight * file_w * _MEMBER_WEIGHT.get(d.kind, 0.3)
             if d.name.startswith("_") and not dunder:
                 w *= 0.3
+            # What the project does with the code's names: `mapper.class_` elsewhere puts
+            # `class_` first among Mapper's 300 members.
+            w *= 1.0 + math.log1p(uses.get(d.name, 0))
             scored.append((w, gi, mi, d))
     scored.sort(key=lambda t: (-t[0], t[1], t[2]))
     # The neighbours' members are a guess: the best few, not as many as the room holds.

@@ -27,6 +27,11 @@ few local rules, each of which only names a class the index knows:
   them, bases over the subclasses overriding them (``compiler.execute_sql()`` ->
   ``SQLCompiler``), when few enough classes do.
 
+- a name no rule types (a parameter, a local, a receiver), by what the project does with
+  that name elsewhere (``usage``): the class whose members account for most of the
+  ``opts.x`` the project writes (``opts.get_field``, ``opts.app_label`` -> ``Options``),
+  among the neighbours, since a name's convention is a guess about this function.
+
 A function the parse lost (a bracket left open while typing) is typed from its header
 alone: its parameters and ``self`` still say what the rest of it will use.
 
@@ -34,7 +39,9 @@ Below those, the unnamed neighbours: the classes and module-level instances the 
 by name, and the classes the enclosing class's other methods reach through ``self.x``,
 weighted by how much the class (else the file) uses them.
 
-``typed_classes`` returns the classes with how often the code reaches through them;
+``type_flow`` returns the classes with how often the code reaches through them, and the
+project's uses of the members on the names the code holds (the outlines rank members by
+them); ``typed_classes`` the classes alone;
 ``class_members`` their members in MRO order; the packing into outlines is in build.py.
 """
 
@@ -42,13 +49,14 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from tree_sitter import Node
 
+from kimi_lsp.context.usage import member_uses
 from kimi_lsp.index import Definition, DefinitionKind, Span, WorkspaceIndex
 from kimi_lsp.index.languages import new_parser
 from kimi_lsp.positions import read_text, text_lines
@@ -60,6 +68,10 @@ MAX_OWNERS = 12  # a member name more classes define than this does not tell the
 NAMED_WEIGHT = 0.5  # a parameter typed by its name alone (`session` -> Session)
 DUCK_WEIGHT = 0.5  # a class told by the members used, not by a rule
 IMPORT_WEIGHT = 0.1  # per use (up to 4): a class the module imports, or its class's self.x
+USES_WEIGHT = 0.5  # a name typed by what the project does with it (a neighbour)
+USES_SHARE = 0.5  # of the uses of a name's members, at least, the class must account for
+USES_MIN = 3  # uses, at least (files that write `name.member`, summed over members)
+USES_MEMBERS = 20  # a name's most used members that vote
 _MEMBER_KINDS = (DefinitionKind.METHOD, DefinitionKind.PROPERTY, DefinitionKind.FIELD)
 HEADER_LINES = 12  # a signature spread over more lines than this loses its annotation
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
@@ -87,6 +99,15 @@ class TypedClass:
     definition: Definition
     weight: float
     neighbour: bool = False
+
+
+@dataclass(frozen=True)
+class TypeFlow:
+    """What `type_flow` finds: the classes, and ``member_uses``: member name -> the files
+    that use it on one of the names the code holds (``mapper.class_`` for a ``mapper``)."""
+
+    classes: list[TypedClass]
+    member_uses: Mapping[str, int]
 
 
 @lru_cache(maxsize=8)
@@ -242,6 +263,28 @@ class _Resolver:
         if len({c.path for c in roots}) > MAX_CANDIDATES:
             return []
         return sorted(roots, key=lambda c: (str(c.path), c.range.start_line))
+
+    def by_uses(self, members: Mapping[str, int]) -> list[Definition]:
+        """The class (at most two, bases over subclasses) whose members, its bases' included,
+        account for at least `USES_SHARE` of the uses of ``members`` (member -> files) that
+        tell a class at all; nothing when none does."""
+        votes: Counter[Definition] = Counter()
+        total = 0
+        top = sorted(members.items(), key=lambda kv: (-kv[1], kv[0]))[:USES_MEMBERS]
+        for member, n in top:
+            owners = self._owners(member)
+            if owners is None:
+                continue  # too common to tell (`get`), or no project class has it
+            total += n
+            for cls in owners:
+                votes[cls] += n
+        score = {c: sum(votes.get(b, 0) for b in self.mro(c)) for c in votes}
+        best = max(score.values(), default=0)
+        if best < max(USES_MIN, USES_SHARE * total):
+            return []
+        tied = [c for c in score if score[c] == best]
+        roots = [c for c in tied if not any(b in tied for b in self.mro(c)[1:])]
+        return sorted(roots, key=lambda c: (str(c.path), c.range.start_line))[:2]
 
     def _owners(self, name: str) -> set[Definition] | None:
         if name not in self._owner_cache:
@@ -443,11 +486,18 @@ def typed_classes(
 ) -> list[TypedClass]:
     """The project classes the code of ``span`` (Python) reaches through, most used first
     (ties in order of first use)."""
+    return type_flow(index, path, source, span, target).classes
+
+
+def type_flow(
+    index: WorkspaceIndex, path: Path, source: str, span: Span, target: Definition | None
+) -> TypeFlow:
+    """The classes of `typed_classes`, and the project's uses of members on the code's names."""
     if not path.suffix.startswith(".py"):
-        return []
+        return TypeFlow([], {})
     node = _function_node(_parse(source), span) or _header_node(source, span)
     if node is None:
-        return []
+        return TypeFlow([], {})
     r = _resolver(index, path)
     owner = _enclosing_class(index, target) if target is not None else None
     env: dict[str, list[Definition]] = {}
@@ -605,6 +655,17 @@ def typed_classes(
         last = path_text.rsplit(".", 1)[-1]
         if last not in env and last not in ("self", "cls"):
             note(r.named_for(last), NAMED_WEIGHT)  # `self.engine.pool` -> Pool
+    # What the project does with the code's names: the untyped ones get a class by it (as
+    # neighbours), and every one's members say which of a class's members come next.
+    table = member_uses(index)
+    held = {p.rsplit(".", 1)[-1] for p in untyped} | _parameter_names(node)
+    held |= _assigned_names(body) if body is not None else set()
+    hints: Counter[str] = Counter()
+    for name in sorted((held | env.keys()) - {"self", "cls"}):
+        members = table.of(name)
+        hints.update(members)
+        if name not in env:
+            note(r.by_uses(members), USES_WEIGHT, neighbour=True)
     # Unnamed neighbours: the classes and instances the file imports, which the rest of the
     # function may reach though the visible code does not yet; the more the file uses them,
     # the likelier.
@@ -623,10 +684,31 @@ def typed_classes(
         nearby = in_class[name]
         found = r.classes(name) if name[:1].isupper() else r.instance_of(name)
         note(found, IMPORT_WEIGHT * (min(uses, 4) + 2 * min(nearby, 4)), neighbour=True)
-    return [
+    classes = [
         TypedClass(c, weights[c], neighbour=c not in ruled)
         for c in sorted(order, key=lambda c: -weights[c])
     ]
+    return TypeFlow(classes, hints)
+
+
+def _parameter_names(fn: Node) -> set[str]:
+    params = fn.child_by_field_name("parameters")
+    out = set()
+    for p in params.named_children if params is not None else []:
+        name = p if p.type == "identifier" else p.child_by_field_name("name")
+        if name is not None and name.type == "identifier":
+            out.add(_text(name))
+    return out
+
+
+def _assigned_names(body: Node) -> set[str]:
+    out = set()
+    for n in _walk(body):
+        if n.type == "assignment":
+            left = n.child_by_field_name("left")
+            if left is not None and left.type == "identifier":
+                out.add(_text(left))
+    return out
 
 
 def _imported_names(fn: Node, source: str) -> dict[str, int]:
