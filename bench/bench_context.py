@@ -16,8 +16,11 @@ References on the same cuts and budgets: the import-following baseline (the sign
 of every definition in the modules the cut file imports, in import order, cut to the
 budget) and Aider's RepoMap (the cut file as its chat file; from a throw-away venv in
 bench/.work, on a subset of the cuts since it re-ranks the whole repository per call).
-Every prompt is then built again after the cut buffer is closed and reopened (the index's
-generation moves on, every per-request cache starts anew): same input, same bytes.
+The cut is on disk as well as in the buffer, as just after a save (in a copy of the corpus,
+as for Aider): the file graph and the member uses follow saved files, and must not learn the
+rest of the function from the file. Every prompt is then built again after the cut is undone
+and made again (the index's generation moves on, every per-request cache starts anew): same
+input, same bytes.
 
 Latency: build p50/p95 on a warm index of Django, the cut buffer opened in the index before
 each build, as an editor would have it.
@@ -44,6 +47,8 @@ import subprocess
 import sys
 import tarfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -477,6 +482,34 @@ def _with_cut(index: WorkspaceIndex, cut: Cut) -> None:
     index.open_document(cut.path, cut.text)
 
 
+def working_copy(work: Path, root: Path) -> Path:
+    """A copy of the corpus the recall may cut files in (`cut_saved`): made anew per run,
+    so a run stopped midway leaves no cut file behind; the files keep their times, so its
+    index database stays warm across runs."""
+    copy = work / "ctx" / f"{root.name}-cuts"
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(root, copy)
+    return copy.resolve()
+
+
+@contextmanager
+def cut_saved(index: WorkspaceIndex, cut: Cut) -> Iterator[None]:
+    """The cut as an editor has it just after a save: the buffer, and the same text on disk.
+    What follows saved files (the file graph, the member uses) must not learn the rest of
+    the function from the file on disk, which a user writing it would not have saved yet;
+    the Aider reference cuts its files on disk too. Restored after."""
+    original = cut.path.read_bytes()
+    cut.path.write_text(cut.text, encoding="utf-8")
+    index.file_changed_on_disk(cut.path)
+    index.open_document(cut.path, cut.text)
+    try:
+        yield
+    finally:
+        index.close_document(cut.path)
+        cut.path.write_bytes(original)
+        index.file_changed_on_disk(cut.path)
+
+
 def _django(work: Path) -> Path:
     found = sorted(p for p in work.glob("django-5.2*") if p.is_dir())  # bench_index's copy
     return found[-1].resolve() if found else _download(work, "django", "5.2.19")
@@ -485,6 +518,8 @@ def _django(work: Path) -> Path:
 def recall_rows(
     work: Path, label: str, root: Path, package: Path, n: int, aider_n: int
 ) -> list[Row]:
+    copy = working_copy(work, root)
+    root, package = copy, copy / package.relative_to(root)
     state = work / "ctx" / f"{root.name}-state"
     index = WorkspaceIndex([root], state_dir=state)
     index.update()
@@ -502,8 +537,7 @@ def recall_rows(
     same = 0  # prompts built again after the buffer was closed and reopened, byte-identical
     for cut in cuts:
         texts: dict[int, str] = {}
-        _with_cut(index, cut)
-        try:
+        with cut_saved(index, cut):
             for b in BUDGETS:
                 text, _, used = _ours_split(services, cut, b)
                 texts[b] = text
@@ -513,13 +547,8 @@ def recall_rows(
                 baseline = _import_baseline(index, cut.path, b, estimator)
                 base[b].append(_recall(cut, baseline))
                 base_split[b] += _hits(cut, baseline)
-        finally:
-            index.close_document(cut.path)
-        _with_cut(index, cut)  # the same input again, every per-request cache built anew
-        try:
+        with cut_saved(index, cut):  # the same input again, every per-request cache anew
             same += sum(_ours(services, cut, b)[0] == texts[b] for b in BUDGETS)
-        finally:
-            index.close_document(cut.path)
     aider_cuts = cuts[:aider_n] if AIDER else []
     files = [p for p in index.files() if p.suffix == ".py"]
     aider: list[list[str]] | str = "not run"
@@ -550,7 +579,7 @@ def recall_rows(
     rows += _split_rows(label, split, base_split, tokens)
     builds = len(cuts) * len(BUDGETS)
     rows.append(
-        Row(NAME, f"{label} same input, same prompt (rebuilt after reopening the buffer)",
+        Row(NAME, f"{label} same input, same prompt (rebuilt after undoing and redoing the cut)",
             f"{same}/{builds}", "prompts", target="all", ok=same == builds)
     )  # fmt: skip
     return rows

@@ -34,9 +34,10 @@ from bench.bench_context import (
     _cuts,
     _django,
     _recall,
-    _with_cut,
+    cut_saved,
     explain_at_cut,
     services_over,
+    working_copy,
 )
 from bench.table import Row
 from kimi_lsp.actions.pipeline import QuietSink
@@ -135,21 +136,19 @@ async def _run_cases(index: WorkspaceIndex, root: Path, cuts: list[Cut]) -> dict
         async with KimiClient(fake.base_url, fake.key, max_retries=0) as client:
             for cut in cuts:
                 whole = _target_names(index, cut)  # before the cut buffer is opened
-                _with_cut(index, cut)
-                try:
+                with cut_saved(index, cut):
                     visible = _target_names(index, cut)
                     for variant, names in (("visible", visible), ("target", whole)):
                         a, h, ex = await _case(client, fake, services, tools, cut, names)
                         out[variant][0].append(a)
                         out[variant][1].append(h)
                         out[variant][2].append(ex)
-                finally:
-                    index.close_document(cut.path)
     return out
 
 
 def run(work: Path, n: int = CUTS) -> list[Row]:
-    root = _django(work)
+    source = _django(work)
+    root = working_copy(work, source)  # the cuts go on disk (`cut_saved`)
     index = WorkspaceIndex([root], state_dir=work / "ctx" / f"{root.name}-state")
     index.update()
     index.prepare_queries()
@@ -163,7 +162,7 @@ def run(work: Path, n: int = CUTS) -> list[Row]:
         return sum(h for h, _ in pairs) / max(1, sum(t for _, t in pairs))
 
     cases = max(1, len(cuts))
-    label = re.sub(r"\.tar\.gz$", "", root.name)
+    label = re.sub(r"\.tar\.gz$", "", source.name)
     rows = [Row(NAME, f"{label} cut cases", f"{len(cuts)} cuts")]
     for variant, (alone, helped, exchanges) in variants.items():
         who = {"visible": "names of the visible code", "target": "names of the whole target"}
