@@ -33,11 +33,13 @@ Policies worth knowing
   (a small budget has no map, so the skeleton takes all the room left; at 12k it keeps
   2.5k, so the cached map stays most of the prompt); the target's code at most half the
   room, cut to a window around the cursor beyond that.
-- Type flow (``typeflow``, Python): the classes the target's names stand for (``self`` and
-  its bases in MRO order, annotated parameters and attributes, constructors, return
-  annotations, properties, ``super()``) come as class outlines: the class line, then the
-  signatures of their members, ranked by evidence, the file's PageRank and kind, and by what
-  the project does with the code's names (``usage``: ``opts.get_field`` in other files puts
+- Type flow (``typeflow``): the classes the target's names stand for come as class outlines.
+  In Python, by a parse: ``self`` and its bases in MRO order, annotated parameters and
+  attributes, constructors, return annotations, properties, ``super()``. In TypeScript,
+  JavaScript, Java, Go and Rust, by the names the code writes: the class around it and its
+  ``extends``, the project classes it names, its receivers by the project's conventions.
+  An outline is the class line, then the signatures of its members, ranked by evidence,
+  the file's PageRank and kind, and by what the project does with the code's names (``usage``: ``opts.get_field`` in other files puts
   ``get_field`` first, and types an ``opts`` no rule types as the class defining them).
 - The file graph and the map follow saved files and the set of files, not open buffers, so
   typing neither re-ranks nor changes the stable prefix; the focus file's own references
@@ -56,7 +58,7 @@ Parts
 - ``RepoMap(index, roots, estimate).render(budget)``: the global map, cached per index state;
   ``.ranker`` is the resident ``FileRanker`` (personalised PageRank, numpy).
 - ``member_uses(index)``: the index's ``MemberUses`` (receiver -> member -> files, over the
-  saved files); ``.sync()`` makes it now (the server does it after the scan), ``.of(name)``.
+  saved files, per language family); ``.sync()`` makes it now (the server does it after the scan), ``.of(name)``.
 - ``pagerank(graph, personalization=None)``, ``ResidentGraph``, ``Focus``,
   ``score_definitions``, ``render_skeleton``, ``fit_skeleton``, ``used_definitions``.
 - Errors (``kimi_lsp.context.errors``): ``ContextError`` > ``UnknownAction``.

@@ -32,6 +32,10 @@ few local rules, each of which only names a class the index knows:
   ``opts.x`` the project writes (``opts.get_field``, ``opts.app_label`` -> ``Options``),
   among the neighbours, since a name's convention is a guess about this function.
 
+TypeScript, JavaScript, Java, Go and Rust are typed as cheaply, by names rather than a
+parse (``_flow_by_names``): the enclosing class or receiver type and its ``extends`` bases,
+the project classes the code names, and its receivers by what the project does with them.
+
 A function the parse lost (a bracket left open while typing) is typed from its header
 alone: its parameters and ``self`` still say what the rest of it will use.
 
@@ -81,6 +85,11 @@ _SELF_ANNOTATED = re.compile(r"\bself\.(\w+)\s*:\s*([^=\n]+)")
 _SELF_BUILT = re.compile(r"\bself\.(\w+)\s*=\s*(?:[^=\n]*?\bor\s+)?([A-Za-z_][\w.]*)\(")
 # A module-level or class-level binding: ``name = Other``, ``name = Cls(...)``, ``name: X = ...``.
 _BINDING = re.compile(r"^\s*(\w+)\s*(?::\s*([^=]+?))?\s*=\s*([A-Za-z_][\w.]*)\s*(\()?")
+# The languages typed by names (`_flow_by_names`), and what they write.
+BRACE_LANGUAGES = frozenset(("typescript", "tsx", "javascript", "java", "go", "rust"))
+_CAPITALIZED = re.compile(r"(?<![\w.])[A-Z]\w*")
+_RECEIVER = re.compile(r"(?<![\w.])([a-z_]\w*)(?:\?)?\.(?=[A-Za-z_])")
+_EXTENDS = re.compile(r"\b(?:extends|implements)\s+([\w.]+(?:\s*,\s*[\w.]+)*)")
 _SELF_FROM_NAME = re.compile(r"\bself\.(\w+)\s*=\s*([A-Za-z_]\w*)\s*$", re.M)
 # Names in annotations that are never project classes (skips a lookup each).
 _TYPING = frozenset(
@@ -331,6 +340,11 @@ class _Resolver:
         return " ".join(out)
 
     def bases(self, cls: Definition) -> list[Definition]:
+        if not cls.path.suffix.startswith(".py"):  # `class A extends B implements C {`
+            lines = self.lines(cls.path)[cls.range.start_line : cls.range.start_line + 4]
+            head = " ".join(lines).split("{", 1)[0]
+            names = [n.strip() for m in _EXTENDS.finditer(head) for n in m.group(1).split(",")]
+            return [b for n in names for b in self.classes(n, cls.path) if b != cls]
         head = self.header(cls)
         start, end = head.find("("), head.rfind(")")
         if start < 0 or end < start:
@@ -363,9 +377,19 @@ class _Resolver:
         return self._mro[cls]
 
     def members(self, cls: Definition) -> list[Definition]:
-        """The class's own members (direct children), in source order."""
+        """The class's own members (direct children), in source order; a Go type's methods
+        from every file of its package."""
         qualified = cls.qualified_name
-        return [d for d in self.index.outline(cls.path) if d.scope == qualified]
+        if cls.path.suffix != ".go":
+            return [d for d in self.index.outline(cls.path) if d.scope == qualified]
+        package = cls.path.parent
+        siblings = sorted(
+            p
+            for p in self.index.files()
+            if p.parent == package and p.suffix == ".go" and p != cls.path
+        )
+        files = [cls.path, *siblings]
+        return [d for p in files for d in self.index.outline(p) if d.scope == qualified]
 
     def member(self, cls: Definition, name: str) -> Definition | None:
         for c in self.mro(cls):
@@ -494,7 +518,10 @@ def type_flow(
 ) -> TypeFlow:
     """The classes of `typed_classes`, and the project's uses of members on the code's names."""
     if not path.suffix.startswith(".py"):
-        return TypeFlow([], {})
+        language = index.file_info(path)
+        if language is None or language.language not in BRACE_LANGUAGES:
+            return TypeFlow([], {})
+        return _flow_by_names(index, path, source, span, target)
     node = _function_node(_parse(source), span) or _header_node(source, span)
     if node is None:
         return TypeFlow([], {})
@@ -689,6 +716,41 @@ def type_flow(
         for c in sorted(order, key=lambda c: -weights[c])
     ]
     return TypeFlow(classes, hints)
+
+
+def _flow_by_names(
+    index: WorkspaceIndex, path: Path, source: str, span: Span, target: Definition | None
+) -> TypeFlow:
+    """TypeScript, JavaScript, Java, Go, Rust, as cheaply: no parse of the body, the names
+    it writes. The enclosing class (``this.``, a Go receiver, a Rust ``impl``) and its
+    ``extends`` bases; the project classes the code names (parameter and field types,
+    ``new Foo()``, ``Foo{}``, ``Foo::new()``), weighted by mentions; and the receivers
+    (``repo.save()``), by what the project does with those names."""
+    r = _resolver(index, path)
+    code = "\n".join(text_lines(source)[span.start_line : span.end_line + 1])
+    weights: dict[Definition, float] = {}
+    ruled: set[Definition] = set()
+
+    def note(classes: list[Definition], w: float, *, neighbour: bool = False) -> None:
+        for c in classes:
+            weights[c] = weights.get(c, 0.0) + w
+            if not neighbour:
+                ruled.add(c)
+
+    if target is not None and target.scope:
+        owner = _enclosing_class(index, target)
+        note([owner] if owner is not None else r.classes(target.scope), 1.0)
+    for name, n in Counter(_CAPITALIZED.findall(code)).items():
+        note(r.classes(name), float(min(n, 4)))
+    table = member_uses(index)
+    hints: Counter[str] = Counter()
+    language = info.language if (info := index.file_info(path)) is not None else ""
+    for name in sorted(set(_RECEIVER.findall(code)) - {"this", "self", "super"}):
+        members = table.of(name, language)
+        hints.update(members)
+        note(r.by_uses(members), USES_WEIGHT, neighbour=True)
+    order = sorted(weights, key=lambda c: (-weights[c], str(c.path), c.range.start_line))
+    return TypeFlow([TypedClass(c, weights[c], neighbour=c not in ruled) for c in order], hints)
 
 
 def _parameter_names(fn: Node) -> set[str]:

@@ -1,5 +1,6 @@
 """What the project does with a name: for each receiver name, the members written after it
-(``opts.get_field``), counted in files, over the saved Python files of the workspace.
+(``opts.get_field``), counted in files, over the saved files of the workspace in the
+languages the type flow types (per family: Python, JavaScript/TypeScript, Java, Go, Rust).
 
 A project's names follow conventions that say what a variable holds: across Django,
 ``opts.`` is followed by ``get_field``, ``model_name`` and ``app_label``, ``qs.`` by
@@ -27,36 +28,48 @@ from kimi_lsp.index import WorkspaceIndex
 
 # ``a.b`` where ``a`` is a whole name, not the tail of ``x.a`` (whose receiver is ``x.a``).
 _PAIR = re.compile(rb"(?<![\w.])([A-Za-z_]\w*)\.([A-Za-z_]\w*)")
-_SUFFIXES = (".py", ".pyi")
+# The languages counted, each in its family (a TypeScript name's convention is no Python
+# name's): what `typeflow` types.
+_FAMILY = {
+    "python": "python",
+    "typescript": "js",
+    "tsx": "js",
+    "javascript": "js",
+    "java": "java",
+    "go": "go",
+    "rust": "rust",
+}
 _EMPTY: Mapping[str, int] = {}
 
 
 def file_pairs(data: bytes) -> frozenset[tuple[str, str]]:
-    """The distinct (receiver, member) pairs a Python source writes, ``self``/``cls`` and
+    """The distinct (receiver, member) pairs a source writes, ``self``/``cls``/``this`` and
     dunders left out (the enclosing class says those)."""
     out = set()
     for a, b in set(_PAIR.findall(data)):
-        if a in (b"self", b"cls") or b.startswith(b"__"):
+        if a in (b"self", b"cls", b"this") or b.startswith(b"__"):
             continue
         out.add((a.decode("ascii", "replace"), b.decode("ascii", "replace")))
     return frozenset(out)
 
 
 class MemberUses:
-    """receiver name -> member -> the number of files that write ``receiver.member``."""
+    """(language family, receiver name) -> member -> the number of files that write
+    ``receiver.member``."""
 
     def __init__(self, index: WorkspaceIndex) -> None:
         self.index = index
         self._lock = threading.Lock()
         self._generation: int | None = None
-        self._files: dict[Path, tuple[str, frozenset[tuple[str, str]]]] = {}
-        self._table: dict[str, Counter[str]] = {}
+        self._files: dict[Path, tuple[str, str, frozenset[tuple[str, str]]]] = {}
+        self._table: dict[tuple[str, str], Counter[str]] = {}
         self.files_read = 0  # by the syncs so far (for tests)
 
-    def of(self, receiver: str) -> Mapping[str, int]:
-        """What the project writes after ``receiver.``, with how many files write each."""
+    def of(self, receiver: str, language: str = "python") -> Mapping[str, int]:
+        """What the project's files of ``language``'s family write after ``receiver.``, with
+        how many files write each."""
         self.sync()
-        return self._table.get(receiver, _EMPTY)
+        return self._table.get((_FAMILY.get(language, language), receiver), _EMPTY)
 
     def sync(self) -> None:
         """Bring the table in line with the saved files (free when none changed)."""
@@ -67,11 +80,10 @@ class MemberUses:
                 return
             seen: set[Path] = set()
             for path in index.files():
-                if path.suffix not in _SUFFIXES:
-                    continue
                 info = index.file_info(path)
-                if info is None:
+                if info is None or info.language not in _FAMILY:
                     continue
+                family = _FAMILY[info.language]
                 seen.add(path)
                 old = self._files.get(path)
                 saved = info.content_hash if info.source == "disk" else None
@@ -83,27 +95,30 @@ class MemberUses:
                     data = b""
                 pairs = file_pairs(data)
                 self.files_read += 1
-                if old is not None and old[1] == pairs:
-                    self._files[path] = (saved or "", pairs)
+                if old is not None and old[1:] == (family, pairs):
+                    self._files[path] = (saved or "", family, pairs)
                     continue
-                self._count(old[1] if old is not None else frozenset(), -1)
-                self._count(pairs, 1)
-                self._files[path] = (saved or "", pairs)
+                if old is not None:
+                    self._count(old[1], old[2], -1)
+                self._count(family, pairs, 1)
+                self._files[path] = (saved or "", family, pairs)
             for path in self._files.keys() - seen:
-                self._count(self._files.pop(path)[1], -1)
+                _, family, pairs = self._files.pop(path)
+                self._count(family, pairs, -1)
             self._generation = generation
 
-    def _count(self, pairs: frozenset[tuple[str, str]], step: int) -> None:
+    def _count(self, family: str, pairs: frozenset[tuple[str, str]], step: int) -> None:
         table = self._table
         for receiver, member in pairs:
-            members = table.get(receiver)
+            key = (family, receiver)
+            members = table.get(key)
             if members is None:
-                members = table[receiver] = Counter()
+                members = table[key] = Counter()
             members[member] += step
             if members[member] <= 0:
                 del members[member]
                 if not members:
-                    del table[receiver]
+                    del table[key]
 
 
 _TABLES: weakref.WeakKeyDictionary[WorkspaceIndex, MemberUses] = weakref.WeakKeyDictionary()

@@ -120,3 +120,35 @@ def test_the_outline_shows_first_the_members_the_project_uses_on_the_code_names(
     after = explain_definition(index, tmp_path, target, budget=700)
     outlines = next(s for s in after.sections if s.name == "class outlines")
     assert "def rarely_defined_late(self):" in outlines.text
+
+
+def test_each_language_family_keeps_its_own_conventions(tmp_path: Path) -> None:
+    index = indexed(
+        tmp_path,
+        {**USERS, "widget.js": "function paint(opts) {\n  return opts.colour;\n}\n"},
+    )
+    uses = member_uses(index)
+    assert dict(uses.of("opts")) == {"get_field": 2, "app_label": 1}
+    assert dict(uses.of("opts", "typescript")) == {"colour": 1}  # .js and .ts: one family
+
+
+def test_a_typescript_receiver_is_typed_by_what_the_project_does_with_its_name(
+    tmp_path: Path,
+) -> None:
+    uses = "export function {0}(store) {{\n  store.flush();\n  return store.keys();\n}}\n"
+    index = indexed(
+        tmp_path,
+        {
+            "models.ts": "export class Store {\n  flush(): void {}\n  keys(): string[] "
+            "{ return []; }\n  drop(): void {}\n}\n",
+            "a.ts": uses.format("a"),
+            "b.ts": uses.format("b"),
+            "service.ts": "export function go(store) {\n  return store.size;\n}\n",
+        },
+    )
+    path = tmp_path / "service.ts"
+    target = next(d for d in index.outline(path) if d.name == "go")
+    built = explain_definition(index, tmp_path, target, budget=2_000, language="typescript")
+    outlines = next(s for s in built.sections if s.name == "class outlines")
+    assert "export class Store {" in outlines.text
+    assert "drop(): void {}" in outlines.text

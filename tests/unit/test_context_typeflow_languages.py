@@ -1,0 +1,106 @@
+"""Type flow beyond Python (TypeScript, Java, Go, Rust), by names: the classes a function's
+code names and the class around it reach the prompt as outlines, with the members the code
+does not name yet."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kimi_lsp.index import WorkspaceIndex
+from tests.fixtures.context.explain import explain_definition
+
+CASES = {
+    "typescript": (
+        {
+            "models.ts": "export class Repo {\n  find(id: string): Item | null { return null; }\n"
+            "  purge(): void {}\n}\n\nexport class Item {\n  id(): string { return ''; }\n}\n",
+            "service.ts": 'import { Repo } from "./models";\n\n'
+            "export function store(repo: Repo, id: string) {\n"
+            "  const found = repo.find(id);\n  return found;\n}\n",
+        },
+        "service.ts",
+        "store",
+        ["export class Repo {", "purge(): void {}"],
+    ),
+    "java": (
+        {
+            "Repo.java": "public class Repo {\n    public Item find(String id) { return null; }\n"
+            "    public void purge() {}\n}\n",
+            "Service.java": "public class Service {\n"
+            "    public Item store(Repo repo, String id) {\n"
+            "        Item found = repo.find(id);\n        return found;\n    }\n}\n",
+        },
+        "Service.java",
+        "store",
+        ["public class Repo {", "public void purge() {}"],
+    ),
+    "go": (
+        {
+            "repo.go": "package store\n\ntype Repo struct {\n\tName string\n}\n",
+            # A Go type's methods may live in any file of its package.
+            "repo_ops.go": "package store\n\nfunc (r *Repo) Find(id string) int { return 0 }\n\n"
+            "func (r *Repo) Purge() {}\n",
+            "service.go": "package store\n\nfunc Store(repo *Repo, id string) int {\n"
+            "\tfound := repo.Find(id)\n\treturn found\n}\n",
+        },
+        "service.go",
+        "Store",
+        ["type Repo struct {", "func (r *Repo) Purge() {}"],
+    ),
+    "rust": (
+        {
+            "repo.rs": "pub struct Repo {\n    name: String,\n}\n\nimpl Repo {\n"
+            "    pub fn find(&self, id: &str) -> Option<u32> { None }\n"
+            "    pub fn purge(&mut self) {}\n}\n",
+            "service.rs": "pub fn store(repo: &mut Repo, id: &str) -> Option<u32> {\n"
+            "    let found = repo.find(id);\n    found\n}\n",
+        },
+        "service.rs",
+        "store",
+        ["pub struct Repo {", "pub fn purge(&mut self) {}"],
+    ),
+}
+
+
+def outlines_of(root: Path, files: dict[str, str], file: str, function: str, lang: str) -> str:
+    for name, text in files.items():
+        (root / name).write_text(text)
+    index = WorkspaceIndex([root], state_dir=None)
+    index.update()
+    path = root / file
+    target = next(d for d in index.outline(path) if d.name == function)
+    built = explain_definition(index, root, target, budget=2_000, language=lang)
+    return next((s.text for s in built.sections if s.name == "class outlines"), "")
+
+
+@pytest.mark.parametrize("language", sorted(CASES))
+def test_a_class_the_code_names_lends_its_members_to_the_outline(
+    tmp_path: Path, language: str
+) -> None:
+    files, file, function, expected = CASES[language]
+    text = outlines_of(tmp_path, files, file, function, language)
+    for line in expected:
+        assert line in text  # `purge` is named nowhere in the function
+    assert f"```{language}\n" in text
+
+
+def test_this_reaches_the_class_and_its_bases_in_other_files(tmp_path: Path) -> None:
+    files = {
+        "base.ts": "export class Base {\n  shared(): void {}\n  other(): number { return 1; }\n}\n",
+        "child.ts": 'import { Base } from "./base";\n\nexport class Child extends Base {\n'
+        "  own(): void {\n    this.shared();\n  }\n}\n",
+    }
+    text = outlines_of(tmp_path, files, "child.ts", "own", "typescript")
+    assert "export class Base {" in text
+    assert "other(): number { return 1; }" in text
+    assert "class Child" not in text  # its own file is in the prompt already
+
+
+def test_a_name_that_is_no_project_class_brings_no_outline(tmp_path: Path) -> None:
+    files = {
+        "service.ts": "export function store(repo: Map<string, number>, id: string) {\n"
+        "  return repo.get(id);\n}\n",
+    }
+    assert outlines_of(tmp_path, files, "service.ts", "store", "typescript") == ""
