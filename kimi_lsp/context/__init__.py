@@ -39,8 +39,9 @@ Policies worth knowing
   JavaScript, Java, Go and Rust, by the names the code writes: the class around it and its
   ``extends``, the project classes it names, its receivers by the project's conventions.
   An outline is the class line, then the signatures of its members, ranked by evidence,
-  the file's PageRank and kind, and by what the project does with the code's names (``usage``: ``opts.get_field`` in other files puts
-  ``get_field`` first, and types an ``opts`` no rule types as the class defining them).
+  the file's PageRank and kind, and by what the project does with the code's names
+  (``usage``: ``opts.get_field`` in other files puts ``get_field`` first, and types an
+  ``opts`` no rule types as the class defining them).
 - The file graph and the map follow saved files and the set of files, not open buffers, so
   typing neither re-ranks nor changes the stable prefix; the focus file's own references
   are read fresh from its buffer on every request.
@@ -58,7 +59,8 @@ Parts
 - ``RepoMap(index, roots, estimate).render(budget)``: the global map, cached per index state;
   ``.ranker`` is the resident ``FileRanker`` (personalised PageRank, numpy).
 - ``member_uses(index)``: the index's ``MemberUses`` (receiver -> member -> files, over the
-  saved files, per language family); ``.sync()`` makes it now (the server does it after the scan), ``.of(name)``.
+  saved files, per language family); ``.sync()`` makes it now (the server does it after
+  the scan), ``.of(name, language="python")``.
 - ``pagerank(graph, personalization=None)``, ``ResidentGraph``, ``Focus``,
   ``score_definitions``, ``render_skeleton``, ``fit_skeleton``, ``used_definitions``.
 - Errors (``kimi_lsp.context.errors``): ``ContextError`` > ``UnknownAction``.
