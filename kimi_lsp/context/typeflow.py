@@ -76,6 +76,7 @@ USES_WEIGHT = 0.5  # a name typed by what the project does with it (a neighbour)
 USES_SHARE = 0.5  # of the uses of a name's members, at least, the class must account for
 USES_MIN = 3  # uses, at least (files that write `name.member`, summed over members)
 USES_MEMBERS = 20  # a name's most used members that vote
+USES_DISTINCT = 2  # of them, at least, the class must define (its bases included)
 _MEMBER_KINDS = (DefinitionKind.METHOD, DefinitionKind.PROPERTY, DefinitionKind.FIELD)
 HEADER_LINES = 12  # a signature spread over more lines than this loses its annotation
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
@@ -276,8 +277,10 @@ class _Resolver:
     def by_uses(self, members: Mapping[str, int]) -> list[Definition]:
         """The class (at most two, bases over subclasses) whose members, its bases' included,
         account for at least `USES_SHARE` of the uses of ``members`` (member -> files) that
-        tell a class at all; nothing when none does."""
+        tell a class at all, through at least `USES_DISTINCT` of them (one member, however
+        often used, tells no class); nothing when none does."""
         votes: Counter[Definition] = Counter()
+        kinds: Counter[Definition] = Counter()  # how many of the members each defines
         total = 0
         top = sorted(members.items(), key=lambda kv: (-kv[1], kv[0]))[:USES_MEMBERS]
         for member, n in top:
@@ -287,7 +290,12 @@ class _Resolver:
             total += n
             for cls in owners:
                 votes[cls] += n
-        score = {c: sum(votes.get(b, 0) for b in self.mro(c)) for c in votes}
+                kinds[cls] += 1
+        score: dict[Definition, int] = {}
+        for c in votes:
+            mro = self.mro(c)
+            if sum(kinds.get(b, 0) for b in mro) >= USES_DISTINCT:
+                score[c] = sum(votes.get(b, 0) for b in mro)
         best = max(score.values(), default=0)
         if best < max(USES_MIN, USES_SHARE * total):
             return []

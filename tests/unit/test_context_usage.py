@@ -152,3 +152,12 @@ def test_a_typescript_receiver_is_typed_by_what_the_project_does_with_its_name(
     outlines = next(s for s in built.sections if s.name == "class outlines")
     assert "export class Store {" in outlines.text
     assert "drop(): void {}" in outlines.text
+
+
+def test_one_member_however_often_used_tells_no_class(tmp_path: Path) -> None:
+    files = {f"user{i}.py": f"def use{i}(opts):\n    return opts.get_field(1)\n" for i in range(4)}
+    index = indexed(tmp_path, {**files, "models.py": MODELS, "service.py": TARGET})
+    path = tmp_path / "service.py"
+    target = next(d for d in index.outline(path) if d.name == "describe")
+    assert member_uses(index).of("opts") == {"get_field": 4}
+    assert type_flow(index, path, TARGET, target.range, target).classes == []
