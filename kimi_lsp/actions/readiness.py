@@ -11,15 +11,27 @@ import asyncio
 from kimi_lsp.actions.pipeline import Sink
 from kimi_lsp.actions.services import Services
 from kimi_lsp.context import member_uses
+from kimi_lsp.index import WorkspaceIndex
 
 POLL_S = 0.05  # how often the wait looks at the scan, and updates the progress message
+
+
+def prepare_for_prompts(index: WorkspaceIndex) -> None:
+    """Make what a prompt reads that the scan does not: the name maps and the member uses
+    (free once made; the server runs it, in a thread, right after the scan)."""
+    index.prepare_queries()
+    member_uses(index).sync()
 
 
 async def wait_for_index(services: Services, sink: Sink) -> bool:
     """Wait until the index's first scan has ended, at most the setting's time; True when it
     has (or there is no index to wait for: no workspace folder)."""
     index = services.index
-    if index is None or index.ready:
+    if index is None:
+        return True
+    if index.ready:
+        # The server may still be making them: wait in a thread, not on the event loop.
+        await asyncio.to_thread(prepare_for_prompts, index)
         return True
     loop = asyncio.get_running_loop()
     deadline = loop.time() + services.settings.index_wait_ms / 1000
@@ -33,8 +45,6 @@ async def wait_for_index(services: Services, sink: Sink) -> bool:
         await asyncio.sleep(POLL_S)
     if not index.ready:
         return False
-    # The server makes the name maps and the member uses right after the scan; a prompt
-    # built meanwhile would make them itself, on the event loop: do it here, in a thread.
-    await asyncio.to_thread(index.prepare_queries)
-    await asyncio.to_thread(member_uses(index).sync)
+    # A prompt built before the server made them would make them on the event loop.
+    await asyncio.to_thread(prepare_for_prompts, index)
     return True

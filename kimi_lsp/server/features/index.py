@@ -12,7 +12,7 @@ from pathlib import Path
 
 from lsprotocol import types as T
 
-from kimi_lsp.context import member_uses
+from kimi_lsp.actions.readiness import prepare_for_prompts
 from kimi_lsp.index.discovery import IGNORE_FILES
 from kimi_lsp.index.languages import LANGUAGES
 from kimi_lsp.index.workspace import WorkspaceIndex
@@ -108,8 +108,8 @@ async def start_index(ls: KimiLanguageServer) -> None:
     message = "failed (see the log)"
     try:
         stats = await asyncio.to_thread(index.update, progress.report_from_thread)
-        await asyncio.to_thread(index.prepare_queries)  # the first query answers at once
-        await asyncio.to_thread(member_uses(index).sync)  # and the first prompt builds
+        # The first name query answers at once, and the first prompt builds.
+        await asyncio.to_thread(prepare_for_prompts, index)
         message = f"{stats.files} files, {stats.definitions} symbols in {stats.seconds:.1f} s"
         ls.status.index_progress(stats.files, stats.files, indexing=False)
         logger.info("index: %s (%d parsed)", message, stats.parsed)
