@@ -36,7 +36,7 @@ from kimi_lsp.context.errors import ContextError, UnknownAction
 from kimi_lsp.context.ranking import Focus, name_words, score_definitions
 from kimi_lsp.context.redact import redact, redact_fragment
 from kimi_lsp.context.repomap import RepoMap, fit_skeleton
-from kimi_lsp.context.typeflow import BRACE_LANGUAGES, class_members, neighbour_only, type_flow
+from kimi_lsp.context.typeflow import class_members, neighbour_only, type_flow
 from kimi_lsp.index import (
     Definition,
     DefinitionKind,
@@ -67,7 +67,6 @@ CALLERS = 5
 CALL_SITES = 30
 EXAMPLE_SHARE = 0.25  # of the budget, at most, for the example test file
 TYPES_SHARE = 0.5  # of the room left, at most, for the outlines of the classes the code uses
-TYPED_LANGUAGES = BRACE_LANGUAGES | {"python"}  # those `typeflow` types
 TYPED_CLASSES = 8  # the most-used classes the outlines follow (with their bases)
 NEIGHBOUR_MEMBERS = 24  # of the classes only the file's neighbours lead to, at most
 OUTLINE_MEMBERS = 300  # candidates for the outlines, best first
@@ -574,7 +573,7 @@ def _assemble(
     reserve = int(RANKED_SHARE.get(action, 0.0) * max(0, budget - used))
     for part in optional:
         if isinstance(part, str):
-            if req.language not in TYPED_LANGUAGES or req.target_definition is None:
+            if req.target_definition is None:  # typeflow says which languages it types
                 continue
             room = budget - reserve - used - sep
             room = min(room, int(TYPES_SHARE * max(0, budget - cost(required))))

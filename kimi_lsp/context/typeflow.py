@@ -526,10 +526,10 @@ def type_flow(
 ) -> TypeFlow:
     """The classes of `typed_classes`, and the project's uses of members on the code's names."""
     if not path.suffix.startswith(".py"):
-        language = index.file_info(path)
-        if language is None or language.language not in BRACE_LANGUAGES:
+        info = index.file_info(path)
+        if info is None or info.language not in BRACE_LANGUAGES:
             return TypeFlow([], {})
-        return _flow_by_names(index, path, source, span, target)
+        return _flow_by_names(index, path, info.language, source, span, target)
     node = _function_node(_parse(source), span) or _header_node(source, span)
     if node is None:
         return TypeFlow([], {})
@@ -642,11 +642,13 @@ def type_flow(
     if owner is not None:
         note([owner], 1.0)
     body = node.child_by_field_name("body")
+    assigned: set[str] = set()  # the locals the code binds (`opts = ...`)
     for n in _walk(body) if body is not None else []:
         if n.type == "assignment":
             left, right = n.child_by_field_name("left"), n.child_by_field_name("right")
             if left is None or left.type != "identifier":
                 continue
+            assigned.add(_text(left))
             typ = n.child_by_field_name("type")
             found = r.in_annotation(_text(typ)) if typ is not None else type_of(right)
             if found:
@@ -693,8 +695,7 @@ def type_flow(
     # What the project does with the code's names: the untyped ones get a class by it (as
     # neighbours), and every one's members say which of a class's members come next.
     table = member_uses(index)
-    held = {p.rsplit(".", 1)[-1] for p in untyped} | _parameter_names(node)
-    held |= _assigned_names(body) if body is not None else set()
+    held = {p.rsplit(".", 1)[-1] for p in untyped} | _parameter_names(node) | assigned
     hints: Counter[str] = Counter()
     for name in sorted((held | env.keys()) - {"self", "cls"}):
         members = table.of(name)
@@ -727,7 +728,12 @@ def type_flow(
 
 
 def _flow_by_names(
-    index: WorkspaceIndex, path: Path, source: str, span: Span, target: Definition | None
+    index: WorkspaceIndex,
+    path: Path,
+    language: str,
+    source: str,
+    span: Span,
+    target: Definition | None,
 ) -> TypeFlow:
     """TypeScript, JavaScript, Java, Go, Rust, as cheaply: no parse of the body, the names
     it writes. The enclosing class (``this.``, a Go receiver, a Rust ``impl``) and its
@@ -752,7 +758,6 @@ def _flow_by_names(
         note(r.classes(name), float(min(n, 4)))
     table = member_uses(index)
     hints: Counter[str] = Counter()
-    language = info.language if (info := index.file_info(path)) is not None else ""
     for name in sorted(set(_RECEIVER.findall(code)) - {"this", "self", "super"}):
         members = table.of(name, language)
         hints.update(members)
@@ -768,16 +773,6 @@ def _parameter_names(fn: Node) -> set[str]:
         name = p if p.type == "identifier" else p.child_by_field_name("name")
         if name is not None and name.type == "identifier":
             out.add(_text(name))
-    return out
-
-
-def _assigned_names(body: Node) -> set[str]:
-    out = set()
-    for n in _walk(body):
-        if n.type == "assignment":
-            left = n.child_by_field_name("left")
-            if left is not None and left.type == "identifier":
-                out.add(_text(left))
     return out
 
 
