@@ -26,8 +26,10 @@ from pathlib import Path
 
 from kimi_lsp.index import WorkspaceIndex
 
-# ``a.b`` where ``a`` is a whole name, not the tail of ``x.a`` (whose receiver is ``x.a``).
-_PAIR = re.compile(rb"(?<![\w.])([A-Za-z_]\w*)\.([A-Za-z_]\w*)")
+# ``a.b`` where ``a`` is a whole name, not the tail of ``x.a`` (whose receiver is ``x.a``),
+# and both are whole ASCII names: ``naïve.x`` and ``x.café`` give no ``ve`` or ``caf``
+# (a byte >= 0x80 is part of a non-ASCII letter, since UTF-8 spells one with such bytes).
+_PAIR = re.compile(rb"(?<![\w.\x80-\xff])([A-Za-z_]\w*+)\.([A-Za-z_]\w*+)(?![\x80-\xff])")
 # The languages counted, each in its family (a TypeScript name's convention is no Python
 # name's): what `typeflow` types.
 _FAMILY = {
@@ -49,7 +51,7 @@ def file_pairs(data: bytes) -> frozenset[tuple[str, str]]:
     for a, b in set(_PAIR.findall(data)):
         if a in (b"self", b"cls", b"this") or b.startswith(b"__"):
             continue
-        out.add((a.decode("ascii", "replace"), b.decode("ascii", "replace")))
+        out.add((a.decode("ascii"), b.decode("ascii")))
     return frozenset(out)
 
 

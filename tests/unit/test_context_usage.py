@@ -52,6 +52,12 @@ def test_a_file_counts_each_pair_once_whole_names_only_not_self_or_dunders() -> 
     assert file_pairs(source) == {("opts", "get_field"), ("a", "b")}
 
 
+def test_non_ascii_names_give_no_pair_cut_out_of_them() -> None:
+    source = "naïve.x = 1\ny = x.café\nprice = '€' + total.amount  # — 🍰\nopts.get_field()\n"
+    # Not ("ve", "x") nor ("x", "caf"): those names are the tails and heads of others.
+    assert file_pairs(source.encode()) == {("total", "amount"), ("opts", "get_field")}
+
+
 def test_the_table_counts_files_and_follows_saves_and_deletions(tmp_path: Path) -> None:
     index = indexed(tmp_path, {**USERS, "models.py": MODELS})
     uses = MemberUses(index)
