@@ -22,6 +22,16 @@ from pathlib import Path, PurePosixPath
 _INDEX_STEMS = frozenset({"__init__", "index", "mod", "lib", "main"})
 _JS_EXTS = (".ts", ".tsx", ".js", ".jsx", ".mjs", ".cjs", ".mts", ".cts", ".d.ts")
 _JS_FAMILY = frozenset({"javascript", "typescript", "tsx"})
+# TypeScript's ES modules import what a file compiles to: `./page.js` names `./page.ts`.
+_TS_SOURCES = {
+    ".js": (".ts", ".tsx", ".d.ts"),
+    ".jsx": (".tsx",),
+    ".mjs": (".mts", ".d.mts"),
+    ".cjs": (".cts", ".d.cts"),
+}
+# The first segment of a path alias (tsconfig `paths`, a bundler's): `@/lib/db`, `~/lib/db`,
+# `#lib/db` (Node's subpath imports) name the project's own files, never a package.
+_ALIAS_MARKS = ("@", "~", "#")
 _C_FAMILY = frozenset({"c", "cpp"})
 _JVM_FAMILY = frozenset({"java", "scala"})
 
@@ -122,6 +132,28 @@ class ImportResolver:
                     return picked
         return []
 
+    def _javascript(self, importer: Path, module: str) -> list[Path]:
+        if module.startswith("."):
+            found = self._relative(importer.parent, module, _JS_EXTS)
+            stem, ext = os.path.splitext(module)
+            for source_ext in _TS_SOURCES.get(ext, ()) if not found else ():
+                found = self._relative(importer.parent, stem + source_ext, ())
+                if found:
+                    break
+            return found
+        segments = [s for s in module.split("/") if s]
+        if segments and (segments[0] in _ALIAS_MARKS or segments[0][:1] == "#"):
+            segments[0] = segments[0][1:]  # `@/lib/db` -> lib/db, `#lib/db` -> lib/db
+            segments = [s for s in segments if s]
+        elif len(segments) < 2 or segments[0].startswith("@"):
+            return []  # a package from node_modules (`react`, `@scope/pkg`)
+        # A path from the project's base (`baseUrl`, an alias): the whole of it must name a
+        # file or a folder's index, or it is a package's (`lodash/fp`).
+        stem, ext = os.path.splitext(segments[-1]) if segments else ("", "")
+        if ext in _TS_SOURCES or ext in _JS_EXTS:
+            segments[-1] = stem
+        return self._by_keys(importer, segments, min_len=len(segments)) if segments else []
+
     def resolve(self, importer: Path, module: str) -> list[Path]:
         language = self._language.get(importer)
         if language is None or not module:
@@ -139,9 +171,7 @@ class ImportResolver:
             found = self._by_keys(importer, segments, keys=self._modules)
             return found or self._by_keys(importer, segments, min_len=2)
         if language in _JS_FAMILY:
-            if module.startswith("."):
-                return self._relative(here, module, _JS_EXTS)
-            return []  # a package from node_modules
+            return self._javascript(importer, module)
         if language in _C_FAMILY:
             local = self._relative(here, module, ())
             if local:

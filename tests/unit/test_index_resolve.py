@@ -24,6 +24,10 @@ FILES = [
     "web/src/app.ts",
     "web/src/util/index.ts",
     "web/src/fmt.tsx",
+    "web/src/api/page.ts",
+    "web/src/api/index.ts",
+    "web/src/lib/db.ts",
+    "web/src/lib/ui/button.tsx",
     "cmd/main.go",
     "internal/store/store.go",
     "internal/store/cache.go",
@@ -68,6 +72,19 @@ def resolver() -> ImportResolver:
         ("web/src/app.ts", "./util", ["web/src/util/index.ts"]),
         ("web/src/app.ts", "./fmt", ["web/src/fmt.tsx"]),
         ("web/src/app.ts", "react", []),
+        # TypeScript's ES modules name the compiled file: `./api/page.js` is `./api/page.ts`.
+        ("web/src/app.ts", "./api/page.js", ["web/src/api/page.ts"]),
+        ("web/src/api/page.ts", "../fmt.js", ["web/src/fmt.tsx"]),
+        ("web/src/api/page.ts", "./missing.js", []),
+        # Path aliases and base-relative paths name the project's files; packages stay out.
+        ("web/src/app.ts", "@/lib/db", ["web/src/lib/db.ts"]),
+        ("web/src/app.ts", "~/lib/ui/button", ["web/src/lib/ui/button.tsx"]),
+        ("web/src/app.ts", "#lib/db", ["web/src/lib/db.ts"]),
+        ("web/src/app.ts", "src/lib/db.js", ["web/src/lib/db.ts"]),
+        ("web/src/app.ts", "@/api", ["web/src/api/index.ts"]),
+        ("web/src/app.ts", "@/lib/missing", []),
+        ("web/src/app.ts", "@acme/lib", []),  # a scoped package
+        ("web/src/app.ts", "lodash/fp", []),
         (
             "cmd/main.go",
             "example.com/app/internal/store",
