@@ -22,14 +22,18 @@ rest of the function from the file. Every prompt is then built again after the c
 and made again (the index's generation moves on, every per-request cache starts anew): same
 input, same bytes.
 
+TypeScript and JavaScript (puppeteer-core's and three's source folders from npm): the same
+cuts of functions and methods, the truth following the language's scoping as the tags see it
+(`_brace_cuts`).
+
 Latency: build p50/p95 on a warm index of Django, the cut buffer opened in the index before
 each build, as an editor would have it.
 
 Prefix cache: 20 mixed actions (explain, refactor, tests) on different symbols of one
 workspace sent to the Kimi emulator; the share of input tokens it reports as cached.
 
-``python -m bench.bench_context [rich|django|sqlalchemy|latency|cache]`` runs parts;
-``BENCH_AIDER=0`` skips the Aider reference.
+``python -m bench.bench_context [rich|django|sqlalchemy|puppeteer|three|latency|cache]`` runs
+parts; ``BENCH_AIDER=0`` skips the Aider reference.
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ import subprocess
 import sys
 import tarfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -73,6 +77,12 @@ DJANGO_AIDER_CUTS = 20  # ~2.5 s per Aider map on Django
 SQLALCHEMY = ("sqlalchemy", "2.0.58")  # deep class hierarchies and mixins
 SQLALCHEMY_CUTS = 200
 SQLALCHEMY_AIDER_CUTS = 20
+# From npm, each with the package's folder of source: TypeScript with class hierarchies
+# across files (`CdpPage extends Page`), and JavaScript's deep ones (`Mesh extends Object3D`).
+PUPPETEER = ("puppeteer-core", "23.11.1", "src")
+THREE = ("three", "0.170.0", "src")
+NPM_CUTS = 200
+NPM_AIDER_CUTS = 20
 TOTAL_CAP = 200_000  # the whole prompt's cap: far above the file window plus the budget
 KINDS = ("method", "class", "function", "constant")
 # BENCH_AIDER=0 skips the Aider reference (it installs aider-chat into a throw-away venv).
@@ -330,12 +340,69 @@ def _cuts(index: WorkspaceIndex, package: Path, n: int, seed: int = 0) -> list[C
                 named = frozenset(n for n in truth if re.search(rf"\b{re.escape(n)}\b", text))
                 found.append(Cut(path, cut, col, text, truth, kinds, named))
 
-    # A sample keyed by a hash of each cut's place, not a shuffle of the list: a change to
-    # what counts as a need moves only the cuts it empties or fills, not the whole sample.
+    return _sample(found, package, n, seed)
+
+
+def _sample(found: list[Cut], package: Path, n: int, seed: int) -> list[Cut]:
+    """A sample keyed by a hash of each cut's place, not a shuffle of the list: a change to
+    what counts as a need moves only the cuts it empties or fills, not the whole sample."""
+
     def key(c: Cut) -> str:
         return hashlib.sha256(f"{seed}:{c.path.relative_to(package)}:{c.line}".encode()).hexdigest()
 
     return sorted(sorted(found, key=key)[:n], key=lambda c: (str(c.path), c.line))
+
+
+def _brace_cuts(index: WorkspaceIndex, package: Path, n: int, seed: int = 0) -> list[Cut]:
+    """Cuts of a TypeScript/JavaScript project, as `_cuts` makes them of a Python one. The
+    truth follows the language's scoping, as the tags give it (calls, `new`, types, bases):
+    `x.name(...)` calls a member (a method, property or field of some class), a bare
+    `name(...)` or `Name` something defined at module level (a function has no implicit
+    `this`), so a project's `map` operator is no truth for `array.map(...)`. What stays is
+    names, not types: `subscriber.next` counts whichever class defines `next` (in at most
+    three files)."""
+    found: list[Cut] = []
+    for path in index.files():
+        if not path.is_relative_to(package) or _in_tests(path) or ".spec." in path.name:
+            continue
+        tags = index.file_tags(path)
+        if tags is None or tags.language not in ("typescript", "tsx", "javascript"):
+            continue
+        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+        own = {d.name for d in tags.definitions}
+        for d in tags.definitions:
+            if d.kind not in (DefinitionKind.FUNCTION, DefinitionKind.METHOD):
+                continue
+            body = d.range.end_line - d.range.start_line
+            if body < 6:
+                continue
+            cut = d.range.start_line + max(2, body // 3)
+            truth: dict[str, list[str]] = {}
+            kinds: dict[str, str] = {}
+            for r in tags.references:
+                line = r.range.start_line
+                if not (cut <= line <= d.range.end_line) or r.name in own:
+                    continue
+                everywhere = index.definitions(r.name)
+                if len({x.path for x in everywhere}) > MAX_NAME_DEFS:
+                    continue
+                before = lines[line][: r.range.start_col].rstrip()
+                member = before.endswith(".")
+                defs = [
+                    x
+                    for x in everywhere
+                    if x.path != path and not _in_tests(x.path) and (x.scope is not None) == member
+                ]
+                if defs:
+                    truth[r.name] = sorted({x.signature.strip() for x in defs})
+                    kinds[r.name] = _kind_of(defs)
+            if truth:
+                text = "".join(lines[:cut])
+                last = next((x for x in reversed(lines[:cut]) if x.strip()), "")
+                col = len(last) - len(last.lstrip())
+                named = frozenset(n for n in truth if re.search(rf"\b{re.escape(n)}\b", text))
+                found.append(Cut(path, cut, col, text, truth, kinds, named))
+    return _sample(found, package, n, seed)
 
 
 def _recall(cut: Cut, context: str) -> tuple[int, int]:
@@ -516,7 +583,14 @@ def _django(work: Path) -> Path:
 
 
 def recall_rows(
-    work: Path, label: str, root: Path, package: Path, n: int, aider_n: int
+    work: Path,
+    label: str,
+    root: Path,
+    package: Path,
+    n: int,
+    aider_n: int,
+    cuts_of: Callable[[WorkspaceIndex, Path, int], list[Cut]] | None = None,
+    suffixes: tuple[str, ...] = (".py",),
 ) -> list[Row]:
     copy = working_copy(work, root)
     root, package = copy, copy / package.relative_to(root)
@@ -526,7 +600,7 @@ def recall_rows(
     index.prepare_queries()
     services = services_over(index, state / "services")
     estimator = services.estimator()
-    cuts = _cuts(index, package, n)
+    cuts = (cuts_of or _cuts)(index, package, n)
     truth = sum(len(c.truth) for c in cuts)
     rows = [Row(NAME, f"recall corpus {label}", f"{len(cuts)} cuts, {truth} used names")]
     ours: dict[int, list[tuple[int, int]]] = {b: [] for b in BUDGETS}
@@ -550,7 +624,7 @@ def recall_rows(
         with cut_saved(index, cut):  # the same input again, every per-request cache anew
             same += sum(_ours(services, cut, b)[0] == texts[b] for b in BUDGETS)
     aider_cuts = cuts[:aider_n] if AIDER else []
-    files = [p for p in index.files() if p.suffix == ".py"]
+    files = [p for p in index.files() if p.suffix in suffixes]
     aider: list[list[str]] | str = "not run"
     if aider_cuts:
         aider = _aider(work, root, aider_cuts, files)
@@ -646,6 +720,49 @@ def sqlalchemy_recall_rows(work: Path) -> list[Row]:
     return recall_rows(work, label, root, package, SQLALCHEMY_CUTS, SQLALCHEMY_AIDER_CUTS)
 
 
+def _npm(work: Path, name: str, version: str, folder: str) -> Path:
+    """A package's source folder from the npm registry (`npm pack`), as a checkout has it:
+    <work>/ctx/<name>-<version>/<folder>, nothing of the built files beside it."""
+    where = work / "ctx"
+    root = (where / f"{name}-{version}").resolve()
+    if (root / folder).is_dir():
+        return root
+    where.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        ["npm", "pack", "--silent", f"{name}@{version}", "--pack-destination", str(where)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    unpacked = where / f"{name}-{version}-package"
+    shutil.rmtree(unpacked, ignore_errors=True)
+    with tarfile.open(where / f"{name}-{version}.tgz") as tar:
+        tar.extractall(unpacked, filter="data")
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir()
+    (unpacked / "package" / folder).rename(root / folder)
+    shutil.rmtree(unpacked)
+    return root
+
+
+def npm_recall_rows(
+    work: Path, corpus: tuple[str, str, str], language: str, suffixes: tuple[str, ...]
+) -> list[Row]:
+    if shutil.which("npm") is None:
+        return [Row(NAME, f"recall corpus {corpus[0]} {corpus[1]}", "skipped (no npm)")]
+    root = _npm(work, *corpus)
+    label = f"{corpus[0]} {corpus[1]} ({language})"
+    return recall_rows(
+        work, label, root, root / corpus[2], NPM_CUTS, NPM_AIDER_CUTS, _brace_cuts, suffixes
+    )
+
+
+def puppeteer_recall_rows(work: Path) -> list[Row]:
+    return npm_recall_rows(work, PUPPETEER, "TypeScript", (".ts",))
+
+
+def three_recall_rows(work: Path) -> list[Row]:
+    return npm_recall_rows(work, THREE, "JavaScript", (".js",))
+
+
 def latency_rows(work: Path) -> list[Row]:
     tune_collector()  # as the server's process runs (``kimi-lsp`` sets it at start)
     root = _django(work)
@@ -716,6 +833,8 @@ def run(work: Path) -> list[Row]:
         rich_recall_rows(work)
         + django_recall_rows(work)
         + sqlalchemy_recall_rows(work)
+        + puppeteer_recall_rows(work)
+        + three_recall_rows(work)
         + latency_rows(work)
         + cache_rows(work)
     )
@@ -729,6 +848,8 @@ if __name__ == "__main__":  # python -m bench.bench_context [rich|django|sqlalch
         "rich": rich_recall_rows,
         "django": django_recall_rows,
         "sqlalchemy": sqlalchemy_recall_rows,
+        "puppeteer": puppeteer_recall_rows,
+        "three": three_recall_rows,
         "latency": latency_rows,
         "cache": cache_rows,
     }
