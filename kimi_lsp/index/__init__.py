@@ -41,6 +41,10 @@ Queries (cheap; in-memory):
   whose range contains the position.
 - ``outline(path) -> list[Definition]``: the file's definitions in source order (nesting via
   ``Definition.scope`` and ranges).
+- ``closed_outline(path) -> list[Definition]``: the outline of a brace language's text with
+  the brackets it leaves open closed at its end (a function being typed has no ``}`` yet:
+  its parse lost it, often with its class); definitions end by the text's end. The outline
+  itself when nothing is open.
 - ``imports_of(path) -> list[Path]``: workspace files this file imports (resolved).
 - ``importers(path) -> list[Path]``: workspace files that import this file.
 - ``file_graph() -> dict[Path, dict[Path, float]]``: referencing file -> {defining file:

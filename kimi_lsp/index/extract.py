@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from tree_sitter import Node, Parser, QueryCursor, Tree
+from tree_sitter import Node, Parser, Query, QueryCursor, Tree
 
 from kimi_lsp.index.languages import (
     capture_names,
@@ -654,6 +654,49 @@ def decode(
     refs = tuple(Reference(r[0], r[1], path, Span(r[2], r[3], r[4], r[5]), r[6]) for r in rrefs)
     imps = tuple(Import(i[0], path, Span(i[1], i[2], i[3], i[4])) for i in rimports)
     return FileTags(path, language, chash, defs, refs, imps, line_count, size)
+
+
+# Languages whose blocks are brackets: a body being typed leaves its `{` open.
+BRACKET_LANGUAGES = frozenset(
+    ("typescript", "tsx", "javascript", "java", "go", "rust", "c", "cpp", "c_sharp", "php",
+     "scala")
+)  # fmt: skip
+_PAIRS = {"{": "}", "(": ")", "[": "]", "${": "}", "#{": "}"}
+
+
+@functools.cache
+def _bracket_query(language: str) -> Query:
+    lang = ts_language(language)
+    tokens = [t for t in (*_PAIRS, "}", ")", "]") if lang.id_for_node_kind(t, False) is not None]
+    alternatives = " ".join(f'"{t}"' for t in dict.fromkeys(tokens))
+    return Query(lang, f"[{alternatives}] @bracket")
+
+
+def close_brackets(source: bytes, language: str) -> bytes | None:
+    """``source`` with the brackets it leaves open closed at its end, on a line of their
+    own, or None when it leaves none open (or its blocks are not brackets). A function
+    being typed has no closing ``}`` yet, and the parse then loses it and often the class
+    around it; closed, they parse as what the user is writing. The brackets are the
+    parse's tokens, so those in strings and comments do not count; a bracket the parse
+    made up (a MISSING node) is not the user's."""
+    if language not in BRACKET_LANGUAGES:
+        return None
+    tree = _parser(language).parse(source)
+    if not tree.root_node.has_error:
+        return None
+    found = QueryCursor(_bracket_query(language)).captures(tree.root_node).get("bracket", [])
+    open_: list[str] = []
+    for node in sorted(found, key=lambda n: n.start_byte):
+        if node.is_missing:
+            continue
+        token = node.type
+        if token in _PAIRS:
+            open_.append(_PAIRS[token])
+        elif open_ and open_[-1] == token:
+            open_.pop()
+    if not open_:
+        return None
+    return source + b"\n" + "".join(reversed(open_)).encode()
 
 
 def extract_tags(path: Path, source: bytes, language: str) -> FileTags:

@@ -18,7 +18,7 @@ import time
 from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, cast
@@ -33,14 +33,17 @@ from kimi_lsp.index.discovery import (
 )
 from kimi_lsp.index.documents import Document
 from kimi_lsp.index.extract import (
+    BRACKET_LANGUAGES,
     TAG_DEFS,
     TAG_IMPORTS,
     TAG_REFS,
     RawTags,
+    close_brackets,
     content_hash,
     decode,
     decode_definitions,
     extract_raw,
+    extract_tags,
 )
 from kimi_lsp.index.languages import language_for
 from kimi_lsp.index.model import (
@@ -50,10 +53,11 @@ from kimi_lsp.index.model import (
     IndexStats,
     Reference,
     SkippedFile,
+    Span,
 )
 from kimi_lsp.index.resolve import ImportResolver
 from kimi_lsp.index.store import IndexStore, StoredFile, database_path
-from kimi_lsp.positions import DEFAULT, Encoding
+from kimi_lsp.positions import DEFAULT, Encoding, text_lines, utf16_len
 
 log = logging.getLogger(__name__)
 
@@ -224,6 +228,7 @@ class WorkspaceIndex:
         # Decoded tags (references included) of recently queried files; bounded, since a
         # graph walk over a big repository would otherwise keep every reference as objects.
         self._decoded: OrderedDict[Path, FileTags] = OrderedDict()
+        self._closed: dict[tuple[Path, str], tuple[Definition, ...] | None] = {}  # `closed_outline`
         self._decoded_defs: dict[Path, tuple[Definition, ...]] = {}
         # name -> {file: how often}: built on the first query that needs each, then kept
         # in step file by file.
@@ -684,6 +689,44 @@ class WorkspaceIndex:
 
     def outline(self, path: Path | str) -> list[Definition]:
         return list(self._definitions_of(_abs(path)))
+
+    def closed_outline(self, path: Path | str) -> list[Definition]:
+        """The outline of the file as it will be once the brackets its text leaves open are
+        closed (`close_brackets`: a function being typed in a buffer has no `}` yet, and its
+        parse lost it): what the user is writing, each definition ending by the text's end.
+        The outline itself when nothing is left open."""
+        p = _abs(path)
+        info = self.file_info(p)
+        if info is None or info.language not in BRACKET_LANGUAGES:
+            return self.outline(p)
+        key = (p, info.content_hash)
+        with self._lock:
+            if key in self._closed:
+                cached = self._closed[key]
+                return list(cached) if cached is not None else self.outline(p)
+        text = self.document_text(p)
+        try:
+            source = text.encode("utf-8") if text is not None else p.read_bytes()
+        except OSError:
+            return self.outline(p)
+        if content_hash(source) != info.content_hash:  # changed meanwhile
+            return self.outline(p)
+        closed = close_brackets(source, info.language)
+        defs: tuple[Definition, ...] | None = None
+        if closed is not None:
+            lines = text_lines(source.decode("utf-8", "replace")) or [""]
+            last, last_col = len(lines) - 1, utf16_len(lines[-1])
+
+            def clamp(s: Span) -> Span:  # the closers' line is not the text's
+                if s.end_line <= last:
+                    return s
+                return Span(s.start_line, s.start_col, last, last_col)
+
+            tags = extract_tags(p, closed, info.language)
+            defs = tuple(replace(d, range=clamp(d.range)) for d in tags.definitions)
+        with self._lock:
+            self._closed = {key: defs}  # one file at a time: the one being typed in
+        return list(defs) if defs is not None else self.outline(p)
 
     def enclosing_definition(self, path: Path | str, line: int, col: int) -> Definition | None:
         best: Definition | None = None

@@ -152,3 +152,45 @@ def test_a_lost_header_with_wide_characters_counts_utf16_columns(tmp_path: Path)
     assert d.name_range == Span(4, 8, 4, 12)
     assert target.span == Span(4, 0, 5, len('        self, sign="€') + 2 + 1)
     assert target.code.endswith('sign="€🍰"')
+
+
+# A TypeScript method being typed at the end of its file, with no `}` yet (an editor without
+# auto-closed brackets: Neovim's and Emacs's defaults). The `{` in the string and the comment
+# are not the user's brackets.
+TS_SAVED = (
+    "export class Page {\n  title(): string {\n    return '{';\n  }\n\n"
+    "  screenshot(options: Options): number {\n    // { a comment\n    return 1;\n  }\n}\n"
+)
+TS_TYPING = (
+    "export class Page {\n  title(): string {\n    return '{';\n  }\n\n"
+    "  screenshot(options: Options): number {\n    // { a comment\n"
+    "    const { clip } = options;\n    if (clip) {\n      \n"
+)
+
+
+def test_a_brace_method_left_open_while_typing_is_the_target_within_its_class(
+    tmp_path: Path,
+) -> None:
+    index, path = indexed(tmp_path, "page.ts", TS_SAVED)
+    index.open_document(path, TS_TYPING)
+    assert index.enclosing_definition(path, 9, 6) is None  # the parse lost it
+    # The cursor on the last, blank line, at the indentation the editor left.
+    target = find_target(index, path, TS_TYPING, 9, 6)
+    assert target.definition is not None
+    assert (target.name, target.definition.scope) == ("screenshot", "Page")
+    assert target.definition.kind == DefinitionKind.METHOD
+    assert target.span == Span(5, 0, 9, 6)  # from its header to the end of the buffer
+    assert target.code.startswith("  screenshot(options: Options): number {")
+    page = next(d for d in index.closed_outline(path) if d.name == "Page")
+    assert page.range.end_line == 9  # the class ends where the text does, not after it
+
+
+def test_brackets_closed_are_only_the_ones_left_open(tmp_path: Path) -> None:
+    from kimi_lsp.index.extract import close_brackets
+
+    closed = close_brackets(TS_TYPING.encode(), "typescript")
+    assert closed == TS_TYPING.encode() + b"\n}}}"  # `if`, `screenshot`, `Page`
+    assert close_brackets(TS_SAVED.encode(), "typescript") is None  # nothing open
+    assert close_brackets(b"def f(:\n", "python") is None  # blocks by indentation
+    index, path = indexed(tmp_path, "page.ts", TS_SAVED)
+    assert index.closed_outline(path) == index.outline(path)
