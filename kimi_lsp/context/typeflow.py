@@ -90,6 +90,23 @@ _BINDING = re.compile(r"^\s*(\w+)\s*(?::\s*([^=]+?))?\s*=\s*([A-Za-z_][\w.]*)\s*
 BRACE_LANGUAGES = frozenset(("typescript", "tsx", "javascript", "java", "go", "rust"))
 _CAPITALIZED = re.compile(r"(?<![\w.])[A-Z]\w*")
 _RECEIVER = re.compile(r"(?<![\w.])([a-z_]\w*)(?:\?)?\.(?=[A-Za-z_])")
+# A field the code reaches a member through: `this.frameManager.x`, `this.#client?.x`,
+# Rust's `self.store.x`.
+_FIELD_RECEIVER = re.compile(r"(?<![\w.])(?:this|self)\.(#?[A-Za-z_]\w*)\??\.(?=[#A-Za-z_])")
+# What a class declares its fields hold: `#client: CDPSession;`, `private readonly page:
+# Page`, `store: Store,` (TypeScript, constructor parameters, Rust); `this.info = new Info()`
+# and `#info = new Info();` (JavaScript); `private FrameManager frames;` (Java).
+_FIELD_ANNOTATED = re.compile(
+    r"(?:^|[\s;{(,])(#?[A-Za-z_]\w*)\s*[?!]?\s*:\s*(?:readonly\s+)?&?(?:mut\s+)?([A-Z][\w.]*)",
+    re.M,
+)
+_FIELD_BUILT = re.compile(
+    r"(?:\bthis\.|^\s*(?:(?:private|protected|public|readonly|static)\s+)*)"
+    r"(#?[A-Za-z_]\w*)\s*=\s*new\s+([A-Z][\w.]*)",
+    re.M,
+)
+_FIELD_JAVA = re.compile(r"\b([A-Z]\w*)(?:<[^>\n]*>)?\s+([a-z_]\w*)\s*[;=]")
+_NAME_WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z0-9]+")
 _EXTENDS = re.compile(r"\b(?:extends|implements)\s+([\w.]+(?:\s*,\s*[\w.]+)*)")
 _SELF_FROM_NAME = re.compile(r"\bself\.(\w+)\s*=\s*([A-Za-z_]\w*)\s*$", re.M)
 # Names in annotations that are never project classes (skips a lookup each).
@@ -199,14 +216,14 @@ class _Resolver:
         return self._classes[key]
 
     def named_for(self, name: str) -> list[Definition]:
-        """The classes a variable's name names (``mapper`` -> Mapper, ``schema_editor`` ->
-        SchemaEditor, ``primary_mapper`` -> Mapper): the longest tail of its words that is
-        a class's name."""
-        words = [w for w in name.split("_") if w]
+        """The classes a variable's name names (``mapper`` -> Mapper, ``schema_editor`` and
+        ``schemaEditor`` -> SchemaEditor, ``primary_mapper`` -> Mapper): the longest tail of
+        its words that is a class's name."""
+        words = _NAME_WORDS.findall(name)  # `frame_manager`, `frameManager`, `#frameManager`
         for i in range(len(words)):
             if len(words[i]) < 3 and i == len(words) - 1:
                 break
-            found = self.classes("".join(w.capitalize() for w in words[i:]))
+            found = self.classes("".join(w[0].upper() + w[1:] for w in words[i:]))
             if found:
                 return found
         return []
@@ -438,6 +455,23 @@ class _Resolver:
             self._attrs[cls] = table
         return self._attrs[cls]
 
+    def field_types(self, cls: Definition) -> dict[str, list[Definition]]:
+        """A brace language's `attribute_types`: field name -> classes, from what the class
+        and its bases declare (annotations, constructor parameters, `this.x = new X()`)."""
+        if cls not in self._attrs:
+            table: dict[str, list[Definition]] = {}
+            for c in reversed(self.mro(cls)):  # the subclass's word wins
+                body = "\n".join(self.lines(c.path)[c.range.start_line : c.range.end_line + 1])
+                found = [(m.group(2), m.group(1)) for m in _FIELD_JAVA.finditer(body)]
+                for pattern in (_FIELD_ANNOTATED, _FIELD_BUILT):
+                    found += [(m.group(1), m.group(2)) for m in pattern.finditer(body)]
+                for field, type_name in found:
+                    classes = self.classes(type_name, c.path)
+                    if classes:
+                        table[field] = classes
+            self._attrs[cls] = table
+        return self._attrs[cls]
+
     def returns(self, d: Definition) -> list[Definition]:
         """The classes a function's or property's return annotation names."""
         m = _RETURNS.search(self.header(d))
@@ -507,7 +541,8 @@ def _enclosing_class(index: WorkspaceIndex, target: Definition) -> Definition | 
     if not target.scope:
         return None
     owner = target.scope.rsplit(".", 1)[-1]
-    for d in index.outline(target.path):
+    # A method being typed: its class too may be lost to the parse until its `}` is written.
+    for d in index.closed_outline(target.path):
         if d.name == owner and d.kind in CLASS_KINDS and d.range.encloses(target.range):
             return d
     return None
@@ -751,14 +786,28 @@ def _flow_by_names(
             if not neighbour:
                 ruled.add(c)
 
+    owner = None
     if target is not None and target.scope:
         owner = _enclosing_class(index, target)
         note([owner] if owner is not None else r.classes(target.scope), 1.0)
     for name, n in Counter(_CAPITALIZED.findall(code)).items():
         note(r.classes(name), float(min(n, 4)))
+    # The fields the code reaches members through: what the class declares they hold, else
+    # what their names name (`this.#frameManager` -> FrameManager).
+    fields = r.field_types(owner) if owner is not None else {}
+    for name in sorted(set(_FIELD_RECEIVER.findall(code))):
+        declared = fields.get(name)
+        note(declared or r.named_for(name), 1.0 if declared else NAMED_WEIGHT)
+    if owner is not None:  # unnamed neighbours: what the class's methods reach through fields
+        lines = r.lines(owner.path)
+        around = "\n".join(lines[owner.range.start_line : owner.range.end_line + 1])
+        for name, count in sorted(Counter(_FIELD_RECEIVER.findall(around)).items()):
+            if name in fields:
+                note(fields[name], IMPORT_WEIGHT * min(count, 4), neighbour=True)
     table = member_uses(index)
     hints: Counter[str] = Counter()
     for name in sorted(set(_RECEIVER.findall(code)) - {"this", "self", "super"}):
+        note(r.named_for(name), NAMED_WEIGHT)  # `renderObject.x` -> RenderObject
         members = table.of(name, language)
         hints.update(members)
         note(r.by_uses(members), USES_WEIGHT, neighbour=True)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from kimi_lsp.context.typeflow import type_flow
 from kimi_lsp.index import WorkspaceIndex
 from tests.fixtures.context.explain import explain_definition
 
@@ -104,3 +105,54 @@ def test_a_name_that_is_no_project_class_brings_no_outline(tmp_path: Path) -> No
         "  return repo.get(id);\n}\n",
     }
     assert outlines_of(tmp_path, files, "service.ts", "store", "typescript") == ""
+
+
+def flow_of(root: Path, files: dict[str, str], file: str, function: str) -> dict[str, bool]:
+    """The classes the type flow gives the function: name -> ruled (not a neighbour)."""
+    for name, text in files.items():
+        (root / name).write_text(text)
+    index = WorkspaceIndex([root], state_dir=None)
+    index.update()
+    path = root / file
+    target = next(d for d in index.outline(path) if d.name == function)
+    flow = type_flow(index, path, path.read_text(), target.range, target)
+    return {c.definition.name: not c.neighbour for c in flow.classes}
+
+
+def test_a_field_the_class_declares_types_what_the_code_reaches_through_it(
+    tmp_path: Path,
+) -> None:
+    files = {
+        "frames.ts": "export class FrameManager {\n  mainFrame(): number { return 0; }\n"
+        "  removeBinding(name: string): void {}\n}\n",
+        # `#frames` names no class: only its declaration says it holds a FrameManager.
+        "page.ts": 'import { FrameManager } from "./frames.js";\n\nexport class Page {\n'
+        "  #frames: FrameManager;\n  constructor() {\n    this.#frames = make();\n  }\n"
+        "  close(): void {\n    this.#frames.mainFrame();\n  }\n}\n",
+    }
+    assert flow_of(tmp_path, files, "page.ts", "close").get("FrameManager") is True
+    text = outlines_of(tmp_path, files, "page.ts", "close", "typescript")
+    assert "removeBinding(name: string): void {}" in text
+
+
+def test_a_camel_case_receiver_names_its_class_by_its_last_words(tmp_path: Path) -> None:
+    files = {
+        "RenderObject.js": "export class RenderObject {\n  getMonitor() { return null; }\n"
+        "  getNodeBuilderState() { return null; }\n}\n",
+        "Nodes.js": "export function update( currentRenderObject ) {\n"
+        "  const monitor = currentRenderObject.getMonitor();\n  return monitor;\n}\n",
+    }
+    assert flow_of(tmp_path, files, "Nodes.js", "update") == {"RenderObject": True}
+
+
+def test_the_fields_the_class_reaches_elsewhere_are_neighbours(tmp_path: Path) -> None:
+    files = {
+        "emulation.ts": "export class EmulationManager {\n"
+        "  setBackground(): void {}\n  resetBackground(): void {}\n}\n",
+        # `screenshot` does not name the emulation manager yet; the class's other methods do.
+        "page.ts": "export class Page {\n  #emulation = new EmulationManager();\n"
+        "  emulate(): void {\n    this.#emulation.setBackground();\n  }\n"
+        "  screenshot(): number {\n    const shot = 1;\n    return shot;\n  }\n}\n",
+    }
+    text = outlines_of(tmp_path, files, "page.ts", "screenshot", "typescript")
+    assert "resetBackground(): void {}" in text
