@@ -230,6 +230,29 @@ async def test_code_actions_are_offered_on_a_symbol_and_run_as_commands(
     assert not await client.text_document_code_action_async(params)
 
 
+async def test_code_actions_are_offered_in_a_function_being_typed(
+    client: LanguageClient, project: Path
+) -> None:
+    """A bracket left open at the end of the buffer loses the function to the parse; the
+    offers follow what the action will work on, not the parse."""
+    uri = open_doc(client, project / "calc.py")
+    await wait_indexed(client, "add")
+    typing = SOURCE + "\n\nclass K:\n    def m(self, x):\n        y = 1\n\n        if (\n"
+    client.text_document_did_change(
+        T.DidChangeTextDocumentParams(
+            T.VersionedTextDocumentIdentifier(uri=uri, version=2),
+            [T.TextDocumentContentChangeWholeDocument(text=typing)],
+        )
+    )
+    params = T.CodeActionParams(
+        text_document=T.TextDocumentIdentifier(uri),
+        range=T.Range(T.Position(12, 12), T.Position(12, 12)),  # in `if (`
+        context=T.CodeActionContext(diagnostics=[]),
+    )
+    actions = await client.text_document_code_action_async(params)
+    assert "Kimi: Explain" in [a.title for a in actions or []]
+
+
 async def test_a_repeated_explain_is_replayed_without_a_request_unless_regenerated(
     client: LanguageClient, kimi_env: FakeKimi, project: Path
 ) -> None:

@@ -11,8 +11,10 @@ from typing import Any
 from lsprotocol import types as T
 
 from kimi_lsp.actions.code_actions import KIND_REFACTOR, Offer, offers
+from kimi_lsp.actions.errors import IgnoredFile, NothingToWorkOn
 from kimi_lsp.actions.explain import has_cached_explanation
 from kimi_lsp.actions.services import Services
+from kimi_lsp.actions.target import find_target
 from kimi_lsp.edits.stream import find_review_block, resolve_review
 from kimi_lsp.positions import valid_text
 
@@ -41,7 +43,7 @@ def register(server: KimiLanguageServer) -> None:
             converter.unstructure(rng),
             diagnostics=[converter.unstructure(d) for d in params.context.diagnostics],
             available=set(ls.protocol.fm.commands),
-            has_target=_has_target(services, path, at),
+            has_target=_has_target(services, path, text and valid_text(text), at),
             cached_explanation=await _cached(services, path, text and valid_text(text), at),
         )
         tags = _llm_tags(ls)
@@ -53,15 +55,23 @@ def register(server: KimiLanguageServer) -> None:
         ]
 
 
-def _has_target(services: Services, path: Path | None, rng: T.Range) -> bool:
+def _has_target(services: Services, path: Path | None, text: str | None, rng: T.Range) -> bool:
+    """Whether an action at the cursor has something to work on: what the action itself
+    will find (`find_target`), so a function being typed, whose parse lost it, is offered
+    too."""
     if (rng.start.line, rng.start.character) != (rng.end.line, rng.end.character):
         return True  # a selection is a target
     index = services.index
-    return bool(
-        path is not None
-        and index is not None
-        and index.enclosing_definition(path, rng.start.line, rng.start.character) is not None
-    )
+    if path is None or index is None:
+        return False
+    line, col = rng.start.line, rng.start.character
+    if text is None:
+        return index.enclosing_definition(path, line, col) is not None
+    try:
+        find_target(index, path, text, line, col)
+    except (NothingToWorkOn, IgnoredFile):
+        return False
+    return True
 
 
 def _text(ls: KimiLanguageServer, uri: str) -> str | None:
@@ -73,7 +83,7 @@ def _text(ls: KimiLanguageServer, uri: str) -> str | None:
 
 async def _cached(services: Services, path: Path | None, text: str | None, rng: T.Range) -> bool:
     """Is an explanation stored for the target (the offer then says "Regenerate")?"""
-    if path is None or text is None or not _has_target(services, path, rng):
+    if path is None or text is None or not _has_target(services, path, text, rng):
         return False
     return await has_cached_explanation(services, path, text, rng.start.line, rng.start.character)
 
