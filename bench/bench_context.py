@@ -51,7 +51,7 @@ import subprocess
 import sys
 import tarfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -304,13 +304,7 @@ def _cuts(index: WorkspaceIndex, package: Path, n: int, seed: int = 0) -> list[C
             outside = _Outside(source, project).uses
         except SyntaxError:
             continue
-        for d in tags.definitions:
-            if d.kind not in (DefinitionKind.FUNCTION, DefinitionKind.METHOD):
-                continue
-            body = d.range.end_line - d.range.start_line
-            if body < 6:
-                continue
-            cut = d.range.start_line + max(2, body // 3)
+        for d, cut in _cut_points(tags.definitions):
             truth: dict[str, list[str]] = {}
             kinds: dict[str, str] = {}
             for r in tags.references:
@@ -332,15 +326,29 @@ def _cuts(index: WorkspaceIndex, package: Path, n: int, seed: int = 0) -> list[C
                 truth[r.name] = sorted({x.signature.strip() for x in defs})
                 kinds[r.name] = _kind_of(defs)
             if truth:
-                text = "".join(lines[:cut])
-                # The cursor at the indentation of the last line with code (where an
-                # editor's auto-indent leaves it on a blank line).
-                last = next((x for x in reversed(lines[:cut]) if x.strip()), "")
-                col = len(last) - len(last.lstrip())
-                named = frozenset(n for n in truth if re.search(rf"\b{re.escape(n)}\b", text))
-                found.append(Cut(path, cut, col, text, truth, kinds, named))
-
+                found.append(_cut(path, lines, cut, truth, kinds))
     return _sample(found, package, n, seed)
+
+
+def _cut_points(defs: Iterable[Definition]) -> Iterator[tuple[Definition, int]]:
+    """The functions long enough to cut, each with its cut line: a third into its body (the
+    buffer keeps the lines above)."""
+    for d in defs:
+        body = d.range.end_line - d.range.start_line
+        if d.kind in (DefinitionKind.FUNCTION, DefinitionKind.METHOD) and body >= 6:
+            yield d, d.range.start_line + max(2, body // 3)
+
+
+def _cut(
+    path: Path, lines: list[str], cut: int, truth: dict[str, list[str]], kinds: dict[str, str]
+) -> Cut:
+    text = "".join(lines[:cut])
+    # The cursor at the indentation of the last line with code (where an editor's
+    # auto-indent leaves it on a blank line).
+    last = next((x for x in reversed(lines[:cut]) if x.strip()), "")
+    col = len(last) - len(last.lstrip())
+    named = frozenset(n for n in truth if re.search(rf"\b{re.escape(n)}\b", text))
+    return Cut(path, cut, col, text, truth, kinds, named)
 
 
 def _sample(found: list[Cut], package: Path, n: int, seed: int) -> list[Cut]:
@@ -370,13 +378,7 @@ def _brace_cuts(index: WorkspaceIndex, package: Path, n: int, seed: int = 0) -> 
             continue
         lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
         own = {d.name for d in tags.definitions}
-        for d in tags.definitions:
-            if d.kind not in (DefinitionKind.FUNCTION, DefinitionKind.METHOD):
-                continue
-            body = d.range.end_line - d.range.start_line
-            if body < 6:
-                continue
-            cut = d.range.start_line + max(2, body // 3)
+        for d, cut in _cut_points(tags.definitions):
             truth: dict[str, list[str]] = {}
             kinds: dict[str, str] = {}
             for r in tags.references:
@@ -397,11 +399,7 @@ def _brace_cuts(index: WorkspaceIndex, package: Path, n: int, seed: int = 0) -> 
                     truth[r.name] = sorted({x.signature.strip() for x in defs})
                     kinds[r.name] = _kind_of(defs)
             if truth:
-                text = "".join(lines[:cut])
-                last = next((x for x in reversed(lines[:cut]) if x.strip()), "")
-                col = len(last) - len(last.lstrip())
-                named = frozenset(n for n in truth if re.search(rf"\b{re.escape(n)}\b", text))
-                found.append(Cut(path, cut, col, text, truth, kinds, named))
+                found.append(_cut(path, lines, cut, truth, kinds))
     return _sample(found, package, n, seed)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from kimi_lsp.context.typeflow import type_flow
-from kimi_lsp.index import WorkspaceIndex
+from kimi_lsp.index import Definition, WorkspaceIndex
 from tests.fixtures.context.explain import explain_definition
 
 CASES = {
@@ -65,13 +65,20 @@ CASES = {
 }
 
 
-def outlines_of(root: Path, files: dict[str, str], file: str, function: str, lang: str) -> str:
+def indexed(
+    root: Path, files: dict[str, str], file: str, function: str
+) -> tuple[WorkspaceIndex, Path, Definition]:
+    """The workspace of `files`, indexed; `file`'s path and its definition `function`."""
     for name, text in files.items():
         (root / name).write_text(text)
     index = WorkspaceIndex([root], state_dir=None)
     index.update()
     path = root / file
-    target = next(d for d in index.outline(path) if d.name == function)
+    return index, path, next(d for d in index.outline(path) if d.name == function)
+
+
+def outlines_of(root: Path, files: dict[str, str], file: str, function: str, lang: str) -> str:
+    index, _, target = indexed(root, files, file, function)
     built = explain_definition(index, root, target, budget=2_000, language=lang)
     return next((s.text for s in built.sections if s.name == "class outlines"), "")
 
@@ -109,12 +116,7 @@ def test_a_name_that_is_no_project_class_brings_no_outline(tmp_path: Path) -> No
 
 def flow_of(root: Path, files: dict[str, str], file: str, function: str) -> dict[str, bool]:
     """The classes the type flow gives the function: name -> ruled (not a neighbour)."""
-    for name, text in files.items():
-        (root / name).write_text(text)
-    index = WorkspaceIndex([root], state_dir=None)
-    index.update()
-    path = root / file
-    target = next(d for d in index.outline(path) if d.name == function)
+    index, path, target = indexed(root, files, file, function)
     flow = type_flow(index, path, path.read_text(), target.range, target)
     return {c.definition.name: not c.neighbour for c in flow.classes}
 
