@@ -402,11 +402,14 @@ class _Resolver:
         return self._mro[cls]
 
     def members(self, cls: Definition) -> list[Definition]:
-        """The class's own members (direct children), in source order; a Go type's methods
-        from every file of its package."""
+        """The class's own members (direct children, and the methods a JavaScript
+        constructor assigns to `this`), in source order; a Go type's methods from every file
+        of its package."""
         qualified = cls.qualified_name
         if cls.path.suffix != ".go":
-            return [d for d in self.index.outline(cls.path) if d.scope == qualified]
+            # JavaScript's constructor may define the methods: `this.render = function () {}`.
+            built = f"{qualified}.constructor"
+            return [d for d in self.index.outline(cls.path) if d.scope in (qualified, built)]
         package = cls.path.parent
         siblings = sorted(
             p

@@ -158,3 +158,15 @@ def test_the_fields_the_class_reaches_elsewhere_are_neighbours(tmp_path: Path) -
     }
     text = outlines_of(tmp_path, files, "page.ts", "screenshot", "typescript")
     assert "resetBackground(): void {}" in text
+
+
+def test_the_methods_a_javascript_constructor_assigns_are_members(tmp_path: Path) -> None:
+    files = {
+        "Renderer.js": "class Renderer {\n  constructor() {\n"
+        "    this.render = function ( scene ) { return scene; };\n"
+        "    this.setSize = function ( w, h ) { return w * h; };\n  }\n}\n",
+        "app.js": "export function draw( scene ) {\n  const renderer = new Renderer();\n"
+        "  renderer.render( scene );\n  return renderer;\n}\n",
+    }
+    text = outlines_of(tmp_path, files, "app.js", "draw", "javascript")
+    assert "this.setSize = function ( w, h ) { return w * h; };" in text
