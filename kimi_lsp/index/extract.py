@@ -672,16 +672,17 @@ def _bracket_query(language: str) -> Query:
     return Query(lang, f"[{alternatives}] @bracket")
 
 
-def close_brackets(source: bytes, language: str) -> bytes | None:
+def close_brackets(source: bytes, language: str, tree: Tree | None = None) -> bytes | None:
     """``source`` with the brackets it leaves open closed at its end, on a line of their
     own, or None when it leaves none open (or its blocks are not brackets). A function
     being typed has no closing ``}`` yet, and the parse then loses it and often the class
     around it; closed, they parse as what the user is writing. The brackets are the
-    parse's tokens, so those in strings and comments do not count; a bracket the parse
-    made up (a MISSING node) is not the user's."""
+    parse's tokens (``tree``'s when given: an open buffer's), so those in strings and
+    comments do not count; a bracket the parse made up (a MISSING node) is not the user's."""
     if language not in BRACKET_LANGUAGES:
         return None
-    tree = _parser(language).parse(source)
+    if tree is None:
+        tree = _parser(language).parse(source)
     if not tree.root_node.has_error:
         return None
     found = QueryCursor(_bracket_query(language)).captures(tree.root_node).get("bracket", [])
@@ -692,8 +693,8 @@ def close_brackets(source: bytes, language: str) -> bytes | None:
         token = node.type
         if token in _PAIRS:
             open_.append(_PAIRS[token])
-        elif open_ and open_[-1] == token:
-            open_.pop()
+        elif token in open_:  # what it closes; the brackets opened inside stay unclosed
+            del open_[len(open_) - 1 - open_[::-1].index(token) :]
     if not open_:
         return None
     return source + b"\n" + "".join(reversed(open_)).encode()

@@ -704,14 +704,17 @@ class WorkspaceIndex:
             if key in self._closed:
                 cached = self._closed[key]
                 return list(cached) if cached is not None else self.outline(p)
-        text = self.document_text(p)
+        with self._lock:
+            doc = self._docs.get(p)
+            # A copy: the next edit changes the buffer's tree in place, maybe meanwhile.
+            source, tree = (doc.source, doc.tree.copy()) if doc is not None else (None, None)
         try:
-            source = text.encode("utf-8") if text is not None else p.read_bytes()
+            source = source if source is not None else p.read_bytes()
         except OSError:
             return self.outline(p)
         if content_hash(source) != info.content_hash:  # changed meanwhile
             return self.outline(p)
-        closed = close_brackets(source, info.language)
+        closed = close_brackets(source, info.language, tree)
         defs: tuple[Definition, ...] | None = None
         if closed is not None:
             lines = text_lines(source.decode("utf-8", "replace")) or [""]

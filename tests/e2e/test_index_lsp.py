@@ -150,6 +150,46 @@ async def test_open_buffer_edits_are_visible_to_workspace_symbol_at_once(
     assert await symbols(client, "send_invoice") == []
 
 
+async def test_the_outline_keeps_a_method_being_typed_and_its_class(
+    client: LanguageClient, project: Path
+) -> None:
+    """A TypeScript method typed at the end of its file, its `}` not written yet: the parse
+    loses it and the class; the outline is still the class and its methods."""
+    await wait_indexed(client, "Invoice")
+    uri = (project / "page.ts").as_uri()
+    typing = (
+        "export class Page {\n  title(): string {\n    return '{';\n  }\n\n"
+        "  screenshot(clip: number): number {\n    if (clip) {\n      \n"
+    )
+    client.text_document_did_open(
+        T.DidOpenTextDocumentParams(T.TextDocumentItem(uri, "typescript", 1, typing))
+    )
+
+    async def outline() -> list[tuple[str, list[str]]]:
+        found = await client.text_document_document_symbol_async(
+            T.DocumentSymbolParams(text_document=T.TextDocumentIdentifier(uri))
+        )
+        out = []
+        for s in found or []:
+            assert isinstance(s, T.DocumentSymbol)
+            out.append((s.name, [c.name for c in s.children or []]))
+        return out
+
+    assert await outline() == [("Page", ["title", "screenshot"])]
+    # A bracket left open mid-file does not lose what follows it.
+    mid = (
+        "export class Page {\n  title(): string {\n    log(\n    return 'x';\n  }\n\n"
+        "  close(): void {\n    this.x();\n  }\n}\n"
+    )
+    client.text_document_did_change(
+        T.DidChangeTextDocumentParams(
+            T.VersionedTextDocumentIdentifier(uri=uri, version=2),
+            [T.TextDocumentContentChangeWholeDocument(text=mid)],
+        )
+    )
+    assert "close" in [n for _, children in await outline() for n in children]
+
+
 async def test_watched_file_changes_update_the_index(client: LanguageClient, project: Path) -> None:
     await wait_indexed(client, "Invoice")
     added = project / "pkg" / "refunds.py"

@@ -192,5 +192,7 @@ def test_brackets_closed_are_only_the_ones_left_open(tmp_path: Path) -> None:
     assert closed == TS_TYPING.encode() + b"\n}}}"  # `if`, `screenshot`, `Page`
     assert close_brackets(TS_SAVED.encode(), "typescript") is None  # nothing open
     assert close_brackets(b"def f(:\n", "python") is None  # blocks by indentation
+    # A `(` left open inside a body the file closes: the body's `}` closes it too.
+    assert close_brackets(b"class A {\n  f() {\n    log(\n  }\n}\n", "typescript") is None
     index, path = indexed(tmp_path, "page.ts", TS_SAVED)
     assert index.closed_outline(path) == index.outline(path)

@@ -52,9 +52,15 @@ def register(server: KimiLanguageServer) -> None:
         path = fs_path(params.text_document.uri)
         if ls.index is None or path is None:
             return []
-        return document_symbols(
-            ls.index.outline(path), read_current(ls.workspace, path), ls.encoding
-        )
+        outline = ls.index.outline(path)
+        # A function being typed, its `}` not written yet: the parse lost it, and often its
+        # class; the text with its brackets closed has them, unless closing them at the end
+        # swallowed what follows (a bracket left open mid-file): then the parse's own.
+        closed = ls.index.closed_outline(path)
+        kept = {(d.name, d.name_range.start_line) for d in closed}
+        if all((d.name, d.name_range.start_line) in kept for d in outline):
+            outline = closed
+        return document_symbols(outline, read_current(ls.workspace, path), ls.encoding)
 
     @server.feature(T.WORKSPACE_SYMBOL)
     def symbols(ls: KimiLanguageServer, params: T.WorkspaceSymbolParams) -> list[T.WorkspaceSymbol]:
