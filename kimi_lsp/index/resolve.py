@@ -14,10 +14,12 @@ modules' names worked out from the packages first; a path suffix serves only a d
 
 from __future__ import annotations
 
+import json
 import os
 from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 _INDEX_STEMS = frozenset({"__init__", "index", "mod", "lib", "main"})
 _JS_EXTS = (".ts", ".tsx", ".js", ".jsx", ".mjs", ".cjs", ".mts", ".cts", ".d.ts")
@@ -50,6 +52,35 @@ def _strip_ext(name: str) -> str:
     return name[:dot] if dot > 0 else name
 
 
+def _manifest(path: Path) -> dict[str, Any]:
+    """A `package.json`'s fields; empty when there is none or it is not a JSON object."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _entries(manifest: dict[str, Any]) -> list[str]:
+    """A package's entry points, its source first: `source`, the `.` export's paths,
+    `types`, `module`, `main` (a built `dist/index.js` is found only if it is indexed)."""
+    out: list[str] = []
+
+    def add(value: Any) -> None:
+        if isinstance(value, str):
+            out.append(value)
+        elif isinstance(value, dict):
+            for v in value.values():
+                add(v)
+
+    add(manifest.get("source"))
+    exports = manifest.get("exports")
+    add(exports.get(".") if isinstance(exports, dict) and "." in exports else exports)
+    for key in ("types", "typings", "module", "main"):
+        add(manifest.get(key))
+    return list(dict.fromkeys(out))
+
+
 class ImportResolver:
     """Built from the workspace's files (and their languages); answers `resolve`."""
 
@@ -60,6 +91,8 @@ class ImportResolver:
         self._dirs: dict[str, list[Path]] = defaultdict(list)  # "a/b" (folder) -> files in it
         roots = [Path(r) for r in roots]
         root_of: dict[Path, Path] = {}
+        self._root_of = root_of
+        self._packages: dict[str, tuple[Path, list[str]]] | None = None
         for path, language in files:
             self._language[path] = language
             root = root_of[path] = next((r for r in roots if r in path.parents), path.parent)
@@ -132,16 +165,25 @@ class ImportResolver:
                     return picked
         return []
 
+    def _source_file(self, base: Path, rel: str) -> list[Path]:
+        """A JavaScript/TypeScript path relative to ``base``, with or without its extension;
+        `./page.js` also as the `./page.ts` it compiles from."""
+        found = self._relative(base, rel, _JS_EXTS)
+        stem, ext = os.path.splitext(rel)
+        for source_ext in _TS_SOURCES.get(ext, ()) if not found else ():
+            found = self._relative(base, stem + source_ext, ())
+            if found:
+                break
+        return found
+
     def _javascript(self, importer: Path, module: str) -> list[Path]:
         if module.startswith("."):
-            found = self._relative(importer.parent, module, _JS_EXTS)
-            stem, ext = os.path.splitext(module)
-            for source_ext in _TS_SOURCES.get(ext, ()) if not found else ():
-                found = self._relative(importer.parent, stem + source_ext, ())
-                if found:
-                    break
-            return found
+            return self._source_file(importer.parent, module)
         segments = [s for s in module.split("/") if s]
+        scoped = 2 if module.startswith("@") and not module.startswith("@/") else 1
+        package = self._workspace_packages().get("/".join(segments[:scoped]))
+        if package is not None:  # a monorepo's own package (npm/pnpm/yarn workspaces)
+            return self._package_file(package, "/".join(segments[scoped:]))
         if segments and (segments[0] in _ALIAS_MARKS or segments[0][:1] == "#"):
             segments[0] = segments[0][1:]  # `@/lib/db` -> lib/db, `#lib/db` -> lib/db
             segments = [s for s in segments if s]
@@ -153,6 +195,43 @@ class ImportResolver:
         if ext in _TS_SOURCES or ext in _JS_EXTS:
             segments[-1] = stem
         return self._by_keys(importer, segments, min_len=len(segments)) if segments else []
+
+    def _workspace_packages(self) -> dict[str, tuple[Path, list[str]]]:
+        """The workspace's own npm packages (a monorepo's `packages/*`): name -> (folder,
+        its entry points), from the `package.json` files above the indexed JavaScript and
+        TypeScript files; read once, when a bare import first asks."""
+        if self._packages is None:
+            found: dict[str, tuple[Path, list[str]]] = {}
+            seen: set[Path] = set()
+            for path, language in sorted(self._language.items()):
+                if language not in _JS_FAMILY:
+                    continue
+                folder, top = path.parent, self._root_of[path]
+                while folder not in seen:
+                    seen.add(folder)
+                    manifest = _manifest(folder / "package.json")
+                    name = manifest.get("name")
+                    if isinstance(name, str) and name and name not in found:
+                        found[name] = (folder, _entries(manifest))
+                    if folder == top or folder.parent == folder:
+                        break
+                    folder = folder.parent
+            self._packages = found
+        return self._packages
+
+    def _package_file(self, package: tuple[Path, list[str]], sub: str) -> list[Path]:
+        """The file a workspace package's import names: its subpath (from the package's
+        folder or its `src/`), else its entry points, else its `src/index` or `index`."""
+        folder, entries = package
+        if sub:
+            return self._source_file(folder, f"./{sub}") or self._source_file(
+                folder / "src", f"./{sub}"
+            )
+        for rel in [*entries, "./src/index", "./index"]:
+            found = self._source_file(folder, rel if rel.startswith(".") else f"./{rel}")
+            if found:
+                return found
+        return []
 
     def resolve(self, importer: Path, module: str) -> list[Path]:
         language = self._language.get(importer)

@@ -108,3 +108,34 @@ def resolver() -> ImportResolver:
 def test_resolve(resolver: ImportResolver, importer: str, module: str, expected: list[str]) -> None:
     got = resolver.resolve(ROOT / importer, module)
     assert [p.relative_to(ROOT).as_posix() for p in got] == expected
+
+
+def test_a_monorepo_package_is_resolved_to_its_source(tmp_path: Path) -> None:
+    """npm/pnpm/yarn workspaces: `@acme/utils` is the workspace's own package, found by
+    the `package.json` that names it; its built `dist/` is not indexed, its source is."""
+    files = {
+        "packages/utils/package.json": '{"name": "@acme/utils", "main": "dist/index.js"}',
+        "packages/utils/src/index.ts": "export const x = 1;\n",
+        "packages/utils/src/strings.ts": "export const y = 1;\n",
+        "packages/ui/package.json": '{"name": "ui", "exports": {".": {"import": "./lib/ui.ts"}}}',
+        "packages/ui/lib/ui.ts": "export const z = 1;\n",
+        "packages/broken/package.json": "{not json",
+        "packages/broken/index.ts": "export const w = 1;\n",
+        "apps/web/package.json": '{"name": "web"}',
+        "apps/web/src/main.ts": "export const m = 1;\n",
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    sources = [tmp_path / f for f in files if f.endswith(".ts")]
+    resolver = ImportResolver([(f, "typescript") for f in sources], [tmp_path])
+    main = tmp_path / "apps/web/src/main.ts"
+
+    def resolve(module: str) -> list[str]:
+        return [p.relative_to(tmp_path).as_posix() for p in resolver.resolve(main, module)]
+
+    assert resolve("@acme/utils") == ["packages/utils/src/index.ts"]
+    assert resolve("@acme/utils/strings") == ["packages/utils/src/strings.ts"]
+    assert resolve("ui") == ["packages/ui/lib/ui.ts"]  # its `exports`
+    assert resolve("@acme/other") == []  # from node_modules
+    assert resolve("react") == []
