@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
@@ -52,10 +53,18 @@ def _strip_ext(name: str) -> str:
     return name[:dot] if dot > 0 else name
 
 
-def _manifest(path: Path) -> dict[str, Any]:
-    """A `package.json`'s fields; empty when there is none or it is not a JSON object."""
+# What `tsconfig.json` allows beyond JSON: comments and trailing commas (strings kept whole).
+_JSONC = re.compile(r'("(?:[^"\\\n]|\\.)*")|//[^\n]*|/\*.*?\*/|,(?=\s*[}\]])', re.S)
+
+
+def _manifest(path: Path, *, lenient: bool = False) -> dict[str, Any]:
+    """A `package.json`'s (or, ``lenient``, a `tsconfig.json`'s) fields; empty when there
+    is none or it is not a JSON object."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        if lenient:
+            text = _JSONC.sub(lambda m: m.group(1) or "", text)
+        data = json.loads(text)
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
@@ -93,6 +102,7 @@ class ImportResolver:
         root_of: dict[Path, Path] = {}
         self._root_of = root_of
         self._packages: dict[str, tuple[Path, list[str]]] | None = None
+        self._tsconfigs: dict[Path, tuple[Path, dict[str, list[str]]] | None] = {}
         for path, language in files:
             self._language[path] = language
             root = root_of[path] = next((r for r in roots if r in path.parents), path.parent)
@@ -179,6 +189,10 @@ class ImportResolver:
     def _javascript(self, importer: Path, module: str) -> list[Path]:
         if module.startswith("."):
             return self._source_file(importer.parent, module)
+        for base, target in self._path_mappings(importer, module):  # tsconfig `paths`
+            found = self._source_file(base, f"./{target}")
+            if found:
+                return found
         segments = [s for s in module.split("/") if s]
         scoped = 2 if module.startswith("@") and not module.startswith("@/") else 1
         package = self._workspace_packages().get("/".join(segments[:scoped]))
@@ -218,6 +232,48 @@ class ImportResolver:
                     folder = folder.parent
             self._packages = found
         return self._packages
+
+    def _path_mappings(self, importer: Path, module: str) -> list[tuple[Path, str]]:
+        """What the nearest `tsconfig.json`'s `compilerOptions.paths` map ``module`` to:
+        (the folder a target is relative to, the target), most specific pattern first."""
+        config = self._tsconfig(importer.parent, self._root_of.get(importer, importer.parent))
+        if config is None:
+            return []
+        base, paths = config
+        out: list[tuple[int, Path, str]] = []
+        for pattern, targets in paths.items():
+            head, star, tail = pattern.partition("*")
+            if star and module.startswith(head) and module.endswith(tail):
+                middle = module[len(head) : len(module) - len(tail)]
+            elif not star and module == pattern:
+                middle = ""
+            else:
+                continue
+            out += [(-len(head), base, t.replace("*", middle)) for t in targets]
+        return [(b, t) for _, b, t in sorted(out, key=lambda o: o[0])]
+
+    def _tsconfig(self, folder: Path, top: Path) -> tuple[Path, dict[str, list[str]]] | None:
+        """The nearest `tsconfig.json` at or above ``folder`` (up to the root) that maps
+        paths: (its base folder, its `paths`); memoised per folder."""
+        if folder in self._tsconfigs:
+            return self._tsconfigs[folder]
+        found: tuple[Path, dict[str, list[str]]] | None = None
+        options = _manifest(folder / "tsconfig.json", lenient=True).get("compilerOptions")
+        paths = options.get("paths") if isinstance(options, dict) else None
+        if isinstance(options, dict) and isinstance(paths, dict):
+            base = options.get("baseUrl")
+            found = (
+                Path(os.path.normpath(folder / base)) if isinstance(base, str) else folder,
+                {
+                    k: [t for t in v if isinstance(t, str)]
+                    for k, v in paths.items()
+                    if isinstance(v, list)
+                },
+            )
+        elif folder != top and folder.parent != folder:
+            found = self._tsconfig(folder.parent, top)
+        self._tsconfigs[folder] = found
+        return found
 
     def _package_file(self, package: tuple[Path, list[str]], sub: str) -> list[Path]:
         """The file a workspace package's import names: its subpath (from the package's

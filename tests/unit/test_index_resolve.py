@@ -139,3 +139,35 @@ def test_a_monorepo_package_is_resolved_to_its_source(tmp_path: Path) -> None:
     assert resolve("ui") == ["packages/ui/lib/ui.ts"]  # its `exports`
     assert resolve("@acme/other") == []  # from node_modules
     assert resolve("react") == []
+
+
+def test_tsconfig_paths_map_aliases_to_files(tmp_path: Path) -> None:
+    """`compilerOptions.paths` (with `baseUrl`) of the nearest tsconfig.json, which may
+    hold comments and trailing commas; `@app/...` looks like a scoped package, but the
+    mapping says it is the project's."""
+    config = (
+        "{\n  // Angular-style aliases\n  \"compilerOptions\": {\n    \"baseUrl\": \"./src\",\n"
+        '    "paths": {\n      "@app/*": ["app/*"], /* the app */\n'
+        '      "@env": ["environments/environment.ts"],\n'
+        '      "@docs/*": ["docs//*"],\n    },\n  },\n}\n'
+    )
+    files = {
+        "tsconfig.json": config,
+        "src/app/core/auth.ts": "export const a = 1;\n",
+        "src/environments/environment.ts": "export const e = 1;\n",
+        "src/main.ts": "export const m = 1;\n",
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    sources = [tmp_path / f for f in files if f.endswith(".ts")]
+    resolver = ImportResolver([(f, "typescript") for f in sources], [tmp_path])
+    main = tmp_path / "src/main.ts"
+
+    def resolve(module: str) -> list[str]:
+        return [p.relative_to(tmp_path).as_posix() for p in resolver.resolve(main, module)]
+
+    assert resolve("@app/core/auth") == ["src/app/core/auth.ts"]
+    assert resolve("@env") == ["src/environments/environment.ts"]
+    assert resolve("@app/missing") == []
+    assert resolve("@angular/core") == []
