@@ -146,7 +146,7 @@ def test_tsconfig_paths_map_aliases_to_files(tmp_path: Path) -> None:
     hold comments and trailing commas; `@app/...` looks like a scoped package, but the
     mapping says it is the project's."""
     config = (
-        "{\n  // Angular-style aliases\n  \"compilerOptions\": {\n    \"baseUrl\": \"./src\",\n"
+        '{\n  // Angular-style aliases\n  "compilerOptions": {\n    "baseUrl": "./src",\n'
         '    "paths": {\n      "@app/*": ["app/*"], /* the app */\n'
         '      "@env": ["environments/environment.ts"],\n'
         '      "@docs/*": ["docs//*"],\n    },\n  },\n}\n'
