@@ -10,6 +10,12 @@ standard library's, not ``sqlalchemy/util/typing.py`` (whose name is
 ``sqlalchemy.util.typing``: its folders have an ``__init__.py``). So they are matched by the
 modules' names worked out from the packages first; a path suffix serves only a dotted name
 (a package laid out in a way the workspace's folders do not show), never a bare one.
+
+JavaScript and TypeScript: a relative import with or without its extension (`./page.js`
+also as the `./page.ts` it compiles from); the nearest `tsconfig.json`'s `paths`; the
+workspace's own npm packages (a monorepo's, named by their `package.json`); an alias (`@/`,
+`~/`, `#`) or a base-relative path whose whole path names a file. Anything else is a package
+from node_modules, outside the workspace.
 """
 
 from __future__ import annotations
