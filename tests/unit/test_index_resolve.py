@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -110,6 +111,21 @@ def test_resolve(resolver: ImportResolver, importer: str, module: str, expected:
     assert [p.relative_to(ROOT).as_posix() for p in got] == expected
 
 
+def resolver_on_disk(
+    root: Path, files: dict[str, str], importer: str
+) -> Callable[[str], list[str]]:
+    """`files` written under `root`, their TypeScript indexed: what `importer` resolves a
+    module to, as paths relative to `root`."""
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    sources = [root / f for f in files if f.endswith(".ts")]
+    resolver = ImportResolver([(f, "typescript") for f in sources], [root])
+    return lambda module: [
+        p.relative_to(root).as_posix() for p in resolver.resolve(root / importer, module)
+    ]
+
+
 def test_a_monorepo_package_is_resolved_to_its_source(tmp_path: Path) -> None:
     """npm/pnpm/yarn workspaces: `@acme/utils` is the workspace's own package, found by
     the `package.json` that names it; its built `dist/` is not indexed, its source is."""
@@ -124,15 +140,7 @@ def test_a_monorepo_package_is_resolved_to_its_source(tmp_path: Path) -> None:
         "apps/web/package.json": '{"name": "web"}',
         "apps/web/src/main.ts": "export const m = 1;\n",
     }
-    for name, text in files.items():
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_text(text)
-    sources = [tmp_path / f for f in files if f.endswith(".ts")]
-    resolver = ImportResolver([(f, "typescript") for f in sources], [tmp_path])
-    main = tmp_path / "apps/web/src/main.ts"
-
-    def resolve(module: str) -> list[str]:
-        return [p.relative_to(tmp_path).as_posix() for p in resolver.resolve(main, module)]
+    resolve = resolver_on_disk(tmp_path, files, "apps/web/src/main.ts")
 
     assert resolve("@acme/utils") == ["packages/utils/src/index.ts"]
     assert resolve("@acme/utils/strings") == ["packages/utils/src/strings.ts"]
@@ -157,15 +165,7 @@ def test_tsconfig_paths_map_aliases_to_files(tmp_path: Path) -> None:
         "src/environments/environment.ts": "export const e = 1;\n",
         "src/main.ts": "export const m = 1;\n",
     }
-    for name, text in files.items():
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_text(text)
-    sources = [tmp_path / f for f in files if f.endswith(".ts")]
-    resolver = ImportResolver([(f, "typescript") for f in sources], [tmp_path])
-    main = tmp_path / "src/main.ts"
-
-    def resolve(module: str) -> list[str]:
-        return [p.relative_to(tmp_path).as_posix() for p in resolver.resolve(main, module)]
+    resolve = resolver_on_disk(tmp_path, files, "src/main.ts")
 
     assert resolve("@app/core/auth") == ["src/app/core/auth.ts"]
     assert resolve("@env") == ["src/environments/environment.ts"]
