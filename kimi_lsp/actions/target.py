@@ -96,10 +96,14 @@ def find_target(
     if index is not None and lang != "python" and (defn is None or defn.kind in _CLASS_KINDS):
         # A body being typed has no closing `}` yet: the parse lost the function, often the
         # class around it too; with the brackets closed it parses as what is being written.
-        # (On the blank line after the header, the cursor's column may be past its end.)
-        lines = text_lines(text)
-        here = lines[line] if 0 <= line < len(lines) else ""
-        closed = _innermost(index.closed_outline(path), line, min(col, utf16_len(here)))
+        # On the blank line after the header the cursor's column may be past its end; on
+        # the empty line after a final line break, it is at the end of the text.
+        lines = text_lines(text) or [""]
+        if line < len(lines):
+            at = (line, min(col, utf16_len(lines[line])))
+        else:
+            at = (len(lines) - 1, utf16_len(lines[-1]))
+        closed = index.enclosing_definition(path, *at, closed=True) if line >= 0 else None
         if closed is not None and (defn is None or closed.kind not in _CLASS_KINDS):
             defn = closed
     if defn is None:
@@ -109,14 +113,6 @@ def find_target(
         )
     span = Span(defn.range.start_line, 0, defn.range.end_line, defn.range.end_col)
     return Target(path, lang, span, slice_span(text, span), defn.name, defn)
-
-
-def _innermost(outline: list[Definition], line: int, col: int) -> Definition | None:
-    best: Definition | None = None
-    for d in outline:
-        if d.range.contains(line, col) and (best is None or best.range.encloses(d.range)):
-            best = d
-    return best
 
 
 def refuse_ignored(index: WorkspaceIndex | None, path: Path) -> None:

@@ -37,8 +37,8 @@ Queries (cheap; in-memory):
   ``"pricing.price_of"``, falls back to the bare name).
 - ``references_to(defn) -> list[Reference]``: uses of ``defn``'s name anywhere (the
   definition's own name excluded); name-based, like ctags and Aider's repo map.
-- ``enclosing_definition(path, line, col) -> Definition | None``: the innermost definition
-  whose range contains the position.
+- ``enclosing_definition(path, line, col, *, closed=False) -> Definition | None``: the
+  innermost definition whose range contains the position (``closed``: of `closed_outline`).
 - ``outline(path) -> list[Definition]``: the file's definitions in source order (nesting via
   ``Definition.scope`` and ranges).
 - ``closed_outline(path) -> list[Definition]``: the outline of a brace language's text with

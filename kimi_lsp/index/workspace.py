@@ -704,7 +704,6 @@ class WorkspaceIndex:
             if key in self._closed:
                 cached = self._closed[key]
                 return list(cached) if cached is not None else self.outline(p)
-        with self._lock:
             doc = self._docs.get(p)
             # A copy: the next edit changes the buffer's tree in place, maybe meanwhile.
             source, tree = (doc.source, doc.tree.copy()) if doc is not None else (None, None)
@@ -731,9 +730,13 @@ class WorkspaceIndex:
             self._closed = {key: defs}  # one file at a time: the one being typed in
         return list(defs) if defs is not None else self.outline(p)
 
-    def enclosing_definition(self, path: Path | str, line: int, col: int) -> Definition | None:
+    def enclosing_definition(
+        self, path: Path | str, line: int, col: int, *, closed: bool = False
+    ) -> Definition | None:
+        """The innermost definition whose range holds the position: of the outline, or,
+        ``closed``, of `closed_outline` (what a buffer being typed will hold)."""
         best: Definition | None = None
-        for d in self.outline(path):
+        for d in self.closed_outline(path) if closed else self.outline(path):
             if d.range.contains(line, col) and (best is None or best.range.encloses(d.range)):
                 best = d
         return best

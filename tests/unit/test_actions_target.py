@@ -196,3 +196,21 @@ def test_brackets_closed_are_only_the_ones_left_open(tmp_path: Path) -> None:
     assert close_brackets(b"class A {\n  f() {\n    log(\n  }\n}\n", "typescript") is None
     index, path = indexed(tmp_path, "page.ts", TS_SAVED)
     assert index.closed_outline(path) == index.outline(path)
+
+
+def test_a_brace_method_being_typed_is_found_after_the_last_line_break_and_wide_characters(
+    tmp_path: Path,
+) -> None:
+    """Enter after the last line puts the cursor on the empty line after the final break
+    (an LSP position past the text's last line); the last line holds "€" and an emoji, so
+    UTF-16 columns differ from characters and from Neovim's bytes."""
+    typing = TS_TYPING[: TS_TYPING.rindex("      \n")] + '      log("€ 😀", clip\n'
+    index, path = indexed(tmp_path, "page.ts", TS_SAVED)
+    index.open_document(path, typing)
+    end = len(typing.splitlines())  # the line after the final break
+    target = find_target(index, path, typing, end, 0)
+    assert target.definition is not None
+    assert (target.name, target.definition.scope) == ("screenshot", "Page")
+    last = typing.splitlines()[-1]
+    assert target.span == Span(5, 0, end - 1, len(last.encode("utf-16-le")) // 2)
+    assert target.code.endswith('log("€ 😀", clip')
