@@ -38,13 +38,15 @@ def register(server: KimiLanguageServer) -> None:
         converter = ls.protocol._converter
         text = _text(ls, uri)
         at = range_in(text, rng, ls.encoding) if text is not None else rng  # UTF-16
+        valid = text and valid_text(text)
+        target = _has_target(services, path, valid, at)  # asked once: it may parse the buffer
         found = offers(
             uri,
             converter.unstructure(rng),
             diagnostics=[converter.unstructure(d) for d in params.context.diagnostics],
             available=set(ls.protocol.fm.commands),
-            has_target=_has_target(services, path, text and valid_text(text), at),
-            cached_explanation=await _cached(services, path, text and valid_text(text), at),
+            has_target=target,
+            cached_explanation=target and await _cached(services, path, valid, at),
         )
         tags = _llm_tags(ls)
         wanted = params.context.only
@@ -82,8 +84,9 @@ def _text(ls: KimiLanguageServer, uri: str) -> str | None:
 
 
 async def _cached(services: Services, path: Path | None, text: str | None, rng: T.Range) -> bool:
-    """Is an explanation stored for the target (the offer then says "Regenerate")?"""
-    if path is None or text is None or not _has_target(services, path, text, rng):
+    """Is an explanation stored for the target there is (the offer then says
+    "Regenerate")?"""
+    if path is None or text is None:
         return False
     return await has_cached_explanation(services, path, text, rng.start.line, rng.start.character)
 
