@@ -67,7 +67,7 @@ def _manifest(path: Path, *, lenient: bool = False) -> dict[str, Any]:
     """A `package.json`'s (or, ``lenient``, a `tsconfig.json`'s) fields; empty when there
     is none or it is not a JSON object."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # editors on Windows save a BOM
         if lenient:
             text = _JSONC.sub(lambda m: m.group(1) or "", text)
         data = json.loads(text)

@@ -160,7 +160,7 @@ def test_tsconfig_paths_map_aliases_to_files(tmp_path: Path) -> None:
         '      "@docs/*": ["docs//*"],\n    },\n  },\n}\n'
     )
     files = {
-        "tsconfig.json": config,
+        "tsconfig.json": "\ufeff" + config,  # as Visual Studio saves it, with a BOM
         "src/app/core/auth.ts": "export const a = 1;\n",
         "src/environments/environment.ts": "export const e = 1;\n",
         "src/main.ts": "export const m = 1;\n",
