@@ -35,9 +35,10 @@ from kimi_lsp.index import Definition, DefinitionKind, Span, WorkspaceIndex, lan
 DAMPING = 0.85
 TOLERANCE = 1e-7  # L1 change per iteration: ranks are compared, not printed
 MAX_ITERATIONS = 50
-# Languages whose files name what they import from other files (not Go's packages, C's
-# headers or Java's same-package classes, which are used without naming them first).
-NAMED_IMPORTS = frozenset({"python", "javascript", "typescript", "tsx"})
+# Languages whose files name what they import from other files (Rust's `use` names its
+# items; not Go's packages, C's headers or Java's same-package classes, which are used
+# without naming them first).
+NAMED_IMPORTS = frozenset({"python", "javascript", "typescript", "tsx", "rust"})
 MAX_AMBIGUITY = 3  # a name defined in more files is weak evidence for any one of them
 
 K = TypeVar("K", bound=Hashable)

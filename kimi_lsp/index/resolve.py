@@ -1,7 +1,7 @@
 """Import strings -> workspace files, by per-language rules and a path-suffix index.
 
 Resolution is a best effort that needs no build system: relative imports are looked up next
-to the importing file; absolute ones (``django.db.models``, ``com.x.Foo``, ``crate::a::b``,
+to the importing file; absolute ones (``django.db.models``, ``com.x.Foo``,
 ``example.com/app/store``) by the longest path suffix that names a workspace file or folder.
 When several files match, the one sharing the longest folder prefix with the importer wins.
 
@@ -16,6 +16,9 @@ also as the `./page.ts` it compiles from); the nearest `tsconfig.json`'s `paths`
 workspace's own npm packages (a monorepo's, named by their `package.json`); an alias (`@/`,
 `~/`, `#`) or a base-relative path whose whole path names a file. Anything else is a package
 from node_modules, outside the workspace.
+
+Rust: a `use` path walks the crate's module tree (`crate::`, `super::`, `self::`, a group
+naming one file per path) from the nearest `lib.rs`/`main.rs` above the file.
 """
 
 from __future__ import annotations
@@ -96,6 +99,36 @@ def _entries(manifest: dict[str, Any]) -> list[str]:
     return list(dict.fromkeys(out))
 
 
+_RUST_KEYWORDS = frozenset({"crate", "self", "super", "*", "as", ""})
+_RUST_ALIAS = re.compile(r"\s+as\s+\w+")
+
+
+def _rust_paths(module: str) -> list[list[str]]:
+    """A `use` argument's paths, groups spread out, aliases and globs dropped:
+    `super::{a, b::{C, self}}` -> [super, a], [super, b, C], [super, b]."""
+    text = re.sub(r"\s+", "", _RUST_ALIAS.sub("", module))
+
+    def spread(s: str) -> list[list[str]]:
+        brace = s.find("{")
+        if brace < 0:
+            segments = [x for x in s.split("::") if x and x != "*"]
+            return [segments] if segments else []
+        prefix = [x for x in s[:brace].split("::") if x]
+        inner = s[brace + 1 : s.rfind("}")] if "}" in s else s[brace + 1 :]
+        parts, depth, start = [], 0, 0
+        for i, ch in enumerate(inner):
+            depth += ch == "{"
+            depth -= ch == "}"
+            if ch == "," and depth == 0:
+                parts.append(inner[start:i])
+                start = i + 1
+        parts.append(inner[start:])
+        return [prefix + tail for part in parts for tail in spread(part)]
+
+    # `a::{self}` is `a` itself.
+    return [p[:-1] if len(p) > 1 and p[-1] == "self" else p for p in spread(text)]
+
+
 class ImportResolver:
     """Built from the workspace's files (and their languages); answers `resolve`."""
 
@@ -109,8 +142,11 @@ class ImportResolver:
         self._root_of = root_of
         self._packages: dict[str, tuple[Path, list[str]]] | None = None
         self._tsconfigs: dict[Path, tuple[Path, dict[str, list[str]]] | None] = {}
+        self._rust_roots: set[Path] = set()  # crate roots: `lib.rs`, `main.rs`
         for path, language in files:
             self._language[path] = language
+            if language == "rust" and path.name in ("lib.rs", "main.rs"):
+                self._rust_roots.add(path)
             root = root_of[path] = next((r for r in roots if r in path.parents), path.parent)
             parts = path.relative_to(root).parts
             stem = _strip_ext(parts[-1])
@@ -180,6 +216,72 @@ class ImportResolver:
                 if picked:
                     return picked
         return []
+
+    def _rust_file(self, folder: Path, name: str) -> Path | None:
+        """The file of module ``name`` declared in the module owning ``folder``."""
+        for option in (folder / f"{name}.rs", folder / name / "mod.rs"):
+            if option in self._language:
+                return option
+        return None
+
+    def _rust_owner(self, folder: Path) -> Path | None:
+        """The file of the module whose submodules live in ``folder``."""
+        for option in (folder / "mod.rs", folder / "lib.rs", folder / "main.rs"):
+            if option in self._language:
+                return option
+        return self._rust_file(folder.parent, folder.name)
+
+    def _rust(self, importer: Path, module: str) -> list[Path]:
+        """The files a `use` (or `mod name;`) names, walked down the crate's module tree:
+        `crate::` from the crate's root (the nearest `lib.rs`/`main.rs` above), `super::`
+        from the parent module, `self::` and a bare path from this module (a bare path
+        then from the root, as the 2015 edition reads it); each segment that is a module
+        (`a.rs`, `a/mod.rs`) goes one down, and the module reached is the file (what
+        follows names its items). A group names one file per path:
+        `super::{build_validator, fields::Field}`. Other crates' paths (`std::`, `pyo3::`)
+        name none."""
+        own = (
+            importer.parent if importer.stem in ("mod", "lib", "main") else importer.with_suffix("")
+        )
+        if "::" not in module and "{" not in module:  # `mod name;`
+            found = self._rust_file(own, module)
+            return [found] if found is not None else []
+        crates = (d for d in importer.parents if {d / "lib.rs", d / "main.rs"} & self._rust_roots)
+        root = next(crates, None)
+        out: list[Path] = []
+        for segments in _rust_paths(module):
+            starts: list[tuple[Path | None, Path]] = []  # (the module's file, its folder)
+            head, rest = segments[0], segments[1:]
+            if head == "crate":
+                starts = [(self._rust_owner(root), root)] if root is not None else []
+            elif head == "super":
+                folder = own.parent
+                while rest[:1] == ["super"]:
+                    folder, rest = folder.parent, rest[1:]
+                starts = [(self._rust_owner(folder), folder)]
+            elif head == "self":
+                starts = [(importer, own)]
+            else:
+                rest = segments
+                starts = [(importer, own)]
+                if root is not None:
+                    starts.append((self._rust_owner(root), root))
+            for file, folder in starts:
+                reached, walked = file, 0
+                for name in rest:
+                    sub = self._rust_file(folder, name)
+                    if sub is None:
+                        break
+                    reached, folder, walked = sub, folder / name, walked + 1
+                if head not in ("crate", "super", "self") and walked == 0:
+                    continue  # a bare path that is no module here: another crate's
+                if reached is not None and reached != importer and reached not in out:
+                    out.append(reached)
+                    break
+        if not out and root is None:  # no crate root in the workspace: by the path's names
+            names = [s for s in re.split(r"::|[{},\s]+", module) if s not in _RUST_KEYWORDS]
+            return self._by_keys(importer, [n for n in names if n])
+        return out
 
     def _source_file(self, base: Path, rel: str) -> list[Path]:
         """A JavaScript/TypeScript path relative to ``base``, with or without its extension;
@@ -334,10 +436,7 @@ class ImportResolver:
                     return sorted(h for h in hits if fam.get(h) == "go" and h.parent != here)
             return []
         if language == "rust":
-            if "::" not in module:  # `mod name;`
-                return self._relative(here, module, (".rs",))
-            names = [s for s in module.split("::") if s not in ("crate", "self", "super")]
-            return self._by_keys(importer, [s.strip("{} ") for s in names if s.strip("{} *")])
+            return self._rust(importer, module)
         if language in ("ruby", "php"):
             if module.endswith((".rb", ".php")) or language == "ruby":
                 exts = (".rb",) if language == "ruby" else ()

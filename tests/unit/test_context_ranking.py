@@ -364,3 +364,36 @@ def test_the_skeleton_shows_files_in_rank_order_and_definitions_in_source_order_
     assert render_skeleton(index, [*chosen, chosen[0]], [tmp_path]) == render_skeleton(
         index, chosen, [tmp_path]
     )  # a definition twice is shown once
+
+
+def test_a_rust_use_ranks_the_items_it_names_first(tmp_path: Path) -> None:
+    """`use crate::build_tools::{is_strict, ..}` names what the file will call, as Python's
+    `from m import name` does: those items outrank their module's other functions, and the
+    parent module `super::` names (`validators/mod.rs`) is an import like any other."""
+    src = tmp_path / "src"
+    files = {
+        "lib.rs": "mod build_tools;\nmod validators;\n",
+        "build_tools.rs": "".join(
+            f"pub fn helper_{i}(schema: &Schema) -> bool {{ true }}\n\n" for i in range(12)
+        )
+        + "pub fn is_strict(schema: &Schema, config: &Config) -> bool { false }\n",
+        "validators/mod.rs": "pub trait Validator {\n    fn validate(&self) -> u32;\n}\n\n"
+        "pub fn build_validator(schema: &Schema) -> u32 { 0 }\n\n"
+        "pub fn unused_in_union(schema: &Schema) -> u32 { 1 }\n",
+        "validators/union.rs": "use crate::build_tools::is_strict;\n"
+        "use super::{build_validator, Validator};\n\n"
+        "pub fn build(schema: &Schema, config: &Config) -> u32 {\n"
+        "    let strict = is_strict(schema, config);\n    build_validator(schema)\n}\n",
+    }
+    for name, text in files.items():
+        (src / name).parent.mkdir(parents=True, exist_ok=True)
+        (src / name).write_text(text)
+    index = WorkspaceIndex([tmp_path], state_dir=None)
+    index.update()
+    union = src / "validators" / "union.rs"
+    assert src / "validators" / "mod.rs" in index.imports_of(union)
+    repo_map = RepoMap(index, [tmp_path], TokenEstimator())
+    focus = Focus(union)
+    names = [d.name for _, d in score_definitions(index, repo_map.ranker.ranks(focus), focus)]
+    assert set(names[:3]) == {"is_strict", "build_validator", "Validator"}, names[:6]
+    assert names.index("is_strict") < min(names.index(f"helper_{i}") for i in range(12))

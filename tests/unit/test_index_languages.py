@@ -319,3 +319,19 @@ def test_reference_kinds_come_from_patterns_whose_reference_node_is_not_recorded
     kinds = {(r.name, r.kind) for r in tags.references}
     assert {("Shape", "class"), ("Length", "import"), ("float", "type"), ("sum", "call")} <= kinds
     assert ("Shape", "call") not in kinds  # a base class, not a call
+
+
+def test_a_rust_use_names_what_it_imports() -> None:
+    """As Python's `from m import name`: each item a `use` brings in is an import reference
+    (the ranking's "names the file imports"), through groups, nested groups and aliases;
+    the path's modules and a glob are not."""
+    source = (
+        b"use crate::errors::{ValError, types::{ErrorType, ErrorKind as Kind}};\n"
+        b"use super::build_validator;\n"
+        b"use std::fmt::Write as _;\n"
+        b"use crate::tools::*;\n"
+        b"use super::{self, fields::{self as f}};\n"
+    )
+    tags = extract_tags(Path("/w/src/a.rs"), source, "rust")
+    imported = sorted(r.name for r in tags.references if r.kind == "import")
+    assert imported == ["ErrorKind", "ErrorType", "ValError", "Write", "build_validator"]

@@ -171,3 +171,60 @@ def test_tsconfig_paths_map_aliases_to_files(tmp_path: Path) -> None:
     assert resolve("@env") == ["src/environments/environment.ts"]
     assert resolve("@app/missing") == []
     assert resolve("@angular/core") == []
+
+
+RUST_CRATE = [
+    "core/src/lib.rs",
+    "core/src/tools.rs",
+    "core/src/errors/mod.rs",
+    "core/src/errors/types.rs",
+    "core/src/validators/mod.rs",
+    "core/src/validators/union.rs",
+    "core/src/validators/union/helpers.rs",
+    "core/src/validators/fields.rs",
+]
+
+
+@pytest.mark.parametrize(
+    ("importer", "module", "expected"),
+    [
+        # `crate::` from the crate's root, down the modules the path names.
+        ("validators/union.rs", "crate::errors::types::ErrorType", ["errors/types.rs"]),
+        ("validators/union.rs", "crate::errors::ValError", ["errors/mod.rs"]),
+        ("validators/union.rs", "crate::tools::SchemaDict", ["tools.rs"]),
+        # `super::` is the parent module: a sibling file's parent is its folder's `mod.rs`.
+        ("validators/union.rs", "super::Validator", ["validators/mod.rs"]),
+        ("validators/union.rs", "super::fields::Field", ["validators/fields.rs"]),
+        ("validators/mod.rs", "super::tools::py_err", ["tools.rs"]),
+        ("validators/union.rs", "super::super::tools::py_err", ["tools.rs"]),
+        # A group names one file per path; `self` in a group is the module itself.
+        (
+            "validators/union.rs",
+            "super::{\n    build_validator, fields::{self, Field}, Validator,\n}",
+            ["validators/mod.rs", "validators/fields.rs"],
+        ),
+        (
+            "validators/union.rs",
+            "crate::errors::{types::ErrorType as E, ValError}",
+            ["errors/types.rs", "errors/mod.rs"],
+        ),
+        ("lib.rs", "crate::errors::*", ["errors/mod.rs"]),
+        # `self::` and a bare path start at this module: `union.rs`'s are in `union/`.
+        ("validators/union.rs", "self::helpers::pick", ["validators/union/helpers.rs"]),
+        ("validators/union.rs", "helpers::pick", ["validators/union/helpers.rs"]),
+        ("validators/mod.rs", "union::UnionValidator", ["validators/union.rs"]),
+        ("validators/union.rs", "helpers", ["validators/union/helpers.rs"]),  # `mod helpers;`
+        ("validators/mod.rs", "fields", ["validators/fields.rs"]),
+        # Another crate's paths are not the workspace's, even where a module shares a name.
+        ("validators/union.rs", "std::fmt::Write", []),
+        ("validators/union.rs", "pyo3::types::{PyDict, PyList}", []),
+        ("validators/mod.rs", "std::fields::X", []),
+    ],
+)
+def test_rust_paths_walk_the_crates_module_tree(
+    importer: str, module: str, expected: list[str]
+) -> None:
+    base = ROOT / "core" / "src"
+    resolver = ImportResolver([(ROOT / f, "rust") for f in RUST_CRATE], [ROOT])
+    got = resolver.resolve(base / importer, module)
+    assert [p.relative_to(base).as_posix() for p in got] == expected

@@ -12,3 +12,11 @@
 
 (type_identifier) @name @reference.type
 (call_expression function: (scoped_identifier name: (identifier) @name)) @reference.call
+
+; The names a `use` brings in (`use crate::errors::{ValError, ValResult}`): the file names
+; what it imports, as Python's `from m import name` does.
+(use_declaration argument: (scoped_identifier name: (identifier) @name) @reference.import)
+(use_declaration argument: (use_as_clause path: (scoped_identifier name: (identifier) @name)) @reference.import)
+(use_list (identifier) @name @reference.import)
+(use_list (scoped_identifier name: (identifier) @name) @reference.import)
+(use_list (use_as_clause path: [(identifier) (scoped_identifier name: (identifier))] @name) @reference.import)
