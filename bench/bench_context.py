@@ -22,9 +22,9 @@ rest of the function from the file. Every prompt is then built again after the c
 and made again (the index's generation moves on, every per-request cache starts anew): same
 input, same bytes.
 
-TypeScript and JavaScript (puppeteer-core's and three's source folders from npm): the same
-cuts of functions and methods, the truth following the language's scoping as the tags see it
-(`_brace_cuts`).
+TypeScript and JavaScript (puppeteer-core's and three's source folders from npm) and Rust
+(pydantic-core's crate, its `src/` from the PyPI sdist): the same cuts of functions and
+methods, the truth following the language's scoping as the tags see it (`_brace_cuts`).
 
 Latency: build p50/p95 on a warm index of Django, the cut buffer opened in the index before
 each build, as an editor would have it.
@@ -32,8 +32,8 @@ each build, as an editor would have it.
 Prefix cache: 20 mixed actions (explain, refactor, tests) on different symbols of one
 workspace sent to the Kimi emulator; the share of input tokens it reports as cached.
 
-``python -m bench.bench_context [rich|django|sqlalchemy|puppeteer|three|latency|cache]`` runs
-parts; ``BENCH_AIDER=0`` skips the Aider reference.
+``python -m bench.bench_context [rich|django|sqlalchemy|puppeteer|three|pydantic-core|latency|
+cache]`` runs parts; ``BENCH_AIDER=0`` skips the Aider reference.
 """
 
 from __future__ import annotations
@@ -81,6 +81,9 @@ SQLALCHEMY_AIDER_CUTS = 20
 # across files (`CdpPage extends Page`), and JavaScript's deep ones (`Mesh extends Object3D`).
 PUPPETEER = ("puppeteer-core", "23.11.1", "src")
 THREE = ("three", "0.170.0", "src")
+# Rust from a PyPI sdist (the Rust core of a Python package, its `src/` as the crate has it):
+# structs, traits and their impls across files (`impl Validator for ModelValidator`).
+PYDANTIC_CORE = ("pydantic-core", "2.27.2", "src")
 NPM_CUTS = 200
 NPM_AIDER_CUTS = 20
 TOTAL_CAP = 200_000  # the whole prompt's cap: far above the file window plus the budget
@@ -361,20 +364,24 @@ def _sample(found: list[Cut], package: Path, n: int, seed: int) -> list[Cut]:
     return sorted(sorted(found, key=key)[:n], key=lambda c: (str(c.path), c.line))
 
 
+_TYPE_PATH = re.compile(r"\b[A-Z]\w*(?:<[^<>]*>)?::$")  # Rust's `Type::` / `Vec<u8>::`
+
+
 def _brace_cuts(index: WorkspaceIndex, package: Path, n: int, seed: int = 0) -> list[Cut]:
-    """Cuts of a TypeScript/JavaScript project, as `_cuts` makes them of a Python one. The
-    truth follows the language's scoping, as the tags give it (calls, `new`, types, bases):
-    `x.name(...)` calls a member (a method, property or field of some class), a bare
+    """Cuts of a TypeScript/JavaScript/Rust project, as `_cuts` makes them of a Python one.
+    The truth follows the language's scoping, as the tags give it (calls, `new`, types,
+    bases): `x.name(...)` calls a member (a method, property or field of some class), a bare
     `name(...)` or `Name` something defined at module level (a function has no implicit
-    `this`), so a project's `map` operator is no truth for `array.map(...)`. What stays is
-    names, not types: `subscriber.next` counts whichever class defines `next` (in at most
-    three files)."""
+    `this`), so a project's `map` operator is no truth for `array.map(...)`. Rust's
+    `Type::name(...)` (a capitalised path) is a member too, `module::name(...)` a module's.
+    What stays is names, not types: `subscriber.next` counts whichever class defines `next`
+    (in at most three files)."""
     found: list[Cut] = []
     for path in index.files():
         if not path.is_relative_to(package) or _in_tests(path) or ".spec." in path.name:
             continue
         tags = index.file_tags(path)
-        if tags is None or tags.language not in ("typescript", "tsx", "javascript"):
+        if tags is None or tags.language not in ("typescript", "tsx", "javascript", "rust"):
             continue
         lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
         own = {d.name for d in tags.definitions}
@@ -389,7 +396,7 @@ def _brace_cuts(index: WorkspaceIndex, package: Path, n: int, seed: int = 0) -> 
                 if len({x.path for x in everywhere}) > MAX_NAME_DEFS:
                     continue
                 before = lines[line][: r.range.start_col].rstrip()
-                member = before.endswith(".")
+                member = before.endswith(".") or bool(_TYPE_PATH.search(before))
                 defs = [
                     x
                     for x in everywhere
@@ -741,6 +748,40 @@ def _npm(work: Path, name: str, version: str, folder: str) -> Path:
     return root
 
 
+def _sdist(work: Path, name: str, version: str, folder: str) -> Path:
+    """A folder of a PyPI source distribution, as a checkout has it: <work>/ctx/<name>-
+    <version>/<folder>. Read from the index's JSON (PEP 691), checked against its sha256:
+    `pip download` would build the package's metadata, and a Rust extension's build needs
+    a Rust toolchain."""
+    where = work / "ctx"
+    root = (where / f"{name}-{version}").resolve()
+    if (root / folder).is_dir():
+        return root
+    where.mkdir(parents=True, exist_ok=True)
+    listing = httpx.get(
+        f"https://pypi.org/simple/{name}/",
+        headers={"Accept": "application/vnd.pypi.simple.v1+json"},
+        follow_redirects=True,
+        timeout=60,
+    ).json()
+    stem = f"{re.sub(r'[-_.]+', '_', name)}-{version}"
+    file = next(f for f in listing["files"] if f["filename"] == f"{stem}.tar.gz")
+    data = httpx.get(file["url"], follow_redirects=True, timeout=300).content
+    if hashlib.sha256(data).hexdigest() != file["hashes"]["sha256"]:
+        raise RuntimeError(f"{file['filename']}: the download does not match its sha256")
+    archive = where / file["filename"]
+    archive.write_bytes(data)
+    unpacked = where / f"{stem}-sdist"
+    shutil.rmtree(unpacked, ignore_errors=True)
+    with tarfile.open(archive) as tar:
+        tar.extractall(unpacked, filter="data")
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir()
+    (unpacked / stem / folder).rename(root / folder)
+    shutil.rmtree(unpacked)
+    return root
+
+
 def npm_recall_rows(
     work: Path, corpus: tuple[str, str, str], language: str, suffixes: tuple[str, ...]
 ) -> list[Row]:
@@ -759,6 +800,13 @@ def puppeteer_recall_rows(work: Path) -> list[Row]:
 
 def three_recall_rows(work: Path) -> list[Row]:
     return npm_recall_rows(work, THREE, "JavaScript", (".js",))
+
+
+def rust_recall_rows(work: Path) -> list[Row]:
+    root = _sdist(work, *PYDANTIC_CORE)
+    label = f"{PYDANTIC_CORE[0]} {PYDANTIC_CORE[1]} (Rust)"
+    package = root / PYDANTIC_CORE[2]
+    return recall_rows(work, label, root, package, NPM_CUTS, NPM_AIDER_CUTS, _brace_cuts, (".rs",))
 
 
 def latency_rows(work: Path) -> list[Row]:
@@ -833,6 +881,7 @@ def run(work: Path) -> list[Row]:
         + sqlalchemy_recall_rows(work)
         + puppeteer_recall_rows(work)
         + three_recall_rows(work)
+        + rust_recall_rows(work)
         + latency_rows(work)
         + cache_rows(work)
     )
@@ -848,6 +897,7 @@ if __name__ == "__main__":  # python -m bench.bench_context [rich|django|sqlalch
         "sqlalchemy": sqlalchemy_recall_rows,
         "puppeteer": puppeteer_recall_rows,
         "three": three_recall_rows,
+        "pydantic-core": rust_recall_rows,
         "latency": latency_rows,
         "cache": cache_rows,
     }
