@@ -93,6 +93,7 @@ CASES: dict[str, tuple[dict[str, K], set[tuple[str, str | None]], list[str]]] = 
             "Mode": K.ENUM,
             "Key": K.TYPE,
             "Store": K.INTERFACE,
+            "Store.get": K.METHOD,  # a required method, declared without a body
             "Cache.new": K.METHOD,  # scoped by its `impl Cache` block
             "build": K.FUNCTION,
             "square": K.MACRO,

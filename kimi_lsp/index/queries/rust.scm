@@ -20,3 +20,7 @@
 (use_list (identifier) @name @reference.import)
 (use_list (scoped_identifier name: (identifier) @name) @reference.import)
 (use_list (use_as_clause path: [(identifier) (scoped_identifier name: (identifier))] @name) @reference.import)
+
+; A trait's required methods (`fn get_as<T>(&self, key: &K) -> Option<T>;`), not only the
+; ones with a default body: what an outline of the trait lists.
+(declaration_list (function_signature_item name: (identifier) @name) @definition.method)
