@@ -364,6 +364,17 @@ def _sample(found: list[Cut], package: Path, n: int, seed: int) -> list[Cut]:
     return sorted(sorted(found, key=key)[:n], key=lambda c: (str(c.path), c.line))
 
 
+# What Rust's prelude puts in every module's scope, as Python's builtins: its types and
+# variants, and its traits' methods (callable on any value implementing them, the trait
+# never imported). A project defining `clone` or `Err` does not make `x.clone()` its own.
+_RUST_PRELUDE_NAMES = (
+    "Box Option Some None Result Ok Err String Vec drop clone clone_from to_owned to_string "
+    "into from try_into try_from as_ref as_mut default eq ne partial_cmp lt le gt ge cmp max "
+    "min clamp extend into_iter from_iter next next_back len map filter filter_map flat_map "
+    "collect enumerate zip chain rev fold any all find position count sum take skip for_each "
+    "peekable cloned copied last nth"
+)
+_RUST_PRELUDE = frozenset(_RUST_PRELUDE_NAMES.split())
 _TYPE_PATH = re.compile(r"\b[A-Z]\w*(?:<[^<>]*>)?::$")  # Rust's `Type::` / `Vec<u8>::`
 
 
@@ -373,7 +384,8 @@ def _brace_cuts(index: WorkspaceIndex, package: Path, n: int, seed: int = 0) -> 
     bases): `x.name(...)` calls a member (a method, property or field of some class), a bare
     `name(...)` or `Name` something defined at module level (a function has no implicit
     `this`), so a project's `map` operator is no truth for `array.map(...)`. Rust's
-    `Type::name(...)` (a capitalised path) is a member too, `module::name(...)` a module's.
+    `Type::name(...)` (a capitalised path) is a member too, `module::name(...)` a module's,
+    and what its prelude names (`Err`, `x.clone()`) is the prelude's.
     What stays is names, not types: `subscriber.next` counts whichever class defines `next`
     (in at most three files)."""
     found: list[Cut] = []
@@ -391,6 +403,8 @@ def _brace_cuts(index: WorkspaceIndex, package: Path, n: int, seed: int = 0) -> 
             for r in tags.references:
                 line = r.range.start_line
                 if not (cut <= line <= d.range.end_line) or r.name in own:
+                    continue
+                if tags.language == "rust" and r.name in _RUST_PRELUDE:
                     continue
                 everywhere = index.definitions(r.name)
                 if len({x.path for x in everywhere}) > MAX_NAME_DEFS:
