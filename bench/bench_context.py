@@ -22,9 +22,10 @@ rest of the function from the file. Every prompt is then built again after the c
 and made again (the index's generation moves on, every per-request cache starts anew): same
 input, same bytes.
 
-TypeScript and JavaScript (puppeteer-core's and three's source folders from npm) and Rust
-(pydantic-core's crate, its `src/` from the PyPI sdist): the same cuts of functions and
-methods, the truth following the language's scoping as the tags see it (`_brace_cuts`).
+TypeScript and JavaScript (puppeteer-core's and three's source folders from npm), Rust
+(pydantic-core's crate, its `src/` from the PyPI sdist) and Java (React Native's Android
+sources, from npm): the same cuts of functions and methods, the truth following the
+language's scoping as the tags see it (`_brace_cuts`).
 
 Latency: build p50/p95 on a warm index of Django, the cut buffer opened in the index before
 each build, as an editor would have it.
@@ -32,8 +33,8 @@ each build, as an editor would have it.
 Prefix cache: 20 mixed actions (explain, refactor, tests) on different symbols of one
 workspace sent to the Kimi emulator; the share of input tokens it reports as cached.
 
-``python -m bench.bench_context [rich|django|sqlalchemy|puppeteer|three|pydantic-core|latency|
-cache]`` runs parts; ``BENCH_AIDER=0`` skips the Aider reference.
+``python -m bench.bench_context [rich|django|sqlalchemy|puppeteer|three|pydantic-core|
+react-native|latency|cache]`` runs parts; ``BENCH_AIDER=0`` skips the Aider reference.
 """
 
 from __future__ import annotations
@@ -84,6 +85,9 @@ THREE = ("three", "0.170.0", "src")
 # Rust from a PyPI sdist (the Rust core of a Python package, its `src/` as the crate has it):
 # structs, traits and their impls across files (`impl Validator for ModelValidator`).
 PYDANTIC_CORE = ("pydantic-core", "2.27.2", "src")
+# Java from npm: React Native's Android sources (views, view managers, the bridge), deep
+# hierarchies across packages (`ReactTextView extends AppCompatTextView`, view managers).
+REACT_ANDROID = ("react-native", "0.74.5", "ReactAndroid/src/main/java")
 NPM_CUTS = 200
 NPM_AIDER_CUTS = 20
 TOTAL_CAP = 200_000  # the whole prompt's cap: far above the file window plus the budget
@@ -375,17 +379,27 @@ _RUST_PRELUDE_NAMES = (
     "peekable cloned copied last nth"
 )
 _RUST_PRELUDE = frozenset(_RUST_PRELUDE_NAMES.split())
+_BRACE_CUT_LANGUAGES = ("typescript", "tsx", "javascript", "rust", "java")
+# What every Java file has without an import: `java.lang`'s common classes, `Object`'s methods.
+_JAVA_LANG_NAMES = (
+    "Object String Integer Long Double Float Boolean Character Byte Short Math System Class "
+    "Exception RuntimeException Throwable Error Thread Runnable Iterable Comparable Override "
+    "Deprecated SuppressWarnings StringBuilder Number Void Enum Record equals hashCode toString "
+    "getClass clone notify notifyAll wait finalize"
+)
+_JAVA_LANG = frozenset(_JAVA_LANG_NAMES.split())
 _TYPE_PATH = re.compile(r"\b[A-Z]\w*(?:<[^<>]*>)?::$")  # Rust's `Type::` / `Vec<u8>::`
 
 
 def _brace_cuts(index: WorkspaceIndex, package: Path, n: int, seed: int = 0) -> list[Cut]:
-    """Cuts of a TypeScript/JavaScript/Rust project, as `_cuts` makes them of a Python one.
+    """Cuts of a TypeScript/JavaScript/Rust/Java project, as `_cuts` makes them of Python.
     The truth follows the language's scoping, as the tags give it (calls, `new`, types,
     bases): `x.name(...)` calls a member (a method, property or field of some class), a bare
     `name(...)` or `Name` something defined at module level (a function has no implicit
     `this`), so a project's `map` operator is no truth for `array.map(...)`. Rust's
     `Type::name(...)` (a capitalised path) is a member too, `module::name(...)` a module's,
-    and what its prelude names (`Err`, `x.clone()`) is the prelude's.
+    and what its prelude names (`Err`, `x.clone()`) is the prelude's; in Java, a bare
+    `name()` is a method (there are no functions), and `java.lang`'s names are its own.
     What stays is names, not types: `subscriber.next` counts whichever class defines `next`
     (in at most three files)."""
     found: list[Cut] = []
@@ -393,7 +407,7 @@ def _brace_cuts(index: WorkspaceIndex, package: Path, n: int, seed: int = 0) -> 
         if not path.is_relative_to(package) or _in_tests(path) or ".spec." in path.name:
             continue
         tags = index.file_tags(path)
-        if tags is None or tags.language not in ("typescript", "tsx", "javascript", "rust"):
+        if tags is None or tags.language not in _BRACE_CUT_LANGUAGES:
             continue
         lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
         own = {d.name for d in tags.definitions}
@@ -406,15 +420,21 @@ def _brace_cuts(index: WorkspaceIndex, package: Path, n: int, seed: int = 0) -> 
                     continue
                 if tags.language == "rust" and r.name in _RUST_PRELUDE:
                     continue
+                if tags.language == "java" and r.name in _JAVA_LANG:
+                    continue
                 everywhere = index.definitions(r.name)
                 if len({x.path for x in everywhere}) > MAX_NAME_DEFS:
                     continue
                 before = lines[line][: r.range.start_col].rstrip()
                 member = before.endswith(".") or bool(_TYPE_PATH.search(before))
+                # Java has no functions outside classes: a bare `name()` is an inherited method.
+                either = tags.language == "java" and not member
                 defs = [
                     x
                     for x in everywhere
-                    if x.path != path and not _in_tests(x.path) and (x.scope is not None) == member
+                    if x.path != path
+                    and not _in_tests(x.path)
+                    and (either or (x.scope is not None) == member)
                 ]
                 if defs:
                     truth[r.name] = sorted({x.signature.strip() for x in defs})
@@ -751,13 +771,18 @@ def _npm(work: Path, name: str, version: str, folder: str) -> Path:
         ["npm", "pack", "--silent", f"{name}@{version}", "--pack-destination", str(where)],
         check=True, capture_output=True,
     )  # fmt: skip
-    unpacked = where / f"{name}-{version}-package"
+    return _unpack(where / f"{name}-{version}.tgz", "package", folder, root)
+
+
+def _unpack(archive: Path, top: str, folder: str, root: Path) -> Path:
+    """``top/folder`` of ``archive`` as ``root/folder``, nothing else of it kept."""
+    unpacked = archive.with_name(archive.name + "-unpacked")
     shutil.rmtree(unpacked, ignore_errors=True)
-    with tarfile.open(where / f"{name}-{version}.tgz") as tar:
+    with tarfile.open(archive) as tar:
         tar.extractall(unpacked, filter="data")
     shutil.rmtree(root, ignore_errors=True)
-    root.mkdir()
-    (unpacked / "package" / folder).rename(root / folder)
+    (root / folder).parent.mkdir(parents=True)
+    (unpacked / top / folder).rename(root / folder)
     shutil.rmtree(unpacked)
     return root
 
@@ -785,15 +810,7 @@ def _sdist(work: Path, name: str, version: str, folder: str) -> Path:
         raise RuntimeError(f"{file['filename']}: the download does not match its sha256")
     archive = where / file["filename"]
     archive.write_bytes(data)
-    unpacked = where / f"{stem}-sdist"
-    shutil.rmtree(unpacked, ignore_errors=True)
-    with tarfile.open(archive) as tar:
-        tar.extractall(unpacked, filter="data")
-    shutil.rmtree(root, ignore_errors=True)
-    root.mkdir()
-    (unpacked / stem / folder).rename(root / folder)
-    shutil.rmtree(unpacked)
-    return root
+    return _unpack(archive, stem, folder, root)
 
 
 def npm_recall_rows(
@@ -814,6 +831,10 @@ def puppeteer_recall_rows(work: Path) -> list[Row]:
 
 def three_recall_rows(work: Path) -> list[Row]:
     return npm_recall_rows(work, THREE, "JavaScript", (".js",))
+
+
+def java_recall_rows(work: Path) -> list[Row]:
+    return npm_recall_rows(work, REACT_ANDROID, "Java", (".java",))
 
 
 def rust_recall_rows(work: Path) -> list[Row]:
@@ -896,6 +917,7 @@ def run(work: Path) -> list[Row]:
         + puppeteer_recall_rows(work)
         + three_recall_rows(work)
         + rust_recall_rows(work)
+        + java_recall_rows(work)
         + latency_rows(work)
         + cache_rows(work)
     )
@@ -912,6 +934,7 @@ if __name__ == "__main__":  # python -m bench.bench_context [rich|django|sqlalch
         "puppeteer": puppeteer_recall_rows,
         "three": three_recall_rows,
         "pydantic-core": rust_recall_rows,
+        "react-native": java_recall_rows,
         "latency": latency_rows,
         "cache": cache_rows,
     }
