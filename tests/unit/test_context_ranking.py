@@ -397,3 +397,37 @@ def test_a_rust_use_ranks_the_items_it_names_first(tmp_path: Path) -> None:
     names = [d.name for _, d in score_definitions(index, repo_map.ranker.ranks(focus), focus)]
     assert set(names[:3]) == {"is_strict", "build_validator", "Validator"}, names[:6]
     assert names.index("is_strict") < min(names.index(f"helper_{i}") for i in range(12))
+
+
+def test_a_java_import_ranks_its_class_with_the_names_the_code_writes(tmp_path: Path) -> None:
+    """`import com.acme.bridge.ReadableMap;` names a class the file will use, though the code
+    above the cursor has not written it yet: it ranks in the tier of the classes the code
+    names (`Other0`), above what those reach (`Other1`..)."""
+    bridge = tmp_path / "com" / "acme" / "bridge"
+    bridge.mkdir(parents=True)
+    fields = "".join(f"    Other{i} f{i};\n" for i in range(1, 12))
+    (bridge / "Other0.java").write_text(
+        f"package com.acme.bridge;\n\npublic class Other0 {{\n{fields}}}\n"
+    )
+    for i in range(1, 12):
+        (bridge / f"Other{i}.java").write_text(
+            f"package com.acme.bridge;\n\npublic class Other{i} {{\n    int size;\n}}\n"
+        )
+    (bridge / "ReadableMap.java").write_text(
+        "package com.acme.bridge;\n\npublic interface ReadableMap {\n    int getInt(String k);\n}\n"
+    )
+    event = tmp_path / "com" / "acme" / "events" / "BlurEvent.java"
+    event.parent.mkdir(parents=True)
+    event.write_text(
+        "package com.acme.events;\n\nimport com.acme.bridge.Other0;\n"
+        "import com.acme.bridge.ReadableMap;\n\npublic class BlurEvent {\n"
+        "    Other0 other;\n\n    int size() {\n        return 0;\n    }\n}\n"
+    )
+    index = WorkspaceIndex([tmp_path], state_dir=None)
+    index.update()
+    repo_map = RepoMap(index, [tmp_path], TokenEstimator())
+    focus = Focus(event)
+    scored = score_definitions(index, repo_map.ranker.ranks(focus), focus)
+    tier = {d.name: int(score) for score, d in scored if d.scope is None}
+    assert tier["ReadableMap"] == tier["Other0"]
+    assert tier["ReadableMap"] > max(tier[f"Other{i}"] for i in range(1, 12))

@@ -336,3 +336,17 @@ def test_a_rust_use_names_what_it_imports() -> None:
     tags = extract_tags(Path("/w/src/a.rs"), source, "rust")
     imported = sorted(r.name for r in tags.references if r.kind == "import")
     assert imported == ["ErrorKind", "ErrorType", "ValError", "Write", "build_validator"]
+
+
+def test_a_java_import_names_its_class_not_a_wildcards_package() -> None:
+    source = (
+        b"import com.acme.bridge.ReadableMap;\nimport static com.acme.util.Views.find;\n"
+        b"import com.acme.events.*;\n\nclass A {\n    ReadableMap map;\n}\n"
+    )
+    tags = extract_tags(Path("/w/A.java"), source, "java")
+    assert sorted(r.name for r in tags.references if r.kind == "import") == ["ReadableMap", "find"]
+    assert [i.module for i in tags.imports] == [
+        "com.acme.bridge.ReadableMap",
+        "com.acme.util.Views.find",
+        "com.acme.events",
+    ]

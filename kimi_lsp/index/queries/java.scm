@@ -10,3 +10,7 @@
 (import_declaration (scoped_identifier) @import)
 
 (type_identifier) @name @reference.type
+
+; The class (or, `import static`, the member) an import names, as Python's `from m import
+; name`: not a wildcard's package (`import a.b.*;`, where the last named child is `*`).
+(import_declaration (scoped_identifier name: (identifier) @name) @reference.import .)
