@@ -94,10 +94,12 @@ _RECEIVER = re.compile(r"(?<![\w.])([a-z_]\w*)(?:\?)?\.(?=[A-Za-z_])")
 # Rust's `self.store.x`.
 _FIELD_RECEIVER = re.compile(r"(?<![\w.])(?:this|self)\.(#?[A-Za-z_]\w*)\??\.(?=[#A-Za-z_])")
 # What a class declares its fields hold: `#client: CDPSession;`, `private readonly page:
-# Page`, `store: Store,` (TypeScript, constructor parameters, Rust); `this.info = new Info()`
+# Page`, `store: Store,`, `store: &'a Store` (TypeScript, constructor parameters, Rust);
+# `this.info = new Info()`
 # and `#info = new Info();` (JavaScript); `private FrameManager frames;` (Java).
 _FIELD_ANNOTATED = re.compile(
-    r"(?:^|[\s;{(,])(#?[A-Za-z_]\w*)\s*[?!]?\s*:\s*(?:readonly\s+)?&?(?:mut\s+)?([A-Z][\w.]*)",
+    r"(?:^|[\s;{(,])(#?[A-Za-z_]\w*)\s*[?!]?\s*:\s*(?:readonly\s+)?&?(?:'\w+\s+)?(?:mut\s+)?"
+    r"([A-Z][\w.]*)",
     re.M,
 )
 _FIELD_BUILT = re.compile(
@@ -790,14 +792,17 @@ def _flow_by_names(
                 ruled.add(c)
 
     owner = None
+    holders: list[Definition] = []  # the class, or a Rust `impl`'s / Go receiver's type
     if target is not None and target.scope:
         owner = _enclosing_class(index, target)
-        note([owner] if owner is not None else r.classes(target.scope), 1.0)
+        holders = [owner] if owner is not None else r.classes(target.scope, path)
+        note(holders, 1.0)
     for name, n in Counter(_CAPITALIZED.findall(code)).items():
         note(r.classes(name), float(min(n, 4)))
     # The fields the code reaches members through: what the class declares they hold, else
-    # what their names name (`this.#frameManager` -> FrameManager).
-    fields = r.field_types(owner) if owner is not None else {}
+    # what their names name (`this.#frameManager` -> FrameManager). A Rust or Go method is
+    # outside its struct: the struct of the type it is declared on says.
+    fields = r.field_types(holders[0]) if len(holders) == 1 else {}
     for name in sorted(set(_FIELD_RECEIVER.findall(code))):
         declared = fields.get(name)
         note(declared or r.named_for(name), 1.0 if declared else NAMED_WEIGHT)

@@ -170,3 +170,15 @@ def test_the_methods_a_javascript_constructor_assigns_are_members(tmp_path: Path
     }
     text = outlines_of(tmp_path, files, "app.js", "draw", "javascript")
     assert "this.setSize = function ( w, h ) { return w * h; };" in text
+
+
+def test_a_rust_field_held_by_reference_is_typed_by_its_struct(tmp_path: Path) -> None:
+    """`warnings: &'a CollectWarnings`: a lifetime between the `&` and the type."""
+    files = {
+        "warnings.rs": "pub struct CollectWarnings {\n    active: bool,\n}\n\n"
+        "impl CollectWarnings {\n    pub fn on_fallback(&self, name: &str) {}\n}\n",
+        "extra.rs": "pub struct Extra<'a> {\n    pub warnings: &'a CollectWarnings,\n}\n\n"
+        "impl<'a> Extra<'a> {\n    pub fn fallback(&self, name: &str) -> u32 {\n"
+        "        self.warnings.on_fallback(name);\n        0\n    }\n}\n",
+    }
+    assert flow_of(tmp_path, files, "extra.rs", "fallback").get("CollectWarnings") is True
