@@ -277,7 +277,7 @@ class ImportResolver:
                     continue  # a bare path that is no module here: another crate's
                 if reached is not None and reached != importer and reached not in out:
                     out.append(reached)
-                    break
+                break  # the first start the path is found from is its meaning
         if not out and root is None:  # no crate root in the workspace: by the path's names
             names = [s for s in re.split(r"::|[{},\s]+", module) if s not in _RUST_KEYWORDS]
             return self._by_keys(importer, [n for n in names if n])

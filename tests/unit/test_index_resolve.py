@@ -181,6 +181,7 @@ RUST_CRATE = [
     "core/src/validators/mod.rs",
     "core/src/validators/union.rs",
     "core/src/validators/union/helpers.rs",
+    "core/src/helpers.rs",  # a root module sharing a name with union.rs's own
     "core/src/validators/fields.rs",
 ]
 
@@ -214,6 +215,8 @@ RUST_CRATE = [
         ("validators/union.rs", "helpers::pick", ["validators/union/helpers.rs"]),
         ("validators/mod.rs", "union::UnionValidator", ["validators/union.rs"]),
         ("validators/union.rs", "helpers", ["validators/union/helpers.rs"]),  # `mod helpers;`
+        # The module a path finds first is the one: the second path of a group too.
+        ("validators/union.rs", "helpers::{pick, Other}", ["validators/union/helpers.rs"]),
         ("validators/mod.rs", "fields", ["validators/fields.rs"]),
         # Another crate's paths are not the workspace's, even where a module shares a name.
         ("validators/union.rs", "std::fmt::Write", []),
