@@ -802,10 +802,13 @@ def _sdist(work: Path, name: str, version: str, folder: str) -> Path:
         headers={"Accept": "application/vnd.pypi.simple.v1+json"},
         follow_redirects=True,
         timeout=60,
-    ).json()
+    )
+    listing.raise_for_status()
     stem = f"{re.sub(r'[-_.]+', '_', name)}-{version}"
-    file = next(f for f in listing["files"] if f["filename"] == f"{stem}.tar.gz")
-    data = httpx.get(file["url"], follow_redirects=True, timeout=300).content
+    file = next(f for f in listing.json()["files"] if f["filename"] == f"{stem}.tar.gz")
+    download = httpx.get(file["url"], follow_redirects=True, timeout=300)
+    download.raise_for_status()
+    data = download.content
     if hashlib.sha256(data).hexdigest() != file["hashes"]["sha256"]:
         raise RuntimeError(f"{file['filename']}: the download does not match its sha256")
     archive = where / file["filename"]
