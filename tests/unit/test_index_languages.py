@@ -333,9 +333,16 @@ def test_a_rust_use_names_what_it_imports() -> None:
         b"use crate::tools::*;\n"
         b"use super::{self, fields::{self as f}};\n"
     )
-    tags = extract_tags(Path("/w/src/a.rs"), source, "rust")
+    # The last line holds "€" and an emoji before its `use`, and no line break after it.
+    last = "/* €—😀 */ use crate::tools::SchemaDict;"
+    tags = extract_tags(Path("/w/src/a.rs"), source + last.encode(), "rust")
     imported = sorted(r.name for r in tags.references if r.kind == "import")
-    assert imported == ["ErrorKind", "ErrorType", "ValError", "Write", "build_validator"]
+    assert imported == [
+        "ErrorKind", "ErrorType", "SchemaDict", "ValError", "Write", "build_validator",
+    ]  # fmt: skip
+    schema = next(r for r in tags.references if r.name == "SchemaDict")
+    col = len(last[: last.index("SchemaDict")].encode("utf-16-le")) // 2  # UTF-16 units
+    assert schema.range == (5, col, 5, col + len("SchemaDict"))
 
 
 def test_a_java_import_names_its_class_not_a_wildcards_package() -> None:
