@@ -82,6 +82,24 @@ def find_target(
             inside = defn is not None and _contains(defn.range, probe)
             name = defn.name if inside and defn is not None else "selection"
             return Target(path, lang, selection, code, name, defn if inside else None, True)
+    found = definition_at(index, path, text, line, col)
+    if found is None:
+        raise NothingToWorkOn(
+            "There is no function, class or other definition at the cursor. Put the cursor "
+            "inside one, or select the code to work on."
+        )
+    span, defn = found
+    return Target(path, lang, span, slice_span(text, span), defn.name, defn)
+
+
+def definition_at(
+    index: WorkspaceIndex | None, path: Path, text: str, line: int, col: int
+) -> tuple[Span, Definition] | None:
+    """The innermost definition at the position as the user is writing it (``text``, the
+    buffer), and the lines it spans: the parse's, or, where typing left a function open
+    (a Python line not yet ended, a brace language's ``}`` not yet written) and the parse
+    lost it, the one being written."""
+    lang = language_for(path) or "text"
     defn = index.enclosing_definition(path, line, col) if index is not None else None
     if lang == "python" and (defn is None or defn.kind in _CLASS_KINDS):
         # Typing leaves the function open (`y = f(`, a docstring not yet closed): its parse
@@ -91,8 +109,7 @@ def find_target(
         if found is not None and (
             defn is None or found[1].name_range.start_line > defn.name_range.start_line
         ):
-            span, defn = found
-            return Target(path, lang, span, slice_span(text, span), defn.name, defn)
+            return found
     if index is not None and lang != "python" and (defn is None or defn.kind in _CLASS_KINDS):
         # A body being typed has no closing `}` yet: the parse lost the function, often the
         # class around it too; with the brackets closed it parses as what is being written.
@@ -107,12 +124,8 @@ def find_target(
         if closed is not None and (defn is None or closed.kind not in _CLASS_KINDS):
             defn = closed
     if defn is None:
-        raise NothingToWorkOn(
-            "There is no function, class or other definition at the cursor. Put the cursor "
-            "inside one, or select the code to work on."
-        )
-    span = Span(defn.range.start_line, 0, defn.range.end_line, defn.range.end_col)
-    return Target(path, lang, span, slice_span(text, span), defn.name, defn)
+        return None
+    return Span(defn.range.start_line, 0, defn.range.end_line, defn.range.end_col), defn
 
 
 def refuse_ignored(index: WorkspaceIndex | None, path: Path) -> None:

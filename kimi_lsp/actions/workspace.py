@@ -33,6 +33,7 @@ from kimi_lsp.actions.pipeline import QuietSink, Sink
 from kimi_lsp.actions.refactor import syntax_ok
 from kimi_lsp.actions.regions import Part, choose_parts, render_parts, splice
 from kimi_lsp.actions.services import Services
+from kimi_lsp.actions.target import definition_at
 from kimi_lsp.context import redact, restore
 from kimi_lsp.context.recipes import (
     SYSTEM,
@@ -167,7 +168,9 @@ def plan_workspace(
     uses: list[Reference] = []
     if symbol is not None:
         path, line, col = symbol
-        defn = index.enclosing_definition(path, line, col)
+        # As the editor has it: a class whose method is being typed is still the class.
+        found = definition_at(index, path, read(path) or "", line, col)
+        defn = found[1] if found is not None else None
         if defn is None:
             raise NothingToWorkOn("There is no definition at that position to refactor.")
         plan.symbol = defn.name

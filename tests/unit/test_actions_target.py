@@ -214,3 +214,33 @@ def test_a_brace_method_being_typed_is_found_after_the_last_line_break_and_wide_
     last = typing.splitlines()[-1]
     assert target.span == Span(5, 0, end - 1, len(last.encode("utf-16-le")) // 2)
     assert target.code.endswith('log("€ 😀", clip')
+
+
+def test_a_workspace_refactor_of_a_class_whose_method_is_being_typed_is_about_the_class(
+    tmp_path: Path,
+) -> None:
+    """The workspace refactor finds its symbol as the explain does: the parse of the buffer
+    lost `Page` (a method's `}` not yet written), the text with its brackets closed has it."""
+    from kimi_lsp.actions.services import Services
+    from kimi_lsp.actions.workspace import plan_workspace
+    from kimi_lsp.config import Settings
+
+    (tmp_path / "shop.ts").write_text(
+        "import { Page } from './page';\n\nexport function open(): Page {\n"
+        "  return new Page();\n}\n"
+    )
+    index, path = indexed(tmp_path, "page.ts", TS_SAVED)
+    index.open_document(path, TS_TYPING)
+    assert index.enclosing_definition(path, 0, 14) is None  # the parse lost the class
+    services = Services(Settings(state_dir=tmp_path / "state"), [tmp_path], index=index)
+    buffers = {path: TS_TYPING}
+
+    def read(p: Path) -> str | None:
+        return buffers.get(p) or p.read_text()
+
+    plan = plan_workspace(services, "rename Page to Tab", read, symbol=(path, 0, 14))
+    assert plan.symbol == "Page"
+    assert [f.path.name for f in plan.files] == ["page.ts", "shop.ts"]  # where it is used
+    assert next(f for f in plan.files if f.path == path).text == TS_TYPING  # the buffer
+    # Inside the method being typed: the method, not its class.
+    assert plan_workspace(services, "rename", read, symbol=(path, 8, 6)).symbol == "screenshot"
