@@ -108,6 +108,14 @@ _FIELD_BUILT = re.compile(
     re.M,
 )
 _FIELD_JAVA = re.compile(r"\b([A-Z]\w*)(?:<[^>\n]*>)?\s+([a-z_]\w*)\s*[;=]")
+# A Go struct's fields, a line each: `repo *Repo`, `a, b store.Repo`, `cache map[string]*Item`
+# (the element's type); a method's receiver, `func (s *Server) Handle()`, is its `this`.
+_FIELD_GO = re.compile(
+    r"^\s*([A-Za-z_]\w*(?:\s*,\s*[A-Za-z_]\w*)*)\s+(?:\*|\[\d*\]|map\[[^\]\n]*\])*"
+    r"([A-Za-z_][\w.]*)",
+    re.M,
+)
+_GO_RECEIVER = re.compile(r"^\s*func\s*\(\s*([A-Za-z_]\w*)\s+\*?\s*[A-Za-z_]")
 _NAME_WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z0-9]+")
 _EXTENDS = re.compile(r"\b(?:extends|implements)\s+([\w.]+(?:\s*,\s*[\w.]+)*)")
 _SELF_FROM_NAME = re.compile(r"\bself\.(\w+)\s*=\s*([A-Za-z_]\w*)\s*$", re.M)
@@ -467,9 +475,17 @@ class _Resolver:
             table: dict[str, list[Definition]] = {}
             for c in reversed(self.mro(cls)):  # the subclass's word wins
                 body = "\n".join(self.lines(c.path)[c.range.start_line : c.range.end_line + 1])
-                found = [(m.group(2), m.group(1)) for m in _FIELD_JAVA.finditer(body)]
-                for pattern in (_FIELD_ANNOTATED, _FIELD_BUILT):
-                    found += [(m.group(1), m.group(2)) for m in pattern.finditer(body)]
+                if c.path.suffix == ".go":  # after `type X struct {`
+                    fields = body.split("\n", 1)[1] if "\n" in body else ""
+                    found = [
+                        (name.strip(), m.group(2))
+                        for m in _FIELD_GO.finditer(fields)
+                        for name in m.group(1).split(",")
+                    ]
+                else:
+                    found = [(m.group(2), m.group(1)) for m in _FIELD_JAVA.finditer(body)]
+                    for pattern in (_FIELD_ANNOTATED, _FIELD_BUILT):
+                        found += [(m.group(1), m.group(2)) for m in pattern.finditer(body)]
                 for field, type_name in found:
                     classes = self.classes(type_name, c.path)
                     if classes:
@@ -803,13 +819,25 @@ def _flow_by_names(
     # what their names name (`this.#frameManager` -> FrameManager). A Rust or Go method is
     # outside its struct: the struct of the type it is declared on says.
     fields = r.field_types(holders[0]) if len(holders) == 1 else {}
-    for name in sorted(set(_FIELD_RECEIVER.findall(code))):
+    reach = _field_receiver(language, code)
+    for name in sorted(set(reach.findall(code))):
         declared = fields.get(name)
         note(declared or r.named_for(name), 1.0 if declared else NAMED_WEIGHT)
-    if owner is not None:  # unnamed neighbours: what the class's methods reach through fields
-        lines = r.lines(owner.path)
-        around = "\n".join(lines[owner.range.start_line : owner.range.end_line + 1])
-        for name, count in sorted(Counter(_FIELD_RECEIVER.findall(around)).items()):
+    if len(holders) == 1:  # unnamed neighbours: what the type's methods reach through fields
+        holder = holders[0]
+        if owner is not None:  # the class holds them
+            lines = r.lines(owner.path)
+            around = "\n".join(lines[owner.range.start_line : owner.range.end_line + 1])
+            uses = Counter(reach.findall(around))
+        else:  # a Rust `impl`'s, a Go receiver's: its methods, wherever they are
+            uses = Counter()
+            for m in r.members(holder):
+                if m.kind not in (DefinitionKind.METHOD, DefinitionKind.FUNCTION):
+                    continue
+                lines = r.lines(m.path)
+                body = "\n".join(lines[m.range.start_line : m.range.end_line + 1])
+                uses.update(_field_receiver(language, body).findall(body))
+        for name, count in sorted(uses.items()):
             if name in fields:
                 note(fields[name], IMPORT_WEIGHT * min(count, 4), neighbour=True)
     table = member_uses(index)
@@ -821,6 +849,17 @@ def _flow_by_names(
         note(r.by_uses(members), USES_WEIGHT, neighbour=True)
     order = sorted(weights, key=lambda c: (-weights[c], str(c.path), c.range.start_line))
     return TypeFlow([TypedClass(c, weights[c], neighbour=c not in ruled) for c in order], hints)
+
+
+def _field_receiver(language: str, code: str) -> re.Pattern[str]:
+    """What reaches a member through a field of the method's own type: ``this.x.``,
+    ``self.x.``, and in Go the receiver the method's header names (``s.repo.`` in
+    ``func (s *Server) ...``)."""
+    if language == "go":
+        m = _GO_RECEIVER.match(code)
+        if m is not None:
+            return re.compile(rf"(?<![\w.]){m.group(1)}\.([A-Za-z_]\w*)\.(?=[A-Za-z_])")
+    return _FIELD_RECEIVER
 
 
 def _parameter_names(fn: Node) -> set[str]:

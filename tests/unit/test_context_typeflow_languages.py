@@ -182,3 +182,45 @@ def test_a_rust_field_held_by_reference_is_typed_by_its_struct(tmp_path: Path) -
         "        self.warnings.on_fallback(name);\n        0\n    }\n}\n",
     }
     assert flow_of(tmp_path, files, "extra.rs", "fallback").get("CollectWarnings") is True
+
+
+GO_SERVER = {
+    "repo.go": "package shop\n\ntype Repo struct {\n\tName string\n}\n\n"
+    "func (r *Repo) Find(id string) int { return 0 }\n\nfunc (r *Repo) Purge() {}\n",
+    "item.go": "package shop\n\ntype Item struct {\n\tID string\n}\n",
+    # `db` and `cache` name no class: only the struct says what they hold.
+    "server.go": "package shop\n\ntype Server struct {\n\tdb, backup *Repo\n"
+    "\tcache map[string]*Item\n\tname string\n}\n\n"
+    'func (s *Server) Close() {\n\ts.name = ""\n}\n',
+    "handle.go": "package shop\n\nfunc (srv *Server) Handle(id string) int {\n"
+    "\treturn srv.db.Find(id)\n}\n",
+}
+
+
+def test_a_go_field_is_typed_by_its_struct_through_the_methods_receiver(tmp_path: Path) -> None:
+    """`srv.db.Find(id)` in `func (srv *Server)`: the receiver is Go's `this`, and `db,
+    backup *Repo` in the struct says what `db` holds."""
+    flow = flow_of(tmp_path, GO_SERVER, "handle.go", "Handle")
+    assert flow.get("Repo") is True
+    assert "Item" not in flow  # `cache` is not reached
+
+
+def test_what_the_types_other_methods_reach_through_fields_is_a_neighbour_in_go_and_rust(
+    tmp_path: Path,
+) -> None:
+    """A Go or Rust method is outside its struct: the type's other methods (in any file of a
+    Go package, in the `impl`s) say which fields' classes come next."""
+    go = tmp_path / "go"
+    go.mkdir()
+    assert flow_of(go, GO_SERVER, "server.go", "Close").get("Repo") is False  # a neighbour
+    rust = tmp_path / "rust"
+    rust.mkdir()
+    files = {
+        "registry.rs": "pub struct Registry {\n    size: u32,\n}\n\n"
+        "impl Registry {\n    pub fn fetch(&self, key: &str) -> u32 { 0 }\n}\n",
+        "validator.rs": "pub struct Validator {\n    lookup: Registry,\n    strict: bool,\n}\n\n"
+        "impl Validator {\n    pub fn check(&self, key: &str) -> u32 {\n"
+        "        self.lookup.fetch(key)\n    }\n\n"
+        "    pub fn reset(&mut self) {\n        self.strict = false;\n    }\n}\n",
+    }
+    assert flow_of(rust, files, "validator.rs", "reset").get("Registry") is False
