@@ -24,8 +24,9 @@ input, same bytes.
 
 TypeScript and JavaScript (puppeteer-core's and three's source folders from npm), Rust
 (pydantic-core's crate, its `src/` from the PyPI sdist) and Java (React Native's Android
-sources, from npm): the same cuts of functions and methods, the truth following the
-language's scoping as the tags see it (`_brace_cuts`).
+sources, from npm) and Go (goleveldb, from Debian's `golang-github-syndtr-goleveldb-dev`):
+the same cuts of functions and methods, the truth following the language's scoping as the
+tags see it (`_brace_cuts`).
 
 Latency: build p50/p95 on a warm index of Django, the cut buffer opened in the index before
 each build, as an editor would have it.
@@ -34,7 +35,7 @@ Prefix cache: 20 mixed actions (explain, refactor, tests) on different symbols o
 workspace sent to the Kimi emulator; the share of input tokens it reports as cached.
 
 ``python -m bench.bench_context [rich|django|sqlalchemy|puppeteer|three|pydantic-core|
-react-native|latency|cache]`` runs parts; ``BENCH_AIDER=0`` skips the Aider reference.
+react-native|goleveldb|latency|cache]`` runs parts; ``BENCH_AIDER=0`` skips the Aider reference.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ import statistics
 import subprocess
 import sys
 import tarfile
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -88,6 +90,13 @@ PYDANTIC_CORE = ("pydantic-core", "2.27.2", "src")
 # Java from npm: React Native's Android sources (views, view managers, the bridge), deep
 # hierarchies across packages (`ReactTextView extends AppCompatTextView`, view managers).
 REACT_ANDROID = ("react-native", "0.74.5", "ReactAndroid/src/main/java")
+# Go (the module proxy is out of reach; Debian's `golang-*-dev` packages ship the sources):
+# goleveldb's packages (the DB, its tables, journal, memdb, iterators) under leveldb/.
+GOLEVELDB = (
+    "golang-github-syndtr-goleveldb-dev",
+    "0.0~git20200815.5c35d60-1",
+    "usr/share/gocode/src/github.com/syndtr/goleveldb",
+)
 NPM_CUTS = 200
 NPM_AIDER_CUTS = 20
 TOTAL_CAP = 200_000  # the whole prompt's cap: far above the file window plus the budget
@@ -287,7 +296,11 @@ def _download(work: Path, name: str, version: str) -> Path:
 
 
 def _in_tests(path: Path) -> bool:
-    return bool({"test", "tests"} & set(path.parts)) or path.name.startswith("test_")
+    return (
+        bool({"test", "tests"} & set(path.parts))
+        or path.name.startswith("test_")
+        or path.name.endswith("_test.go")
+    )
 
 
 def _cuts(index: WorkspaceIndex, package: Path, n: int, seed: int = 0) -> list[Cut]:
@@ -379,7 +392,7 @@ _RUST_PRELUDE_NAMES = (
     "peekable cloned copied last nth"
 )
 _RUST_PRELUDE = frozenset(_RUST_PRELUDE_NAMES.split())
-_BRACE_CUT_LANGUAGES = ("typescript", "tsx", "javascript", "rust", "java")
+_BRACE_CUT_LANGUAGES = ("typescript", "tsx", "javascript", "rust", "java", "go")
 # What every Java file has without an import: `java.lang`'s common classes, `Object`'s methods.
 _JAVA_LANG_NAMES = (
     "Object String Integer Long Double Float Boolean Character Byte Short Math System Class "
@@ -389,6 +402,27 @@ _JAVA_LANG_NAMES = (
 )
 _JAVA_LANG = frozenset(_JAVA_LANG_NAMES.split())
 _TYPE_PATH = re.compile(r"\b[A-Z]\w*(?:<[^<>]*>)?::$")  # Rust's `Type::` / `Vec<u8>::`
+# Go's predeclared names, and the two methods every value may have (`error`, `fmt.Stringer`).
+_GO_PREDECLARED_NAMES = (
+    "append cap clear close complex copy delete imag len make max min new panic print println "
+    "real recover any bool byte comparable complex64 complex128 error float32 float64 int int8 "
+    "int16 int32 int64 rune string uint uint8 uint16 uint32 uint64 uintptr true false iota nil "
+    "Error String"
+)
+_GO_PREDECLARED = frozenset(_GO_PREDECLARED_NAMES.split())
+_GO_IMPORT = re.compile(r'^\s*(?:import\s+)?(?:([A-Za-z_]\w*|\.)\s+)?"([^"\n]+)"', re.M)
+_QUALIFIER = re.compile(r"([A-Za-z_]\w*)\.$")
+
+
+def _go_packages(source: str) -> dict[str, str]:
+    """A Go file's imports: the name it writes (the alias, else the path's last part) ->
+    the imported package's folder name."""
+    head = source.split("\nfunc ", 1)[0]  # imports come first
+    out: dict[str, str] = {}
+    for m in _GO_IMPORT.finditer(head):
+        folder = m.group(2).rstrip("/").rsplit("/", 1)[-1]
+        out[m.group(1) or folder] = folder
+    return out
 
 
 def _brace_cuts(index: WorkspaceIndex, package: Path, n: int, seed: int = 0) -> list[Cut]:
@@ -400,6 +434,8 @@ def _brace_cuts(index: WorkspaceIndex, package: Path, n: int, seed: int = 0) -> 
     `Type::name(...)` (a capitalised path) is a member too, `module::name(...)` a module's,
     and what its prelude names (`Err`, `x.clone()`) is the prelude's; in Java, a bare
     `name()` is a method (there are no functions), and `java.lang`'s names are its own.
+    In Go, `pkg.Name` is the imported package's (the project's when the package is), a bare
+    `Name` its own package's, `x.Name()` a method, and the predeclared names are Go's.
     What stays is names, not types: `subscriber.next` counts whichever class defines `next`
     (in at most three files)."""
     found: list[Cut] = []
@@ -409,8 +445,11 @@ def _brace_cuts(index: WorkspaceIndex, package: Path, n: int, seed: int = 0) -> 
         tags = index.file_tags(path)
         if tags is None or tags.language not in _BRACE_CUT_LANGUAGES:
             continue
-        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+        text = path.read_text(encoding="utf-8")
+        lines = text.splitlines(keepends=True)
         own = {d.name for d in tags.definitions}
+        go = tags.language == "go"
+        packages = _go_packages(text) if go else {}
         for d, cut in _cut_points(tags.definitions):
             truth: dict[str, list[str]] = {}
             kinds: dict[str, str] = {}
@@ -422,6 +461,8 @@ def _brace_cuts(index: WorkspaceIndex, package: Path, n: int, seed: int = 0) -> 
                     continue
                 if tags.language == "java" and r.name in _JAVA_LANG:
                     continue
+                if go and r.name in _GO_PREDECLARED:
+                    continue
                 everywhere = index.definitions(r.name)
                 if len({x.path for x in everywhere}) > MAX_NAME_DEFS:
                     continue
@@ -429,12 +470,21 @@ def _brace_cuts(index: WorkspaceIndex, package: Path, n: int, seed: int = 0) -> 
                 member = before.endswith(".") or bool(_TYPE_PATH.search(before))
                 # Java has no functions outside classes: a bare `name()` is an inherited method.
                 either = tags.language == "java" and not member
+                # Go: where a package-level name may be (`util.Range`: util's; `Range`: here).
+                folder: str | None = None
+                if go:
+                    qualifier = _QUALIFIER.search(before)
+                    if qualifier is not None and qualifier.group(1) in packages:
+                        member, folder = False, packages[qualifier.group(1)]
+                    elif not member:
+                        folder = path.parent.name
                 defs = [
                     x
                     for x in everywhere
                     if x.path != path
                     and not _in_tests(x.path)
                     and (either or (x.scope is not None) == member)
+                    and (folder is None or x.path.parent.name == folder)
                 ]
                 if defs:
                     truth[r.name] = sorted({x.signature.strip() for x in defs})
@@ -847,6 +897,35 @@ def rust_recall_rows(work: Path) -> list[Row]:
     return recall_rows(work, label, root, package, NPM_CUTS, NPM_AIDER_CUTS, _brace_cuts, (".rs",))
 
 
+def _debian(work: Path, package: str, version: str, folder: str) -> Path:
+    """A folder of a Debian package (``apt-get download``, no root needed), as a checkout
+    has it: <work>/ctx/<folder's name>-<version>."""
+    where = work / "ctx"
+    name = folder.rstrip("/").rsplit("/", 1)[-1]
+    root = (where / f"{name}-{version.replace('~', '-')}").resolve()
+    if root.is_dir():
+        return root
+    where.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=where) as tmp:
+        subprocess.run(
+            ["apt-get", "download", f"{package}={version}"], cwd=tmp, check=True,
+            capture_output=True,
+        )  # fmt: skip
+        deb = next(Path(tmp).glob("*.deb"))
+        subprocess.run(["dpkg-deb", "-x", str(deb), "x"], cwd=tmp, check=True, capture_output=True)
+        shutil.move(str(Path(tmp) / "x" / folder), str(root))
+    return root
+
+
+def go_recall_rows(work: Path) -> list[Row]:
+    label = "goleveldb 2020-08-15 (Go)"
+    if shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
+        return [Row(NAME, f"recall corpus {label}", "skipped (no apt-get)")]
+    root = _debian(work, *GOLEVELDB)
+    package = root / "leveldb"
+    return recall_rows(work, label, root, package, NPM_CUTS, NPM_AIDER_CUTS, _brace_cuts, (".go",))
+
+
 def latency_rows(work: Path) -> list[Row]:
     tune_collector()  # as the server's process runs (``kimi-lsp`` sets it at start)
     root = _django(work)
@@ -921,6 +1000,7 @@ def run(work: Path) -> list[Row]:
         + three_recall_rows(work)
         + rust_recall_rows(work)
         + java_recall_rows(work)
+        + go_recall_rows(work)
         + latency_rows(work)
         + cache_rows(work)
     )
@@ -938,6 +1018,7 @@ if __name__ == "__main__":  # python -m bench.bench_context [rich|django|sqlalch
         "three": three_recall_rows,
         "pydantic-core": rust_recall_rows,
         "react-native": java_recall_rows,
+        "goleveldb": go_recall_rows,
         "latency": latency_rows,
         "cache": cache_rows,
     }
