@@ -318,6 +318,16 @@ def _names_module(path: Path, module: str, importer: Path) -> bool:
     return key.as_posix().endswith("/" + module.replace(".", "/"))
 
 
+@lru_cache(maxsize=1 << 16)
+def _names_package(folder: Path, module: str) -> bool:
+    """Whether a Go import path (``github.com/x/db/table``) can name the package in
+    ``folder``: its last parts, two at least (the module's own path prefix may differ from
+    the checkout's folders), end the folder's path."""
+    parts = module.strip("/").split("/")
+    at = folder.as_posix()
+    return any(at.endswith("/" + "/".join(parts[i:])) for i in range(max(1, len(parts) - 1)))
+
+
 @dataclass(frozen=True, eq=False)
 class OutlineTable:
     """One file's definitions with what scoring and rendering ask of each, worked out once
@@ -332,6 +342,7 @@ class OutlineTable:
     top_names: frozenset[str]
     top_count: int
     module_level: Indices  # top-level, not a dunder: what `module.` reaches
+    exported: npt.NDArray[np.bool_]  # per definition: its name is capitalised (Go's `pkg.X`)
     lines: Indices
     kind_weight: Vector
     # The factors of a definition its file does not name: the branch (0.2 for a local or a
@@ -428,6 +439,7 @@ def _make_table(definitions: tuple[Definition, ...]) -> OutlineTable:
         frozenset(definitions[i].name for i in top),
         len(top),
         np.array(module_level, dtype=np.int64),
+        np.array([d.name[:1].isupper() for d in definitions], dtype=np.bool_),
         lines,
         kind_weight,
         plain,
@@ -497,6 +509,10 @@ def score_definitions(
     import_strings = [i.module for i in tags.imports] if tags else []
 
     named_imports = language_for(focus.path) in NAMED_IMPORTS
+    # Go names packages, not what it takes from them, and a package's files share one scope:
+    # a bare name may be any file's of the focus file's own package, `pkg.` any exported
+    # name of a package it imports (every import is used: the compiler says so).
+    go = language_for(focus.path) == "go"
     skip = set(exclude)
     skip_names = {d.name for d in skip}
     used_names = frozenset(n for n in used if not (n.startswith("__") and n.endswith("__")))
@@ -526,8 +542,19 @@ def score_definitions(
         # its top-level definitions are what `errors.` may be followed by.
         stem = path.parent.name if path.stem == "__init__" else path.stem
         module_share = 0.0
+        reached = t.module_level
+        same_package = False
         if stem in modules and any(_names_module(path, m, focus.path) for m in import_strings):
             module_share = 1.0 / math.sqrt(max(1, t.top_count))
+        elif go and path.suffix == ".go":
+            if path.parent == focus.path.parent:
+                module_share = 1.0 / math.sqrt(max(1, t.top_count))
+                base = file_ranks[path] * 3.0 / top
+                same_package = True
+            elif any(_names_package(path.parent, m) for m in import_strings):
+                reached = reached[t.exported[reached]]
+                module_share = 1.0 / math.sqrt(max(1, len(reached)))
+                base = file_ranks[path] * 3.0 / top
         # A member of a class the file uses: likelier the more the file names the class and
         # the fewer members it has to choose from.
         for owner in t.top_names & used.keys():
@@ -545,9 +572,10 @@ def score_definitions(
                 tier[idx] = 4.0 if name in focus.near else 3.0
         w = base * t.kind_weight
         if module_share:
-            rest = t.module_level[~mentioned[t.module_level]]
+            rest = reached[~mentioned[reached]]
             branch[rest] = 1.0
-            tier[rest] = 1.0
+            if not same_package:  # a Go package's own names: by weight alone (measured)
+                tier[rest] = 1.0
             w[rest] = base * module_share
         for word in focus.words & t.by_word.keys():
             idx = t.by_word[word]

@@ -431,3 +431,34 @@ def test_a_java_import_ranks_its_class_with_the_names_the_code_writes(tmp_path: 
     tier = {d.name: int(score) for score, d in scored if d.scope is None}
     assert tier["ReadableMap"] == tier["Other0"]
     assert tier["ReadableMap"] > max(tier[f"Other{i}"] for i in range(1, 12))
+
+
+def test_go_ranks_what_an_imported_package_exports_and_its_own_packages_names(
+    tmp_path: Path,
+) -> None:
+    """Go imports a package, not names: `table.NewReader` may follow `import ".../table"`,
+    and a bare `makeKey` is any file's of the same package. So the imported package's
+    exported functions rank in a tier above the rest (its unexported ones do not: `table.`
+    cannot reach them), and the own package's functions above those of another package
+    the walk ranks alike (`keyType` names both files)."""
+    for folder, name, text in (
+        ("db", "key.go", "package db\n\ntype keyType int\n\n"
+         "func makeKey(b []byte) []byte { return b }\n"),
+        ("db/sub", "key.go", "package sub\n\ntype keyType int\n\n"
+         "func makeSub(b []byte) []byte { return b }\n"),
+        ("db/table", "reader.go", "package table\n\nfunc NewReader(size int) int {\n"
+         "\treturn helper(size)\n}\n\nfunc helper(n int) int { return n }\n"),
+        ("db", "db.go", 'package db\n\nimport (\n\t"fmt"\n\n\t"example.com/db/table"\n'
+         ')\n\nfunc Open(kt keyType) {\n\tfmt.Println(kt)\n}\n'),
+    ):  # fmt: skip
+        (tmp_path / folder).mkdir(parents=True, exist_ok=True)
+        (tmp_path / folder / name).write_text(text)
+    index = WorkspaceIndex([tmp_path], state_dir=None)
+    index.update()
+    repo_map = RepoMap(index, [tmp_path], TokenEstimator())
+    focus = Focus(tmp_path / "db" / "db.go")
+    ranks = repo_map.ranker.ranks(focus)
+    assert ranks[tmp_path / "db" / "key.go"] == ranks[tmp_path / "db" / "sub" / "key.go"]
+    score = {d.name: s for s, d in score_definitions(index, ranks, focus)}
+    assert int(score["NewReader"]) > int(score["helper"])
+    assert score["makeKey"] > score["makeSub"]
