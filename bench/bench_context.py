@@ -921,7 +921,11 @@ def go_recall_rows(work: Path) -> list[Row]:
     label = "goleveldb 2020-08-15 (Go)"
     if shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
         return [Row(NAME, f"recall corpus {label}", "skipped (no apt-get)")]
-    root = _debian(work, *GOLEVELDB)
+    try:
+        root = _debian(work, *GOLEVELDB)
+    except subprocess.CalledProcessError as exc:  # no package lists, or a newer release
+        why = (exc.stderr or b"").decode(errors="replace").strip().splitlines() or ["?"]
+        return [Row(NAME, f"recall corpus {label}", f"skipped (apt-get: {why[-1][:100]})")]
     package = root / "leveldb"
     return recall_rows(work, label, root, package, NPM_CUTS, NPM_AIDER_CUTS, _brace_cuts, (".go",))
 
