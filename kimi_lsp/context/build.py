@@ -300,12 +300,16 @@ def _type_outlines(
     allowed = req.repo_map.ranker.allowed
     scored: list[tuple[float, int, int, Definition]] = []
     for gi, (cls, members, weight) in enumerate(groups):
-        if not allowed(cls.path) or cls.path == req.path:
-            continue  # the target's own file is in the prompt already (its window, outline)
+        if not allowed(cls.path):
+            continue
         file_w = 0.5 + ranks.get(cls.path, 0.0) / top
         for mi, d in enumerate(members):
             dunder = d.name.startswith("__") and d.name.endswith("__")
             if (dunder and d.name != "__init__") or d in exclude:
+                continue
+            # The target's own file is in the prompt already (its window, outline); a Go
+            # type's methods in the other files of its package are not.
+            if d.path == req.path or (d.path != cls.path and not allowed(d.path)):
                 continue
             w = weight * file_w * _MEMBER_WEIGHT.get(d.kind, 0.3)
             if d.name.startswith("_") and not dunder:

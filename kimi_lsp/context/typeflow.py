@@ -172,7 +172,7 @@ class _Resolver:
     def __init__(self, index: WorkspaceIndex, path: Path) -> None:
         self.index = index
         self.path = path
-        self._classes: dict[tuple[str, Path], list[Definition]] = {}
+        self._classes: dict[tuple[str, Path, bool], list[Definition]] = {}
         self._mro: dict[Definition, list[Definition]] = {}
         self._attrs: dict[Definition, dict[str, list[Definition]]] = {}
         self._lines: dict[Path, list[str]] = {}
@@ -185,18 +185,22 @@ class _Resolver:
             self._lines[path] = text_lines(_source(self.index, path))
         return self._lines[path]
 
-    def classes(self, name: str, near: Path | None = None) -> list[Definition]:
+    def classes(
+        self, name: str, near: Path | None = None, *, typed: bool = False
+    ) -> list[Definition]:
         """The project classes ``name`` (bare or dotted: the last part) may stand for. A
         dotted name's qualifier is a module (``compiler.SQLCompiler``): a class of a file so
-        named comes before one of the same name nearby (the subclass being defined)."""
+        named comes before one of the same name nearby (the subclass being defined). A
+        lowercase name is a variable's unless ``typed`` (written where a type goes: Go's
+        unexported `session`, `tFile`)."""
         qualifier, _, name = name.rpartition(".")
         module = qualifier.rsplit(".", 1)[-1]
         near = near or self.path
-        key = (f"{module}.{name}" if module else name, near)
+        key = (f"{module}.{name}" if module else name, near, typed and name.islower())
         if key not in self._classes:
             found = []
             self._classes[key] = []  # an alias cycle (A = B, B = A) ends here
-            if name and name not in _TYPING and not name.islower():
+            if name and name not in _TYPING and (typed or not name.islower()):
                 # What a bare name can stand for: a module's class (one nested in a function
                 # or a class is reached otherwise), a test's only from the tests.
                 found = [
@@ -487,7 +491,7 @@ class _Resolver:
                     for pattern in (_FIELD_ANNOTATED, _FIELD_BUILT):
                         found += [(m.group(1), m.group(2)) for m in pattern.finditer(body)]
                 for field, type_name in found:
-                    classes = self.classes(type_name, c.path)
+                    classes = self.classes(type_name, c.path, typed=c.path.suffix == ".go")
                     if classes:
                         table[field] = classes
             self._attrs[cls] = table
@@ -811,10 +815,21 @@ def _flow_by_names(
     holders: list[Definition] = []  # the class, or a Rust `impl`'s / Go receiver's type
     if target is not None and target.scope:
         owner = _enclosing_class(index, target)
-        holders = [owner] if owner is not None else r.classes(target.scope, path)
+        holders = [owner] if owner is not None else r.classes(target.scope, path, typed=True)
         note(holders, 1.0)
     for name, n in Counter(_CAPITALIZED.findall(code)).items():
         note(r.classes(name), float(min(n, 4)))
+    if language == "go":  # unexported types (`s *session`, `tFile{}`): where the tags see a type
+        tags = index.file_tags(path)
+        lowered = Counter(
+            ref.name
+            for ref in (tags.references if tags is not None else ())
+            if ref.kind == "type"
+            and not ref.name[:1].isupper()
+            and span.start_line <= ref.range.start_line <= span.end_line
+        )
+        for name, n in sorted(lowered.items()):
+            note(r.classes(name, typed=True), float(min(n, 4)))
     # The fields the code reaches members through: what the class declares they hold, else
     # what their names name (`this.#frameManager` -> FrameManager). A Rust or Go method is
     # outside its struct: the struct of the type it is declared on says.

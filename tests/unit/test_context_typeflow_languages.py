@@ -224,3 +224,37 @@ def test_what_the_types_other_methods_reach_through_fields_is_a_neighbour_in_go_
         "    pub fn reset(&mut self) {\n        self.strict = false;\n    }\n}\n",
     }
     assert flow_of(rust, files, "validator.rs", "reset").get("Registry") is False
+
+
+GO_SESSION = {
+    # Unexported types: lowercase names, which are a variable's anywhere but where a type goes.
+    "session.go": "package db\n\ntype session struct {\n\tstor *iStorage\n}\n\n"
+    "func newSession() *session { return &session{} }\n\n"
+    "func openDB(s *session, f *tFile) error {\n\treturn nil\n}\n",
+    "session_util.go": "package db\n\nfunc (s *session) version() int { return 0 }\n\n"
+    "func (s *session) flushManifest() error { return nil }\n",
+    "storage.go": "package db\n\ntype iStorage struct {\n\tn int\n}\n\n"
+    "func (c *iStorage) reads() uint64 { return 0 }\n",
+    "table.go": "package db\n\ntype tFile struct {\n\tsize int64\n}\n\n"
+    "func (t *tFile) overlaps(a, b []byte) bool { return false }\n",
+}
+
+
+def test_go_unexported_types_type_the_code_where_a_type_goes(tmp_path: Path) -> None:
+    """`s *session`, `f *tFile` in the header, and a method of `session` (its receiver's
+    type): the tags say where a type goes, so a lowercase name there is the type."""
+    flow = flow_of(tmp_path, GO_SESSION, "session.go", "openDB")
+    assert flow.get("session") is True
+    assert flow.get("tFile") is True
+    method = flow_of(tmp_path, GO_SESSION, "session_util.go", "flushManifest")
+    assert method.get("session") is True  # the receiver's struct, in another file
+
+
+def test_a_go_struct_in_the_targets_file_lends_the_methods_other_files_define(
+    tmp_path: Path,
+) -> None:
+    """The target's own file is in the prompt already, but a Go type's methods may be in
+    any file of its package: those are outlined."""
+    text = outlines_of(tmp_path, GO_SESSION, "session.go", "openDB", "go")
+    assert "func (s *session) flushManifest() error" in text
+    assert "func (t *tFile) overlaps(a, b []byte) bool" in text
