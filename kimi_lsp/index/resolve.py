@@ -101,6 +101,8 @@ def _entries(manifest: dict[str, Any]) -> list[str]:
 
 _RUST_KEYWORDS = frozenset({"crate", "self", "super", "*", "as", ""})
 _RUST_ALIAS = re.compile(r"\s+as\s+\w+")
+# Beside a package's `src/`, the folders whose every .rs file is a crate of its own (Cargo).
+_RUST_TARGETS = frozenset({"examples", "tests", "benches"})
 
 
 def _rust_paths(module: str) -> list[list[str]]:
@@ -231,9 +233,32 @@ class ImportResolver:
                 return option
         return self._rust_file(folder.parent, folder.name)
 
+    def _rust_root(self, importer: Path) -> Path | None:
+        """The folder of the crate's root module, nearest first: one holding a `lib.rs` or
+        `main.rs`, or Cargo's target of one file (`src/bin/x.rs`, `examples/x.rs`: a crate
+        of its own, its modules in `src/bin/x/`)."""
+        if self._rust_targets(importer.parent) and importer.stem not in ("lib", "main", "mod"):
+            return importer.with_suffix("")
+        for d in importer.parents:
+            if {d / "lib.rs", d / "main.rs"} & self._rust_roots:
+                return d
+            if self._rust_targets(d.parent) and d.parent / f"{d.name}.rs" in self._language:
+                return d
+        return None
+
+    def _rust_targets(self, folder: Path) -> bool:
+        """Whether each `.rs` file in ``folder`` is a crate of its own: a package's
+        `src/bin/`, or its `examples/`, `tests/`, `benches/` beside a `src/` with a root."""
+        if folder.name == "bin":
+            return folder.parent.name == "src"
+        src = folder.parent / "src"
+        return folder.name in _RUST_TARGETS and bool(
+            {src / "lib.rs", src / "main.rs"} & self._rust_roots
+        )
+
     def _rust(self, importer: Path, module: str) -> list[Path]:
         """The files a `use` (or `mod name;`) names, walked down the crate's module tree:
-        `crate::` from the crate's root (the nearest `lib.rs`/`main.rs` above), `super::`
+        `crate::` from the crate's root (`_rust_root`), `super::`
         from the parent module, `self::` and a bare path from this module (a bare path
         then from the root, as the 2015 edition reads it); each segment that is a module
         (`a.rs`, `a/mod.rs`) goes one down, and the module reached is the file (what
@@ -246,8 +271,7 @@ class ImportResolver:
         if "::" not in module and "{" not in module:  # `mod name;`
             found = self._rust_file(own, module)
             return [found] if found is not None else []
-        crates = (d for d in importer.parents if {d / "lib.rs", d / "main.rs"} & self._rust_roots)
-        root = next(crates, None)
+        root = self._rust_root(importer)
         out: list[Path] = []
         for segments in _rust_paths(module):
             starts: list[tuple[Path | None, Path]] = []  # (the module's file, its folder)

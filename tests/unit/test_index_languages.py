@@ -345,6 +345,13 @@ def test_a_rust_use_names_what_it_imports() -> None:
     assert schema.range == (5, col, 5, col + len("SchemaDict"))
 
 
+def test_a_rust_use_of_one_name_is_another_crates_not_a_module_file() -> None:
+    """`use serde;` names a crate; `mod errors;` a file of this one (`errors.rs` beside)."""
+    source = b"mod errors;\nuse serde;\nuse crate::errors::ValError;\nmod inline {}\n"
+    tags = extract_tags(Path("/w/src/lib.rs"), source, "rust")
+    assert [i.module for i in tags.imports] == ["errors", "crate::errors::ValError"]
+
+
 def test_a_java_import_names_its_class_not_a_wildcards_package() -> None:
     source = (
         b"import com.acme.bridge.ReadableMap;\nimport static com.acme.util.Views.find;\n"

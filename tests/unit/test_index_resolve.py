@@ -183,6 +183,10 @@ RUST_CRATE = [
     "core/src/validators/union/helpers.rs",
     "core/src/helpers.rs",  # a root module sharing a name with union.rs's own
     "core/src/validators/fields.rs",
+    "core/src/bin/cli.rs",  # a binary: a crate of its own, its modules in bin/cli/
+    "core/src/bin/cli/args.rs",
+    "core/src/bin/tool/main.rs",  # a binary of a folder
+    "core/src/bin/tool/opts.rs",
 ]
 
 
@@ -218,6 +222,11 @@ RUST_CRATE = [
         # The module a path finds first is the one: the second path of a group too.
         ("validators/union.rs", "helpers::{pick, Other}", ["validators/union/helpers.rs"]),
         ("validators/mod.rs", "fields", ["validators/fields.rs"]),
+        # A binary's `crate::` is the binary, not the library beside it.
+        ("bin/cli.rs", "crate::args::Args", ["bin/cli/args.rs"]),
+        ("bin/cli/args.rs", "crate::Config", ["bin/cli.rs"]),
+        ("bin/cli.rs", "args", ["bin/cli/args.rs"]),  # `mod args;`
+        ("bin/tool/opts.rs", "crate::Tool", ["bin/tool/main.rs"]),
         # Another crate's paths are not the workspace's, even where a module shares a name.
         ("validators/union.rs", "std::fmt::Write", []),
         ("validators/union.rs", "pyo3::types::{PyDict, PyList}", []),
@@ -231,3 +240,26 @@ def test_rust_paths_walk_the_crates_module_tree(
     resolver = ImportResolver([(ROOT / f, "rust") for f in RUST_CRATE], [ROOT])
     got = resolver.resolve(base / importer, module)
     assert [p.relative_to(base).as_posix() for p in got] == expected
+
+
+def test_a_rust_example_is_a_crate_but_a_tests_module_inside_src_is_not() -> None:
+    """Cargo builds each `.rs` of `examples/`, `tests/` and `benches/` beside `src/` as a
+    crate: its `crate::` is itself. A module folder that happens to be named `tests` inside
+    `src/` is the library's."""
+    files = [
+        "pkg/src/lib.rs",
+        "pkg/src/util.rs",
+        "pkg/src/tests/mod.rs",
+        "pkg/src/tests/helpers.rs",
+        "pkg/examples/demo.rs",
+        "pkg/examples/demo/util.rs",
+    ]
+    resolver = ImportResolver([(ROOT / f, "rust") for f in files], [ROOT])
+    pkg = ROOT / "pkg"
+
+    def names(importer: str, module: str) -> list[str]:
+        return [p.relative_to(pkg).as_posix() for p in resolver.resolve(pkg / importer, module)]
+
+    assert names("examples/demo.rs", "crate::util::run") == ["examples/demo/util.rs"]
+    assert names("src/tests/helpers.rs", "crate::util::run") == ["src/util.rs"]
+    assert names("src/tests/mod.rs", "crate::util::run") == ["src/util.rs"]

@@ -7,7 +7,9 @@
 (static_item name: (identifier) @name) @definition.constant
 (field_declaration name: (field_identifier) @name) @definition.field
 
-(use_declaration argument: (_) @import)
+; Not `use serde;`: one name alone is another crate (a module of this one comes in with
+; `mod name;`, and the 2018 edition's `use name;` of it would say nothing new).
+(use_declaration argument: (_) @import (#not-match? @import "^[A-Za-z_][A-Za-z0-9_]*$"))
 (mod_item name: (identifier) @import !body)
 
 (type_identifier) @name @reference.type
