@@ -40,6 +40,7 @@ from kimi_lsp.context.typeflow import class_members, neighbour_only, type_flow
 from kimi_lsp.index import (
     Definition,
     DefinitionKind,
+    FileTags,
     Reference,
     Span,
     WorkspaceIndex,
@@ -124,6 +125,7 @@ def used_definitions(
     guessed: set[str] = set()
     found: list[Definition] = []
     lines = text_lines(_source(index, path))
+    packages = _go_packages(tags) if tags.language == "go" else None
     for ref in sorted(tags.references, key=lambda r: (r.range.start_line, r.range.start_col)):
         if ref.name in seen or not span.encloses(ref.range):
             continue
@@ -135,6 +137,20 @@ def used_definitions(
             for d in index.definitions(ref.name)
             if ok(d.path) and not (d.path == path and span.encloses(d.range))
         ]
+        if packages is not None:  # Go: a bare name is this package's, `table.X` table's
+            qualifier = _qualifier(lines, ref)
+            if qualifier is None:
+                defs = [d for d in defs if d.scope is None and d.path.parent == path.parent]
+            elif qualifier in packages:
+                on_object = False  # `table.NewReader(...)`: a package's function, no method
+                folder = packages[qualifier]
+                defs = [
+                    d
+                    for d in defs
+                    if d.scope is None
+                    and d.path.parent.name == folder
+                    and d.path.parent != path.parent
+                ]
         if on_object and len({d.path for d in defs}) > 1:
             guessed.add(ref.name)  # `x.get(...)`: which `get` is a guess, not worth a body
             continue
@@ -142,6 +158,28 @@ def used_definitions(
         defs.sort(key=lambda d: (d.path != path, str(d.path), d.range.start_line))
         found.extend(defs[:2])
     return found
+
+
+def _go_packages(tags: FileTags) -> dict[str, str]:
+    """A Go file's imported packages: the name the code writes (the path's last part, or
+    the one before a major version's `v2`) -> the package's folder name."""
+    out: dict[str, str] = {}
+    for imp in tags.imports:
+        parts = [p for p in imp.module.split("/") if p]
+        if len(parts) > 1 and re.fullmatch(r"v\d+", parts[-1]):
+            parts.pop()
+        if parts:
+            out[parts[-1]] = parts[-1]
+    return out
+
+
+def _qualifier(lines: list[str], ref: Reference) -> str | None:
+    """The name before the dot in front of ``ref`` (`table` in `table.NewReader`), if any."""
+    if ref.range.start_line >= len(lines):
+        return None
+    line = lines[ref.range.start_line]
+    m = re.search(r"([A-Za-z_]\w*)\.$", line[: to_index(line, ref.range.start_col)].rstrip())
+    return m.group(1) if m else None
 
 
 def _called_on_an_object(lines: list[str], ref: Reference) -> bool:

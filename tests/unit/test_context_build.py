@@ -233,6 +233,28 @@ def test_a_method_called_on_an_object_is_a_use_only_when_one_file_defines_it(
     assert used_definitions(index, tmp_path / "wide.py", Span(0, 0, 2, 16)) == []
 
 
+def test_a_go_name_is_its_packages_bare_and_the_imported_packages_qualified(
+    tmp_path: Path,
+) -> None:
+    """Go: a bare `DB` is this package's (not memdb's `DB`), `table.NewReader(...)` the
+    table package's function (not journal's `NewReader`, and not a method call whose
+    owner would be a guess)."""
+    for folder, name, text in (
+        ("db", "db.go", "package db\n\ntype DB struct {\n\tn int\n}\n"),
+        ("db/memdb", "memdb.go", "package memdb\n\ntype DB struct {\n\tkv []byte\n}\n"),
+        ("db/table", "reader.go", "package table\n\nfunc NewReader() int { return 0 }\n"),
+        ("db/journal", "reader.go", "package journal\n\nfunc NewReader() int { return 1 }\n"),
+        ("db", "open.go", 'package db\n\nimport "example.com/db/table"\n\n'
+         "func Open() *DB {\n\t_ = table.NewReader()\n\treturn &DB{}\n}\n"),
+    ):  # fmt: skip
+        (tmp_path / folder).mkdir(parents=True, exist_ok=True)
+        (tmp_path / folder / name).write_text(text)
+    index = WorkspaceIndex([tmp_path], state_dir=None)
+    index.update()
+    used = used_definitions(index, tmp_path / "db" / "open.go", Span(4, 0, 7, 1))
+    assert [(d.name, d.path.parent.name) for d in used] == [("DB", "db"), ("NewReader", "table")]
+
+
 def test_the_secrets_counted_are_the_placeholders_the_prompt_carries(tmp_path: Path) -> None:
     """A target bigger than its share is fitted by trying windows of it; each try redacts,
     but only what is sent counts (the count was the sum over every try)."""
