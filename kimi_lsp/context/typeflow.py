@@ -115,6 +115,13 @@ _FIELD_GO = re.compile(
     r"([A-Za-z_][\w.]*)",
     re.M,
 )
+_GO_EMBEDDED = re.compile(r"^\s*\*?([A-Za-z_][\w.]*)\s*(?://.*)?$")
+# A Go function's parameters and the locals it binds to a type: `(s *session, o *opt.Options)`,
+# `var v *version`, `t := &tFile{`.
+_GO_TYPED = re.compile(
+    r"(?:[(,]\s*|\bvar\s+)([A-Za-z_]\w*)\s+\*?([A-Za-z_][\w.]*)\s*[,)=\n]"
+    r"|\b([A-Za-z_]\w*)\s*:?=\s*&?([A-Za-z_][\w.]*)\{"
+)
 _GO_RECEIVER = re.compile(r"^\s*func\s*\(\s*([A-Za-z_]\w*)\s+\*?\s*[A-Za-z_]")
 _NAME_WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z0-9]+")
 _EXTENDS = re.compile(r"\b(?:extends|implements)\s+([\w.]+(?:\s*,\s*[\w.]+)*)")
@@ -379,6 +386,10 @@ class _Resolver:
         return " ".join(out)
 
     def bases(self, cls: Definition) -> list[Definition]:
+        if cls.path.suffix == ".go":  # a struct's embedded types: `*opt.Options` on a line
+            body = self.lines(cls.path)[cls.range.start_line + 1 : cls.range.end_line + 1]
+            names = [m.group(1) for line in body if (m := _GO_EMBEDDED.match(line))]
+            return [b for n in names for b in self.classes(n, cls.path, typed=True) if b != cls]
         if not cls.path.suffix.startswith(".py"):  # `class A extends B implements C {`
             lines = self.lines(cls.path)[cls.range.start_line : cls.range.start_line + 4]
             head = " ".join(lines).split("{", 1)[0]
@@ -838,6 +849,13 @@ def _flow_by_names(
     for name in sorted(set(reach.findall(code))):
         declared = fields.get(name)
         note(declared or r.named_for(name), 1.0 if declared else NAMED_WEIGHT)
+    if language == "go":  # a parameter's or local's fields: `s.o.GetBlockSize()`, s *session
+        for name, held in sorted(_go_typed(r, path, code).items()):
+            chain = re.compile(rf"(?<![\w.]){re.escape(name)}\.([A-Za-z_]\w*)\.(?=[A-Za-z_])")
+            fields_of = r.field_types(held)
+            for field in sorted(set(chain.findall(code))):
+                if field in fields_of:
+                    note(fields_of[field], 1.0)
     if len(holders) == 1:  # unnamed neighbours: what the type's methods reach through fields
         holder = holders[0]
         if owner is not None:  # the class holds them
@@ -864,6 +882,18 @@ def _flow_by_names(
         note(r.by_uses(members), USES_WEIGHT, neighbour=True)
     order = sorted(weights, key=lambda c: (-weights[c], str(c.path), c.range.start_line))
     return TypeFlow([TypedClass(c, weights[c], neighbour=c not in ruled) for c in order], hints)
+
+
+def _go_typed(r: _Resolver, path: Path, code: str) -> dict[str, Definition]:
+    """The names a Go function's code binds to one project type: its receiver and
+    parameters (`s *session`), `var v *version`, `t := &tFile{...}`."""
+    out: dict[str, Definition] = {}
+    for m in _GO_TYPED.finditer(code):
+        name, type_name = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
+        found = r.classes(type_name, path, typed=True)
+        if len(found) == 1 and name not in out:
+            out[name] = found[0]
+    return out
 
 
 def _field_receiver(language: str, code: str) -> re.Pattern[str]:

@@ -258,3 +258,23 @@ def test_a_go_struct_in_the_targets_file_lends_the_methods_other_files_define(
     text = outlines_of(tmp_path, GO_SESSION, "session.go", "openDB", "go")
     assert "func (s *session) flushManifest() error" in text
     assert "func (t *tFile) overlaps(a, b []byte) bool" in text
+
+
+def test_a_go_parameters_field_reaches_the_types_a_struct_embeds(tmp_path: Path) -> None:
+    """`s.o.GetBlockCacher()` with `s *session`: the session's field `o *cachedOptions`
+    says what `o` holds, and `cachedOptions` embeds `*opt.Options`, Go's base: its methods
+    are the candidates."""
+    (tmp_path / "opt").mkdir()
+    files = {
+        "opt/options.go": "package opt\n\ntype Options struct {\n\tBlockSize int\n}\n\n"
+        "func (o *Options) GetBlockCacher() int { return 0 }\n\n"
+        "func (o *Options) GetBlockSize() int { return o.BlockSize }\n",
+        "options.go": 'package db\n\nimport "example.com/db/opt"\n\n'
+        "type cachedOptions struct {\n\t*opt.Options\n\n\tcompactionTableSize []int\n}\n",
+        "session.go": "package db\n\ntype session struct {\n\to *cachedOptions\n}\n",
+        "table.go": "package db\n\nfunc newTableOps(s *session) int {\n"
+        "\treturn s.o.GetBlockCacher()\n}\n",
+    }
+    assert flow_of(tmp_path, files, "table.go", "newTableOps").get("cachedOptions") is True
+    text = outlines_of(tmp_path, files, "table.go", "newTableOps", "go")
+    assert "func (o *Options) GetBlockSize() int" in text
