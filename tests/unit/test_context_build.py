@@ -21,6 +21,7 @@ from kimi_lsp.context import (
 from kimi_lsp.index import Definition, Span, WorkspaceIndex
 from kimi_lsp.llm.tokens import estimate_text_tokens
 from tests.fixtures.context.shop import shop_services, with_request
+from tests.fixtures.workspace import indexed_files
 
 SECRET = "sk-live-0123456789abcdefghijklmnopqrstuv"
 
@@ -239,18 +240,15 @@ def test_a_go_name_is_its_packages_bare_and_the_imported_packages_qualified(
     """Go: a bare `DB` is this package's (not memdb's `DB`), `table.NewReader(...)` the
     table package's function (not journal's `NewReader`, and not a method call whose
     owner would be a guess)."""
-    for folder, name, text in (
-        ("db", "db.go", "package db\n\ntype DB struct {\n\tn int\n}\n"),
-        ("db/memdb", "memdb.go", "package memdb\n\ntype DB struct {\n\tkv []byte\n}\n"),
-        ("db/table", "reader.go", "package table\n\nfunc NewReader() int { return 0 }\n"),
-        ("db/journal", "reader.go", "package journal\n\nfunc NewReader() int { return 1 }\n"),
-        ("db", "open.go", 'package db\n\nimport "example.com/db/table"\n\n'
-         "func Open() *DB {\n\t_ = table.NewReader()\n\treturn &DB{}\n}\n"),
-    ):  # fmt: skip
-        (tmp_path / folder).mkdir(parents=True, exist_ok=True)
-        (tmp_path / folder / name).write_text(text)
-    index = WorkspaceIndex([tmp_path], state_dir=None)
-    index.update()
+    files = {
+        "db/db.go": "package db\n\ntype DB struct {\n\tn int\n}\n",
+        "db/memdb/memdb.go": "package memdb\n\ntype DB struct {\n\tkv []byte\n}\n",
+        "db/table/reader.go": "package table\n\nfunc NewReader() int { return 0 }\n",
+        "db/journal/reader.go": "package journal\n\nfunc NewReader() int { return 1 }\n",
+        "db/open.go": 'package db\n\nimport "example.com/db/table"\n\n'
+        "func Open() *DB {\n\t_ = table.NewReader()\n\treturn &DB{}\n}\n",
+    }
+    index = indexed_files(tmp_path, files)
     used = used_definitions(index, tmp_path / "db" / "open.go", Span(4, 0, 7, 1))
     assert [(d.name, d.path.parent.name) for d in used] == [("DB", "db"), ("NewReader", "table")]
 

@@ -25,6 +25,7 @@ from kimi_lsp.context.ranking import name_words, outline_table
 from kimi_lsp.context.tokens import TokenEstimator
 from kimi_lsp.index import Definition, WorkspaceIndex
 from tests.fixtures.context.shop import make_shop, with_request
+from tests.fixtures.workspace import indexed_files
 
 
 def dense_pagerank(graph: dict[str, dict[str, float]], pers: dict[str, float]) -> dict[str, float]:
@@ -441,20 +442,17 @@ def test_go_ranks_what_an_imported_package_exports_and_its_own_packages_names(
     exported functions rank in a tier above the rest (its unexported ones do not: `table.`
     cannot reach them), and the own package's functions above those of another package
     the walk ranks alike (`keyType` names both files)."""
-    for folder, name, text in (
-        ("db", "key.go", "package db\n\ntype keyType int\n\n"
-         "func makeKey(b []byte) []byte { return b }\n"),
-        ("db/sub", "key.go", "package sub\n\ntype keyType int\n\n"
-         "func makeSub(b []byte) []byte { return b }\n"),
-        ("db/table", "reader.go", "package table\n\nfunc NewReader(size int) int {\n"
-         "\treturn helper(size)\n}\n\nfunc helper(n int) int { return n }\n"),
-        ("db", "db.go", 'package db\n\nimport (\n\t"fmt"\n\n\t"example.com/db/table"\n'
-         ')\n\nfunc Open(kt keyType) {\n\tfmt.Println(kt)\n}\n'),
-    ):  # fmt: skip
-        (tmp_path / folder).mkdir(parents=True, exist_ok=True)
-        (tmp_path / folder / name).write_text(text)
-    index = WorkspaceIndex([tmp_path], state_dir=None)
-    index.update()
+    files = {
+        "db/key.go": "package db\n\ntype keyType int\n\n"
+        "func makeKey(b []byte) []byte { return b }\n",
+        "db/sub/key.go": "package sub\n\ntype keyType int\n\n"
+        "func makeSub(b []byte) []byte { return b }\n",
+        "db/table/reader.go": "package table\n\nfunc NewReader(size int) int {\n"
+        "\treturn helper(size)\n}\n\nfunc helper(n int) int { return n }\n",
+        "db/db.go": 'package db\n\nimport (\n\t"fmt"\n\n\t"example.com/db/table"\n'
+        ")\n\nfunc Open(kt keyType) {\n\tfmt.Println(kt)\n}\n",
+    }
+    index = indexed_files(tmp_path, files)
     repo_map = RepoMap(index, [tmp_path], TokenEstimator())
     focus = Focus(tmp_path / "db" / "db.go")
     ranks = repo_map.ranker.ranks(focus)

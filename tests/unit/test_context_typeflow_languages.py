@@ -11,6 +11,7 @@ import pytest
 from kimi_lsp.context.typeflow import type_flow
 from kimi_lsp.index import Definition, WorkspaceIndex
 from tests.fixtures.context.explain import explain_definition
+from tests.fixtures.workspace import indexed_files
 
 CASES = {
     "typescript": (
@@ -69,10 +70,7 @@ def indexed(
     root: Path, files: dict[str, str], file: str, function: str
 ) -> tuple[WorkspaceIndex, Path, Definition]:
     """The workspace of `files`, indexed; `file`'s path and its definition `function`."""
-    for name, text in files.items():
-        (root / name).write_text(text)
-    index = WorkspaceIndex([root], state_dir=None)
-    index.update()
+    index = indexed_files(root, files)
     path = root / file
     return index, path, next(d for d in index.outline(path) if d.name == function)
 
@@ -264,7 +262,6 @@ def test_a_go_parameters_field_reaches_the_types_a_struct_embeds(tmp_path: Path)
     """`s.o.GetBlockCacher()` with `s *session`: the session's field `o *cachedOptions`
     says what `o` holds, and `cachedOptions` embeds `*opt.Options`, Go's base: its methods
     are the candidates."""
-    (tmp_path / "opt").mkdir()
     files = {
         "opt/options.go": "package opt\n\ntype Options struct {\n\tBlockSize int\n}\n\n"
         "func (o *Options) GetBlockCacher() int { return 0 }\n\n"
