@@ -76,6 +76,7 @@ CASES: dict[str, tuple[dict[str, K], set[tuple[str, str | None]], list[str]]] = 
             "MaxConns": K.CONSTANT,
             "defaultAddr": K.VARIABLE,
             "Handler": K.INTERFACE,
+            "Handler.Serve": K.METHOD,  # an interface's method: what its outline lists
             "Server": K.STRUCT,
             "Server.Addr": K.FIELD,
             "ID": K.TYPE,

@@ -8,3 +8,7 @@
 (field_declaration name: (field_identifier) @name) @definition.field
 
 (import_spec path: (interpreted_string_literal) @import)
+
+; An interface's methods (`Key() []byte` in `type Iterator interface {...}`): what an outline
+; of the interface lists, as a struct's methods are.
+(method_elem name: (field_identifier) @name) @definition.method
