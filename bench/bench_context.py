@@ -68,6 +68,7 @@ from kimi_lsp.actions.services import Services
 from kimi_lsp.config import Settings
 from kimi_lsp.context import BuiltContext, TokenEstimator
 from kimi_lsp.index import Definition, DefinitionKind, Span, WorkspaceIndex
+from kimi_lsp.index.resolve import go_package_names
 from kimi_lsp.runtime import tune_collector
 
 NAME = "context"
@@ -410,19 +411,7 @@ _GO_PREDECLARED_NAMES = (
     "Error String"
 )
 _GO_PREDECLARED = frozenset(_GO_PREDECLARED_NAMES.split())
-_GO_IMPORT = re.compile(r'^\s*(?:import\s+)?(?:([A-Za-z_]\w*|\.)\s+)?"([^"\n]+)"', re.M)
 _QUALIFIER = re.compile(r"([A-Za-z_]\w*)\.$")
-
-
-def _go_packages(source: str) -> dict[str, str]:
-    """A Go file's imports: the name it writes (the alias, else the path's last part) ->
-    the imported package's folder name."""
-    head = source.split("\nfunc ", 1)[0]  # imports come first
-    out: dict[str, str] = {}
-    for m in _GO_IMPORT.finditer(head):
-        folder = m.group(2).rstrip("/").rsplit("/", 1)[-1]
-        out[m.group(1) or folder] = folder
-    return out
 
 
 def _brace_cuts(index: WorkspaceIndex, package: Path, n: int, seed: int = 0) -> list[Cut]:
@@ -449,7 +438,7 @@ def _brace_cuts(index: WorkspaceIndex, package: Path, n: int, seed: int = 0) -> 
         lines = text.splitlines(keepends=True)
         own = {d.name for d in tags.definitions}
         go = tags.language == "go"
-        packages = _go_packages(text) if go else {}
+        packages = go_package_names(text) if go else {}
         for d, cut in _cut_points(tags.definitions):
             truth: dict[str, list[str]] = {}
             kinds: dict[str, str] = {}

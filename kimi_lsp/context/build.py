@@ -40,12 +40,12 @@ from kimi_lsp.context.typeflow import class_members, neighbour_only, type_flow
 from kimi_lsp.index import (
     Definition,
     DefinitionKind,
-    FileTags,
     Reference,
     Span,
     WorkspaceIndex,
     language_for,
 )
+from kimi_lsp.index.resolve import go_package_names
 from kimi_lsp.positions import read_text, relative, text_lines, to_index
 
 ACTIONS = ("explain", "refactor", "tests")
@@ -125,8 +125,9 @@ def used_definitions(
     seen: set[str] = set()
     guessed: set[str] = set()
     found: list[Definition] = []
-    lines = text_lines(_source(index, path))
-    packages = _go_packages(tags) if tags.language == "go" else None
+    source = _source(index, path)
+    lines = text_lines(source)
+    packages = go_package_names(source) if tags.language == "go" else None
     for ref in sorted(tags.references, key=lambda r: (r.range.start_line, r.range.start_col)):
         if ref.name in seen or not span.encloses(ref.range):
             continue
@@ -159,19 +160,6 @@ def used_definitions(
         defs.sort(key=lambda d: (d.path != path, str(d.path), d.range.start_line))
         found.extend(defs[:2])
     return found
-
-
-def _go_packages(tags: FileTags) -> dict[str, str]:
-    """A Go file's imported packages: the name the code writes (the path's last part, or
-    the one before a major version's `v2`) -> the package's folder name."""
-    out: dict[str, str] = {}
-    for imp in tags.imports:
-        parts = [p for p in imp.module.split("/") if p]
-        if len(parts) > 1 and re.fullmatch(r"v\d+", parts[-1]):
-            parts.pop()
-        if parts:
-            out[parts[-1]] = parts[-1]
-    return out
 
 
 def _qualifier(lines: list[str], ref: Reference) -> str | None:

@@ -18,7 +18,8 @@ workspace's own npm packages (a monorepo's, named by their `package.json`); an a
 from node_modules, outside the workspace.
 
 Rust: a `use` path walks the crate's module tree (`crate::`, `super::`, `self::`, a group
-naming one file per path) from the nearest `lib.rs`/`main.rs` above the file.
+naming one file per path) from the crate's root: the nearest `lib.rs`/`main.rs` above the
+file, or the file of a Cargo target of its own (`src/bin/x.rs`, `examples/x.rs`).
 """
 
 from __future__ import annotations
@@ -97,6 +98,28 @@ def _entries(manifest: dict[str, Any]) -> list[str]:
     for key in ("types", "typings", "module", "main"):
         add(manifest.get(key))
     return list(dict.fromkeys(out))
+
+
+# One import spec a line, in `import "x"` or an `import (...)` block: `pb "a/b/proto"`.
+_GO_IMPORT = re.compile(
+    r'^[ \t]*(?:import[ \t]+)?(?:([A-Za-z_]\w*|\.)[ \t]+)?"([^"\n]+)"[ \t]*(?://.*)?$', re.M
+)
+_GO_MAJOR = re.compile(r"v\d+")
+
+
+def go_package_names(source: str) -> dict[str, str]:
+    """A Go file's imports: the name its code writes for each (the alias, else the path's
+    last part, or the one before a major version's `v2`) -> the imported package's folder
+    name. Read from the text before the first function (imports come first)."""
+    head = source.split("\nfunc ", 1)[0]
+    out: dict[str, str] = {}
+    for m in _GO_IMPORT.finditer(head):
+        parts = [p for p in m.group(2).split("/") if p]
+        if len(parts) > 1 and _GO_MAJOR.fullmatch(parts[-1]):
+            parts.pop()
+        if parts:
+            out[m.group(1) or parts[-1]] = parts[-1]
+    return out
 
 
 _RUST_KEYWORDS = frozenset({"crate", "self", "super", "*", "as", ""})
@@ -258,9 +281,9 @@ class ImportResolver:
 
     def _rust(self, importer: Path, module: str) -> list[Path]:
         """The files a `use` (or `mod name;`) names, walked down the crate's module tree:
-        `crate::` from the crate's root (`_rust_root`), `super::`
-        from the parent module, `self::` and a bare path from this module (a bare path
-        then from the root, as the 2015 edition reads it); each segment that is a module
+        `crate::` from the crate's root (`_rust_root`), `super::` from the parent module,
+        `self::` and a bare path from this module (a bare path then from the root, as the
+        2015 edition reads it); each segment that is a module
         (`a.rs`, `a/mod.rs`) goes one down, and the module reached is the file (what
         follows names its items). A group names one file per path:
         `super::{build_validator, fields::Field}`. Other crates' paths (`std::`, `pyo3::`)

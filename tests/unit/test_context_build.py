@@ -239,18 +239,23 @@ def test_a_go_name_is_its_packages_bare_and_the_imported_packages_qualified(
 ) -> None:
     """Go: a bare `DB` is this package's (not memdb's `DB`), `table.NewReader(...)` the
     table package's function (not journal's `NewReader`, and not a method call whose
-    owner would be a guess)."""
+    owner would be a guess). An aliased import is the package its path names; the line
+    holds "€", "—" and an emoji before the call (columns count UTF-16 units)."""
     files = {
         "db/db.go": "package db\n\ntype DB struct {\n\tn int\n}\n",
         "db/memdb/memdb.go": "package memdb\n\ntype DB struct {\n\tkv []byte\n}\n",
         "db/table/reader.go": "package table\n\nfunc NewReader() int { return 0 }\n",
         "db/journal/reader.go": "package journal\n\nfunc NewReader() int { return 1 }\n",
         "db/open.go": 'package db\n\nimport "example.com/db/table"\n\n'
-        "func Open() *DB {\n\t_ = table.NewReader()\n\treturn &DB{}\n}\n",
+        'func Open() *DB {\n\t_, _ = "€—😀", table.NewReader()\n\treturn &DB{}\n}\n',
+        "db/close.go": 'package db\n\nimport (\n\tlog "example.com/db/journal" // the WAL\n)\n\n'
+        "func Close() int {\n\treturn log.NewReader()\n}\n",
     }
     index = indexed_files(tmp_path, files)
     used = used_definitions(index, tmp_path / "db" / "open.go", Span(4, 0, 7, 1))
     assert [(d.name, d.path.parent.name) for d in used] == [("DB", "db"), ("NewReader", "table")]
+    used = used_definitions(index, tmp_path / "db" / "close.go", Span(6, 0, 8, 1))
+    assert [(d.name, d.path.parent.name) for d in used] == [("NewReader", "journal")]
 
 
 def test_the_secrets_counted_are_the_placeholders_the_prompt_carries(tmp_path: Path) -> None:
