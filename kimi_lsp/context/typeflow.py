@@ -185,6 +185,7 @@ class _Resolver:
         self._lines: dict[Path, list[str]] = {}
         self._instances: dict[str, list[Definition]] = {}
         self._owner_cache: dict[str, set[Definition] | None] = {}
+        self._members: dict[Definition, list[Definition]] = {}
 
     def lines(self, path: Path) -> list[str]:
         """The file's lines, split once per request (headers read many times)."""
@@ -430,19 +431,24 @@ class _Resolver:
         """The class's own members (direct children, and the methods a JavaScript
         constructor assigns to `this`), in source order; a Go type's methods from every file
         of its package."""
+        if cls in self._members:  # asked per base, per member looked up, per rule
+            return self._members[cls]
         qualified = cls.qualified_name
         if cls.path.suffix != ".go":
             # JavaScript's constructor may define the methods: `this.render = function () {}`.
             built = f"{qualified}.constructor"
-            return [d for d in self.index.outline(cls.path) if d.scope in (qualified, built)]
-        package = cls.path.parent
-        siblings = sorted(
-            p
-            for p in self.index.files()
-            if p.parent == package and p.suffix == ".go" and p != cls.path
-        )
-        files = [cls.path, *siblings]
-        return [d for p in files for d in self.index.outline(p) if d.scope == qualified]
+            found = [d for d in self.index.outline(cls.path) if d.scope in (qualified, built)]
+        else:
+            package = cls.path.parent
+            siblings = sorted(
+                p
+                for p in self.index.files()
+                if p.parent == package and p.suffix == ".go" and p != cls.path
+            )
+            files = [cls.path, *siblings]
+            found = [d for p in files for d in self.index.outline(p) if d.scope == qualified]
+        self._members[cls] = found
+        return found
 
     def member(self, cls: Definition, name: str) -> Definition | None:
         for c in self.mro(cls):
@@ -851,9 +857,8 @@ def _flow_by_names(
         note(declared or r.named_for(name), 1.0 if declared else NAMED_WEIGHT)
     if language == "go":  # a parameter's or local's fields: `s.o.GetBlockSize()`, s *session
         for name, held in sorted(_go_typed(r, path, code).items()):
-            chain = re.compile(rf"(?<![\w.]){re.escape(name)}\.([A-Za-z_]\w*)\.(?=[A-Za-z_])")
             fields_of = r.field_types(held)
-            for field in sorted(set(chain.findall(code))):
+            for field in sorted(set(_field_chain(name).findall(code))):
                 if field in fields_of:
                     note(fields_of[field], 1.0)
     if len(holders) == 1:  # unnamed neighbours: what the type's methods reach through fields
@@ -903,8 +908,13 @@ def _field_receiver(language: str, code: str) -> re.Pattern[str]:
     if language == "go":
         m = _GO_RECEIVER.match(code)
         if m is not None:
-            return re.compile(rf"(?<![\w.]){m.group(1)}\.([A-Za-z_]\w*)\.(?=[A-Za-z_])")
+            return _field_chain(m.group(1))
     return _FIELD_RECEIVER
+
+
+def _field_chain(name: str) -> re.Pattern[str]:
+    """`name.x.` (a member reached through the field `x` of what ``name`` holds): `x`."""
+    return re.compile(rf"(?<![\w.]){re.escape(name)}\.([A-Za-z_]\w*)\.(?=[A-Za-z_])")
 
 
 def _parameter_names(fn: Node) -> set[str]:
