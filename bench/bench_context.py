@@ -69,6 +69,7 @@ from kimi_lsp.config import Settings
 from kimi_lsp.context import BuiltContext, TokenEstimator
 from kimi_lsp.index import Definition, DefinitionKind, Span, WorkspaceIndex
 from kimi_lsp.index.resolve import go_package_names
+from kimi_lsp.positions import to_index
 from kimi_lsp.runtime import tune_collector
 
 NAME = "context"
@@ -455,7 +456,8 @@ def _brace_cuts(index: WorkspaceIndex, package: Path, n: int, seed: int = 0) -> 
                 everywhere = index.definitions(r.name)
                 if len({x.path for x in everywhere}) > MAX_NAME_DEFS:
                     continue
-                before = lines[line][: r.range.start_col].rstrip()
+                text_line = lines[line]  # columns count UTF-16 units, as LSP does
+                before = text_line[: to_index(text_line, r.range.start_col)].rstrip()
                 member = before.endswith(".") or bool(_TYPE_PATH.search(before))
                 # Java has no functions outside classes: a bare `name()` is an inherited method.
                 either = tags.language == "java" and not member
