@@ -64,6 +64,7 @@ log = logging.getLogger(__name__)
 ProgressCallback = Callable[[int, int], None]
 _BATCH = 48  # files per worker task: big enough to amortise pickling, small for progress
 _IN_PROCESS_BELOW = 64  # fewer files than this are parsed here; a pool would cost more
+_PARENT_CHECK_S = 0.5  # how often a worker looks whether the process it parses for is alive
 # A name defined more often than this (`get`, `__init__`) links nothing in the definition
 # graph: its edges would be many and each nearly weightless.
 _AMBIGUOUS = 32
@@ -174,12 +175,29 @@ class _Graphs:
     def_names: dict[Path, frozenset[str]]  # names each file defined when its row was built
 
 
-def _worker_started() -> None:
+def _worker_started(parent: int) -> None:
     # Extraction allocates only acyclic data (tuples, lists, bytes) that reference counting
     # frees; the cyclic collector would re-scan it for nothing (a few % of a worker's time)
     # and, after a fork, write to the pages shared with the parent. A worker lives for one
     # update.
     gc.disable()
+    threading.Thread(target=_end_with, args=(parent,), name="watch-parent", daemon=True).start()
+
+
+def _end_with(parent: int) -> None:
+    """End this worker once the process it parses for is gone. A process pool's workers
+    outlive a parent that exits without shutting the pool down (the editor closed during
+    the first scan, a crash, a kill): each waits on a queue whose writing end it holds
+    itself, and holds the forkserver's liveness pipe and the editor's stdout open, so
+    neither ever ends and the editor waits on a server that has exited."""
+    while True:
+        time.sleep(_PARENT_CHECK_S)
+        try:
+            os.kill(parent, 0)
+        except ProcessLookupError:
+            os._exit(0)
+        except PermissionError:  # alive, another user's (the pid was reused): gone too
+            os._exit(0)
 
 
 def _parse_batch(batch: list[tuple[str, str]]) -> list[_Parsed]:
@@ -417,7 +435,10 @@ class WorkspaceIndex:
             # at once instead of importing it (and tree-sitter) each, on every update.
             context.set_forkserver_preload([__name__])
         return ProcessPoolExecutor(
-            max_workers=self.workers, mp_context=context, initializer=_worker_started
+            max_workers=self.workers,
+            mp_context=context,
+            initializer=_worker_started,
+            initargs=(os.getpid(),),
         )
 
     @staticmethod

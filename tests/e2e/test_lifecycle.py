@@ -192,3 +192,56 @@ def test_log_file_is_written_in_the_state_dir(raw_server: RawServer):
             break
         time.sleep(0.05)
     assert "Invalid params for textDocument/hover" in log.read_text()
+
+
+def _marked(mark: str) -> list[int]:
+    """The live processes whose environment carries ``mark`` (a server's, its children's)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if f"KIMI_LSP_TEST_MARK={mark}".encode() in environ.split(b"\0") and state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="reads /proc")
+def test_exit_during_the_first_scan_leaves_no_worker_and_closes_stdout(tmp_path: Path) -> None:
+    """The editor closes while the index's worker processes parse: they must end with the
+    server. A process pool's workers outlive a parent that exits without shutting it down,
+    and held the editor's pipe open, so the editor waited on a server that had exited (and
+    every such session left three processes behind)."""
+    body = "".join(f"def f{j}(x):\n    return g{j}(x) + {j}\n\n\n" for j in range(40))
+    for i in range(1500):
+        (tmp_path / f"m{i:04}.py").write_text(body)
+    mark = os.urandom(6).hex()
+    server = RawServer(env={"KIMI_LSP_TEST_MARK": mark})
+    try:
+        server.request(1, "initialize", {
+            "processId": None, "rootUri": tmp_path.as_uri(), "capabilities": {},
+            "workspaceFolders": [{"uri": tmp_path.as_uri(), "name": "w"}],
+        })  # fmt: skip
+        server.send({"method": "initialized", "params": {}})
+        # The server, the resource tracker, the forkserver and a worker it forked.
+        deadline = time.monotonic() + 60
+        while len(_marked(mark)) < 4 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(_marked(mark)) >= 4, "the scan's workers never started"
+        assert server.request(2, "shutdown", None)["result"] is None
+        server.send({"method": "exit", "params": None})
+        assert server.proc.wait(10) == 0
+        server._reader.join(30)  # stdout's end: every holder of the pipe has closed it
+        assert not server._reader.is_alive()
+        deadline = time.monotonic() + 30
+        while _marked(mark) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _marked(mark) == []
+    finally:
+        for pid in _marked(mark):
+            os.kill(pid, 9)
+        server.close()
