@@ -30,6 +30,7 @@ from lsprotocol import types as T
 from kimi_lsp.actions.diff import git_diff
 from kimi_lsp.actions.errors import NothingToWorkOn, ThinkingBudgetSpent
 from kimi_lsp.actions.pipeline import QuietSink, Sink
+from kimi_lsp.actions.readiness import wait_for_index
 from kimi_lsp.actions.refactor import syntax_ok
 from kimi_lsp.actions.regions import Part, choose_parts, render_parts, splice
 from kimi_lsp.actions.services import Services
@@ -144,6 +145,30 @@ class WorkspaceResult:
             "failed": {str(r.path): r.error for r in self.results if r.error},
             "stale": {str(p): why for p, why in self.stale.items()},
         }
+
+
+async def plan_when_indexed(
+    services: Services,
+    sink: Sink,
+    instruction: str,
+    read: Callable[[Path], str | None],
+    *,
+    scope: list[str] | None = None,
+    symbol: tuple[Path, int, int] | None = None,
+    max_files: int = 50,
+) -> WorkspacePlan:
+    """`plan_workspace` once the index's first scan has ended (``indexWaitMs`` at most, its
+    progress said): a plan made from part of the workspace leaves out files that use the
+    symbol, and its edit would change some of them and not the others."""
+    if not await wait_for_index(services, sink) and services.index is not None:
+        done, total = services.index.scan_progress
+        raise NothingToWorkOn(
+            f"The index is still scanning ({done:,}/{total:,} files): a workspace refactor "
+            "now could miss files that use the symbol. Try again when the scan ends."
+        )
+    return plan_workspace(
+        services, instruction, read, scope=scope, symbol=symbol, max_files=max_files
+    )
 
 
 def plan_workspace(

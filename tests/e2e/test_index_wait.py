@@ -98,3 +98,47 @@ async def test_an_explain_right_after_initialized_carries_the_whole_workspace(
     first_sent, again = (r.body["messages"] for r in fake_kimi.chat_requests)
     assert first_sent == again  # byte-identical prompts, before and after the scan
     assert "mod" in first_sent[-1]["content"]  # callers from the other files came along
+
+
+async def start(client: LanguageClient, fake_kimi: FakeKimi, project: Path, **options: Any) -> None:
+    await client.initialize_session(
+        T.InitializeParams(
+            capabilities=client_capabilities(),
+            root_uri=project.as_uri(),
+            workspace_folders=[T.WorkspaceFolder(uri=project.as_uri(), name="proj")],
+            initialization_options={
+                "apiKey": fake_kimi.key, "baseUrl": fake_kimi.base_url, **options
+            },
+        )
+    )  # fmt: skip
+
+
+def rename_add(project: Path) -> T.ExecuteCommandParams:
+    arg = {
+        "instruction": "rename add to plus",
+        "symbol": {"uri": (project / "calc.py").as_uri(), "position": {"line": 0, "character": 4}},
+        "planOnly": True,
+    }
+    return T.ExecuteCommandParams(command="kimi.refactorWorkspace", arguments=[arg])
+
+
+async def test_a_workspace_refactor_right_after_initialized_plans_every_file_that_uses_it(
+    client: LanguageClient, fake_kimi: FakeKimi, project: Path
+) -> None:
+    """A plan made from part of the scan would leave out files that call `add`, and the
+    edit would rename it in some files and not in the others."""
+    await start(client, fake_kimi, project)
+    result = await client.workspace_execute_command_async(rename_add(project))
+    plan = result["plan"]
+    assert len(plan["files"]) + len(plan["skipped"]) == FILES  # 50 planned, the rest named
+    assert all("maxFiles" in why for why in plan["skipped"].values())
+    assert fake_kimi.chat_requests == []  # planOnly spends nothing
+
+
+async def test_a_workspace_refactor_the_scan_outlasts_says_so_and_changes_nothing(
+    client: LanguageClient, fake_kimi: FakeKimi, project: Path
+) -> None:
+    await start(client, fake_kimi, project, indexWaitMs=0)
+    with pytest.raises(Exception, match="still scanning"):
+        await client.workspace_execute_command_async(rename_add(project))
+    assert fake_kimi.chat_requests == []

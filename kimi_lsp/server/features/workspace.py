@@ -9,7 +9,7 @@ from typing import Any
 
 from lsprotocol import types as T
 
-from kimi_lsp.actions.workspace import WorkspacePlan, plan_workspace, run_workspace
+from kimi_lsp.actions.workspace import WorkspacePlan, plan_when_indexed, run_workspace
 from kimi_lsp.positions import valid_text
 
 from ..convert import read_current, where
@@ -23,8 +23,9 @@ def register(server: KimiLanguageServer) -> None:
         async def work(params: dict[str, Any], sink: LspSink) -> dict[str, Any]:
             services = ls.action_services()
             scope = params.get("scope")
-            plan = plan_workspace(
+            plan = await plan_when_indexed(
                 services,
+                sink,
                 str(params.get("instruction") or ""),
                 lambda p: _read(ls, p),
                 scope=[str(g) for g in scope] if isinstance(scope, list) else None,
