@@ -183,7 +183,8 @@ class Settings(BaseSettings):
         le=600_000,
         description=(
             "How long an action that needs the workspace (explain, refactor, tests) waits "
-            "for the first index scan before it builds its prompt from what is indexed."
+            "for the first index scan before it builds its prompt from what is indexed; a "
+            "workspace refactor waits as long, then refuses rather than miss files."
         ),
     )
     context_repository_budget: int | None = Field(
