@@ -147,28 +147,17 @@ class WorkspaceResult:
         }
 
 
-async def plan_when_indexed(
-    services: Services,
-    sink: Sink,
-    instruction: str,
-    read: Callable[[Path], str | None],
-    *,
-    scope: list[str] | None = None,
-    symbol: tuple[Path, int, int] | None = None,
-    max_files: int = 50,
-) -> WorkspacePlan:
-    """`plan_workspace` once the index's first scan has ended (``indexWaitMs`` at most, its
-    progress said): a plan made from part of the workspace leaves out files that use the
-    symbol, and its edit would change some of them and not the others."""
+async def wait_for_whole_index(services: Services, sink: Sink) -> None:
+    """Wait for the index's first scan (``indexWaitMs`` at most, its progress said) before
+    `plan_workspace`: a plan made from part of the workspace leaves out files that use the
+    symbol, and its edit would change some of them and not the others. Raises
+    `NothingToWorkOn` when the scan outlasts the wait."""
     if not await wait_for_index(services, sink) and services.index is not None:
         done, total = services.index.scan_progress
         raise NothingToWorkOn(
             f"The index is still scanning ({done:,}/{total:,} files): a workspace refactor "
             "now could miss files that use the symbol. Try again when the scan ends."
         )
-    return plan_workspace(
-        services, instruction, read, scope=scope, symbol=symbol, max_files=max_files
-    )
 
 
 def plan_workspace(

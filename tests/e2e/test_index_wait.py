@@ -63,14 +63,7 @@ async def test_an_explain_right_after_initialized_carries_the_whole_workspace(
     client: LanguageClient, fake_kimi: FakeKimi, project: Path
 ) -> None:
     fake_kimi.script("It adds.", match="add")
-    await client.initialize_session(
-        T.InitializeParams(
-            capabilities=client_capabilities(),
-            root_uri=project.as_uri(),
-            workspace_folders=[T.WorkspaceFolder(uri=project.as_uri(), name="proj")],
-            initialization_options={"apiKey": fake_kimi.key, "baseUrl": fake_kimi.base_url},
-        )
-    )  # sends `initialized`: the cold scan of 300 files starts now
+    await start(client, fake_kimi, project)
     path = project / "calc.py"
     uri = path.as_uri()
     client.text_document_did_open(
@@ -101,6 +94,7 @@ async def test_an_explain_right_after_initialized_carries_the_whole_workspace(
 
 
 async def start(client: LanguageClient, fake_kimi: FakeKimi, project: Path, **options: Any) -> None:
+    """initialize and `initialized`: the cold scan of the 300 files starts now."""
     await client.initialize_session(
         T.InitializeParams(
             capabilities=client_capabilities(),

@@ -9,7 +9,12 @@ from typing import Any
 
 from lsprotocol import types as T
 
-from kimi_lsp.actions.workspace import WorkspacePlan, plan_when_indexed, run_workspace
+from kimi_lsp.actions.workspace import (
+    WorkspacePlan,
+    plan_workspace,
+    run_workspace,
+    wait_for_whole_index,
+)
 from kimi_lsp.positions import valid_text
 
 from ..convert import read_current, where
@@ -23,9 +28,9 @@ def register(server: KimiLanguageServer) -> None:
         async def work(params: dict[str, Any], sink: LspSink) -> dict[str, Any]:
             services = ls.action_services()
             scope = params.get("scope")
-            plan = await plan_when_indexed(
+            await wait_for_whole_index(services, sink)
+            plan = plan_workspace(
                 services,
-                sink,
                 str(params.get("instruction") or ""),
                 lambda p: _read(ls, p),
                 scope=[str(g) for g in scope] if isinstance(scope, list) else None,
