@@ -89,11 +89,9 @@ class Ticket:
         one ages out here could reach Kimi before it ages out there, and get a 429)."""
         if not self.settled:
             now = self.governor.clock()
-            open_now = await asyncio.to_thread(self.governor.ledger.answered, self.admitted, now)
-            if self.probe:  # Kimi took it with at most this many open: they fit
-                opened = self.admitted.opened
-                fits = opened if open_now is None else min(opened, open_now)
-                await asyncio.to_thread(self.governor.proved, fits, now)
+            at_kimi = await asyncio.to_thread(self.governor.ledger.answered, self.admitted, now)
+            if self.probe and at_kimi is not None:  # Kimi took it with these open: they fit
+                await asyncio.to_thread(self.governor.proved, at_kimi, now)
 
     def _end(self) -> bool:
         """Stop the heartbeat; False if the ticket had already ended."""
@@ -224,7 +222,8 @@ class QuotaGovernor:
         return 0 if found is None else found.value
 
     def proved(self, open_requests: int, now: float) -> None:
-        """Kimi answered a request with ``open_requests`` open: that many fit (a worker thread)."""
+        """Kimi answered a request with ``open_requests`` it had answered open: that many fit
+        (a worker thread)."""
         if open_requests >= max(1, self.proven(now)):  # the same again keeps it for a day
             self.ledger.set_meta("concurrency_proven_at", now)
             self.ledger.set_meta("concurrency_proven", float(open_requests))

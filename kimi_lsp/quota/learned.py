@@ -14,8 +14,10 @@ Concurrency cannot be learned without exceeding it once, and a fan-out that trus
 concurrency of 50 sends many requests at once: all but the account's few get a 429. So while
 the concurrency is only assumed (``probing``), admission ramps up to it (``ramp``): one
 request more than the most that were seen open together when one of them was answered
-(``proven``, shared too). The first request over the account's limit is then the only one
-refused, and its 429 teaches the limit.
+(``proven``, shared too). Only requests Kimi has answered count: one admitted but still on its
+way (in any process) is not open at Kimi yet, and counting it would prove one too many, so the
+ramp would pass the limit by two. The first request over the account's limit is then the only
+one refused, and its 429 teaches the limit.
 """
 
 from __future__ import annotations

@@ -188,7 +188,13 @@ _ANSWERED = (  # ZADD XX GT: only an existing charge, only ever later
     _NOW
     + """
 redis.call('ZADD', KEYS[1], 'XX', 'GT', now, ARGV[1])
-return redis.call('HLEN', KEYS[2])
+if redis.call('HEXISTS', KEYS[2], ARGV[2]) == 1 then redis.call('HSET', KEYS[3], ARGV[2], 1) end
+local n = 0
+for _, id in ipairs(redis.call('HKEYS', KEYS[3])) do
+  local expires = tonumber(redis.call('HGET', KEYS[2], id) or '-1')
+  if expires >= now then n = n + 1 else redis.call('HDEL', KEYS[3], id) end
+end
+return n
 """
 )
 
@@ -228,7 +234,7 @@ class RedisLedger:
         self.url, self.lease_ttl, self.queue_ttl = url, lease_ttl, queue_ttl
         self.client: Any = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=3)
         self.client.ping()  # unreachable → redis.RedisError: the caller falls back
-        names = ("charges", "leases", "meta", "seq", "queue", "queue:info")
+        names = ("charges", "leases", "meta", "seq", "queue", "queue:info", "leases:answered")
         self.keys = [f"{prefix}:{k}" for k in names]
         self._admit = self.client.register_script(_ADMIT)
         self._renew = self.client.register_script(_RENEW)
@@ -253,7 +259,7 @@ class RedisLedger:
         out = [
             x.decode() if isinstance(x, bytes) else str(x)
             for x in self._admit(
-                keys=self.keys,
+                keys=self.keys[:6],
                 args=[
                     _n(limits.concurrency),
                     _n(limits.rpm),
@@ -308,11 +314,13 @@ class RedisLedger:
 
     def answered(self, admitted: Admitted, now: float) -> int:
         """As ``SqliteLedger.answered``, on the server's clock."""
-        return int(self._answered(keys=[self.keys[0], self.keys[1]], args=[admitted.key]))
+        keys = [self.keys[0], self.keys[1], self.keys[6]]
+        return int(self._answered(keys=keys, args=[admitted.key, admitted.lease_id]))
 
     def settle(self, admitted: Admitted, actual: tuple[int, int, int] | None) -> None:
         pipe = self.client.pipeline()
         pipe.hdel(self.keys[1], admitted.lease_id)
+        pipe.hdel(self.keys[6], admitted.lease_id)
         if actual is not None:
             key = f"{self.keys[2]}:usage:{admitted.key.split(':', 2)[2]}"
             pipe.hincrby(key, "input", actual[0])
@@ -327,6 +335,7 @@ class RedisLedger:
         pipe = self.client.pipeline()
         pipe.zrem(self.keys[0], admitted.key)
         pipe.hdel(self.keys[1], admitted.lease_id)
+        pipe.hdel(self.keys[6], admitted.lease_id)
         pipe.execute()
 
     def cool_down(self, seconds: float, now: float) -> None:

@@ -39,8 +39,8 @@ from kimi_lsp.quota.types import LEASE_TTL_S, Admitted
 __all__ = ["DB_FILE", "LEASE_TTL_S", "Admitted", "SqliteLedger"]
 
 DB_FILE = "quota.sqlite3"
-SCHEMA_VERSION = 3  # 2: ids never reused (a stale holder must not settle a newer lease)
-# 3: the queue of waiters
+SCHEMA_VERSION = 4  # 2: ids never reused (a stale holder must not settle a newer lease)
+# 3: the queue of waiters; 4: which leases Kimi has answered
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS charges (
         id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, tokens INTEGER NOT NULL,
@@ -49,7 +49,7 @@ SCHEMA = (
     "CREATE INDEX IF NOT EXISTS charges_at ON charges(at)",
     """CREATE TABLE IF NOT EXISTS leases (
         id INTEGER PRIMARY KEY AUTOINCREMENT, charge_id INTEGER NOT NULL,
-        pid INTEGER NOT NULL, expires REAL NOT NULL)""",
+        pid INTEGER NOT NULL, expires REAL NOT NULL, answered INTEGER NOT NULL DEFAULT 0)""",
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value REAL NOT NULL)",
     """CREATE TABLE IF NOT EXISTS queue (
         id INTEGER PRIMARY KEY AUTOINCREMENT, batch INTEGER NOT NULL, enqueued REAL NOT NULL,
@@ -84,6 +84,9 @@ class SqliteLedger:
                     db.execute("DROP TABLE IF EXISTS leases")
                 for statement in SCHEMA:  # 2 -> 3 only adds the queue
                     db.execute(statement)
+                columns = {row[1] for row in db.execute("PRAGMA table_info(leases)")}
+                if "answered" not in columns:  # 3 -> 4
+                    db.execute("ALTER TABLE leases ADD COLUMN answered INTEGER NOT NULL DEFAULT 0")
                 db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _db(self) -> sqlite3.Connection:
@@ -239,10 +242,15 @@ class SqliteLedger:
 
     def answered(self, admitted: Admitted, now: float) -> int:
         """Kimi counted the request from some time before ``now``: keep its charge from then.
-        Returns the requests open now (this one included)."""
+        Returns the requests open now that Kimi has answered, this one included: they are
+        open at Kimi together (one admitted but still on its way is not there yet)."""
         with self._tx() as db:
             db.execute("UPDATE charges SET at = MAX(at, ?) WHERE id = ?", (now, admitted.charge_id))
-            return int(db.execute("SELECT COUNT(*) FROM leases").fetchone()[0])
+            db.execute("UPDATE leases SET answered = 1 WHERE id = ?", (admitted.lease_id,))
+            row = db.execute(
+                "SELECT COUNT(*) FROM leases WHERE answered = 1 AND expires >= ?", (now,)
+            ).fetchone()
+            return int(row[0])
 
     def settle(self, admitted: Admitted, actual: tuple[int, int, int] | None) -> None:
         """Release the lease; record what the request really used (for cost reporting).

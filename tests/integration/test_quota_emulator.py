@@ -10,6 +10,7 @@ while the first is still in Kimi's minute, and get a 429.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import sqlite3
 from collections.abc import Callable
@@ -122,3 +123,37 @@ async def test_a_request_kimi_turned_away_counts_for_nothing(
         assert snap["requestsLastMinute"] == 1
         assert snap["openRequests"] == 0
         assert snap["byModel"]["kimi-k2.6"]["requests"] == 1
+
+
+async def test_a_place_is_free_only_once_kimi_has_closed_the_stream(
+    fake_kimi: FakeKimi, tmp_path: Path
+) -> None:
+    """Kimi counts a request open until its stream ends, and the usage comes a chunk or two
+    before that ([DONE]). A ticket settled at the usage frees a place Kimi still counts: the
+    request waiting for it (re-checking every 0.25 s) is sent into a 0.4 s gap, and meets a 429."""
+    fake_kimi.set_limits(concurrency=1)
+    fake_kimi.chunk_delay = 0.2  # before each chunk: the usage's, the top-level usage's, [DONE]
+    for n in range(2):
+        fake_kimi.script(f"answer {n}", match=f"question {n}", chunk_tokens=64)
+    gov = QuotaGovernor.in_state_dir(tmp_path, Limits(1, None, None, None))
+    async with KimiClient(
+        fake_kimi.base_url, fake_kimi.key, model_table_path=tmp_path / "models.json", max_retries=0
+    ) as client:
+
+        async def ask(n: int) -> str:
+            answered = await answer(
+                client,
+                [{"role": "user", "content": f"question {n}"}],
+                model="kimi-k2.6",
+                max_completion_tokens=64,
+                thinking=False,
+                sink=QuietSink(),
+                admission=gov,
+            )
+            return answered.text
+
+        texts = await asyncio.gather(ask(0), ask(1))
+
+    assert sorted(texts) == ["answer 0", "answer 1"]
+    assert [r.status for r in fake_kimi.chat_requests] == [200, 200]
+    assert gov.snapshot()["openRequests"] == 0

@@ -41,3 +41,30 @@ async def test_a_stated_limit_and_the_concurrency_proven_are_shared_through_redi
     assert snap["store"].startswith("redis:")
     for t in (first, second):
         await t.settle(Used())
+
+
+async def test_a_teammates_request_still_on_its_way_to_kimi_proves_nothing(
+    redis_url: str, tmp_path: Path
+) -> None:
+    """The ramp's proof counts the requests Kimi has answered, in every process: one a
+    teammate's process admitted and has not yet heard back about is not open at Kimi."""
+    redis.Redis.from_url(redis_url).flushdb()
+    limits = limits_for(1, assumed=True)
+    one = QuotaGovernor.from_setting(redis_url, tmp_path / "a", limits)
+    two = QuotaGovernor.from_setting(redis_url, tmp_path / "b", limits)
+    one.proved(2, one.clock())  # two were seen answered together
+    open_at_kimi = await one.admit(Req())
+    await open_at_kimi.answered()
+    on_its_way = await two.admit(Req())  # the teammate's: not at Kimi yet
+    third = await one.admit(Req())
+    assert third.admitted.opened == 3
+    await third.answered()
+    assert two.snapshot()["concurrencyProven"] == 2
+    await on_its_way.answered()
+    assert one.snapshot()["concurrencyProven"] == 3
+    await on_its_way.settle(Used())  # a settled request leaves the answered ones
+    late = await two.admit(Req())
+    await late.answered()
+    assert two.snapshot()["concurrencyProven"] == 3  # three at Kimi, not four: one settled
+    for t in (open_at_kimi, third, late):
+        await t.settle(Used())

@@ -1,8 +1,9 @@
 """The SQLite ledger as a state machine against a simple model of the account.
 
 Requests arrive (interactive or batch), are answered (their charge then counts from the
-answer) or turned away with a 429 (it counts for nothing), settle with their real usage,
-fail, or lose their holder (no more heartbeats); time moves by an injected clock. After
+answer, and they count among the requests open at Kimi) or turned away with a 429 (it
+counts for nothing), settle with their real usage, fail, or lose their holder (no more
+heartbeats); time moves by an injected clock. After
 every step: the ledger admitted exactly what the model says fits (never over a limit in any
 window, never a needless refusal; batch work refused at once when it needs more than its
 share of TPM or TPD), it keeps every admission charge (settling moves no tokens), its usage
@@ -34,6 +35,7 @@ class Lease:
     admitted: Admitted
     expires: float
     charge: int  # index into the model's charges
+    answered: bool = False  # Kimi's response began: it is open at Kimi
 
 
 def cap(limit: int, batch: bool) -> int:
@@ -125,7 +127,11 @@ class LedgerMachine(RuleBasedStateMachine):
         """Kimi's response began: the charge counts from now (Kimi counted it on arrival)."""
         if lease is None or lease.admitted.lease_id not in self.open:
             return
-        self.ledger.answered(lease.admitted, self.now)
+        at_kimi = self.ledger.answered(lease.admitted, self.now)
+        lease.answered = True
+        # what a ramped request proves: the open requests Kimi has answered, not the admitted
+        live = [x for x in self.open.values() if x.expires >= self.now]
+        assert at_kimi == sum(1 for x in live if x.answered)
         at, tokens = self.charges[lease.charge]
         self.charges[lease.charge] = (max(at, self.now), tokens)
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from pathlib import Path
 
 from kimi_lsp.quota import QuotaGovernor, limits_for
 from kimi_lsp.quota.learned import FORGET_AFTER_S
+from kimi_lsp.quota.sqlite import DB_FILE, SCHEMA_VERSION, Admitted, SqliteLedger
 from tests.unit.test_quota_governor import Clock, Req, Used
 
 
@@ -44,6 +46,26 @@ async def test_an_assumed_concurrency_ramps_one_request_past_what_was_answered(
     await ticket.answered()  # with two open
     assert gov.snapshot()["concurrencyProven"] == 2
     for t in (first, ticket):
+        await t.settle(Used())
+
+
+async def test_a_request_admitted_but_not_yet_at_kimi_proves_nothing(tmp_path: Path) -> None:
+    """Kimi counts a request from its arrival, and admission comes before it. A ramped
+    request Kimi answers proves only the requests Kimi had answered too: one admitted in
+    another process, still on its way, was not open at Kimi (were it counted, the ramp
+    would go past the account's limit by two, and two requests would meet a 429)."""
+    gov, clock = assumed_tier_1(tmp_path)
+    gov.proved(2, clock.now)  # two were seen answered together
+    open_at_kimi = await gov.admit(Req())
+    await open_at_kimi.answered()
+    on_its_way = await gov.admit(Req())  # admitted: not at Kimi yet
+    third = await gov.admit(Req())  # the ramp's one more than proven
+    assert third.admitted.opened == 3
+    await third.answered()  # Kimi took it with two open: the one on its way is not there yet
+    assert gov.snapshot()["concurrencyProven"] == 2
+    await on_its_way.answered()  # now three are open at Kimi
+    assert gov.snapshot()["concurrencyProven"] == 3
+    for t in (open_at_kimi, on_its_way, third):
         await t.settle(Used())
 
 
@@ -102,3 +124,24 @@ async def test_a_set_tier_is_trusted_without_a_ramp(tmp_path: Path) -> None:
     assert gov.snapshot()["sources"]["concurrency"] == "tier 1 table"
     for t in tickets:
         await t.settle(Used())
+
+
+def test_a_quota_file_of_the_version_before_learns_which_requests_kimi_answered(
+    tmp_path: Path,
+) -> None:
+    """Schema 3 had no mark for an answered lease: opening it adds one, and keeps the leases."""
+    path = tmp_path / DB_FILE
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "CREATE TABLE leases (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+            "charge_id INTEGER NOT NULL, pid INTEGER NOT NULL, expires REAL NOT NULL)"
+        )
+        db.execute("INSERT INTO leases (charge_id, pid, expires) VALUES (1, 1, 2000000.0)")
+        db.execute("PRAGMA user_version = 3")
+    db.close()
+    ledger = SqliteLedger(path)
+    assert ledger.usage(1_000_000.0)["openRequests"] == 1  # the held lease is kept
+    assert ledger.answered(Admitted(1, 1), 1_000_000.0) == 1
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    db.close()
