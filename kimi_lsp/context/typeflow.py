@@ -227,10 +227,14 @@ class _Resolver:
                 or (d.path.stem == "__init__" and d.path.parent.name == module)
             ]
             local = [d for d in found if d.path == near]
+            imports = set(self.index.imports_of(near)) if len(found) > 1 else set()
+            imported = [d for d in found if d.path in imports]
             if named:
                 found = named
             elif local:
                 found = local
+            elif imported:  # `use crate::model::Repo;`: that module's, not another's Repo
+                found = imported
             elif len({d.path for d in found}) > MAX_CANDIDATES:
                 found = []
             found.sort(key=lambda d: (str(d.path), d.range.start_line))
@@ -430,11 +434,18 @@ class _Resolver:
     def members(self, cls: Definition) -> list[Definition]:
         """The class's own members (direct children, and the methods a JavaScript
         constructor assigns to `this`), in source order; a Go type's methods from every file
-        of its package."""
+        of its package; a Rust type's from the `impl` blocks of the files that import it."""
         if cls in self._members:  # asked per base, per member looked up, per rule
             return self._members[cls]
         qualified = cls.qualified_name
-        if cls.path.suffix != ".go":
+        if cls.path.suffix == ".rs":
+            # `impl Session { … }` may be in any module that brings `Session` in (`use
+            # crate::model::Session;`), and names it; not one that defines its own.
+            naming = self.index.files_referencing(cls.name) - self.index.files_defining(cls.name)
+            impls = sorted(p for p in naming if cls.path in self.index.imports_of(p))
+            files = [cls.path, *impls]
+            found = [d for p in files for d in self.index.outline(p) if d.scope == qualified]
+        elif cls.path.suffix != ".go":
             # JavaScript's constructor may define the methods: `this.render = function () {}`.
             built = f"{qualified}.constructor"
             found = [d for d in self.index.outline(cls.path) if d.scope in (qualified, built)]

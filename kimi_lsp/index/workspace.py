@@ -786,6 +786,12 @@ class WorkspaceIndex:
         with self._lock:
             return frozenset(defs.get(name, ()))
 
+    def files_referencing(self, name: str) -> frozenset[Path]:
+        """The files that refer to ``name`` (a bare name), without decoding any file's tags."""
+        refs = self._ref_map()
+        with self._lock:
+            return frozenset(refs.get(name, ()))
+
     def references_to(self, defn: Definition) -> list[Reference]:
         refs = self._ref_map()
         with self._lock:

@@ -224,6 +224,29 @@ def test_what_the_types_other_methods_reach_through_fields_is_a_neighbour_in_go_
     assert flow_of(rust, files, "validator.rs", "reset").get("Registry") is False
 
 
+RUST_SPLIT = {
+    "src/lib.rs": "mod model;\nmod ops;\nmod service;\nmod other;\n",
+    "src/model.rs": "pub struct Repo {\n    name: String,\n}\n",
+    # The type's methods are in another module, which brings it in by `use`.
+    "src/ops.rs": "use crate::model::Repo;\n\nimpl Repo {\n"
+    "    pub fn find(&self, id: &str) -> Option<u32> { None }\n"
+    "    pub fn purge(&mut self) {}\n}\n",
+    # A module with a `Repo` of its own: its methods are not the model's.
+    "src/other.rs": "pub struct Repo {\n    n: u8,\n}\n\nimpl Repo {\n"
+    "    pub fn shrink(&mut self) {}\n}\n",
+    "src/service.rs": "use crate::model::Repo;\n\n"
+    "pub fn store(repo: &mut Repo, id: &str) -> Option<u32> {\n"
+    "    let found = repo.find(id);\n    found\n}\n",
+}
+
+
+def test_a_rust_types_methods_in_another_modules_impl_are_its_members(tmp_path: Path) -> None:
+    text = outlines_of(tmp_path, RUST_SPLIT, "src/service.rs", "store", "rust")
+    assert "pub struct Repo {" in text
+    assert "pub fn purge(&mut self) {}" in text  # named nowhere in `store`, from ops.rs
+    assert "shrink" not in text  # the other module's Repo
+
+
 GO_SESSION = {
     # Unexported types: lowercase names, which are a variable's anywhere but where a type goes.
     "session.go": "package db\n\ntype session struct {\n\tstor *iStorage\n}\n\n"
