@@ -186,6 +186,13 @@ class _Resolver:
         self._instances: dict[str, list[Definition]] = {}
         self._owner_cache: dict[str, set[Definition] | None] = {}
         self._members: dict[Definition, list[Definition]] = {}
+        self._imports: dict[Path, frozenset[Path]] = {}
+
+    def imports(self, path: Path) -> frozenset[Path]:
+        """The files ``path`` imports, resolved once per request."""
+        if path not in self._imports:
+            self._imports[path] = frozenset(self.index.resolve_imports(path))
+        return self._imports[path]
 
     def lines(self, path: Path) -> list[str]:
         """The file's lines, split once per request (headers read many times)."""
@@ -227,7 +234,7 @@ class _Resolver:
                 or (d.path.stem == "__init__" and d.path.parent.name == module)
             ]
             local = [d for d in found if d.path == near]
-            imports = set(self.index.imports_of(near)) if len(found) > 1 else set()
+            imports = self.imports(near) if len(found) > 1 else frozenset()
             imported = [d for d in found if d.path in imports]
             if named:
                 found = named
@@ -442,7 +449,7 @@ class _Resolver:
             # `impl Session { … }` may be in any module that brings `Session` in (`use
             # crate::model::Session;`), and names it; not one that defines its own.
             naming = self.index.files_referencing(cls.name) - self.index.files_defining(cls.name)
-            impls = sorted(p for p in naming if cls.path in self.index.imports_of(p))
+            impls = sorted(p for p in naming if cls.path in self.imports(p))
             files = [cls.path, *impls]
             found = [d for p in files for d in self.index.outline(p) if d.scope == qualified]
         elif cls.path.suffix != ".go":

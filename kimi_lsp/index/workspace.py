@@ -925,6 +925,18 @@ class WorkspaceIndex:
         with self._lock:
             return list(self._graphs().imports.get(_abs(path), []))
 
+    def resolve_imports(self, path: Path | str) -> list[Path]:
+        """What ``imports_of`` says for one file, without bringing the graph's rows up to date
+        (right after an edit that takes ~50 ms on Django): the graph's entry for a file it
+        holds as it is now, else resolved from the file's own tags."""
+        p = _abs(path)
+        with self._lock:
+            g = self._graph_state
+            fresh = g is not None and g.files_generation == self._files_generation
+            if g is not None and fresh and p not in self._graph_dirty and p in g.imports:
+                return list(g.imports[p])
+            return self._imports_of_file(self._resolver(), p)
+
     def importers(self, path: Path | str) -> list[Path]:
         p = _abs(path)
         with self._lock:

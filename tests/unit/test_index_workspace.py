@@ -106,6 +106,21 @@ def test_imports_importers_and_file_graph(index: WorkspaceIndex, root: Path) -> 
     assert pricing not in graph[pricing]
 
 
+def test_resolving_one_files_imports_agrees_with_the_graph_after_an_edit(
+    index: WorkspaceIndex, root: Path
+) -> None:
+    """``resolve_imports`` answers without bringing the graph's rows up to date: from the
+    graph for a file as it stands, from the file's own tags for one just edited."""
+    pricing, cart, app = root / "shop/pricing.py", root / "shop/cart.py", root / "app.py"
+    assert index.resolve_imports(cart) == [pricing]  # before the graph was ever built
+    assert index.imports_of(cart) == [pricing]
+    index.open_document(cart, "from shop import Cart\n\nclass Basket:\n    pass\n")
+    assert index.resolve_imports(cart) == [root / "shop/__init__.py"]  # the buffer's
+    assert set(index.resolve_imports(app)) == {root / "shop/__init__.py", pricing}
+    assert index.imports_of(cart) == [root / "shop/__init__.py"]
+    assert index.resolve_imports(cart) == index.imports_of(cart)
+
+
 def test_from_package_import_module_imports_the_module(root: Path) -> None:
     # `from . import pricing` imports shop/pricing.py, not only the package's __init__.
     (root / "shop/checkout.py").write_text(
