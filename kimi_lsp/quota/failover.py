@@ -133,6 +133,7 @@ class FailoverLedger:
         entry: int | None = None,
         join: bool = False,
         keep: Sequence[int] = (),
+        probe_above: int | None = None,
     ) -> object:
         def attempt(ledger: Ledger, switched: bool) -> object:
             with self._lock:
@@ -149,6 +150,7 @@ class FailoverLedger:
                 entry=mine,
                 join=join,
                 keep=others,
+                probe_above=probe_above,
             )
             with self._lock:
                 if isinstance(outcome, Wait) and outcome.entry:

@@ -228,19 +228,20 @@ class QuotaGovernor:
             self.ledger.set_meta("concurrency_proven_at", now)
             self.ledger.set_meta("concurrency_proven", float(open_requests))
 
-    def _attempt_limits(self, now: float, batch: bool) -> tuple[Limits, bool]:
-        """The limits one admission is decided against, and whether the concurrency in them
-        is ramped (it is only assumed, and not yet proven up to the assumed value)."""
+    def _attempt_limits(self, now: float, batch: bool) -> tuple[Limits, int | None]:
+        """The limits one admission is decided against, and, when the concurrency in them is
+        ramped (it is only assumed, and not yet proven up to the assumed value), how many
+        requests are proven to fit: one more is a probe (``ledger.decide``'s ``probe_above``)."""
         meta = self._meta()
         learned = _learned(meta)
         limits = self._adopted(meta, learned, now)
         if not probing(self.configured, learned, now):
-            return limits, False
+            return limits, None
         proven = self.proven(now, meta)
         if limits.concurrency is not None and proven >= limits.concurrency:
-            return limits, False
+            return limits, None
         conc = ramp(limits.concurrency, proven, batch=batch, reserve=self.reserve)
-        return replace(limits, concurrency=conc), True
+        return replace(limits, concurrency=conc), proven
 
     async def admit(
         self,
@@ -303,7 +304,8 @@ class QuotaGovernor:
         def attempt() -> object:
             nonlocal probed
             now = self.clock()
-            limits, probed = self._attempt_limits(now, batch)
+            limits, proven = self._attempt_limits(now, batch)
+            probed = proven is not None
             return self.ledger.try_admit(
                 now,
                 limits,
@@ -314,6 +316,7 @@ class QuotaGovernor:
                 entry=None if me is None else me.entry,
                 join=True,
                 keep=keep,
+                probe_above=proven,
             )
 
         job = asyncio.ensure_future(asyncio.to_thread(attempt))

@@ -15,8 +15,10 @@ concurrency of 50 sends many requests at once: all but the account's few get a 4
 the concurrency is only assumed (``probing``), admission ramps up to it (``ramp``): one
 request more than the most that were seen open together when one of them was answered
 (``proven``, shared too). Only requests Kimi has answered count: one admitted but still on its
-way (in any process) is not open at Kimi yet, and counting it would prove one too many, so the
-ramp would pass the limit by two. The first request over the account's limit is then the only
+way (in any process) is not open at Kimi yet, and counting it would prove one too many. And the
+request that would open more than ``proven`` (the probe) waits until every open request has
+been answered (``ledger.decide``'s ``probe_above``): however the count errs, no second request
+is on its way while the probe is. The first request over the account's limit is then the only
 one refused, and its 429 teaches the limit.
 """
 

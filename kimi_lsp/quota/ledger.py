@@ -46,6 +46,7 @@ class Window:
 
     open_leases: int
     charges: Sequence[Charge]  # sorted by time, oldest first, all within the last day
+    unanswered: int = 0  # open leases Kimi has not begun to answer: still on their way
 
 
 @dataclass(frozen=True)
@@ -189,7 +190,12 @@ def decide(
     batch: bool = False,
     reserve: float = 0.1,
     cooldown_until: float = 0.0,
+    probe_above: int | None = None,
 ) -> Decision:
+    """Whether the request fits now. ``probe_above``: while the concurrency is only assumed,
+    the most requests Kimi was seen to take at once (``learned``); one that would open more
+    is a probe, sent only when every open request has been answered, so that it is the only
+    one Kimi can turn away before its 429 teaches the limit."""
     refused = never(now, limits, window, tokens, batch=batch, reserve=reserve)
     if refused is not None:
         return refused
@@ -198,6 +204,8 @@ def decide(
         return Wait(cooldown_until - now, "cool-down")
     concurrency = cap(limits.concurrency, batch, reserve)
     if concurrency is not None and window.open_leases >= concurrency:
+        return Wait(CONCURRENCY_RECHECK_S, "concurrency")
+    if probe_above is not None and window.open_leases >= probe_above and window.unanswered:
         return Wait(CONCURRENCY_RECHECK_S, "concurrency")
     minute = [c for c in day if c.at > now - MINUTE]
     rpm = cap(limits.rpm, batch, reserve)

@@ -69,17 +69,21 @@ _ADMIT = (
     + """
 local charges, leases, meta, seq, queue, info = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5],
     KEYS[6]
+local answered = KEYS[7]
 local conc, rpm, tpm, tpd = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]),
     tonumber(ARGV[4])
 local tokens, model, batch = tonumber(ARGV[5]), ARGV[6], ARGV[7] == '1'
 local reserve, ttl = tonumber(ARGV[8]), tonumber(ARGV[9])
 local entry, join, qttl = tonumber(ARGV[10]), ARGV[11] == '1', tonumber(ARGV[12])
-local recheck = tonumber(ARGV[13])
+local recheck, probe_above = tonumber(ARGV[13]), tonumber(ARGV[14])
 redis.call('ZREMRANGEBYSCORE', charges, '-inf', now - 86400)
-local open = 0
+local open, unanswered = 0, 0
 local held = redis.call('HGETALL', leases)
 for i = 1, #held, 2 do
-  if tonumber(held[i + 1]) < now then redis.call('HDEL', leases, held[i]) else open = open + 1 end
+  if tonumber(held[i + 1]) < now then redis.call('HDEL', leases, held[i]) else
+    open = open + 1
+    if redis.call('HEXISTS', answered, held[i]) == 0 then unanswered = unanswered + 1 end
+  end
 end
 -- a re-check is the waiter's heartbeat (a lapsed entry keeps its place); so is keep
 local enqueued = now
@@ -90,7 +94,7 @@ if entry > 0 then
     redis.call('HSET', info, entry, (batch and '1' or '0') .. '|' .. now .. '|0|')
   end
 end
-for i = 14, #ARGV do
+for i = 15, #ARGV do
   if redis.call('HEXISTS', queue, ARGV[i]) == 1 then
     redis.call('HSET', queue, ARGV[i], now + qttl)
   end
@@ -152,6 +156,9 @@ local cool = tonumber(redis.call('HGET', meta, 'cooldown_until') or '0')
 if cool > now then return wait(cool - now, 'cool-down') end
 local c = cap(conc)
 if c >= 0 and open >= c then return wait(0.25, 'concurrency') end
+if probe_above >= 0 and open >= probe_above and unanswered > 0 then
+  return wait(0.25, 'concurrency')
+end
 local r = cap(rpm)
 if r >= 0 and #minute >= r then
   return wait(minute[#minute - r + 1][1] + 60 - now, 'requests-per-minute')
@@ -253,13 +260,14 @@ class RedisLedger:
         entry: int | None = None,
         join: bool = False,
         keep: Sequence[int] = (),
+        probe_above: int | None = None,
     ) -> Decision | Admitted:
         """As ``SqliteLedger.try_admit``, in one Lua script on the server's clock."""
         del now  # the server's clock decides
         out = [
             x.decode() if isinstance(x, bytes) else str(x)
             for x in self._admit(
-                keys=self.keys[:6],
+                keys=self.keys,
                 args=[
                     _n(limits.concurrency),
                     _n(limits.rpm),
@@ -274,6 +282,7 @@ class RedisLedger:
                     int(join),
                     self.queue_ttl,
                     QUEUE_RECHECK_S,
+                    _n(probe_above),
                     *keep,
                 ],
             )

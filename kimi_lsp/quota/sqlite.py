@@ -123,13 +123,15 @@ class SqliteLedger:
         for lease_id, pid, expires in db.execute("SELECT id, pid, expires FROM leases").fetchall():
             if expires < now or not _alive(pid):
                 db.execute("DELETE FROM leases WHERE id = ?", (lease_id,))
-        open_leases = db.execute("SELECT COUNT(*) FROM leases").fetchone()[0]
+        open_leases, unanswered = db.execute(
+            "SELECT COUNT(*), COUNT(*) - COALESCE(SUM(answered), 0) FROM leases"
+        ).fetchone()
         charges = [
             Charge(at, tokens)
             for at, tokens in db.execute("SELECT at, tokens FROM charges ORDER BY at, id")
         ]
         row = db.execute("SELECT value FROM meta WHERE key = 'cooldown_until'").fetchone()
-        return Window(open_leases, charges), (row[0] if row else 0.0)
+        return Window(open_leases, charges, unanswered), (row[0] if row else 0.0)
 
     def _queue(self, db: sqlite3.Connection, now: float) -> list[Waiter]:
         rows = db.execute(
@@ -155,11 +157,12 @@ class SqliteLedger:
         entry: int | None = None,
         join: bool = False,
         keep: Sequence[int] = (),
+        probe_above: int | None = None,
     ) -> Decision | Admitted:
         """Admit the request if it fits and no live waiter is ahead of it; else say how long
         to wait (``Wait.entry``: its place in the queue, taken if ``join``, kept if given as
         ``entry``; ``keep``: the caller's other entries, kept alive), or why it never fits
-        (its entry, if any, is dropped)."""
+        (its entry, if any, is dropped). ``probe_above``: as ``ledger.decide``."""
         with self._tx() as db:
             window, cooldown = self._window(db, now)
             if entry is not None:  # a re-check is the heartbeat (a lapsed entry keeps its place)
@@ -184,7 +187,14 @@ class SqliteLedger:
                 mine = self._place(db, now, batch, entry, join, "", 0.0)
                 return replace(waiting, entry=mine)
             decision = decide(
-                now, limits, window, tokens, batch=batch, reserve=reserve, cooldown_until=cooldown
+                now,
+                limits,
+                window,
+                tokens,
+                batch=batch,
+                reserve=reserve,
+                cooldown_until=cooldown,
+                probe_above=probe_above,
             )
             if isinstance(decision, Wait):
                 until = now + decision.seconds

@@ -52,6 +52,7 @@ class Ledger(Protocol):
         entry: int | None = None,
         join: bool = False,
         keep: Sequence[int] = (),
+        probe_above: int | None = None,
     ) -> object: ...
 
     def leave(self, entry: int) -> None: ...

@@ -43,11 +43,11 @@ async def test_a_stated_limit_and_the_concurrency_proven_are_shared_through_redi
         await t.settle(Used())
 
 
-async def test_a_teammates_request_still_on_its_way_to_kimi_proves_nothing(
+async def test_a_probe_waits_while_a_teammates_request_is_still_on_its_way_to_kimi(
     redis_url: str, tmp_path: Path
 ) -> None:
-    """The ramp's proof counts the requests Kimi has answered, in every process: one a
-    teammate's process admitted and has not yet heard back about is not open at Kimi."""
+    """The probe past what was proven waits for every process's requests to be answered,
+    and its answer proves the requests Kimi had answered, in every process."""
     redis.Redis.from_url(redis_url).flushdb()
     limits = limits_for(1, assumed=True)
     one = QuotaGovernor.from_setting(redis_url, tmp_path / "a", limits)
@@ -56,12 +56,15 @@ async def test_a_teammates_request_still_on_its_way_to_kimi_proves_nothing(
     open_at_kimi = await one.admit(Req())
     await open_at_kimi.answered()
     on_its_way = await two.admit(Req())  # the teammate's: not at Kimi yet
-    third = await one.admit(Req())
+    probe = asyncio.ensure_future(one.admit(Req()))
+    await asyncio.sleep(0.6)  # two re-checks
+    assert not probe.done()
+    await on_its_way.answered()
+    assert one.snapshot()["concurrencyProven"] == 2
+    third = await asyncio.wait_for(probe, 10)
     assert third.admitted.opened == 3
     await third.answered()
-    assert two.snapshot()["concurrencyProven"] == 2
-    await on_its_way.answered()
-    assert one.snapshot()["concurrencyProven"] == 3
+    assert two.snapshot()["concurrencyProven"] == 3
     await on_its_way.settle(Used())  # a settled request leaves the answered ones
     late = await two.admit(Req())
     await late.answered()

@@ -66,10 +66,28 @@ class LedgerMachine(RuleBasedStateMachine):
     def _in(self, seconds: float) -> list[int]:
         return [t for at, t in self.charges if at > self.now - seconds]
 
-    @rule(target=leases, tokens=st.integers(1, 1_200), batch=st.booleans())
-    def admit(self, tokens: int, batch: bool) -> object:
+    @rule(
+        target=leases,
+        tokens=st.integers(1, 1_200),
+        batch=st.booleans(),
+        probe_above=st.none() | st.integers(0, CONC),
+    )
+    def admit(self, tokens: int, batch: bool, probe_above: int | None) -> object:
         outcome = self.ledger.try_admit(
-            self.now, LIMITS, tokens, model="kimi-k2.6", batch=batch, reserve=RESERVE
+            self.now,
+            LIMITS,
+            tokens,
+            model="kimi-k2.6",
+            batch=batch,
+            reserve=RESERVE,
+            probe_above=probe_above,
+        )
+        live = [x for x in self.open.values() if x.expires >= self.now]
+        # a probe past the proven concurrency waits while a request is on its way to Kimi
+        probe_waits = (
+            probe_above is not None
+            and len(live) >= probe_above
+            and any(not x.answered for x in live)
         )
         minute, day = self._in(60), self._in(86_400)
         # Batch work's share of TPM and TPD leaves the reserve: more than that never fits.
@@ -77,6 +95,7 @@ class LedgerMachine(RuleBasedStateMachine):
         fits = (
             not never
             and self._live() < cap(CONC, batch)
+            and not probe_waits
             and len(minute) < cap(RPM, batch)
             and sum(minute) + tokens <= cap(TPM, batch)
         )

@@ -49,21 +49,28 @@ async def test_an_assumed_concurrency_ramps_one_request_past_what_was_answered(
         await t.settle(Used())
 
 
-async def test_a_request_admitted_but_not_yet_at_kimi_proves_nothing(tmp_path: Path) -> None:
-    """Kimi counts a request from its arrival, and admission comes before it. A ramped
-    request Kimi answers proves only the requests Kimi had answered too: one admitted in
-    another process, still on its way, was not open at Kimi (were it counted, the ramp
-    would go past the account's limit by two, and two requests would meet a 429)."""
+async def test_a_probe_past_what_was_proven_waits_until_kimi_has_answered_every_open_request(
+    tmp_path: Path,
+) -> None:
+    """Kimi counts a request from its arrival, and admission comes before it. A request that
+    would open more than Kimi was seen to take (the probe) waits while another is still on
+    its way, so it is the only one Kimi can turn away before its 429 teaches the limit; and
+    what its answer proves is the requests Kimi had answered, each open at Kimi."""
     gov, clock = assumed_tier_1(tmp_path)
     gov.proved(2, clock.now)  # two were seen answered together
     open_at_kimi = await gov.admit(Req())
     await open_at_kimi.answered()
-    on_its_way = await gov.admit(Req())  # admitted: not at Kimi yet
-    third = await gov.admit(Req())  # the ramp's one more than proven
-    assert third.admitted.opened == 3
-    await third.answered()  # Kimi took it with two open: the one on its way is not there yet
+    on_its_way = await gov.admit(Req())  # within what was proven: admitted at once
+    waits: list[str] = []
+    probe = asyncio.ensure_future(gov.admit(Req(), on_wait=lambda limit, _s: waits.append(limit)))
+    await asyncio.sleep(0.05)
+    assert not probe.done()  # the third would pass the two proven: not while one is on its way
+    assert set(waits) == {"concurrency"}
+    await on_its_way.answered()  # at Kimi now, with the first: two, as proven already
     assert gov.snapshot()["concurrencyProven"] == 2
-    await on_its_way.answered()  # now three are open at Kimi
+    third = await asyncio.wait_for(probe, 5)
+    assert third.admitted.opened == 3
+    await third.answered()
     assert gov.snapshot()["concurrencyProven"] == 3
     for t in (open_at_kimi, on_its_way, third):
         await t.settle(Used())

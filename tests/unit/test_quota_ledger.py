@@ -18,6 +18,15 @@ def test_concurrency_waits() -> None:
     assert decide(100.0, L, Window(2, []), 10) == Wait(0.25, "concurrency")
 
 
+def test_a_probe_past_the_proven_concurrency_waits_for_every_open_request_to_be_answered() -> None:
+    wide = Limits(concurrency=5, rpm=None, tpm=None, tpd=None)
+    on_its_way = Window(2, [], unanswered=1)
+    assert decide(100.0, wide, on_its_way, 10, probe_above=2) == Wait(0.25, "concurrency")
+    assert decide(100.0, wide, Window(2, [], unanswered=0), 10, probe_above=2) == Admit()
+    assert decide(100.0, wide, Window(1, [], unanswered=1), 10, probe_above=2) == Admit()
+    assert decide(100.0, wide, on_its_way, 10) == Admit()  # not probing: the limit alone
+
+
 def test_rpm_waits_until_the_oldest_request_of_the_minute_ages_out() -> None:
     charges = [Charge(50.0, 1), Charge(60.0, 1), Charge(70.0, 1)]
     assert decide(100.0, L, Window(0, charges), 1) == Wait(10.0, "requests-per-minute")
