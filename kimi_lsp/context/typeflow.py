@@ -234,14 +234,14 @@ class _Resolver:
                 or (d.path.stem == "__init__" and d.path.parent.name == module)
             ]
             local = [d for d in found if d.path == near]
-            imports = self.imports(near) if len(found) > 1 else frozenset()
-            imported = [d for d in found if d.path in imports]
             if named:
                 found = named
             elif local:
                 found = local
-            elif imported:  # `use crate::model::Repo;`: that module's, not another's Repo
-                found = imported
+            elif len(found) > 1 and (
+                imported := [d for d in found if d.path in self.imports(near)]
+            ):
+                found = imported  # `use crate::model::Repo;`: that module's, not another's Repo
             elif len({d.path for d in found}) > MAX_CANDIDATES:
                 found = []
             found.sort(key=lambda d: (str(d.path), d.range.start_line))
