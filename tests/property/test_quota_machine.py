@@ -60,8 +60,11 @@ class LedgerMachine(RuleBasedStateMachine):
     def teardown(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
 
+    def _live_leases(self) -> list[Lease]:
+        return [lease for lease in self.open.values() if lease.expires >= self.now]
+
     def _live(self) -> int:
-        return sum(1 for lease in self.open.values() if lease.expires >= self.now)
+        return len(self._live_leases())
 
     def _in(self, seconds: float) -> list[int]:
         return [t for at, t in self.charges if at > self.now - seconds]
@@ -82,7 +85,7 @@ class LedgerMachine(RuleBasedStateMachine):
             reserve=RESERVE,
             probe_above=probe_above,
         )
-        live = [x for x in self.open.values() if x.expires >= self.now]
+        live = self._live_leases()
         # a probe past the proven concurrency waits while a request is on its way to Kimi
         probe_waits = (
             probe_above is not None
@@ -149,8 +152,7 @@ class LedgerMachine(RuleBasedStateMachine):
         at_kimi = self.ledger.answered(lease.admitted, self.now)
         lease.answered = True
         # what a ramped request proves: the open requests Kimi has answered, not the admitted
-        live = [x for x in self.open.values() if x.expires >= self.now]
-        assert at_kimi == sum(1 for x in live if x.answered)
+        assert at_kimi == sum(1 for x in self._live_leases() if x.answered)
         at, tokens = self.charges[lease.charge]
         self.charges[lease.charge] = (max(at, self.now), tokens)
 

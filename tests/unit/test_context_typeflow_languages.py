@@ -228,9 +228,9 @@ RUST_SPLIT = {
     "src/lib.rs": "mod model;\nmod ops;\nmod service;\nmod other;\n",
     "src/model.rs": "pub struct Repo {\n    name: String,\n}\n",
     # The type's methods are in another module, which brings it in by `use`.
-    "src/ops.rs": "use crate::model::Repo;\n\nimpl Repo {\n"
+    "src/ops.rs": "use crate::model::Repo;\n\n/// Prüfung — 5 € 🙂\nimpl Repo {\n"
     "    pub fn find(&self, id: &str) -> Option<u32> { None }\n"
-    "    pub fn purge(&mut self) {}\n}\n",
+    "    pub fn purge(&mut self) {}\n}\n// Ende — € 🙂",  # no newline after the last line
     # A module with a `Repo` of its own: its methods are not the model's.
     "src/other.rs": "pub struct Repo {\n    n: u8,\n}\n\nimpl Repo {\n"
     "    pub fn shrink(&mut self) {}\n}\n",
